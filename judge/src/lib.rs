@@ -1,0 +1,1 @@
+//! One-step proof checking (see issue "The judge").

@@ -1,0 +1,1 @@
+//! Merkleized linear memory (see issue "State commitment").

@@ -1,0 +1,106 @@
+//! Errors of decoding and instantiation, and the traps of execution.
+
+use std::fmt;
+
+/// Why a module could not be loaded or instantiated.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot parse WebAssembly text: {0}")]
+    Text(String),
+    #[error("invalid module: {0}")]
+    Invalid(String),
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("cannot link import {module}.{name}: {reason}")]
+    Link { module: String, name: String, reason: String },
+    #[error("instantiation trapped: {0}")]
+    InstantiationTrap(Trap),
+    #[error("{0}")]
+    Call(String),
+    #[error("bad snapshot: {0}")]
+    Snapshot(String),
+}
+
+impl From<wasmparser::BinaryReaderError> for Error {
+    fn from(e: wasmparser::BinaryReaderError) -> Self {
+        Error::Invalid(e.to_string())
+    }
+}
+
+/// A deterministic trap: the reason an execution stopped abnormally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Trap {
+    Unreachable,
+    IntegerOverflow,
+    IntegerDivideByZero,
+    InvalidConversionToInteger,
+    MemoryOutOfBounds,
+    TableOutOfBounds,
+    /// call_indirect with an index past the table's end.
+    UndefinedElement,
+    IndirectCallTypeMismatch,
+    /// call_indirect through a null entry.
+    UninitializedElement,
+    CallStackExhausted,
+    ValueStackExhausted,
+    /// The program called `verigame.abort` with this code.
+    Aborted(i32),
+}
+
+impl Trap {
+    /// A stable numeric code for encodings (snapshots, hashes).
+    pub fn code(self) -> u32 {
+        match self {
+            Self::Unreachable => 1,
+            Self::IntegerOverflow => 2,
+            Self::IntegerDivideByZero => 3,
+            Self::InvalidConversionToInteger => 4,
+            Self::MemoryOutOfBounds => 5,
+            Self::TableOutOfBounds => 6,
+            Self::UndefinedElement => 7,
+            Self::IndirectCallTypeMismatch => 8,
+            Self::UninitializedElement => 9,
+            Self::CallStackExhausted => 10,
+            Self::ValueStackExhausted => 11,
+            Self::Aborted(_) => 12,
+        }
+    }
+
+    /// The inverse of [`Trap::code`]; `arg` is the abort code.
+    pub fn from_code(code: u32, arg: i32) -> Option<Self> {
+        Some(match code {
+            1 => Self::Unreachable,
+            2 => Self::IntegerOverflow,
+            3 => Self::IntegerDivideByZero,
+            4 => Self::InvalidConversionToInteger,
+            5 => Self::MemoryOutOfBounds,
+            6 => Self::TableOutOfBounds,
+            7 => Self::UndefinedElement,
+            8 => Self::IndirectCallTypeMismatch,
+            9 => Self::UninitializedElement,
+            10 => Self::CallStackExhausted,
+            11 => Self::ValueStackExhausted,
+            12 => Self::Aborted(arg),
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Trap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreachable => f.write_str("unreachable executed"),
+            Self::IntegerOverflow => f.write_str("integer overflow"),
+            Self::IntegerDivideByZero => f.write_str("integer divide by zero"),
+            Self::InvalidConversionToInteger => f.write_str("invalid conversion to integer"),
+            Self::MemoryOutOfBounds => f.write_str("out of bounds memory access"),
+            Self::TableOutOfBounds => f.write_str("out of bounds table access"),
+            Self::UndefinedElement => f.write_str("undefined element"),
+            Self::IndirectCallTypeMismatch => f.write_str("indirect call type mismatch"),
+            Self::UninitializedElement => f.write_str("uninitialized element"),
+            Self::CallStackExhausted => f.write_str("call stack exhausted"),
+            Self::ValueStackExhausted => f.write_str("call stack exhausted: value stack limit reached"),
+            Self::Aborted(code) => write!(f, "aborted by the program with code {code}"),
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! The executor: one loop that runs any number of steps. `step` runs it for one.
+//!
+//! Rule every instruction keeps: when it traps, nothing but the status, step counter
+//! and gas changes, so a trapped state is the pre-state with a new status.
+
+use crate::machine::{enter_frame, Status};
+use crate::numeric;
+use crate::op::{Branch, Op};
+use crate::store::{Func, Store, PAGE_SIZE};
+use crate::{Machine, Trap};
+
+#[inline(always)]
+fn read_le(mem: &[u8], at: usize, width: u32) -> u64 {
+    match width {
+        1 => mem[at] as u64,
+        2 => u16::from_le_bytes([mem[at], mem[at + 1]]) as u64,
+        4 => u32::from_le_bytes(mem[at..at + 4].try_into().expect("4 bytes")) as u64,
+        _ => u64::from_le_bytes(mem[at..at + 8].try_into().expect("8 bytes")),
+    }
+}
+
+#[inline(always)]
+fn write_le(mem: &mut [u8], at: usize, width: u32, value: u64) {
+    mem[at..at + width as usize].copy_from_slice(&value.to_le_bytes()[..width as usize]);
+}
+
+/// Effective address of an access of `width` bytes, if it lies within `len` bytes.
+#[inline(always)]
+fn effective(addr: u64, offset: u32, width: u32, len: usize) -> Result<usize, Trap> {
+    let ea = (addr as u32 as u64) + offset as u64;
+    if ea + width as u64 > len as u64 {
+        return Err(Trap::MemoryOutOfBounds);
+    }
+    Ok(ea as usize)
+}
+
+/// Whether `[start, start + n)` lies within `len`.
+#[inline(always)]
+fn in_bounds(start: u64, n: u64, len: usize) -> bool {
+    (start as u32 as u64) + (n as u32 as u64) <= len as u64
+}
+
+#[inline(always)]
+fn branch(stack: &mut Vec<u64>, b: Branch) {
+    if b.drop > 0 {
+        let len = stack.len();
+        let keep_from = len - b.keep as usize;
+        stack.copy_within(keep_from..len, keep_from - b.drop as usize);
+        stack.truncate(len - b.drop as usize);
+    }
+}
+
+/// The three operands of a bulk instruction, in push order: (dst, src-or-value, n).
+#[inline(always)]
+fn bulk_operands(stack: &[u64]) -> (u64, u64, u64) {
+    let len = stack.len();
+    (stack[len - 3] as u32 as u64, stack[len - 2], stack[len - 1] as u32 as u64)
+}
+
+/// How far one sub-step of a forward bulk write starting at `dst` may go: to the end
+/// of `dst`'s chunk, at most `n` bytes.
+#[inline(always)]
+fn forward_piece(dst: u64, n: u64, chunk: u64) -> u64 {
+    n.min(chunk - dst % chunk)
+}
+
+impl Machine {
+    /// Executes exactly one step. Stepping a halted machine changes nothing.
+    pub fn step(&mut self) -> Status {
+        self.run(1)
+    }
+
+    /// Executes up to `max_steps` steps, stopping early when the machine halts.
+    pub fn run(&mut self, max_steps: u64) -> Status {
+        if self.status == Status::Running {
+            self.execute(self.steps.saturating_add(max_steps));
+        }
+        self.status
+    }
+
+    fn execute(&mut self, end_steps: u64) {
+        let Machine { config, store, stack, frames, pc: pc_reg, steps, gas_used, status, output, .. } = self;
+        let Store { types, funcs, tables, memories, globals, instances, elems, data_dropped, .. } = store;
+        let instances = &*instances;
+        let costs = config.gas.costs;
+        let gas_limit = config.gas_limit;
+        let chunk = config.memory_chunk_size as u64;
+
+        let frame_of = |func: u32| match funcs[func as usize] {
+            Func::Wasm { instance, .. } => &instances[instance as usize],
+            Func::Host { .. } => unreachable!("host functions have no frames"),
+        };
+        let mut frame = *frames.last().expect("a running machine has a frame");
+        let mut inst = frame_of(frame.func);
+        let mut code = &inst.module.code[..];
+        let mut base = frame.base as usize;
+        let mut pc = *pc_reg as usize;
+
+        macro_rules! trap {
+            ($t:expr) => {{
+                *status = Status::Trapped($t);
+                break;
+            }};
+        }
+        macro_rules! tri {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(t) => trap!(t),
+                }
+            };
+        }
+        macro_rules! top {
+            () => {
+                *stack.last_mut().expect("validated operand")
+            };
+        }
+        macro_rules! pop {
+            () => {
+                stack.pop().expect("validated operand")
+            };
+        }
+        macro_rules! memory {
+            () => {
+                &mut memories[inst.memory.expect("validated memory access") as usize]
+            };
+        }
+
+        while *steps < end_steps {
+            let op = code[pc];
+            let gas = gas_used.saturating_add(costs[op.gas_class() as usize]);
+            *steps += 1;
+            if gas > gas_limit {
+                *status = Status::OutOfGas;
+                break;
+            }
+            *gas_used = gas;
+            let mut next = pc + 1;
+            match op {
+                Op::Unreachable => trap!(Trap::Unreachable),
+                Op::Nop | Op::Block | Op::Loop | Op::End => {}
+                Op::If { else_target } => {
+                    if pop!() as u32 == 0 {
+                        next = else_target as usize;
+                    }
+                }
+                Op::Else { end_target } => next = end_target as usize,
+                Op::Br(b) => {
+                    branch(stack, b);
+                    next = b.target as usize;
+                }
+                Op::BrIf(b) => {
+                    if pop!() as u32 != 0 {
+                        branch(stack, b);
+                        next = b.target as usize;
+                    }
+                }
+                Op::BrTable { len } => {
+                    let index = (pop!() as u32).min(len);
+                    let Op::BrTableTarget(b) = code[pc + 1 + index as usize] else {
+                        unreachable!("br_table is followed by its targets")
+                    };
+                    branch(stack, b);
+                    next = b.target as usize;
+                }
+                Op::BrTableTarget(_) => unreachable!("br_table targets are never executed"),
+                Op::Return => {
+                    let done = frames.pop().expect("a running machine has a frame");
+                    let keep = types[funcs[done.func as usize].type_id() as usize].results.len();
+                    let len = stack.len();
+                    stack.copy_within(len - keep..len, done.base as usize);
+                    stack.truncate(done.base as usize + keep);
+                    let Some(&caller) = frames.last() else {
+                        *status = Status::Returned;
+                        break;
+                    };
+                    frame = caller;
+                    inst = frame_of(frame.func);
+                    code = &inst.module.code[..];
+                    base = frame.base as usize;
+                    next = done.ret_pc as usize;
+                }
+                Op::Call(index) => {
+                    let func = inst.funcs[index as usize];
+                    let f = funcs[func as usize];
+                    let entered = enter_frame(config, types, instances, stack, frames, output, f, func, next as u32);
+                    if let Some(start) = tri!(entered) {
+                        frame = *frames.last().expect("just pushed");
+                        inst = frame_of(frame.func);
+                        code = &inst.module.code[..];
+                        base = frame.base as usize;
+                        next = start as usize;
+                    }
+                }
+                Op::CallIndirect { type_index, table } => {
+                    let index = top!() as u32 as usize;
+                    let elems = &tables[inst.tables[table as usize] as usize].elems;
+                    let Some(&slot) = elems.get(index) else { trap!(Trap::UndefinedElement) };
+                    let Some(func) = slot.checked_sub(1).map(|a| a as u32) else {
+                        trap!(Trap::UninitializedElement)
+                    };
+                    let f = funcs[func as usize];
+                    if f.type_id() != inst.type_ids[type_index as usize] {
+                        trap!(Trap::IndirectCallTypeMismatch);
+                    }
+                    pop!();
+                    let entered = enter_frame(config, types, instances, stack, frames, output, f, func, next as u32);
+                    match entered {
+                        Ok(Some(start)) => {
+                            frame = *frames.last().expect("just pushed");
+                            inst = frame_of(frame.func);
+                            code = &inst.module.code[..];
+                            base = frame.base as usize;
+                            next = start as usize;
+                        }
+                        Ok(None) => {}
+                        Err(t) => {
+                            // Keep the trapped state equal to the pre-state.
+                            stack.push(index as u64);
+                            trap!(t)
+                        }
+                    }
+                }
+                Op::Drop => {
+                    pop!();
+                }
+                Op::Select => {
+                    let c = pop!();
+                    let b = pop!();
+                    if c as u32 == 0 {
+                        top!() = b;
+                    }
+                }
+                Op::LocalGet(i) => stack.push(stack[base + i as usize]),
+                Op::LocalSet(i) => {
+                    let v = pop!();
+                    stack[base + i as usize] = v;
+                }
+                Op::LocalTee(i) => stack[base + i as usize] = top!(),
+                Op::GlobalGet(i) => stack.push(globals[inst.globals[i as usize] as usize].value),
+                Op::GlobalSet(i) => globals[inst.globals[i as usize] as usize].value = pop!(),
+                Op::TableGet(t) => {
+                    let elems = &tables[inst.tables[t as usize] as usize].elems;
+                    let Some(&r) = elems.get(top!() as u32 as usize) else { trap!(Trap::TableOutOfBounds) };
+                    top!() = r;
+                }
+                Op::TableSet(t) => {
+                    let len = stack.len();
+                    let (i, v) = (stack[len - 2] as u32 as usize, stack[len - 1]);
+                    let elems = &mut tables[inst.tables[t as usize] as usize].elems;
+                    let Some(slot) = elems.get_mut(i) else { trap!(Trap::TableOutOfBounds) };
+                    *slot = v;
+                    stack.truncate(len - 2);
+                }
+                Op::TableSize(t) => stack.push(tables[inst.tables[t as usize] as usize].elems.len() as u64),
+                Op::TableGrow(t) => {
+                    let n = pop!() as u32;
+                    let value = pop!();
+                    let table = &mut tables[inst.tables[t as usize] as usize];
+                    let limit = table.max.unwrap_or(u32::MAX).min(config.max_table_elements);
+                    let old = table.elems.len() as u32;
+                    // Skip the table.fill that follows unless it has work to do.
+                    next = pc + 2;
+                    match old.checked_add(n).filter(|&new| new <= limit) {
+                        None => stack.push(u32::MAX as u64),
+                        Some(new) => {
+                            table.elems.resize(new as usize, 0);
+                            stack.push(old as u64);
+                            if value != 0 && n != 0 {
+                                stack.extend([old as u64, value, n as u64]);
+                                next = pc + 1;
+                            }
+                        }
+                    }
+                }
+                Op::TableFill(t) => {
+                    let (i, value, n) = bulk_operands(stack);
+                    let elems = &mut tables[inst.tables[t as usize] as usize].elems;
+                    if !in_bounds(i, n, elems.len()) {
+                        trap!(Trap::TableOutOfBounds);
+                    }
+                    if n > 0 {
+                        elems[i as usize] = value;
+                        let len = stack.len();
+                        stack[len - 3] = i + 1;
+                        stack[len - 1] = n - 1;
+                    }
+                    if n > 1 {
+                        next = pc;
+                    } else {
+                        stack.truncate(stack.len() - 3);
+                    }
+                }
+                Op::TableCopy { dst, src } => {
+                    let (d, s, n) = bulk_operands(stack);
+                    let s = s as u32 as u64;
+                    let (dt, st) = (inst.tables[dst as usize] as usize, inst.tables[src as usize] as usize);
+                    if !in_bounds(d, n, tables[dt].elems.len()) || !in_bounds(s, n, tables[st].elems.len()) {
+                        trap!(Trap::TableOutOfBounds);
+                    }
+                    let len = stack.len();
+                    if n > 0 {
+                        // Copy backwards when the destination is above the source, so an
+                        // overlapping copy within one table reads before it overwrites.
+                        if d <= s {
+                            tables[dt].elems[d as usize] = tables[st].elems[s as usize];
+                            stack[len - 3] = d + 1;
+                            stack[len - 2] = s + 1;
+                        } else {
+                            let last = n as usize - 1;
+                            tables[dt].elems[d as usize + last] = tables[st].elems[s as usize + last];
+                        }
+                        stack[len - 1] = n - 1;
+                    }
+                    if n > 1 {
+                        next = pc;
+                    } else {
+                        stack.truncate(len - 3);
+                    }
+                }
+                Op::TableInit { elem, table } => {
+                    let (d, s, n) = bulk_operands(stack);
+                    let s = s as u32 as u64;
+                    let segment = &elems[(inst.elem_base + elem) as usize];
+                    let target = &mut tables[inst.tables[table as usize] as usize].elems;
+                    if !in_bounds(s, n, segment.len()) || !in_bounds(d, n, target.len()) {
+                        trap!(Trap::TableOutOfBounds);
+                    }
+                    let len = stack.len();
+                    if n > 0 {
+                        target[d as usize] = segment[s as usize];
+                        stack[len - 3] = d + 1;
+                        stack[len - 2] = s + 1;
+                        stack[len - 1] = n - 1;
+                    }
+                    if n > 1 {
+                        next = pc;
+                    } else {
+                        stack.truncate(len - 3);
+                    }
+                }
+                Op::ElemDrop(e) => elems[(inst.elem_base + e) as usize] = Vec::new(),
+                Op::Load { kind, offset } => {
+                    let data = &memory!().data;
+                    let at = tri!(effective(top!(), offset, kind.width(), data.len()));
+                    top!() = kind.extend(read_le(data, at, kind.width()));
+                }
+                Op::Store { kind, offset } => {
+                    let len = stack.len();
+                    let (addr, value) = (stack[len - 2], stack[len - 1]);
+                    let data = &mut memory!().data;
+                    let at = tri!(effective(addr, offset, kind.width(), data.len()));
+                    write_le(data, at, kind.width(), value);
+                    stack.truncate(len - 2);
+                }
+                Op::MemorySize => stack.push(memory!().pages() as u64),
+                Op::MemoryGrow => {
+                    let n = top!() as u32;
+                    let limit = config.max_memory_pages;
+                    let mem = memory!();
+                    let old = mem.pages();
+                    let max = mem.max.unwrap_or(65536).min(limit);
+                    top!() = match old.checked_add(n).filter(|&new| new <= max) {
+                        Some(new) => {
+                            mem.data.resize(new as usize * PAGE_SIZE, 0);
+                            old as u64
+                        }
+                        None => u32::MAX as u64,
+                    };
+                }
+                Op::MemoryFill => {
+                    let (d, value, n) = bulk_operands(stack);
+                    let data = &mut memory!().data;
+                    if !in_bounds(d, n, data.len()) {
+                        trap!(Trap::MemoryOutOfBounds);
+                    }
+                    let k = forward_piece(d, n, chunk);
+                    data[d as usize..(d + k) as usize].fill(value as u8);
+                    let len = stack.len();
+                    if k < n {
+                        stack[len - 3] = d + k;
+                        stack[len - 1] = n - k;
+                        next = pc;
+                    } else {
+                        stack.truncate(len - 3);
+                    }
+                }
+                Op::MemoryCopy => {
+                    let (d, s, n) = bulk_operands(stack);
+                    let s = s as u32 as u64;
+                    let data = &mut memory!().data;
+                    if !in_bounds(d, n, data.len()) || !in_bounds(s, n, data.len()) {
+                        trap!(Trap::MemoryOutOfBounds);
+                    }
+                    let len = stack.len();
+                    let k = if d <= s {
+                        let k = forward_piece(d, n, chunk);
+                        data.copy_within(s as usize..(s + k) as usize, d as usize);
+                        stack[len - 3] = d + k;
+                        stack[len - 2] = s + k;
+                        k
+                    } else {
+                        // Backwards from the end, one destination chunk at a time.
+                        let k = n.min((d + n - 1) % chunk + 1);
+                        let from = (s + n - k) as usize;
+                        data.copy_within(from..from + k as usize, (d + n - k) as usize);
+                        k
+                    };
+                    if k < n {
+                        stack[len - 1] = n - k;
+                        next = pc;
+                    } else {
+                        stack.truncate(len - 3);
+                    }
+                }
+                Op::MemoryInit(segment) => {
+                    let (d, s, n) = bulk_operands(stack);
+                    let s = s as u32 as u64;
+                    let bytes: &[u8] = if data_dropped[(inst.data_base + segment) as usize] {
+                        &[]
+                    } else {
+                        &inst.module.datas[segment as usize].bytes
+                    };
+                    let data = &mut memory!().data;
+                    if !in_bounds(s, n, bytes.len()) || !in_bounds(d, n, data.len()) {
+                        trap!(Trap::MemoryOutOfBounds);
+                    }
+                    let k = forward_piece(d, n, chunk);
+                    data[d as usize..(d + k) as usize].copy_from_slice(&bytes[s as usize..(s + k) as usize]);
+                    let len = stack.len();
+                    if k < n {
+                        stack[len - 3] = d + k;
+                        stack[len - 2] = s + k;
+                        stack[len - 1] = n - k;
+                        next = pc;
+                    } else {
+                        stack.truncate(len - 3);
+                    }
+                }
+                Op::DataDrop(segment) => data_dropped[(inst.data_base + segment) as usize] = true,
+                Op::Const(v) => stack.push(v),
+                Op::Unary(u) => {
+                    let r = tri!(numeric::unary(u, top!()));
+                    top!() = r;
+                }
+                Op::Binary(b) => {
+                    let len = stack.len();
+                    let r = tri!(numeric::binary(b, stack[len - 2], stack[len - 1]));
+                    stack[len - 2] = r;
+                    stack.truncate(len - 1);
+                }
+                Op::RefNull => stack.push(0),
+                Op::RefIsNull => top!() = (top!() == 0) as u64,
+                Op::RefFunc(f) => stack.push(inst.funcs[f as usize] as u64 + 1),
+            }
+            pc = next;
+        }
+        *pc_reg = pc as u32;
+    }
+}

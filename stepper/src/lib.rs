@@ -1,0 +1,33 @@
+//! A deterministic WebAssembly interpreter that executes exactly one instruction per
+//! step, with its whole state explicit: the foundation of Verigame's verification game.
+//!
+//! ```
+//! use stepper::{Config, Machine, Module, Status, Value, Extern};
+//! let module = Module::new(br#"(module (func (export "add") (param i32 i32) (result i32)
+//!     local.get 0 local.get 1 i32.add))"#).unwrap();
+//! let (mut machine, instance) = Machine::load(&module, Config::default()).unwrap();
+//! let Some(Extern::Func(add)) = machine.export(instance, "add") else { panic!() };
+//! machine.invoke(add, &[Value::I32(2), Value::I32(3)]).unwrap();
+//! assert_eq!(machine.step(), Status::Running); // local.get 0
+//! assert_eq!(machine.run(u64::MAX), Status::Returned);
+//! assert_eq!(machine.results(), vec![Value::I32(5)]);
+//! assert_eq!(machine.steps, 4); // local.get, local.get, i32.add, end
+//! ```
+
+mod config;
+mod error;
+mod exec;
+pub mod host;
+mod machine;
+pub mod module;
+pub mod numeric;
+pub mod op;
+pub mod store;
+mod value;
+
+pub use config::{Config, GasTable};
+pub use error::{Error, Trap};
+pub use machine::{Frame, Machine, Status};
+pub use module::Module;
+pub use store::Extern;
+pub use value::{ValType, Value};

@@ -1,0 +1,414 @@
+//! The machine: a store plus the explicit execution state of one call.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::host::HostFunc;
+use crate::module::{ConstOp, ExportKind, ImportKind, Module, SegmentMode};
+use crate::numeric;
+use crate::store::{Extern, Func, Global, Instance, Memory, Store, Table, PAGE_SIZE};
+use crate::value::{Value, ValType};
+use crate::{Config, Error, Trap};
+
+/// Where a run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// A call is in progress.
+    Running,
+    /// The call returned; its results are on the value stack.
+    Returned,
+    Trapped(Trap),
+    /// The next step would have used more gas than the limit.
+    OutOfGas,
+}
+
+impl Status {
+    pub fn is_halted(self) -> bool {
+        self != Status::Running
+    }
+}
+
+/// One activation of a wasm function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Store address of the function.
+    pub func: u32,
+    /// Value stack index of its first local; its operands follow the locals.
+    pub base: u32,
+    /// Where the caller continues when this frame returns.
+    pub ret_pc: u32,
+}
+
+/// A deterministic WebAssembly machine. All of its state is plain data: [`Machine::step`]
+/// executes exactly one instruction (or one bounded sub-step of a bulk instruction), and
+/// [`Machine::run`] is a loop of it without per-step bookkeeping beyond the counters.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    pub config: Config,
+    pub store: Store,
+    /// Locals and operands of all frames, as untyped slots.
+    pub stack: Vec<u64>,
+    pub frames: Vec<Frame>,
+    /// Index of the next op in the current function's module code.
+    pub pc: u32,
+    pub steps: u64,
+    pub gas_used: u64,
+    pub status: Status,
+    /// The function the current call started with.
+    pub entry: Option<u32>,
+    /// Values the program passed to `verigame.emit`.
+    pub output: Vec<i64>,
+}
+
+impl Machine {
+    pub fn new(config: Config) -> Result<Self, Error> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            store: Store::default(),
+            stack: Vec::new(),
+            frames: Vec::new(),
+            pc: 0,
+            steps: 0,
+            gas_used: 0,
+            status: Status::Returned,
+            entry: None,
+            output: Vec::new(),
+        })
+    }
+
+    /// A machine with `module` instantiated against the `verigame` host interface.
+    pub fn load(module: &Arc<Module>, config: Config) -> Result<(Self, u32), Error> {
+        let mut machine = Self::new(config)?;
+        let host: HashMap<&str, Extern> = HostFunc::VERIGAME
+            .iter()
+            .map(|&(name, f)| (name, Extern::Func(machine.store.add_host_func(f))))
+            .collect();
+        let instance =
+            machine.instantiate(module, &|m, n| if m == "verigame" { host.get(n).copied() } else { None })?;
+        Ok((machine, instance))
+    }
+
+    /// Adds the spec test suite's `spectest` host module and returns its exports.
+    pub fn add_spectest(&mut self) -> HashMap<String, Extern> {
+        let mut exports: HashMap<String, Extern> = HostFunc::SPECTEST
+            .iter()
+            .map(|&(name, f)| (name.to_string(), Extern::Func(self.store.add_host_func(f))))
+            .collect();
+        let globals = [
+            ("global_i32", ValType::I32, 666u64),
+            ("global_i64", ValType::I64, 666),
+            ("global_f32", ValType::F32, 666.6f32.to_bits() as u64),
+            ("global_f64", ValType::F64, 666.6f64.to_bits()),
+        ];
+        for (name, ty, value) in globals {
+            self.store.globals.push(Global { ty, mutable: false, value });
+            exports.insert(name.into(), Extern::Global(self.store.globals.len() as u32 - 1));
+        }
+        self.store.tables.push(Table { ty: ValType::FuncRef, elems: vec![0; 10], max: Some(20) });
+        exports.insert("table".into(), Extern::Table(self.store.tables.len() as u32 - 1));
+        self.store.memories.push(Memory { data: vec![0; PAGE_SIZE], max: Some(2) });
+        exports.insert("memory".into(), Extern::Memory(self.store.memories.len() as u32 - 1));
+        exports
+    }
+
+    pub fn results(&self) -> Vec<Value> {
+        match (self.status, self.entry) {
+            (Status::Returned, Some(func)) => {
+                let types = &self.store.func_type(func).results;
+                let first = self.stack.len() - types.len();
+                types.iter().zip(&self.stack[first..]).map(|(&t, &s)| Value::from_slot(t, s)).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn export(&self, instance: u32, name: &str) -> Option<Extern> {
+        self.store.instances.get(instance as usize)?.exports.get(name).copied()
+    }
+
+    pub fn global(&self, addr: u32) -> Value {
+        let g = &self.store.globals[addr as usize];
+        Value::from_slot(g.ty, g.value)
+    }
+
+    /// The current frame's function and its module, if a call is running.
+    pub fn current(&self) -> Option<(u32, &Instance)> {
+        let frame = self.frames.last()?;
+        match self.store.funcs[frame.func as usize] {
+            Func::Wasm { instance, index, .. } => Some((index, &self.store.instances[instance as usize])),
+            Func::Host { .. } => None,
+        }
+    }
+
+    /// Instantiates `module`, resolving imports with `resolve(module, name)`, runs its
+    /// active segments and start function, and returns the new instance's index.
+    pub fn instantiate(
+        &mut self,
+        module: &Arc<Module>,
+        resolve: &dyn Fn(&str, &str) -> Option<Extern>,
+    ) -> Result<u32, Error> {
+        if self.status == Status::Running {
+            return Err(Error::Call("cannot instantiate while a call is running".into()));
+        }
+        let index = self.store.instances.len() as u32;
+        let mut inst = Instance {
+            module: module.clone(),
+            funcs: Vec::new(),
+            tables: Vec::new(),
+            memory: None,
+            globals: Vec::new(),
+            type_ids: module.types.iter().map(|t| self.store.intern_type(t)).collect(),
+            elem_base: self.store.elems.len() as u32,
+            data_base: self.store.data_dropped.len() as u32,
+            exports: HashMap::new(),
+        };
+        self.link_imports(module, resolve, &mut inst)?;
+        let m = module.as_ref();
+        for func in m.num_imported_funcs..m.func_types.len() as u32 {
+            let type_id = inst.type_ids[m.func_types[func as usize] as usize];
+            self.store.funcs.push(Func::Wasm { instance: index, index: func, type_id });
+            inst.funcs.push(self.store.funcs.len() as u32 - 1);
+        }
+        let imported_tables = inst.tables.len();
+        for t in &m.tables[imported_tables..] {
+            if t.min > self.config.max_table_elements {
+                return Err(Error::Call(format!("table of {} elements exceeds the configured limit", t.min)));
+            }
+            self.store.tables.push(Table { ty: t.elem, elems: vec![0; t.min as usize], max: t.max });
+            inst.tables.push(self.store.tables.len() as u32 - 1);
+        }
+        if inst.memory.is_none() {
+            if let Some(mt) = m.memories.first() {
+                if mt.min > self.config.max_memory_pages {
+                    return Err(Error::Call(format!("memory of {} pages exceeds the configured limit", mt.min)));
+                }
+                self.store.memories.push(Memory { data: vec![0; mt.min as usize * PAGE_SIZE], max: mt.max });
+                inst.memory = Some(self.store.memories.len() as u32 - 1);
+            }
+        }
+        let imported_globals = inst.globals.len();
+        for (g, init) in m.globals[imported_globals..].iter().zip(&m.global_inits) {
+            let value = self.eval_const(&inst, init);
+            self.store.globals.push(Global { ty: g.ty, mutable: g.mutable, value });
+            inst.globals.push(self.store.globals.len() as u32 - 1);
+        }
+        for seg in &m.elems {
+            let items = seg.items.iter().map(|e| self.eval_const(&inst, e)).collect();
+            self.store.elems.push(items);
+        }
+        self.store.data_dropped.extend(m.datas.iter().map(|_| false));
+        for (name, kind, i) in &m.exports {
+            let i = *i as usize;
+            let ext = match kind {
+                ExportKind::Func => Extern::Func(inst.funcs[i]),
+                ExportKind::Table => Extern::Table(inst.tables[i]),
+                ExportKind::Memory => Extern::Memory(inst.memory.expect("validated memory export")),
+                ExportKind::Global => Extern::Global(inst.globals[i]),
+            };
+            inst.exports.insert(name.clone(), ext);
+        }
+        self.store.instances.push(inst);
+        self.init_segments(index).map_err(Error::InstantiationTrap)?;
+        if let Some(start) = m.start {
+            let func = self.store.instances[index as usize].funcs[start as usize];
+            self.invoke(func, &[])?;
+            self.run(u64::MAX);
+            if let Status::Trapped(trap) = self.status {
+                return Err(Error::InstantiationTrap(trap));
+            }
+            if self.status == Status::OutOfGas {
+                return Err(Error::Call("start function ran out of gas".into()));
+            }
+        }
+        Ok(index)
+    }
+
+    fn link_imports(
+        &self,
+        module: &Module,
+        resolve: &dyn Fn(&str, &str) -> Option<Extern>,
+        inst: &mut Instance,
+    ) -> Result<(), Error> {
+        for import in &module.imports {
+            let fail = |reason: &str| Error::Link {
+                module: import.module.clone(),
+                name: import.name.clone(),
+                reason: reason.to_string(),
+            };
+            let ext = resolve(&import.module, &import.name).ok_or_else(|| fail("unknown import"))?;
+            let limits_fit = |len: u64, max: Option<u32>, min: u32, want_max: Option<u32>| {
+                len >= min as u64 && want_max.is_none_or(|w| max.is_some_and(|m| m <= w))
+            };
+            match (&import.kind, ext) {
+                (ImportKind::Func(t), Extern::Func(addr)) => {
+                    if self.store.func_type(addr) != &module.types[*t as usize] {
+                        return Err(fail("incompatible import type: function signature differs"));
+                    }
+                    inst.funcs.push(addr);
+                }
+                (ImportKind::Table(t), Extern::Table(addr)) => {
+                    let table = &self.store.tables[addr as usize];
+                    if table.ty != t.elem || !limits_fit(table.elems.len() as u64, table.max, t.min, t.max) {
+                        return Err(fail("incompatible import type: table type or limits differ"));
+                    }
+                    inst.tables.push(addr);
+                }
+                (ImportKind::Memory(t), Extern::Memory(addr)) => {
+                    let mem = &self.store.memories[addr as usize];
+                    if !limits_fit(mem.pages() as u64, mem.max, t.min, t.max) {
+                        return Err(fail("incompatible import type: memory limits differ"));
+                    }
+                    inst.memory = Some(addr);
+                }
+                (ImportKind::Global(t), Extern::Global(addr)) => {
+                    let g = &self.store.globals[addr as usize];
+                    if g.ty != t.ty || g.mutable != t.mutable {
+                        return Err(fail("incompatible import type: global type differs"));
+                    }
+                    inst.globals.push(addr);
+                }
+                _ => return Err(fail("incompatible import type: wrong kind of import")),
+            }
+        }
+        Ok(())
+    }
+
+    fn eval_const(&self, inst: &Instance, expr: &[ConstOp]) -> u64 {
+        let mut stack = Vec::with_capacity(2);
+        for op in expr {
+            let v = match *op {
+                ConstOp::Value(v) => v,
+                ConstOp::RefFunc(f) => inst.funcs[f as usize] as u64 + 1,
+                ConstOp::GlobalGet(g) => self.store.globals[inst.globals[g as usize] as usize].value,
+                ConstOp::Binary(b) => {
+                    let y = stack.pop().expect("validated constant expression");
+                    let x = stack.pop().expect("validated constant expression");
+                    numeric::binary(b, x, y).expect("add, sub and mul do not trap")
+                }
+            };
+            stack.push(v);
+        }
+        stack.pop().expect("validated constant expression")
+    }
+
+    /// Copies active element and data segments in order, then drops them (and
+    /// declared element segments), as instantiation in WebAssembly 2.0 does.
+    fn init_segments(&mut self, index: u32) -> Result<(), Trap> {
+        let inst = self.store.instances[index as usize].clone();
+        let m = inst.module.as_ref();
+        for (i, seg) in m.elems.iter().enumerate() {
+            let slot = (inst.elem_base as usize) + i;
+            match &seg.mode {
+                SegmentMode::Passive => continue,
+                SegmentMode::Declared => {}
+                SegmentMode::Active { index: t, offset } => {
+                    let offset = self.eval_const(&inst, offset) as u32 as usize;
+                    let items = std::mem::take(&mut self.store.elems[slot]);
+                    let table = &mut self.store.tables[inst.tables[*t as usize] as usize].elems;
+                    let end = offset.checked_add(items.len()).filter(|&e| e <= table.len());
+                    let end = end.ok_or(Trap::TableOutOfBounds)?;
+                    table[offset..end].copy_from_slice(&items);
+                }
+            }
+            self.store.elems[slot].clear();
+        }
+        for (i, seg) in m.datas.iter().enumerate() {
+            let SegmentMode::Active { offset, .. } = &seg.mode else { continue };
+            let offset = self.eval_const(&inst, offset) as u32 as usize;
+            let mem = &mut self.store.memories[inst.memory.expect("validated data segment") as usize].data;
+            let end = offset.checked_add(seg.bytes.len()).filter(|&e| e <= mem.len());
+            let end = end.ok_or(Trap::MemoryOutOfBounds)?;
+            mem[offset..end].copy_from_slice(&seg.bytes);
+            self.store.data_dropped[inst.data_base as usize + i] = true;
+        }
+        Ok(())
+    }
+
+    /// Starts a call of the function at store address `func`. Step counter and gas
+    /// restart at zero for each call; the store persists across calls.
+    pub fn invoke(&mut self, func: u32, args: &[Value]) -> Result<(), Error> {
+        if self.status == Status::Running {
+            return Err(Error::Call("a call is already running".into()));
+        }
+        let f = *self.store.funcs.get(func as usize).ok_or_else(|| Error::Call(format!("no function {func}")))?;
+        let ty = self.store.func_type(func);
+        if args.len() != ty.params.len() || args.iter().zip(&ty.params).any(|(a, &t)| a.ty() != t) {
+            let want: Vec<String> = ty.params.iter().map(|t| t.to_string()).collect();
+            return Err(Error::Call(format!("arguments do not match the signature ({})", want.join(", "))));
+        }
+        self.stack.clear();
+        self.stack.extend(args.iter().map(|a| a.to_slot()));
+        self.frames.clear();
+        self.steps = 0;
+        self.gas_used = 0;
+        self.entry = Some(func);
+        self.status = Status::Running;
+        // The entry frame returns to no caller: its ret_pc is never used.
+        if let Err(trap) = self.enter(f, func, 0) {
+            self.status = Status::Trapped(trap);
+        }
+        Ok(())
+    }
+
+    /// Pushes the entry frame, or runs a host entry function to completion.
+    fn enter(&mut self, f: Func, func: u32, ret_pc: u32) -> Result<(), Trap> {
+        let entered = enter_frame(
+            &self.config,
+            &self.store.types,
+            &self.store.instances,
+            &mut self.stack,
+            &mut self.frames,
+            &mut self.output,
+            f,
+            func,
+            ret_pc,
+        )?;
+        match entered {
+            Some(pc) => self.pc = pc,
+            None => self.status = Status::Returned,
+        }
+        Ok(())
+    }
+}
+
+/// Calls `func` (whose record is `f`) with its arguments on top of the stack: pushes a
+/// frame and returns the callee's first pc, or runs a host function to completion and
+/// returns `None`. Leaves the state untouched when it traps.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn enter_frame(
+    config: &Config,
+    types: &[crate::module::FuncType],
+    instances: &[Instance],
+    stack: &mut Vec<u64>,
+    frames: &mut Vec<Frame>,
+    output: &mut Vec<i64>,
+    f: Func,
+    func: u32,
+    ret_pc: u32,
+) -> Result<Option<u32>, Trap> {
+    match f {
+        Func::Host { func: host, type_id } => {
+            let first = stack.len() - types[type_id as usize].params.len();
+            host.call(&stack[first..], output)?;
+            stack.truncate(first);
+            Ok(None)
+        }
+        Func::Wasm { instance, index, .. } => {
+            if frames.len() >= config.max_call_depth as usize {
+                return Err(Trap::CallStackExhausted);
+            }
+            let module = &instances[instance as usize].module;
+            let body = module.body(index).expect("wasm function has a body");
+            let base = stack.len() - module.func_type(index).params.len();
+            let top = stack.len() + body.locals.len() + body.max_height as usize;
+            if top > config.max_value_stack as usize {
+                return Err(Trap::ValueStackExhausted);
+            }
+            stack.resize(stack.len() + body.locals.len(), 0);
+            frames.push(Frame { func, base: base as u32, ret_pc });
+            Ok(Some(body.start))
+        }
+    }
+}

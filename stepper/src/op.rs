@@ -1,0 +1,246 @@
+//! The internal instruction set: wasm instructions with branch targets and stack
+//! heights resolved at translation time, one `Op` per wasm instruction (table.grow
+//! with a non-null initial value and br_table's targets are the only multi-op forms).
+
+/// A resolved branch: jump to `target`, keeping the top `keep` values and dropping
+/// the `drop` values below them (the operands of the blocks being left).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Branch {
+    pub target: u32,
+    pub drop: u32,
+    pub keep: u32,
+}
+
+/// Width and extension of a memory access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    I32,
+    I64,
+    F32,
+    F64,
+    I32S8,
+    I32U8,
+    I32S16,
+    I32U16,
+    I64S8,
+    I64U8,
+    I64S16,
+    I64U16,
+    I64S32,
+    I64U32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    I32,
+    I64,
+    F32,
+    F64,
+    I32N8,
+    I32N16,
+    I64N8,
+    I64N16,
+    I64N32,
+}
+
+impl Load {
+    pub fn width(self) -> u32 {
+        match self {
+            Self::I32S8 | Self::I32U8 | Self::I64S8 | Self::I64U8 => 1,
+            Self::I32S16 | Self::I32U16 | Self::I64S16 | Self::I64U16 => 2,
+            Self::I32 | Self::F32 | Self::I64S32 | Self::I64U32 => 4,
+            Self::I64 | Self::F64 => 8,
+        }
+    }
+
+    /// Extends the little-endian `raw` bytes (already zero-extended) to a slot value.
+    #[inline(always)]
+    pub fn extend(self, raw: u64) -> u64 {
+        match self {
+            Self::I32 | Self::F32 | Self::I64 | Self::F64 => raw,
+            Self::I32U8 | Self::I32U16 | Self::I64U8 | Self::I64U16 | Self::I64U32 => raw,
+            Self::I32S8 => raw as u8 as i8 as i32 as u32 as u64,
+            Self::I32S16 => raw as u16 as i16 as i32 as u32 as u64,
+            Self::I64S8 => raw as u8 as i8 as i64 as u64,
+            Self::I64S16 => raw as u16 as i16 as i64 as u64,
+            Self::I64S32 => raw as u32 as i32 as i64 as u64,
+        }
+    }
+}
+
+impl Store {
+    pub fn width(self) -> u32 {
+        match self {
+            Self::I32N8 | Self::I64N8 => 1,
+            Self::I32N16 | Self::I64N16 => 2,
+            Self::I32 | Self::F32 | Self::I64N32 => 4,
+            Self::I64 | Self::F64 => 8,
+        }
+    }
+}
+
+/// Numeric instructions without immediates, grouped by operand shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unary {
+    I32Eqz, I32Clz, I32Ctz, I32Popcnt,
+    I64Eqz, I64Clz, I64Ctz, I64Popcnt,
+    F32Abs, F32Neg, F32Ceil, F32Floor, F32Trunc, F32Nearest, F32Sqrt,
+    F64Abs, F64Neg, F64Ceil, F64Floor, F64Trunc, F64Nearest, F64Sqrt,
+    I32WrapI64,
+    I32TruncF32S, I32TruncF32U, I32TruncF64S, I32TruncF64U,
+    I64ExtendI32S, I64ExtendI32U,
+    I64TruncF32S, I64TruncF32U, I64TruncF64S, I64TruncF64U,
+    F32ConvertI32S, F32ConvertI32U, F32ConvertI64S, F32ConvertI64U, F32DemoteF64,
+    F64ConvertI32S, F64ConvertI32U, F64ConvertI64S, F64ConvertI64U, F64PromoteF32,
+    I32Extend8S, I32Extend16S, I64Extend8S, I64Extend16S, I64Extend32S,
+    I32TruncSatF32S, I32TruncSatF32U, I32TruncSatF64S, I32TruncSatF64U,
+    I64TruncSatF32S, I64TruncSatF32U, I64TruncSatF64S, I64TruncSatF64U,
+    /// Reinterpretations leave the slot's bits as they are.
+    I32ReinterpretF32, I64ReinterpretF64, F32ReinterpretI32, F64ReinterpretI64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    I32Eq, I32Ne, I32LtS, I32LtU, I32GtS, I32GtU, I32LeS, I32LeU, I32GeS, I32GeU,
+    I64Eq, I64Ne, I64LtS, I64LtU, I64GtS, I64GtU, I64LeS, I64LeU, I64GeS, I64GeU,
+    F32Eq, F32Ne, F32Lt, F32Gt, F32Le, F32Ge,
+    F64Eq, F64Ne, F64Lt, F64Gt, F64Le, F64Ge,
+    I32Add, I32Sub, I32Mul, I32DivS, I32DivU, I32RemS, I32RemU,
+    I32And, I32Or, I32Xor, I32Shl, I32ShrS, I32ShrU, I32Rotl, I32Rotr,
+    I64Add, I64Sub, I64Mul, I64DivS, I64DivU, I64RemS, I64RemU,
+    I64And, I64Or, I64Xor, I64Shl, I64ShrS, I64ShrU, I64Rotl, I64Rotr,
+    F32Add, F32Sub, F32Mul, F32Div, F32Min, F32Max, F32Copysign,
+    F64Add, F64Sub, F64Mul, F64Div, F64Min, F64Max, F64Copysign,
+}
+
+/// One executable instruction. Indices (`local`, `global`, `func`, `table`, ...) are
+/// the module's own index spaces; the instance maps them to store addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Unreachable,
+    Nop,
+    /// `block` and `loop`: entering them changes nothing but the pc.
+    Block,
+    Loop,
+    /// Pops the condition; jumps to `else_target` when it is zero.
+    If { else_target: u32 },
+    /// Reached by falling out of a then-branch: jumps past the `end`.
+    Else { end_target: u32 },
+    End,
+    Br(Branch),
+    BrIf(Branch),
+    /// Followed by `len + 1` [`Op::BrTableTarget`] entries, the last one the default.
+    BrTable { len: u32 },
+    BrTableTarget(Branch),
+    Return,
+    Call(u32),
+    CallIndirect { type_index: u32, table: u32 },
+    Drop,
+    Select,
+    LocalGet(u32),
+    LocalSet(u32),
+    LocalTee(u32),
+    GlobalGet(u32),
+    GlobalSet(u32),
+    TableGet(u32),
+    TableSet(u32),
+    TableSize(u32),
+    /// Grows by null entries; when the initial value is not null the following
+    /// [`Op::TableFill`] writes it in bounded sub-steps, else it is skipped.
+    TableGrow(u32),
+    TableFill(u32),
+    TableCopy { dst: u32, src: u32 },
+    TableInit { elem: u32, table: u32 },
+    ElemDrop(u32),
+    Load { kind: Load, offset: u32 },
+    Store { kind: Store, offset: u32 },
+    MemorySize,
+    MemoryGrow,
+    MemoryFill,
+    MemoryCopy,
+    MemoryInit(u32),
+    DataDrop(u32),
+    Const(u64),
+    Unary(Unary),
+    Binary(Binary),
+    RefNull,
+    RefIsNull,
+    RefFunc(u32),
+}
+
+/// Instruction classes that the gas table prices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GasClass {
+    /// Control flow without calls: block, loop, if, else, end, br*, nop, unreachable.
+    Control = 0,
+    Call = 1,
+    /// Locals, globals, constants, drop, select, references.
+    Variable = 2,
+    Load = 3,
+    Store = 4,
+    /// Integer and float arithmetic, comparisons and conversions.
+    Numeric = 5,
+    /// Division and remainder.
+    Division = 6,
+    /// memory.size / memory.grow and the table element instructions.
+    MemoryTable = 7,
+    /// One bounded sub-step of a bulk memory or table instruction.
+    Bulk = 8,
+}
+
+impl GasClass {
+    pub const COUNT: usize = 9;
+    pub const ALL: [GasClass; Self::COUNT] = [
+        Self::Control,
+        Self::Call,
+        Self::Variable,
+        Self::Load,
+        Self::Store,
+        Self::Numeric,
+        Self::Division,
+        Self::MemoryTable,
+        Self::Bulk,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Control => "control",
+            Self::Call => "call",
+            Self::Variable => "variable",
+            Self::Load => "load",
+            Self::Store => "store",
+            Self::Numeric => "numeric",
+            Self::Division => "division",
+            Self::MemoryTable => "memory-table",
+            Self::Bulk => "bulk",
+        }
+    }
+}
+
+impl Op {
+    pub fn gas_class(&self) -> GasClass {
+        use Binary::*;
+        match self {
+            Op::Unreachable | Op::Nop | Op::Block | Op::Loop | Op::If { .. } | Op::Else { .. } | Op::End => {
+                GasClass::Control
+            }
+            Op::Br(_) | Op::BrIf(_) | Op::BrTable { .. } | Op::BrTableTarget(_) | Op::Return => GasClass::Control,
+            Op::Call(_) | Op::CallIndirect { .. } => GasClass::Call,
+            Op::Drop | Op::Select | Op::LocalGet(_) | Op::LocalSet(_) | Op::LocalTee(_) => GasClass::Variable,
+            Op::GlobalGet(_) | Op::GlobalSet(_) | Op::Const(_) => GasClass::Variable,
+            Op::RefNull | Op::RefIsNull | Op::RefFunc(_) => GasClass::Variable,
+            Op::Load { .. } => GasClass::Load,
+            Op::Store { .. } => GasClass::Store,
+            Op::Binary(I32DivS | I32DivU | I32RemS | I32RemU | I64DivS | I64DivU | I64RemS | I64RemU) => {
+                GasClass::Division
+            }
+            Op::Unary(_) | Op::Binary(_) => GasClass::Numeric,
+            Op::TableGet(_) | Op::TableSet(_) | Op::TableSize(_) | Op::TableGrow(_) | Op::ElemDrop(_) => {
+                GasClass::MemoryTable
+            }
+            Op::MemorySize | Op::MemoryGrow | Op::DataDrop(_) => GasClass::MemoryTable,
+            Op::TableFill(_) | Op::TableCopy { .. } | Op::TableInit { .. } => GasClass::Bulk,
+            Op::MemoryFill | Op::MemoryCopy | Op::MemoryInit(_) => GasClass::Bulk,
+        }
+    }
+}

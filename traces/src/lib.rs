@@ -1,0 +1,1 @@
+//! Execution traces and the bisection game (see issue "The verification game").

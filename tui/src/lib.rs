@@ -1,0 +1,1 @@
+//! Terminal UI (see issue "The terminal UI").

@@ -64,6 +64,52 @@ fn forward_piece(dst: u64, n: u64, chunk: u64) -> u64 {
     n.min(chunk - dst % chunk)
 }
 
+/// # Safety
+/// The stack is not empty.
+#[inline(always)]
+unsafe fn stack_top(stack: &mut Vec<u64>) -> &mut u64 {
+    debug_assert!(!stack.is_empty());
+    let len = stack.len();
+    unsafe { &mut *stack.as_mut_ptr().add(len - 1) }
+}
+
+/// # Safety
+/// The stack is not empty.
+#[inline(always)]
+unsafe fn stack_pop(stack: &mut Vec<u64>) -> u64 {
+    debug_assert!(!stack.is_empty());
+    unsafe {
+        let len = stack.len() - 1;
+        stack.set_len(len);
+        *stack.as_ptr().add(len)
+    }
+}
+
+/// # Safety
+/// The stack has spare capacity.
+#[inline(always)]
+unsafe fn stack_push(stack: &mut Vec<u64>, value: u64) {
+    debug_assert!(stack.len() < stack.capacity());
+    unsafe {
+        let len = stack.len();
+        *stack.as_mut_ptr().add(len) = value;
+        stack.set_len(len + 1);
+    }
+}
+
+/// Makes room for a frame's locals and maximum operand height: what the unchecked
+/// stack operations rely on. Calls reserve in `enter_frame`; this covers a machine
+/// that starts mid-call (restored from a snapshot, or cloned).
+fn reserve_frame(stack: &mut Vec<u64>, instances: &[crate::store::Instance], funcs: &[Func], frame: &crate::Frame) {
+    if let Func::Wasm { instance, index, .. } = funcs[frame.func as usize] {
+        let module = &instances[instance as usize].module;
+        let body = module.body(index).expect("wasm function has a body");
+        let params = module.func_type(index).params.len();
+        let need = frame.base as usize + params + body.locals.len() + body.max_height as usize;
+        stack.reserve(need.saturating_sub(stack.len()));
+    }
+}
+
 impl Machine {
     /// Executes exactly one step. Stepping a halted machine changes nothing.
     pub fn step(&mut self) -> Status {
@@ -72,25 +118,46 @@ impl Machine {
 
     /// Executes up to `max_steps` steps, stopping early when the machine halts.
     pub fn run(&mut self, max_steps: u64) -> Status {
-        if self.status == Status::Running {
-            self.execute(self.steps.saturating_add(max_steps));
+        if self.status != Status::Running {
+            return self.status;
+        }
+        let costs = self.config.gas.costs;
+        if costs.iter().all(|&c| c == costs[0]) {
+            // Uniform prices: gas is steps times the price, so the loop only counts
+            // steps, within a budget that cannot run out of gas.
+            let price = costs[0];
+            let gas_left = self.config.gas_limit.saturating_sub(self.gas_used);
+            let affordable = gas_left.checked_div(price).unwrap_or(u64::MAX);
+            let budget = max_steps.min(affordable);
+            let done = self.execute::<true>(budget);
+            self.gas_used += done * price;
+            if self.status == Status::Running && done == affordable && done < max_steps {
+                self.steps += 1;
+                self.status = Status::OutOfGas;
+            }
+        } else {
+            self.execute::<false>(max_steps);
         }
         self.status
     }
 
-    fn execute(&mut self, end_steps: u64) {
+    /// Runs at most `budget` steps and returns how many ran. With `UNIFORM_GAS` the
+    /// caller accounts for gas and guarantees the budget is affordable.
+    fn execute<const UNIFORM_GAS: bool>(&mut self, budget: u64) -> u64 {
         let Machine { config, store, stack, frames, pc: pc_reg, steps, gas_used, status, output, .. } = self;
         let Store { types, funcs, tables, memories, globals, instances, elems, data_dropped, .. } = store;
         let instances = &*instances;
         let costs = config.gas.costs;
         let gas_limit = config.gas_limit;
         let chunk = config.memory_chunk_size as u64;
+        let mut left = budget;
 
         let frame_of = |func: u32| match funcs[func as usize] {
             Func::Wasm { instance, .. } => &instances[instance as usize],
             Func::Host { .. } => unreachable!("host functions have no frames"),
         };
         let mut frame = *frames.last().expect("a running machine has a frame");
+        reserve_frame(stack, instances, funcs, &frame);
         let mut inst = frame_of(frame.func);
         let mut code = &inst.module.code[..];
         let mut base = frame.base as usize;
@@ -110,15 +177,24 @@ impl Machine {
                 }
             };
         }
+        // The value stack's capacity covers every active frame's locals and maximum
+        // operand height (reserved on entry), and validation guarantees operands exist:
+        // the hot paths below use that instead of checking each push and pop.
         macro_rules! top {
             () => {
-                *stack.last_mut().expect("validated operand")
+                *unsafe { stack_top(stack) }
             };
         }
         macro_rules! pop {
             () => {
-                stack.pop().expect("validated operand")
+                unsafe { stack_pop(stack) }
             };
+        }
+        macro_rules! push {
+            ($v:expr) => {{
+                let v = $v;
+                unsafe { stack_push(stack, v) }
+            }};
         }
         macro_rules! memory {
             () => {
@@ -126,15 +202,18 @@ impl Machine {
             };
         }
 
-        while *steps < end_steps {
-            let op = code[pc];
-            let gas = gas_used.saturating_add(costs[op.gas_class() as usize]);
-            *steps += 1;
-            if gas > gas_limit {
-                *status = Status::OutOfGas;
-                break;
+        while left > 0 {
+            left -= 1;
+            // Branch targets and returns keep pc within the function's code.
+            let op = unsafe { *code.get_unchecked(pc) };
+            if !UNIFORM_GAS {
+                let gas = gas_used.saturating_add(costs[op.gas_class() as usize]);
+                if gas > gas_limit {
+                    *status = Status::OutOfGas;
+                    break;
+                }
+                *gas_used = gas;
             }
-            *gas_used = gas;
             let mut next = pc + 1;
             match op {
                 Op::Unreachable => trap!(Trap::Unreachable),
@@ -216,7 +295,7 @@ impl Machine {
                         Ok(None) => {}
                         Err(t) => {
                             // Keep the trapped state equal to the pre-state.
-                            stack.push(index as u64);
+                            push!(index as u64);
                             trap!(t)
                         }
                     }
@@ -231,13 +310,13 @@ impl Machine {
                         top!() = b;
                     }
                 }
-                Op::LocalGet(i) => stack.push(stack[base + i as usize]),
+                Op::LocalGet(i) => push!(stack[base + i as usize]),
                 Op::LocalSet(i) => {
                     let v = pop!();
                     stack[base + i as usize] = v;
                 }
                 Op::LocalTee(i) => stack[base + i as usize] = top!(),
-                Op::GlobalGet(i) => stack.push(globals[inst.globals[i as usize] as usize].value),
+                Op::GlobalGet(i) => push!(globals[inst.globals[i as usize] as usize].value),
                 Op::GlobalSet(i) => globals[inst.globals[i as usize] as usize].value = pop!(),
                 Op::TableGet(t) => {
                     let elems = &tables[inst.tables[t as usize] as usize].elems;
@@ -252,7 +331,7 @@ impl Machine {
                     *slot = v;
                     stack.truncate(len - 2);
                 }
-                Op::TableSize(t) => stack.push(tables[inst.tables[t as usize] as usize].elems.len() as u64),
+                Op::TableSize(t) => push!(tables[inst.tables[t as usize] as usize].elems.len() as u64),
                 Op::TableGrow(t) => {
                     let n = pop!() as u32;
                     let value = pop!();
@@ -262,12 +341,14 @@ impl Machine {
                     // Skip the table.fill that follows unless it has work to do.
                     next = pc + 2;
                     match old.checked_add(n).filter(|&new| new <= limit) {
-                        None => stack.push(u32::MAX as u64),
+                        None => push!(u32::MAX as u64),
                         Some(new) => {
                             table.elems.resize(new as usize, 0);
-                            stack.push(old as u64);
+                            push!(old as u64);
                             if value != 0 && n != 0 {
-                                stack.extend([old as u64, value, n as u64]);
+                                push!(old as u64);
+                                push!(value);
+                                push!(n as u64);
                                 next = pc + 1;
                             }
                         }
@@ -353,7 +434,7 @@ impl Machine {
                     write_le(data, at, kind.width(), value);
                     stack.truncate(len - 2);
                 }
-                Op::MemorySize => stack.push(memory!().pages() as u64),
+                Op::MemorySize => push!(memory!().pages() as u64),
                 Op::MemoryGrow => {
                     let n = top!() as u32;
                     let limit = config.max_memory_pages;
@@ -438,7 +519,7 @@ impl Machine {
                     }
                 }
                 Op::DataDrop(segment) => data_dropped[(inst.data_base + segment) as usize] = true,
-                Op::Const(v) => stack.push(v),
+                Op::Const(v) => push!(v),
                 Op::Unary(u) => {
                     let r = tri!(numeric::unary(u, top!()));
                     top!() = r;
@@ -449,12 +530,15 @@ impl Machine {
                     stack[len - 2] = r;
                     stack.truncate(len - 1);
                 }
-                Op::RefNull => stack.push(0),
+                Op::RefNull => push!(0),
                 Op::RefIsNull => top!() = (top!() == 0) as u64,
-                Op::RefFunc(f) => stack.push(inst.funcs[f as usize] as u64 + 1),
+                Op::RefFunc(f) => push!(inst.funcs[f as usize] as u64 + 1),
             }
             pc = next;
         }
         *pc_reg = pc as u32;
+        let done = budget - left;
+        *steps += done;
+        done
     }
 }

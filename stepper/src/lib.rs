@@ -22,6 +22,7 @@ mod machine;
 pub mod module;
 pub mod numeric;
 pub mod op;
+mod snapshot;
 pub mod store;
 mod value;
 

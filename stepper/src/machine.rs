@@ -406,6 +406,8 @@ pub(crate) fn enter_frame(
             if top > config.max_value_stack as usize {
                 return Err(Trap::ValueStackExhausted);
             }
+            // The executor's unchecked pushes rely on this reservation.
+            stack.reserve(body.locals.len() + body.max_height as usize);
             stack.resize(stack.len() + body.locals.len(), 0);
             frames.push(Frame { func, base: base as u32, ret_pc });
             Ok(Some(body.start))

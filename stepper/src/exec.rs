@@ -5,6 +5,7 @@
 
 use crate::machine::{enter_frame, Status};
 use crate::numeric;
+use crate::fuse::MAX_FUSED;
 use crate::op::{Branch, Op};
 use crate::store::{Func, Store, PAGE_SIZE};
 use crate::{Machine, Trap};
@@ -156,11 +157,22 @@ impl Machine {
             Func::Wasm { instance, .. } => &instances[instance as usize],
             Func::Host { .. } => unreachable!("host functions have no frames"),
         };
-        let mut frame = *frames.last().expect("a running machine has a frame");
+        let frame = *frames.last().expect("a running machine has a frame");
         reserve_frame(stack, instances, funcs, &frame);
         let mut inst = frame_of(frame.func);
         let mut code = &inst.module.code[..];
+        let mut fast = &inst.module.fast_code[..];
         let mut base = frame.base as usize;
+        // Switches the registers above to another frame's function.
+        macro_rules! enter_context {
+            ($frame:expr) => {{
+                let frame = $frame;
+                inst = frame_of(frame.func);
+                code = &inst.module.code[..];
+                fast = &inst.module.fast_code[..];
+                base = frame.base as usize;
+            }};
+        }
         let mut pc = *pc_reg as usize;
 
         macro_rules! trap {
@@ -205,7 +217,8 @@ impl Machine {
         while left > 0 {
             left -= 1;
             // Branch targets and returns keep pc within the function's code.
-            let op = unsafe { *code.get_unchecked(pc) };
+            let ops = if UNIFORM_GAS && left + 1 >= MAX_FUSED { fast } else { code };
+            let op = unsafe { *ops.get_unchecked(pc) };
             if !UNIFORM_GAS {
                 let gas = gas_used.saturating_add(costs[op.gas_class() as usize]);
                 if gas > gas_limit {
@@ -253,10 +266,7 @@ impl Machine {
                         *status = Status::Returned;
                         break;
                     };
-                    frame = caller;
-                    inst = frame_of(frame.func);
-                    code = &inst.module.code[..];
-                    base = frame.base as usize;
+                    enter_context!(caller);
                     next = done.ret_pc as usize;
                 }
                 Op::Call(index) => {
@@ -264,10 +274,7 @@ impl Machine {
                     let f = funcs[func as usize];
                     let entered = enter_frame(config, types, instances, stack, frames, output, f, func, next as u32);
                     if let Some(start) = tri!(entered) {
-                        frame = *frames.last().expect("just pushed");
-                        inst = frame_of(frame.func);
-                        code = &inst.module.code[..];
-                        base = frame.base as usize;
+                        enter_context!(*frames.last().expect("just pushed"));
                         next = start as usize;
                     }
                 }
@@ -286,10 +293,7 @@ impl Machine {
                     let entered = enter_frame(config, types, instances, stack, frames, output, f, func, next as u32);
                     match entered {
                         Ok(Some(start)) => {
-                            frame = *frames.last().expect("just pushed");
-                            inst = frame_of(frame.func);
-                            code = &inst.module.code[..];
-                            base = frame.base as usize;
+                            enter_context!(*frames.last().expect("just pushed"));
                             next = start as usize;
                         }
                         Ok(None) => {}
@@ -533,6 +537,116 @@ impl Machine {
                 Op::RefNull => push!(0),
                 Op::RefIsNull => top!() = (top!() == 0) as u64,
                 Op::RefFunc(f) => push!(inst.funcs[f as usize] as u64 + 1),
+                // Fused ops: `left` was charged one step; each charges the rest of the
+                // steps it completes. One whose last member would trap completes only
+                // the members before it, so that member then runs (and traps) alone.
+                Op::LocalGet2 { a, b } => {
+                    push!(stack[base + a as usize]);
+                    push!(stack[base + b as usize]);
+                    left -= 1;
+                    next = pc + 2;
+                }
+                Op::BinaryLocals { op, a, b } => {
+                    let (x, y) = (stack[base + a as usize], stack[base + b as usize]);
+                    match numeric::binary(op, x, y) {
+                        Ok(r) => {
+                            push!(r);
+                            left -= 2;
+                            next = pc + 3;
+                        }
+                        Err(_) => {
+                            push!(x);
+                            push!(y);
+                            left -= 1;
+                            next = pc + 2;
+                        }
+                    }
+                }
+                Op::BinaryLocalConst { op, a, c } => {
+                    let x = stack[base + a as usize];
+                    match numeric::binary(op, x, c as u64) {
+                        Ok(r) => {
+                            push!(r);
+                            left -= 2;
+                            next = pc + 3;
+                        }
+                        Err(_) => {
+                            push!(x);
+                            push!(c as u64);
+                            left -= 1;
+                            next = pc + 2;
+                        }
+                    }
+                }
+                Op::BinaryConst { op, c } => {
+                    let r = numeric::binary(op, top!(), c as u64).expect("fused only when it cannot trap");
+                    top!() = r;
+                    left -= 1;
+                    next = pc + 2;
+                }
+                Op::BinarySet { op, x } => {
+                    let len = stack.len();
+                    let r = numeric::binary(op, stack[len - 2], stack[len - 1]).expect("fused only when it cannot trap");
+                    stack.truncate(len - 2);
+                    stack[base + x as usize] = r;
+                    left -= 1;
+                    next = pc + 2;
+                }
+                Op::LoadLocal { kind, offset, a } => {
+                    let addr = stack[base + a as usize];
+                    let data = &memory!().data;
+                    match effective(addr, offset, kind.width(), data.len()) {
+                        Ok(at) => {
+                            push!(kind.extend(read_le(data, at, kind.width())));
+                            left -= 1;
+                            next = pc + 2;
+                        }
+                        Err(_) => push!(addr),
+                    }
+                }
+                Op::StoreLocals { kind, offset, a, b } => {
+                    let (addr, value) = (stack[base + a as usize], stack[base + b as usize]);
+                    let data = &mut memory!().data;
+                    match effective(addr, offset, kind.width(), data.len()) {
+                        Ok(at) => {
+                            write_le(data, at, kind.width(), value);
+                            left -= 2;
+                            next = pc + 3;
+                        }
+                        Err(_) => {
+                            push!(addr);
+                            push!(value);
+                            left -= 1;
+                            next = pc + 2;
+                        }
+                    }
+                }
+                Op::BrIfBinary { op, branch: b } => {
+                    let len = stack.len();
+                    let r = numeric::binary(op, stack[len - 2], stack[len - 1]).expect("fused only when it cannot trap");
+                    stack.truncate(len - 2);
+                    left -= 1;
+                    if r as u32 != 0 {
+                        branch(stack, b);
+                        next = b.target as usize;
+                    } else {
+                        next = pc + 2;
+                    }
+                }
+                Op::BrIfZero(b) => {
+                    left -= 1;
+                    if pop!() as u32 == 0 {
+                        branch(stack, b);
+                        next = b.target as usize;
+                    } else {
+                        next = pc + 2;
+                    }
+                }
+                Op::ConstSet { c, x } => {
+                    stack[base + x as usize] = c;
+                    left -= 1;
+                    next = pc + 2;
+                }
             }
             pc = next;
         }

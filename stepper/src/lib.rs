@@ -17,6 +17,7 @@
 mod config;
 mod error;
 mod exec;
+mod fuse;
 pub mod host;
 mod machine;
 pub mod module;

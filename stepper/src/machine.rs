@@ -42,7 +42,7 @@ pub struct Frame {
 /// A deterministic WebAssembly machine. All of its state is plain data: [`Machine::step`]
 /// executes exactly one instruction (or one bounded sub-step of a bulk instruction), and
 /// [`Machine::run`] is a loop of it without per-step bookkeeping beyond the counters.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Machine {
     pub config: Config,
     pub store: Store,
@@ -58,6 +58,27 @@ pub struct Machine {
     pub entry: Option<u32>,
     /// Values the program passed to `verigame.emit`.
     pub output: Vec<i64>,
+}
+
+impl Clone for Machine {
+    /// Keeps the value stack's reserved capacity: the executor's unchecked stack
+    /// operations rely on room reserved for every active frame when it was entered.
+    fn clone(&self) -> Self {
+        let mut stack = Vec::with_capacity(self.stack.capacity());
+        stack.extend_from_slice(&self.stack);
+        Self {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            stack,
+            frames: self.frames.clone(),
+            pc: self.pc,
+            steps: self.steps,
+            gas_used: self.gas_used,
+            status: self.status,
+            entry: self.entry,
+            output: self.output.clone(),
+        }
+    }
 }
 
 impl Machine {
@@ -152,6 +173,41 @@ impl Machine {
             return Err(Error::Call("cannot instantiate while a call is running".into()));
         }
         let index = self.store.instances.len() as u32;
+        let lengths = self.store.lengths();
+        let inst = match self.allocate_instance(module, resolve, index) {
+            Ok(inst) => inst,
+            Err(e) => {
+                // Leave no functions pointing at an instance that never came to be.
+                self.store.truncate(lengths);
+                return Err(e);
+            }
+        };
+        self.store.instances.push(inst);
+        // From here on the instance exists: a trapping segment keeps the effects of
+        // the segments before it, as WebAssembly 2.0 specifies.
+        self.init_segments(index).map_err(Error::InstantiationTrap)?;
+        if let Some(start) = module.start {
+            let func = self.store.instances[index as usize].funcs[start as usize];
+            self.invoke(func, &[])?;
+            self.run(u64::MAX);
+            if let Status::Trapped(trap) = self.status {
+                return Err(Error::InstantiationTrap(trap));
+            }
+            if self.status == Status::OutOfGas {
+                return Err(Error::Call("start function ran out of gas".into()));
+            }
+        }
+        Ok(index)
+    }
+
+    /// Links imports and allocates a new instance's functions, tables, memory,
+    /// globals and segments in the store.
+    fn allocate_instance(
+        &mut self,
+        module: &Arc<Module>,
+        resolve: &dyn Fn(&str, &str) -> Option<Extern>,
+        index: u32,
+    ) -> Result<Instance, Error> {
         let mut inst = Instance {
             module: module.clone(),
             funcs: Vec::new(),
@@ -208,20 +264,7 @@ impl Machine {
             };
             inst.exports.insert(name.clone(), ext);
         }
-        self.store.instances.push(inst);
-        self.init_segments(index).map_err(Error::InstantiationTrap)?;
-        if let Some(start) = m.start {
-            let func = self.store.instances[index as usize].funcs[start as usize];
-            self.invoke(func, &[])?;
-            self.run(u64::MAX);
-            if let Status::Trapped(trap) = self.status {
-                return Err(Error::InstantiationTrap(trap));
-            }
-            if self.status == Status::OutOfGas {
-                return Err(Error::Call("start function ran out of gas".into()));
-            }
-        }
-        Ok(index)
+        Ok(inst)
     }
 
     fn link_imports(

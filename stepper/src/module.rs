@@ -120,6 +120,8 @@ pub struct Module {
     pub num_imported_funcs: u32,
     pub bodies: Vec<FuncBody>,
     pub code: Vec<Op>,
+    /// `code` with common sequences fused, for the fast path (see `fuse`).
+    pub(crate) fast_code: Vec<Op>,
     /// Byte offset in the binary of the instruction each op comes from.
     pub code_offsets: Vec<u32>,
     pub tables: Vec<TableType>,
@@ -258,6 +260,7 @@ impl Translator {
             num_imported_funcs: 0,
             bodies: Vec::new(),
             code: Vec::new(),
+            fast_code: Vec::new(),
             code_offsets: Vec::new(),
             tables: Vec::new(),
             memories: Vec::new(),
@@ -282,6 +285,7 @@ impl Translator {
             }
             read_section(&mut m, payload)?;
         }
+        m.fast_code = crate::fuse::fuse(&m.code);
         Ok(m)
     }
 }

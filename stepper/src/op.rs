@@ -166,7 +166,49 @@ pub enum Op {
     RefNull,
     RefIsNull,
     RefFunc(u32),
+    // Fused sequences: only in `Module::fast_code`, run by the uniform-gas fast path
+    // when its budget covers every step of the sequence. Each counts all its steps.
+    /// local.get a; local.get b
+    LocalGet2 { a: u32, b: u32 },
+    /// local.get a; local.get b; binary
+    BinaryLocals { op: Binary, a: u32, b: u32 },
+    /// local.get a; i32.const c; binary (an i32 operation)
+    BinaryLocalConst { op: Binary, a: u32, c: u32 },
+    /// i32.const c; binary (a non-trapping i32 operation)
+    BinaryConst { op: Binary, c: u32 },
+    /// binary (non-trapping); local.set x
+    BinarySet { op: Binary, x: u32 },
+    /// local.get a; load
+    LoadLocal { kind: Load, offset: u32, a: u32 },
+    /// local.get a; local.get b; store
+    StoreLocals { kind: Store, offset: u32, a: u32, b: u32 },
+    /// comparison; br_if
+    BrIfBinary { op: Binary, branch: Branch },
+    /// i32.eqz; br_if
+    BrIfZero(Branch),
+    /// const; local.set x
+    ConstSet { c: u64, x: u32 },
 }
+
+impl Binary {
+    /// Division and remainder trap; nothing else does.
+    pub fn can_trap(self) -> bool {
+        use Binary::*;
+        matches!(self, I32DivS | I32DivU | I32RemS | I32RemU | I64DivS | I64DivU | I64RemS | I64RemU)
+    }
+
+    pub fn is_i32(self) -> bool {
+        use Binary::*;
+        matches!(
+            self,
+            I32Eq | I32Ne | I32LtS | I32LtU | I32GtS | I32GtU | I32LeS | I32LeU | I32GeS | I32GeU
+                | I32Add | I32Sub | I32Mul | I32DivS | I32DivU | I32RemS | I32RemU | I32And | I32Or
+                | I32Xor | I32Shl | I32ShrS | I32ShrU | I32Rotl | I32Rotr
+        )
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Op>() == 16, "ops stay 16 bytes");
 
 /// Instruction classes that the gas table prices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,6 +283,12 @@ impl Op {
             Op::MemorySize | Op::MemoryGrow | Op::DataDrop(_) => GasClass::MemoryTable,
             Op::TableFill(_) | Op::TableCopy { .. } | Op::TableInit { .. } => GasClass::Bulk,
             Op::MemoryFill | Op::MemoryCopy | Op::MemoryInit(_) => GasClass::Bulk,
+            // Fused ops run only under uniform gas, where classes do not matter.
+            Op::LocalGet2 { .. } | Op::BinaryLocals { .. } | Op::BinaryLocalConst { .. } => GasClass::Numeric,
+            Op::BinaryConst { .. } | Op::BinarySet { .. } | Op::LoadLocal { .. } => GasClass::Numeric,
+            Op::StoreLocals { .. } | Op::BrIfBinary { .. } | Op::BrIfZero(_) | Op::ConstSet { .. } => {
+                GasClass::Numeric
+            }
         }
     }
 }

@@ -81,6 +81,9 @@ const VERSION: u8 = 1;
 const BLOCK: usize = 64;
 /// The most pages a 32-bit memory can have.
 const MAX_PAGES: u64 = 65536;
+/// Step counters above this are rejected: no run gets there, and one that continued
+/// from there could overflow the counter.
+const MAX_COUNTER: u64 = 1 << 63;
 
 const STATUS_RUNNING: u8 = 0;
 const STATUS_RETURNED: u8 = 1;
@@ -170,19 +173,28 @@ impl Writer {
 
     /// Maximal runs of all-zero and non-zero 64-byte blocks (see the module docs).
     fn memory_runs(&mut self, data: &[u8]) {
-        let blocks: Vec<&[u8]> = data.chunks(BLOCK).collect();
-        let zero = |b: &[u8]| b.iter().all(|&x| x == 0);
+        let blocks = data.len().div_ceil(BLOCK);
+        let zero = |i: usize| is_zero(&data[i * BLOCK..((i + 1) * BLOCK).min(data.len())]);
         let mut i = 0;
-        while i < blocks.len() {
-            let zeros = blocks[i..].iter().take_while(|b| zero(b)).count();
-            i += zeros;
-            let literals = blocks[i..].iter().take_while(|b| !zero(b)).count();
-            self.count(zeros);
-            self.count(literals);
-            blocks[i..i + literals].iter().for_each(|b| self.bytes(b));
-            i += literals;
+        while i < blocks {
+            let zeros_from = i;
+            while i < blocks && zero(i) {
+                i += 1;
+            }
+            let literals_from = i;
+            while i < blocks && !zero(i) {
+                i += 1;
+            }
+            self.count(literals_from - zeros_from);
+            self.count(i - literals_from);
+            self.bytes(&data[(literals_from * BLOCK).min(data.len())..(i * BLOCK).min(data.len())]);
         }
     }
+}
+
+/// Whether a block is all zeros (branch-free, so it vectorizes).
+fn is_zero(block: &[u8]) -> bool {
+    block.iter().fold(0u8, |acc, &b| acc | b) == 0
 }
 
 struct Reader<'a> {
@@ -324,7 +336,8 @@ fn extern_code(e: Extern) -> (u8, u32) {
 }
 
 impl Machine {
-    /// Encodes the whole machine state; see the [module docs](self) for the format.
+    /// Encodes the whole machine state in the compact, canonical binary format
+    /// documented at the top of `stepper/src/snapshot.rs` (magic `VGSN`, version 1).
     /// [`Machine::restore`] with the same modules gives back an identical machine.
     pub fn snapshot(&self) -> Vec<u8> {
         let mut w = Writer(Vec::new());
@@ -458,7 +471,10 @@ impl Machine {
     ///   after a call of the frame above it; and the value stack holds exactly each
     ///   frame's locals plus the operands its function has at that instruction (found by
     ///   a data-flow pass over the function's code), with funcref locals and operands
-    ///   null or naming an existing function.
+    ///   null or naming an existing function; the step counter is at most 2^63.
+    ///
+    /// The restored value stack has capacity reserved for every frame's locals and
+    /// maximum operand height, as entering the frames would have done.
     pub fn restore(bytes: &[u8], modules: &[Arc<Module>]) -> Result<Machine, Error> {
         let mut r = Reader { data: bytes, pos: 0 };
         let magic = r.take(MAGIC.len(), "the magic")?;
@@ -501,9 +517,12 @@ impl Machine {
         if r.remaining() != 0 {
             return Err(bad(format!("{} unexpected bytes after the end of the snapshot at offset {}", r.remaining(), r.pos)));
         }
-        let machine = Machine { config, store, stack, frames, pc, steps, gas_used, status, entry, output };
+        let mut machine = Machine { config, store, stack, frames, pc, steps, gas_used, status, entry, output };
         validate_store(&machine).map_err(bad)?;
-        validate_execution(&machine).map_err(bad)?;
+        let need = validate_execution(&machine).map_err(bad)?;
+        // The executor's unchecked pushes rely on every active frame's locals and
+        // maximum operand height being reserved, as entering each frame does.
+        machine.stack.reserve(need.saturating_sub(machine.stack.len()));
         Ok(machine)
     }
 }
@@ -578,7 +597,7 @@ fn read_store(r: &mut Reader<'_>, config: &Config, modules: &[Arc<Module>]) -> R
         store.tables.push(Table { ty, elems, max });
     }
 
-    let n = r.count("the memory count", 3)?;
+    let n = r.count("the memory count", 2)?;
     for i in 0..n {
         let max = r.opt_u32("a memory's maximum")?;
         let at = r.pos;
@@ -696,7 +715,7 @@ fn read_memory_runs(r: &mut Reader<'_>, mem: usize, data: &mut [u8]) -> Result<(
         let len = literals as usize * BLOCK;
         let offset = r.pos;
         let bytes = r.take(len, "memory contents")?;
-        if let Some(k) = bytes.chunks(BLOCK).position(|b| b.iter().all(|&x| x == 0)) {
+        if let Some(k) = bytes.chunks(BLOCK).position(is_zero) {
             return Err(bad(format!(
                 "memory {mem}: literal block at offset {} is all zeros (runs must be maximal)",
                 offset + k * BLOCK
@@ -1124,6 +1143,8 @@ fn analyze(module: &Module, func: u32) -> Result<BodyStates, String> {
                 s.push(true);
                 succ.push((pc + 1, s));
             }
+            // Fused ops live only in the fast path's copy of the code, never in `code`.
+            other => return fail(format!("op {pc} ({other:?}) is not a step instruction")),
         }
         for (to, st) in succ.drain(..) {
             if to < start || to >= end {
@@ -1155,9 +1176,13 @@ fn analyze(module: &Module, func: u32) -> Result<BodyStates, String> {
     Ok(BodyStates { start, end, states })
 }
 
-/// Consistency of the execution state with the store and the code.
-fn validate_execution(m: &Machine) -> Result<(), String> {
+/// Consistency of the execution state with the store and the code. Returns the stack
+/// capacity the frames need: the highest of their bases plus locals plus maximum height.
+fn validate_execution(m: &Machine) -> Result<usize, String> {
     let s = &m.store;
+    if m.steps > MAX_COUNTER {
+        return Err(format!("the step counter {} is over 2^63: stepping on could overflow it", m.steps));
+    }
     let nfuncs = s.funcs.len() as u64;
     if let Some(entry) = m.entry {
         if entry as u64 >= nfuncs {
@@ -1183,7 +1208,7 @@ fn validate_execution(m: &Machine) -> Result<(), String> {
         _ => {}
     }
     if m.frames.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     if m.frames.len() > m.config.max_call_depth as usize {
         return Err(format!("{} frames exceed the call depth limit {}", m.frames.len(), m.config.max_call_depth));
@@ -1199,6 +1224,7 @@ fn validate_execution(m: &Machine) -> Result<(), String> {
     }
     let mut analyses: HashMap<(u32, u32), BodyStates> = HashMap::new();
     let mut expected_base = 0u64;
+    let mut need = 0u64;
     for (i, frame) in m.frames.iter().enumerate() {
         let Frame { func, base, .. } = *frame;
         if base as u64 != expected_base {
@@ -1215,6 +1241,7 @@ fn validate_execution(m: &Machine) -> Result<(), String> {
         if top > m.config.max_value_stack as u64 {
             return Err(format!("frame {i} may need {top} stack slots, over the limit of {}", m.config.max_value_stack));
         }
+        need = need.max(top);
         let states = match analyses.entry((instance, index)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => e.insert(analyze(module, index)?),
@@ -1277,5 +1304,5 @@ fn validate_execution(m: &Machine) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    Ok(need as usize)
 }

@@ -109,6 +109,27 @@ impl Store {
         &self.types[self.funcs[func as usize].type_id() as usize]
     }
 
+    /// The number of each kind of item, to undo a failed allocation with [`Store::truncate`].
+    pub(crate) fn lengths(&self) -> [usize; 6] {
+        [
+            self.funcs.len(),
+            self.tables.len(),
+            self.memories.len(),
+            self.globals.len(),
+            self.elems.len(),
+            self.data_dropped.len(),
+        ]
+    }
+
+    pub(crate) fn truncate(&mut self, [funcs, tables, memories, globals, elems, datas]: [usize; 6]) {
+        self.funcs.truncate(funcs);
+        self.tables.truncate(tables);
+        self.memories.truncate(memories);
+        self.globals.truncate(globals);
+        self.elems.truncate(elems);
+        self.data_dropped.truncate(datas);
+    }
+
     pub fn add_host_func(&mut self, func: HostFunc) -> u32 {
         let type_id = self.intern_type(&func.ty());
         self.funcs.push(Func::Host { func, type_id });

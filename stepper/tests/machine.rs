@@ -318,3 +318,37 @@ fn calls_across_functions_and_indirect_calls() {
     let m = run(wat, "apply", &[Value::I32(3), Value::I32(10), Value::I32(3)], Config::default());
     assert_eq!(m.status, Status::Trapped(Trap::UndefinedElement));
 }
+
+/// The fast path (fused ops, batched accounting) must reach exactly the state single
+/// steps reach, also when a run stops in the middle of a fused sequence.
+#[test]
+fn fast_path_matches_single_steps_on_real_programs() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/programs");
+    let cases = [
+        ("fib.wasm", "fib_rec", 12),
+        ("sort.wasm", "sort_checksum", 30),
+        ("matmul.wasm", "matmul_trace", 5),
+        ("matmul.wasm", "mandel", 4),
+        ("memops.wasm", "memops", 2),
+        ("sha256.wasm", "sha256_rounds", 2),
+        ("dispatch.wasm", "run_vm", 3),
+    ];
+    for (file, export, arg) in cases {
+        let bytes = std::fs::read(dir.join(file)).expect("fixture exists");
+        let module = Module::new(&bytes).unwrap();
+        let (mut fast, i) = Machine::load(&module, Config::default()).unwrap();
+        call(&mut fast, i, export, &[Value::I32(arg)]);
+        let mut single = fast.clone();
+        let mut chunked = fast.clone();
+        fast.run(u64::MAX);
+        while single.step() == Status::Running {}
+        for chunk in [2, 3, 5].into_iter().cycle() {
+            if chunked.run(chunk) != Status::Running {
+                break;
+            }
+        }
+        assert_eq!(fast.status, Status::Returned, "{file} {export}");
+        assert_eq!(state(&fast), state(&single), "{file} {export}: fast vs single steps");
+        assert_eq!(state(&fast), state(&chunked), "{file} {export}: fast vs chunked runs");
+    }
+}

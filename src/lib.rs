@@ -2,4 +2,8 @@
 //! verification game. This crate ties the workspace together behind the `verigame`
 //! command line.
 
+pub mod reference;
+pub mod bench;
+pub mod cli_values;
+pub mod run;
 pub mod spectest;

@@ -2,6 +2,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use stepper::Config;
+use verigame::run::{run_stepper, run_wasmi, Engine};
 
 #[derive(Parser)]
 #[command(name = "verigame", version, about = "Settle disputes about WebAssembly execution")]
@@ -12,6 +14,40 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Call an exported function and print its results, steps, gas and status.
+    Run {
+        /// The module: binary (.wasm) or text (.wat).
+        module: PathBuf,
+        /// The exported function to call (default: the only one, or _start/main).
+        #[arg(long)]
+        invoke: Option<String>,
+        /// Arguments, parsed by the function's signature: integers in decimal,
+        /// floats in decimal or as 0x bit patterns (after `--` for values like -inf).
+        #[arg(allow_negative_numbers = true)]
+        args: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Engine::Stepper)]
+        engine: Engine,
+        /// Stop after this many steps (the status is then `running`).
+        #[arg(long)]
+        max_steps: Option<u64>,
+        /// Gas the call may use (stepper only).
+        #[arg(long)]
+        gas_limit: Option<u64>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare the stepper's fast path with wasmi on the bundled real programs.
+    Bench {
+        /// Timings per engine and program; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Folder of the bundled programs.
+        #[arg(long)]
+        programs: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run WebAssembly spec test scripts (.wast files or folders of them).
     Spectest {
         #[arg(required = true)]
@@ -25,8 +61,70 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { module, invoke, args, engine, max_steps, gas_limit, json } => {
+            run(&module, invoke.as_deref(), &args, engine, max_steps, gas_limit, json)
+        }
+        Command::Bench { repeat, programs, json } => bench(programs, repeat, json),
         Command::Spectest { paths, verbose } => spectest(&paths, verbose),
     }
+}
+
+/// Exit codes: 0 returned, 1 trapped / out of gas / stopped at the step limit,
+/// 2 unusable input (unreadable or invalid module, bad arguments).
+fn run(
+    path: &std::path::Path,
+    invoke: Option<&str>,
+    args: &[String],
+    engine: Engine,
+    max_steps: Option<u64>,
+    gas_limit: Option<u64>,
+    json: bool,
+) -> ExitCode {
+    let outcome = verigame::run::read_module_bytes(path).and_then(|bytes| match engine {
+        Engine::Stepper => {
+            let config = Config { gas_limit: gas_limit.unwrap_or(u64::MAX), ..Config::default() };
+            run_stepper(&bytes, invoke, args, max_steps.unwrap_or(u64::MAX), config)
+        }
+        Engine::Wasmi if max_steps.is_some() || gas_limit.is_some() => {
+            anyhow::bail!("--max-steps and --gas-limit apply to the stepper engine only")
+        }
+        Engine::Wasmi => run_wasmi(&bytes, invoke, args),
+    });
+    match outcome {
+        Ok(outcome) => {
+            if json {
+                println!("{}", outcome.to_json());
+            } else {
+                outcome.print();
+            }
+            if outcome.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn bench(programs: Option<PathBuf>, repeat: usize, json: bool) -> ExitCode {
+    use verigame::bench::{measure, print_table, programs_dir, to_json, Prepared, WORKLOADS};
+    let dir = programs.unwrap_or_else(programs_dir);
+    let mut measurements = Vec::new();
+    for &workload in WORKLOADS {
+        match Prepared::new(&dir, workload).and_then(|p| measure(&p, repeat)) {
+            Ok(m) => measurements.push(m),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if json {
+        println!("{}", to_json(&measurements));
+    } else {
+        print_table(&measurements);
+    }
+    ExitCode::SUCCESS
 }
 
 fn spectest(paths: &[PathBuf], verbose: bool) -> ExitCode {

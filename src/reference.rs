@@ -1,0 +1,732 @@
+//! The reference engine and the differential comparison against the stepper.
+//!
+//! [`Reference`] wraps [wasmi](https://docs.rs/wasmi) configured like the stepper:
+//! WebAssembly 2.0 without SIMD, the same `verigame` host module, the same memory and
+//! table limits, and no fuel metering. [`compare_engines`] runs a module on both
+//! engines, calls each exported function with zero arguments, and reports the first
+//! observable difference; the differential test and the fuzz target share it, and
+//! [`smith_module`] is the module generator they share.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use stepper::{Config, Extern, Machine, Module, Status, Trap, ValType, Value};
+use wasmi::errors::{ErrorKind, InstantiationError};
+use wasmi::{
+    Caller, CompilationMode, Engine, ExternRef, Func, Instance, Linker, Nullable, Ref, Store,
+    StoreLimits, StoreLimitsBuilder, TrapCode, Val, F32, F64,
+};
+
+/// How a call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The function returned these results.
+    Returned(Vec<Value>),
+    /// The function trapped, with the reference engine's description.
+    Trapped(String),
+}
+
+/// Why a module could not be loaded on the reference engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// Not valid WebAssembly 2.0 without SIMD (or not parseable text).
+    Invalid(String),
+    /// Instantiation failed without trapping: an unknown import, or a memory or table
+    /// larger than the configured limits.
+    Failed(String),
+    /// Initializing segments or running the start function trapped. `kind` is the
+    /// stepper's name for the trap where the reference engine's trap has one.
+    Trapped { kind: Option<Trap>, message: String },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid(m) => write!(f, "invalid module: {m}"),
+            Self::Failed(m) => write!(f, "instantiation failed: {m}"),
+            Self::Trapped { message, .. } => write!(f, "instantiation trapped: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// What host functions see: the `verigame.emit` log and the resource limits.
+struct HostState {
+    emitted: Vec<i64>,
+    limits: StoreLimits,
+}
+
+/// One instance of a module on the reference engine (wasmi).
+pub struct Reference {
+    store: Store<HostState>,
+    instance: Instance,
+    last_trap: Option<Trap>,
+}
+
+impl fmt::Debug for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reference").field("emitted", &self.emitted()).finish_non_exhaustive()
+    }
+}
+
+/// The wasmi configuration matching the stepper's: the WebAssembly 2.0 features
+/// without SIMD, every function compiled (and validated) up front, no fuel, and the
+/// stepper's call depth.
+fn engine_config(config: &Config) -> wasmi::Config {
+    let mut c = wasmi::Config::default();
+    c.compilation_mode(CompilationMode::Eager)
+        .consume_fuel(false)
+        .wasm_mutable_global(true)
+        .wasm_sign_extension(true)
+        .wasm_saturating_float_to_int(true)
+        .wasm_multi_value(true)
+        .wasm_bulk_memory(true)
+        .wasm_reference_types(true)
+        .floats(true)
+        // Everything wasmi enables beyond 2.0. SIMD and memory64 are compiled out
+        // (their cargo features are off), so they need no switch here.
+        .wasm_multi_memory(false)
+        .wasm_tail_call(false)
+        .wasm_extended_const(false)
+        .wasm_custom_page_sizes(false)
+        .wasm_wide_arithmetic(false)
+        .set_max_recursion_depth(config.max_call_depth as usize);
+    c
+}
+
+impl Reference {
+    /// Instantiates a module (binary or text) with the stepper's default limits.
+    pub fn new(wasm_or_wat: &[u8]) -> anyhow::Result<Self> {
+        Self::with_config(wasm_or_wat, &Config::default())
+    }
+
+    /// Instantiates a module (binary or text) under the memory, table and call-depth
+    /// limits of a stepper `config`. The error is a [`LoadError`] (`downcast_ref` it to
+    /// tell invalid modules from failed instantiations).
+    pub fn with_config(wasm_or_wat: &[u8], config: &Config) -> anyhow::Result<Self> {
+        Ok(Self::load(wasm_or_wat, config)?)
+    }
+
+    fn load(wasm_or_wat: &[u8], config: &Config) -> Result<Self, LoadError> {
+        let binary;
+        let wasm = if wasm_or_wat.starts_with(b"\0asm") {
+            wasm_or_wat
+        } else {
+            binary = wat::parse_bytes(wasm_or_wat).map_err(|e| LoadError::Invalid(e.to_string()))?;
+            &binary[..]
+        };
+        let engine = Engine::new(&engine_config(config));
+        let module = wasmi::Module::new(&engine, wasm).map_err(|e| LoadError::Invalid(e.to_string()))?;
+
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(config.max_memory_pages as usize * stepper::store::PAGE_SIZE)
+            .table_elements(config.max_table_elements as usize)
+            .build();
+        let mut store = Store::new(&engine, HostState { emitted: Vec::new(), limits });
+        store.limiter(|state| &mut state.limits);
+
+        // The `verigame` host module, as in stepper/src/host.rs.
+        let mut linker = Linker::<HostState>::new(&engine);
+        let define = |linker: &mut Linker<HostState>| -> Result<(), wasmi::errors::LinkerError> {
+            linker.func_wrap("verigame", "abort", |_: Caller<'_, HostState>, code: i32| {
+                Err::<(), _>(wasmi::Error::i32_exit(code))
+            })?;
+            linker.func_wrap("verigame", "emit", |mut caller: Caller<'_, HostState>, value: i64| {
+                caller.data_mut().emitted.push(value);
+            })?;
+            Ok(())
+        };
+        define(&mut linker).map_err(|e| LoadError::Failed(e.to_string()))?;
+        let instance = linker.instantiate_and_start(&mut store, &module).map_err(|e| {
+            match trap_kind(&e) {
+                Some(kind) => LoadError::Trapped { kind: Some(kind), message: e.to_string() },
+                // Unknown or mistyped imports, memories or tables over the limits.
+                None if matches!(e.kind(), ErrorKind::Instantiation(_) | ErrorKind::Linker(_)) => {
+                    LoadError::Failed(e.to_string())
+                }
+                // Host errors and anything else raised while running code.
+                None => LoadError::Trapped { kind: None, message: e.to_string() },
+            }
+        })?;
+        Ok(Self { store, instance, last_trap: None })
+    }
+
+    /// Calls an exported function. `Err` means the call could not be made (no such
+    /// export, wrong arguments); a trap is an [`Outcome`].
+    pub fn call(&mut self, export: &str, args: &[Value]) -> anyhow::Result<Outcome> {
+        self.last_trap = None;
+        let func = self.func(export)?;
+        let ty = func.ty(&self.store);
+        let inputs = args.iter().map(|&a| to_wasmi(&mut self.store, a)).collect::<anyhow::Result<Vec<_>>>()?;
+        let mut outputs: Vec<Val> = ty.results().iter().map(|&t| Val::default_for_ty(t)).collect();
+        match func.call(&mut self.store, &inputs, &mut outputs) {
+            Ok(()) => Ok(Outcome::Returned(
+                outputs.iter().map(|v| from_wasmi(&self.store, v)).collect::<anyhow::Result<_>>()?,
+            )),
+            // Argument mismatches are reported before anything runs.
+            Err(e) if matches!(e.kind(), ErrorKind::Func(_)) => Err(anyhow!("cannot call {export:?}: {e}")),
+            Err(e) => {
+                self.last_trap = trap_kind(&e);
+                Ok(Outcome::Trapped(e.to_string()))
+            }
+        }
+    }
+
+    /// The stepper's name for the trap that ended the last [`Reference::call`], where
+    /// the reference engine's trap has one (e.g. `verigame.abort` is [`Trap::Aborted`]).
+    pub fn last_trap(&self) -> Option<Trap> {
+        self.last_trap
+    }
+
+    fn func(&self, export: &str) -> anyhow::Result<Func> {
+        self.instance
+            .get_func(&self.store, export)
+            .ok_or_else(|| anyhow!("the module exports no function {export:?}"))
+    }
+
+    /// Parameter and result types of an exported function.
+    pub fn func_type(&self, export: &str) -> Option<(Vec<ValType>, Vec<ValType>)> {
+        let ty = self.instance.get_func(&self.store, export)?.ty(&self.store);
+        let conv = |ts: &[wasmi::ValType]| ts.iter().map(|&t| val_type(t)).collect::<Option<Vec<_>>>();
+        Some((conv(ty.params())?, conv(ty.results())?))
+    }
+
+    /// Names of the exported functions, sorted.
+    pub fn exported_funcs(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .instance
+            .exports(&self.store)
+            .filter(|e| e.clone().into_func().is_some())
+            .map(|e| e.name().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Values of the exported globals, sorted by name. Non-null function references
+    /// come out as `FuncRef(Some(0))`: only their presence is meaningful.
+    pub fn exported_globals(&self) -> Vec<(String, Value)> {
+        let mut globals: Vec<(String, Value)> = self
+            .instance
+            .exports(&self.store)
+            .filter_map(|e| {
+                let name = e.name().to_string();
+                let value = e.into_global()?.get(&self.store);
+                Some((name, from_wasmi(&self.store, &value).ok()?))
+            })
+            .collect();
+        globals.sort_by(|a, b| a.0.cmp(&b.0));
+        globals
+    }
+
+    /// Elements of the exported tables, sorted by name, as in
+    /// [`Reference::exported_globals`].
+    pub fn exported_tables(&self) -> Vec<(String, Vec<Value>)> {
+        let mut tables: Vec<(String, Vec<Value>)> = self
+            .instance
+            .exports(&self.store)
+            .filter_map(|e| {
+                let name = e.name().to_string();
+                let table = e.into_table()?;
+                let elems = (0..table.size(&self.store))
+                    .map(|i| match table.get(&self.store, i) {
+                        Some(Ref::Func(f)) => Value::FuncRef(f.val().map(|_| 0)),
+                        Some(Ref::Extern(x)) => Value::ExternRef(extern_id(&self.store, &x)),
+                        None => Value::FuncRef(None),
+                    })
+                    .collect();
+                Some((name, elems))
+            })
+            .collect();
+        tables.sort_by(|a, b| a.0.cmp(&b.0));
+        tables
+    }
+
+    /// The bytes of the module's memory (the first exported one; wasmi offers no
+    /// access to a memory the module does not export).
+    pub fn memory(&self) -> Option<&[u8]> {
+        let memory = self.instance.exports(&self.store).find_map(|e| e.into_memory())?;
+        Some(memory.data(&self.store))
+    }
+
+    /// Values the program passed to `verigame.emit`, across all calls.
+    pub fn emitted(&self) -> &[i64] {
+        &self.store.data().emitted
+    }
+}
+
+/// The stepper's name for a wasmi trap, where there is one.
+fn trap_kind(e: &wasmi::Error) -> Option<Trap> {
+    if let Some(code) = e.i32_exit_status() {
+        return Some(Trap::Aborted(code));
+    }
+    if let ErrorKind::Instantiation(InstantiationError::ElementSegmentDoesNotFit { .. }) = e.kind() {
+        return Some(Trap::TableOutOfBounds);
+    }
+    Some(match e.as_trap_code()? {
+        TrapCode::UnreachableCodeReached => Trap::Unreachable,
+        TrapCode::MemoryOutOfBounds => Trap::MemoryOutOfBounds,
+        // wasmi does not tell a `call_indirect` past the table's end apart.
+        TrapCode::TableOutOfBounds => Trap::TableOutOfBounds,
+        TrapCode::IndirectCallToNull => Trap::UninitializedElement,
+        TrapCode::IntegerDivisionByZero => Trap::IntegerDivideByZero,
+        TrapCode::IntegerOverflow => Trap::IntegerOverflow,
+        TrapCode::BadConversionToInteger => Trap::InvalidConversionToInteger,
+        TrapCode::StackOverflow => Trap::CallStackExhausted,
+        TrapCode::BadSignature => Trap::IndirectCallTypeMismatch,
+        _ => return None,
+    })
+}
+
+fn val_type(t: wasmi::ValType) -> Option<ValType> {
+    Some(match t {
+        wasmi::ValType::I32 => ValType::I32,
+        wasmi::ValType::I64 => ValType::I64,
+        wasmi::ValType::F32 => ValType::F32,
+        wasmi::ValType::F64 => ValType::F64,
+        wasmi::ValType::FuncRef => ValType::FuncRef,
+        wasmi::ValType::ExternRef => ValType::ExternRef,
+        _ => return None,
+    })
+}
+
+/// Extern references the reference engine makes for `ExternRef(Some(n))` carry `n`.
+fn extern_id(store: &Store<HostState>, x: &Nullable<ExternRef>) -> Option<u32> {
+    x.val().map(|x| x.data(store).downcast_ref::<u32>().copied().unwrap_or(u32::MAX))
+}
+
+fn to_wasmi(store: &mut Store<HostState>, v: Value) -> anyhow::Result<Val> {
+    Ok(match v {
+        Value::I32(x) => Val::I32(x),
+        Value::I64(x) => Val::I64(x),
+        Value::F32(bits) => Val::F32(F32::from_bits(bits)),
+        Value::F64(bits) => Val::F64(F64::from_bits(bits)),
+        Value::FuncRef(None) => Val::FuncRef(Nullable::Null),
+        Value::FuncRef(Some(_)) => anyhow::bail!("cannot pass a non-null funcref to the reference engine"),
+        Value::ExternRef(None) => Val::ExternRef(Nullable::Null),
+        Value::ExternRef(Some(n)) => Val::ExternRef(Nullable::Val(ExternRef::new(store, n))),
+    })
+}
+
+fn from_wasmi(store: &Store<HostState>, v: &Val) -> anyhow::Result<Value> {
+    Ok(match v {
+        Val::I32(x) => Value::I32(*x),
+        Val::I64(x) => Value::I64(*x),
+        Val::F32(x) => Value::F32(x.to_bits()),
+        Val::F64(x) => Value::F64(x.to_bits()),
+        Val::FuncRef(f) => Value::FuncRef(f.val().map(|_| 0)),
+        Val::ExternRef(x) => Value::ExternRef(extern_id(store, x)),
+        other => anyhow::bail!("unsupported value {other:?}"),
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Differential comparison
+// ---------------------------------------------------------------------------------
+
+/// Limits of a comparison.
+#[derive(Clone, Debug)]
+pub struct CompareOptions {
+    /// The stepper's configuration; the reference engine gets the same memory, table
+    /// and call-depth limits.
+    pub config: Config,
+    /// Steps the stepper may take per call (the start function included). A call that
+    /// runs longer ends the comparison of the module early, as stack exhaustion does.
+    pub max_steps: u64,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        Self {
+            config: Config {
+                max_memory_pages: 256,
+                max_table_elements: 100_000,
+                max_call_depth: 1 << 16,
+                ..Config::default()
+            },
+            max_steps: 20_000_000,
+        }
+    }
+}
+
+/// What a successful comparison covered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Comparison {
+    /// Both engines rejected the module as invalid.
+    pub invalid: bool,
+    /// Both engines failed to instantiate the module (trap or limits).
+    pub instantiation_failed: bool,
+    /// Calls compared, and how many of them trapped.
+    pub calls: usize,
+    pub traps: usize,
+    /// Why the comparison stopped early, if it did: a call exhausted a stack on
+    /// either engine or ran past the step budget. Limits legitimately differ.
+    pub stopped_early: Option<String>,
+}
+
+/// The first observable difference between the engines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// Where: "load", "instantiate", or "call NAME" (with its index among the calls).
+    pub at: String,
+    pub stepper: String,
+    pub reference: String,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "engines disagree at {}:\n  stepper:   {}\n  reference: {}", self.at, self.stepper, self.reference)
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
+fn mismatch(at: impl Into<String>, stepper: impl Into<String>, reference: impl Into<String>) -> Mismatch {
+    Mismatch { at: at.into(), stepper: stepper.into(), reference: reference.into() }
+}
+
+fn dbg(v: impl fmt::Debug) -> String {
+    format!("{v:?}")
+}
+
+/// Only a reference's presence can be compared across engines for function
+/// references: their addresses are engine-specific.
+fn comparable(v: Value) -> Value {
+    match v {
+        Value::FuncRef(r) => Value::FuncRef(r.map(|_| 0)),
+        other => other,
+    }
+}
+
+/// Traps the engines may name differently for the same cause.
+fn same_trap(a: Trap, b: Trap) -> bool {
+    let class = |t| match t {
+        // wasmi reports a call_indirect past the table's end as a table access.
+        Trap::UndefinedElement => Trap::TableOutOfBounds,
+        Trap::ValueStackExhausted => Trap::CallStackExhausted,
+        t => t,
+    };
+    class(a) == class(b)
+}
+
+fn is_exhaustion(t: Trap) -> bool {
+    matches!(t, Trap::CallStackExhausted | Trap::ValueStackExhausted)
+}
+
+/// The stepper's view of one instance, read the same way as [`Reference`]'s.
+struct StepperSide {
+    machine: Machine,
+    instance: u32,
+}
+
+impl StepperSide {
+    fn exports(&self) -> Vec<(String, Extern)> {
+        let exports = &self.machine.store.instances[self.instance as usize].exports;
+        let sorted: BTreeMap<&String, &Extern> = exports.iter().collect();
+        sorted.into_iter().map(|(n, e)| (n.clone(), *e)).collect()
+    }
+
+    fn exported_funcs(&self) -> Vec<(String, u32)> {
+        self.exports().into_iter().filter_map(|(n, e)| if let Extern::Func(f) = e { Some((n, f)) } else { None }).collect()
+    }
+
+    fn exported_globals(&self) -> Vec<(String, Value)> {
+        self.exports()
+            .into_iter()
+            .filter_map(|(n, e)| if let Extern::Global(g) = e { Some((n, comparable(self.machine.global(g)))) } else { None })
+            .collect()
+    }
+
+    fn exported_tables(&self) -> Vec<(String, Vec<Value>)> {
+        self.exports()
+            .into_iter()
+            .filter_map(|(n, e)| {
+                let Extern::Table(t) = e else { return None };
+                let table = &self.machine.store.tables[t as usize];
+                Some((n, table.elems.iter().map(|&s| comparable(Value::from_slot(table.ty, s))).collect()))
+            })
+            .collect()
+    }
+
+    fn memory(&self) -> Option<&[u8]> {
+        self.exports().into_iter().find_map(|(_, e)| match e {
+            Extern::Memory(m) => Some(&self.machine.store.memories[m as usize].data[..]),
+            _ => None,
+        })
+    }
+}
+
+/// Describes a memory difference briefly: sizes, or the first differing byte.
+fn memory_difference(a: Option<&[u8]>, b: Option<&[u8]>) -> Option<(String, String)> {
+    match (a, b) {
+        (Some(a), Some(b)) if a.len() != b.len() => {
+            Some((format!("{} bytes", a.len()), format!("{} bytes", b.len())))
+        }
+        // Slices compare with memcmp; search for the position only when they differ.
+        (Some(a), Some(b)) if a == b => None,
+        (Some(a), Some(b)) => {
+            let i = a.iter().zip(b).position(|(x, y)| x != y)?;
+            Some((format!("byte {i:#x} = {:#04x}", a[i]), format!("byte {i:#x} = {:#04x}", b[i])))
+        }
+        (None, None) => None,
+        (a, b) => Some((format!("memory present: {}", a.is_some()), format!("memory present: {}", b.is_some()))),
+    }
+}
+
+/// Compares everything outside a call the two engines expose after it.
+fn compare_state(at: &str, s: &StepperSide, r: &Reference) -> Result<(), Mismatch> {
+    let (sg, rg) = (s.exported_globals(), r.exported_globals());
+    if sg != rg {
+        return Err(mismatch(format!("{at}: exported globals"), dbg(sg), dbg(rg)));
+    }
+    let (st, rt) = (s.exported_tables(), r.exported_tables());
+    if st != rt {
+        let diff = st.iter().zip(&rt).find(|(a, b)| a != b);
+        let describe = |t: &(String, Vec<Value>)| format!("table {:?} has {} elements", t.0, t.1.len());
+        return Err(match diff {
+            Some((a, b)) if a.1.len() != b.1.len() => mismatch(format!("{at}: exported tables"), describe(a), describe(b)),
+            Some((a, b)) => {
+                let i = a.1.iter().zip(&b.1).position(|(x, y)| x != y).unwrap_or(0);
+                mismatch(format!("{at}: table {:?} element {i}", a.0), dbg(a.1[i]), dbg(b.1[i]))
+            }
+            None => mismatch(format!("{at}: exported tables"), dbg(&st), dbg(&rt)),
+        });
+    }
+    if let Some((sm, rm)) = memory_difference(s.memory(), r.memory()) {
+        return Err(mismatch(format!("{at}: memory"), sm, rm));
+    }
+    if s.machine.output != r.emitted() {
+        return Err(mismatch(format!("{at}: emitted values"), dbg(&s.machine.output), dbg(r.emitted())));
+    }
+    Ok(())
+}
+
+/// Runs `wasm` on the stepper and on the reference engine and compares what they do:
+/// whether the module loads and instantiates (and how instantiation traps), then, for
+/// every exported function in name order, a call with zero arguments: its results
+/// (bit for bit), whether and how it traps, and afterwards the exported globals,
+/// tables and memory, and the emitted values.
+///
+/// When a call exhausts a stack on either engine or runs past `opts.max_steps`, the
+/// rest of the module is skipped ([`Comparison::stopped_early`]): those limits differ
+/// legitimately between the engines.
+pub fn compare_engines(wasm: &[u8], opts: &CompareOptions) -> Result<Comparison, Mismatch> {
+    let mut cmp = Comparison::default();
+
+    // Load and instantiate on both engines.
+    let reference = Reference::load(wasm, &opts.config);
+    let module = Module::new(wasm);
+    let (module, reference) = match (module, reference) {
+        (Err(_), Err(LoadError::Invalid(_))) => {
+            cmp.invalid = true;
+            return Ok(cmp);
+        }
+        (Err(e), r) => {
+            let r = r.map_or_else(|e| e.to_string(), |_| "loaded".into());
+            return Err(mismatch("load", e.to_string(), r));
+        }
+        (Ok(_), Err(e @ LoadError::Invalid(_))) => return Err(mismatch("load", "loaded", e.to_string())),
+        (Ok(m), r) => (m, r),
+    };
+    let mut stepper = match load_stepper(&module, opts) {
+        Ok(s) => s,
+        Err(StepperLoad::Exhausted(why)) => {
+            cmp.stopped_early = Some(format!("start function: {why}"));
+            return Ok(cmp);
+        }
+        Err(StepperLoad::Failed(e)) => {
+            return match reference {
+                Err(LoadError::Trapped { kind: Some(k), .. }) if is_exhaustion(k) => {
+                    cmp.stopped_early = Some("start function: reference stack exhausted".into());
+                    Ok(cmp)
+                }
+                Ok(_) => Err(mismatch("instantiate", e.to_string(), "instantiated")),
+                Err(r) => {
+                    // Both failed: a trap must be a trap of the same kind.
+                    let trap = match &e {
+                        stepper::Error::InstantiationTrap(t) => Some(*t),
+                        _ => None,
+                    };
+                    match (&r, trap) {
+                        (LoadError::Trapped { kind: Some(k), .. }, Some(t)) if same_trap(t, *k) => {}
+                        (LoadError::Trapped { kind: None, .. }, Some(_)) | (LoadError::Failed(_), None) => {}
+                        _ => return Err(mismatch("instantiate", e.to_string(), r.to_string())),
+                    }
+                    cmp.instantiation_failed = true;
+                    Ok(cmp)
+                }
+            };
+        }
+    };
+    let mut reference = match reference {
+        Ok(r) => r,
+        Err(LoadError::Trapped { kind: Some(k), .. }) if is_exhaustion(k) => {
+            cmp.stopped_early = Some("start function: reference stack exhausted".into());
+            return Ok(cmp);
+        }
+        Err(e) => return Err(mismatch("instantiate", "instantiated", e.to_string())),
+    };
+    compare_state("instantiate", &stepper, &reference)?;
+
+    // Call every exported function with zero arguments.
+    let funcs = stepper.exported_funcs();
+    let names: Vec<&String> = funcs.iter().map(|(n, _)| n).collect();
+    if names.iter().map(|n| n.as_str()).ne(reference.exported_funcs().iter().map(|n| n.as_str())) {
+        return Err(mismatch("exports", dbg(names), dbg(reference.exported_funcs())));
+    }
+    for (i, (name, func)) in funcs.iter().enumerate() {
+        let at = format!("call #{i} {name:?}");
+        let params = stepper.machine.store.func_type(*func).params.clone();
+        let args: Vec<Value> = params.iter().map(|&t| Value::default_of(t)).collect();
+
+        stepper.machine.invoke(*func, &args).map_err(|e| mismatch(&at, e.to_string(), "callable"))?;
+        let status = stepper.machine.run(opts.max_steps);
+        let r = reference.call(name, &args).map_err(|e| mismatch(&at, "callable", e.to_string()))?;
+        let rtrap = reference.last_trap();
+
+        // Limits that legitimately differ end the comparison of this module.
+        if status == Status::Running || status == Status::OutOfGas {
+            cmp.stopped_early = Some(format!("{at}: stepper step budget exhausted"));
+            return Ok(cmp);
+        }
+        if let Status::Trapped(t) = status {
+            if is_exhaustion(t) {
+                cmp.stopped_early = Some(format!("{at}: stepper {t}"));
+                return Ok(cmp);
+            }
+        }
+        if rtrap.is_some_and(is_exhaustion) {
+            cmp.stopped_early = Some(format!("{at}: reference stack exhausted"));
+            return Ok(cmp);
+        }
+
+        cmp.calls += 1;
+        match (status, &r) {
+            (Status::Returned, Outcome::Returned(rv)) => {
+                let sv: Vec<Value> = stepper.machine.results().into_iter().map(comparable).collect();
+                if &sv != rv {
+                    return Err(mismatch(&at, format!("returned {sv:?}"), format!("returned {rv:?}")));
+                }
+            }
+            (Status::Trapped(t), Outcome::Trapped(msg)) => {
+                cmp.traps += 1;
+                if rtrap.is_some_and(|k| !same_trap(t, k)) {
+                    return Err(mismatch(&at, format!("trapped: {t}"), format!("trapped: {msg}")));
+                }
+            }
+            (Status::Trapped(t), Outcome::Returned(rv)) => {
+                return Err(mismatch(&at, format!("trapped: {t}"), format!("returned {rv:?}")));
+            }
+            (_, r) => {
+                let sv = stepper.machine.results();
+                let r = match r {
+                    Outcome::Returned(rv) => format!("returned {rv:?}"),
+                    Outcome::Trapped(msg) => format!("trapped: {msg}"),
+                };
+                return Err(mismatch(&at, format!("returned {sv:?}"), r));
+            }
+        }
+        compare_state(&at, &stepper, &reference)?;
+    }
+    Ok(cmp)
+}
+
+enum StepperLoad {
+    Failed(stepper::Error),
+    /// The start function exhausted a stack or the step budget.
+    Exhausted(String),
+}
+
+/// Instantiates on the stepper with [`Machine::load`]. The start function runs to
+/// completion there, so it is bounded by gas instead of steps: at most `max_steps`
+/// steps' worth at the highest step price.
+fn load_stepper(module: &Arc<Module>, opts: &CompareOptions) -> Result<StepperSide, StepperLoad> {
+    let mut config = opts.config.clone();
+    let max_price = config.gas.costs.iter().copied().max().unwrap_or(1);
+    config.gas_limit = config.gas_limit.min(opts.max_steps.saturating_mul(max_price));
+    match Machine::load(module, config) {
+        Ok((mut machine, instance)) => {
+            machine.config = opts.config.clone();
+            Ok(StepperSide { machine, instance })
+        }
+        Err(stepper::Error::InstantiationTrap(t)) if is_exhaustion(t) => Err(StepperLoad::Exhausted(t.to_string())),
+        Err(stepper::Error::Call(m)) if m.contains("out of gas") => Err(StepperLoad::Exhausted(m)),
+        Err(e) => Err(StepperLoad::Failed(e)),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Module generation for the differential test and the fuzzer
+// ---------------------------------------------------------------------------------
+
+/// Fuel wasm-smith's termination pass gives each module: every function entry and
+/// loop iteration costs one, bulk operations their length. It is one global shared
+/// by all calls, so a module's whole run is bounded.
+pub const SMITH_FUEL: u32 = 10_000;
+
+/// wasm-smith's configuration for modules both engines run: the WebAssembly 2.0
+/// features the stepper supports (MVP, sign extension, saturating conversions,
+/// multi-value, bulk memory, reference types) and nothing else, no imports,
+/// everything exported, canonical NaNs (NaN bits are otherwise nondeterministic),
+/// and sizes small enough for debug builds.
+pub fn smith_config() -> wasm_smith::Config {
+    wasm_smith::Config {
+        // The features of WebAssembly 2.0 without SIMD.
+        sign_extension_ops_enabled: true,
+        saturating_float_to_int_enabled: true,
+        multi_value_enabled: true,
+        bulk_memory_enabled: true,
+        reference_types_enabled: true,
+        // Everything else is off.
+        simd_enabled: false,
+        relaxed_simd_enabled: false,
+        threads_enabled: false,
+        shared_everything_threads_enabled: false,
+        tail_call_enabled: false,
+        exceptions_enabled: false,
+        gc_enabled: false,
+        custom_descriptors_enabled: false,
+        memory64_enabled: false,
+        custom_page_sizes_enabled: false,
+        wide_arithmetic_enabled: false,
+        extended_const_enabled: false,
+        compact_imports_enabled: false,
+        acquire_release_atomics_enabled: false,
+        multibyte_array_access_enabled: false,
+        max_memories: 1,
+        // Several tables are 2.0 (reference types).
+        max_tables: 4,
+        // Shape: self-contained, observable, bounded.
+        max_imports: 0,
+        export_everything: true,
+        allow_start_export: true,
+        canonicalize_nans: true,
+        max_memory32_bytes: 16 * stepper::store::PAGE_SIZE as u64,
+        max_table_elements: 1000,
+        min_types: 1,
+        min_funcs: 2,
+        max_funcs: 30,
+        max_instructions: 100,
+        ..wasm_smith::Config::default()
+    }
+}
+
+/// A module generated by wasm-smith from `data` with [`smith_config`], its functions
+/// made to terminate with [`SMITH_FUEL`].
+///
+/// wasm-smith's `disallow_traps` (guarding the instructions that could trap, so that
+/// modules run deeper) stays off: its guards, `select`s on `i32.eqz`, hit a wasmi
+/// 2.0.0 miscompilation. A `select` whose condition is a fused comparison picks the
+/// wrong operand when an earlier i32 result sits in wasmi's register, e.g.
+/// `(drop (i32.add (local.get 0) (i32.const 1))) (select (i64.const 1) (i64.const 5)
+/// (i32.eqz (local.get 1)))` returns 5 for `local 1 = 0` (wasmi 1.1 returns 1).
+pub fn smith_module(data: &[u8]) -> arbitrary::Result<Vec<u8>> {
+    let mut u = arbitrary::Unstructured::new(data);
+    let config = smith_config();
+    let mut module = wasm_smith::Module::new(config, &mut u)?;
+    module.ensure_termination(SMITH_FUEL).map_err(|_| arbitrary::Error::IncorrectFormat)?;
+    Ok(module.to_bytes())
+}

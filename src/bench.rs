@@ -1,5 +1,10 @@
 //! Speed of the stepper's fast path against wasmi on the bundled real programs, shared
 //! by `verigame bench` and the criterion benchmarks.
+//!
+//! The wasmi here is the workspace's build: its portable (loop) dispatch, which
+//! `Cargo.toml` selects because the tail-call dispatch overflows the native stack on
+//! some modules. wasmi's default tail-call build is about twice as fast; docs/stepper.md
+//! records both comparisons.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -139,7 +144,7 @@ pub fn mean_ratio(measurements: &[Measurement]) -> f64 {
 pub fn print_table(measurements: &[Measurement]) {
     println!(
         "{:<28} {:>13} {:>12} {:>11} {:>7} {:>10}",
-        "program", "steps", "stepper ms", "wasmi ms", "ratio", "Msteps/s"
+        "program", "steps", "stepper ms", "wasmi* ms", "ratio", "Msteps/s"
     );
     for m in measurements {
         let name = format!("{}({})", m.workload.export, m.workload.arg);
@@ -154,6 +159,7 @@ pub fn print_table(measurements: &[Measurement]) {
         );
     }
     println!("geometric mean ratio stepper/wasmi: {:.2}", mean_ratio(measurements));
+    println!("* wasmi 2.0 with portable dispatch (deterministic, eager); its tail-call build is about 2x faster");
 }
 
 pub fn to_json(measurements: &[Measurement]) -> serde_json::Value {

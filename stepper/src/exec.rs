@@ -208,6 +208,33 @@ impl Machine {
                 unsafe { stack_push(stack, v) }
             }};
         }
+        // A fused op of two operand pushes and a third member: `$third` runs the member
+        // on the operands and says whether it completed; if it would trap, only the
+        // pushes complete, so the member then runs (and traps) on its own. Evaluates to
+        // the number of steps completed.
+        macro_rules! fused3 {
+            ($x:expr, $y:expr, |$a:ident, $b:ident| $third:expr) => {{
+                let ($a, $b) = ($x, $y);
+                if $third {
+                    3
+                } else {
+                    push!($a);
+                    push!($b);
+                    2
+                }
+            }};
+        }
+        macro_rules! push_binary {
+            ($op:expr, $x:expr, $y:expr) => {
+                match numeric::binary($op, $x, $y) {
+                    Ok(r) => {
+                        push!(r);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            };
+        }
         macro_rules! memory {
             () => {
                 &mut memories[inst.memory.expect("validated memory access") as usize]
@@ -547,36 +574,16 @@ impl Machine {
                     next = pc + 2;
                 }
                 Op::BinaryLocals { op, a, b } => {
-                    let (x, y) = (stack[base + a as usize], stack[base + b as usize]);
-                    match numeric::binary(op, x, y) {
-                        Ok(r) => {
-                            push!(r);
-                            left -= 2;
-                            next = pc + 3;
-                        }
-                        Err(_) => {
-                            push!(x);
-                            push!(y);
-                            left -= 1;
-                            next = pc + 2;
-                        }
-                    }
+                    let done = fused3!(stack[base + a as usize], stack[base + b as usize], |x, y| {
+                        push_binary!(op, x, y)
+                    });
+                    left -= done - 1;
+                    next = pc + done as usize;
                 }
                 Op::BinaryLocalConst { op, a, c } => {
-                    let x = stack[base + a as usize];
-                    match numeric::binary(op, x, c as u64) {
-                        Ok(r) => {
-                            push!(r);
-                            left -= 2;
-                            next = pc + 3;
-                        }
-                        Err(_) => {
-                            push!(x);
-                            push!(c as u64);
-                            left -= 1;
-                            next = pc + 2;
-                        }
-                    }
+                    let done = fused3!(stack[base + a as usize], c as u64, |x, y| push_binary!(op, x, y));
+                    left -= done - 1;
+                    next = pc + done as usize;
                 }
                 Op::BinaryConst { op, c } => {
                     let r = numeric::binary(op, top!(), c as u64).expect("fused only when it cannot trap");
@@ -605,21 +612,18 @@ impl Machine {
                     }
                 }
                 Op::StoreLocals { kind, offset, a, b } => {
-                    let (addr, value) = (stack[base + a as usize], stack[base + b as usize]);
-                    let data = &mut memory!().data;
-                    match effective(addr, offset, kind.width(), data.len()) {
-                        Ok(at) => {
-                            write_le(data, at, kind.width(), value);
-                            left -= 2;
-                            next = pc + 3;
+                    let done = fused3!(stack[base + a as usize], stack[base + b as usize], |addr, value| {
+                        let data = &mut memory!().data;
+                        match effective(addr, offset, kind.width(), data.len()) {
+                            Ok(at) => {
+                                write_le(data, at, kind.width(), value);
+                                true
+                            }
+                            Err(_) => false,
                         }
-                        Err(_) => {
-                            push!(addr);
-                            push!(value);
-                            left -= 1;
-                            next = pc + 2;
-                        }
-                    }
+                    });
+                    left -= done - 1;
+                    next = pc + done as usize;
                 }
                 Op::BrIfBinary { op, branch: b } => {
                     let len = stack.len();

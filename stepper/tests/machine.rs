@@ -368,3 +368,28 @@ fn module_that_crashes_wasmi_runs_on_the_stepper() {
         assert!(m.run(10_000_000).is_halted(), "{name} halts within its fuel");
     }
 }
+
+/// Fused sequences whose last member traps end in the same state as single steps.
+#[test]
+fn fused_sequences_trap_like_single_steps() {
+    let wat = r#"(module (memory 1)
+      (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+      (func (export "rem") (param i32) (result i32) (i32.rem_u (local.get 0) (i32.const 0)))
+      (func (export "store") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+      (func (export "load") (param i32) (result i32) (i32.load offset=8 (local.get 0))))"#;
+    let cases: [(&str, Vec<Value>, Trap); 5] = [
+        ("div", vec![Value::I32(1), Value::I32(0)], Trap::IntegerDivideByZero),
+        ("div", vec![Value::I32(i32::MIN), Value::I32(-1)], Trap::IntegerOverflow),
+        ("rem", vec![Value::I32(5)], Trap::IntegerDivideByZero),
+        ("store", vec![Value::I32(65534), Value::I32(1)], Trap::MemoryOutOfBounds),
+        ("load", vec![Value::I32(65530)], Trap::MemoryOutOfBounds),
+    ];
+    for (name, args, trap) in cases {
+        let (mut fast, i) = machine(wat, Config::default());
+        call(&mut fast, i, name, &args);
+        let mut single = fast.clone();
+        assert_eq!(fast.run(u64::MAX), Status::Trapped(trap), "{name}");
+        while single.step() == Status::Running {}
+        assert_eq!(state(&fast), state(&single), "{name} {args:?}");
+    }
+}

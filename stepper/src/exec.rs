@@ -465,7 +465,7 @@ impl Machine {
                     write_le(data, at, kind.width(), value);
                     stack.truncate(len - 2);
                 }
-                Op::MemorySize => push!(memory!().pages() as u64),
+                Op::MemorySize => push!(memories[inst.memory.expect("validated memory access") as usize].pages() as u64),
                 Op::MemoryGrow => {
                     let n = top!() as u32;
                     let limit = config.max_memory_pages;

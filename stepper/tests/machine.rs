@@ -21,7 +21,9 @@ fn run(wat: &str, name: &str, args: &[Value], config: Config) -> Machine {
 }
 
 /// The observable state, for comparing machines.
-fn state(m: &Machine) -> (Vec<u64>, Vec<stepper::Frame>, u32, u64, u64, Status, Vec<Vec<u8>>, Vec<u64>) {
+type State = (Vec<u64>, Vec<stepper::Frame>, u32, u64, u64, Status, Vec<Vec<u8>>, Vec<u64>);
+
+fn state(m: &Machine) -> State {
     (
         m.stack.clone(),
         m.frames.clone(),

@@ -6,6 +6,14 @@
 //! engines, calls each exported function with zero arguments, and reports the first
 //! observable difference; the differential test and the fuzz target share it, and
 //! [`smith_module`] is the module generator they share.
+//!
+//! Two defects of wasmi 2.0.0 shape this setup:
+//! - Its default tail-call dispatch grows the native stack by a frame per executed
+//!   instruction wherever LLVM does not turn a handler's call into a jump (unoptimized
+//!   builds, the dev profile even at opt-level 3, and a loop of failing `memory.grow`
+//!   in release), so the root package selects the `portable-dispatch` feature.
+//! - A `select` on a fused comparison can pick the wrong operand (see
+//!   [`smith_module`]), so the generator avoids wasm-smith's `disallow_traps` guards.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -53,6 +61,18 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Returned(values) => {
+                let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                write!(f, "returned [{}]", values.join(", "))
+            }
+            Self::Trapped(message) => write!(f, "trapped: {message}"),
+        }
+    }
+}
+
 /// What host functions see: the `verigame.emit` log and the resource limits.
 struct HostState {
     emitted: Vec<i64>,
@@ -64,6 +84,10 @@ pub struct Reference {
     store: Store<HostState>,
     instance: Instance,
     last_trap: Option<Trap>,
+    /// Whether fuel metering is on (only for [`compare_engines`]) and the last call
+    /// ran out of it.
+    metered: bool,
+    out_of_fuel: bool,
 }
 
 impl fmt::Debug for Reference {
@@ -73,12 +97,12 @@ impl fmt::Debug for Reference {
 }
 
 /// The wasmi configuration matching the stepper's: the WebAssembly 2.0 features
-/// without SIMD, every function compiled (and validated) up front, no fuel, and the
-/// stepper's call depth.
-fn engine_config(config: &Config) -> wasmi::Config {
+/// without SIMD, every function compiled (and validated) up front, no fuel (unless
+/// `metered`), and the stepper's call depth.
+fn engine_config(config: &Config, metered: bool) -> wasmi::Config {
     let mut c = wasmi::Config::default();
     c.compilation_mode(CompilationMode::Eager)
-        .consume_fuel(false)
+        .consume_fuel(metered)
         .wasm_mutable_global(true)
         .wasm_sign_extension(true)
         .wasm_saturating_float_to_int(true)
@@ -107,10 +131,12 @@ impl Reference {
     /// limits of a stepper `config`. The error is a [`LoadError`] (`downcast_ref` it to
     /// tell invalid modules from failed instantiations).
     pub fn with_config(wasm_or_wat: &[u8], config: &Config) -> anyhow::Result<Self> {
-        Ok(Self::load(wasm_or_wat, config)?)
+        Ok(Self::load(wasm_or_wat, config, None)?)
     }
 
-    fn load(wasm_or_wat: &[u8], config: &Config) -> Result<Self, LoadError> {
+    /// Loads and instantiates; with `fuel`, wasmi meters fuel and the start function
+    /// gets that much.
+    fn load(wasm_or_wat: &[u8], config: &Config, fuel: Option<u64>) -> Result<Self, LoadError> {
         let binary;
         let wasm = if wasm_or_wat.starts_with(b"\0asm") {
             wasm_or_wat
@@ -118,7 +144,7 @@ impl Reference {
             binary = wat::parse_bytes(wasm_or_wat).map_err(|e| LoadError::Invalid(e.to_string()))?;
             &binary[..]
         };
-        let engine = Engine::new(&engine_config(config));
+        let engine = Engine::new(&engine_config(config, fuel.is_some()));
         let module = wasmi::Module::new(&engine, wasm).map_err(|e| LoadError::Invalid(e.to_string()))?;
 
         let limits = StoreLimitsBuilder::new()
@@ -127,6 +153,9 @@ impl Reference {
             .build();
         let mut store = Store::new(&engine, HostState { emitted: Vec::new(), limits });
         store.limiter(|state| &mut state.limits);
+        if let Some(fuel) = fuel {
+            store.set_fuel(fuel).map_err(|e| LoadError::Failed(e.to_string()))?;
+        }
 
         // The `verigame` host module, as in stepper/src/host.rs.
         let mut linker = Linker::<HostState>::new(&engine);
@@ -151,13 +180,14 @@ impl Reference {
                 None => LoadError::Trapped { kind: None, message: e.to_string() },
             }
         })?;
-        Ok(Self { store, instance, last_trap: None })
+        Ok(Self { store, instance, last_trap: None, metered: fuel.is_some(), out_of_fuel: false })
     }
 
     /// Calls an exported function. `Err` means the call could not be made (no such
     /// export, wrong arguments); a trap is an [`Outcome`].
     pub fn call(&mut self, export: &str, args: &[Value]) -> anyhow::Result<Outcome> {
         self.last_trap = None;
+        self.out_of_fuel = false;
         let func = self.func(export)?;
         let ty = func.ty(&self.store);
         let inputs = args.iter().map(|&a| to_wasmi(&mut self.store, a)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -170,7 +200,12 @@ impl Reference {
             Err(e) if matches!(e.kind(), ErrorKind::Func(_)) => Err(anyhow!("cannot call {export:?}: {e}")),
             Err(e) => {
                 self.last_trap = trap_kind(&e);
-                Ok(Outcome::Trapped(e.to_string()))
+                self.out_of_fuel = e.as_trap_code() == Some(TrapCode::OutOfFuel);
+                Ok(Outcome::Trapped(match self.last_trap {
+                    // wasmi would say "Exited with i32 exit status N".
+                    Some(t @ Trap::Aborted(_)) => t.to_string(),
+                    _ => e.to_string(),
+                }))
             }
         }
     }
@@ -179,6 +214,14 @@ impl Reference {
     /// the reference engine's trap has one (e.g. `verigame.abort` is [`Trap::Aborted`]).
     pub fn last_trap(&self) -> Option<Trap> {
         self.last_trap
+    }
+
+    /// Sets the fuel of the next call, where fuel is metered.
+    fn set_fuel(&mut self, fuel: u64) {
+        if self.metered {
+            // Cannot fail: it only fails where metering is off.
+            let _ = self.store.set_fuel(fuel);
+        }
     }
 
     fn func(&self, export: &str) -> anyhow::Result<Func> {
@@ -504,71 +547,75 @@ fn compare_state(at: &str, s: &StepperSide, r: &Reference) -> Result<(), Mismatc
     Ok(())
 }
 
+/// wasmi's fuel for running what took the stepper `steps` steps: far more than it
+/// needs (an instruction costs about one fuel, 64 bytes of a bulk operation one), so
+/// running out means the reference engine goes on where the stepper stopped.
+fn fuel_for(steps: u64) -> u64 {
+    steps.saturating_mul(64).saturating_add(1_000_000)
+}
+
 /// Runs `wasm` on the stepper and on the reference engine and compares what they do:
 /// whether the module loads and instantiates (and how instantiation traps), then, for
 /// every exported function in name order, a call with zero arguments: its results
 /// (bit for bit), whether and how it traps, and afterwards the exported globals,
 /// tables and memory, and the emitted values.
 ///
-/// When a call exhausts a stack on either engine or runs past `opts.max_steps`, the
-/// rest of the module is skipped ([`Comparison::stopped_early`]): those limits differ
-/// legitimately between the engines.
+/// The stepper runs first, under `opts.max_steps`; when it does not finish in time,
+/// or a call exhausts a stack on either engine, the rest of the module is skipped
+/// ([`Comparison::stopped_early`]): those limits legitimately differ between the
+/// engines. The reference engine then runs with fuel proportional to the stepper's
+/// steps ([`fuel_for`]), so a module that loops forever cannot hang the comparison.
 pub fn compare_engines(wasm: &[u8], opts: &CompareOptions) -> Result<Comparison, Mismatch> {
     let mut cmp = Comparison::default();
 
-    // Load and instantiate on both engines.
-    let reference = Reference::load(wasm, &opts.config);
+    // Load and instantiate: the stepper first, so that a start function that does not
+    // finish on it never runs unbounded on the reference engine.
     let module = Module::new(wasm);
-    let (module, reference) = match (module, reference) {
-        (Err(_), Err(LoadError::Invalid(_))) => {
+    let stepper = match &module {
+        Ok(m) => Some(load_stepper(m, opts)),
+        Err(_) => None,
+    };
+    if let Some(Err(StepperLoad::Exhausted(why))) = &stepper {
+        cmp.stopped_early = Some(format!("start function: {why}"));
+        return Ok(cmp);
+    }
+    let reference = Reference::load(wasm, &opts.config, Some(fuel_for(opts.max_steps)));
+    let stepper = match (module, stepper, reference) {
+        (Err(_), _, Err(LoadError::Invalid(_))) => {
             cmp.invalid = true;
             return Ok(cmp);
         }
-        (Err(e), r) => {
+        (Err(e), _, r) => {
             let r = r.map_or_else(|e| e.to_string(), |_| "loaded".into());
             return Err(mismatch("load", e.to_string(), r));
         }
-        (Ok(_), Err(e @ LoadError::Invalid(_))) => return Err(mismatch("load", "loaded", e.to_string())),
-        (Ok(m), r) => (m, r),
-    };
-    let mut stepper = match load_stepper(&module, opts) {
-        Ok(s) => s,
-        Err(StepperLoad::Exhausted(why)) => {
-            cmp.stopped_early = Some(format!("start function: {why}"));
-            return Ok(cmp);
-        }
-        Err(StepperLoad::Failed(e)) => {
-            return match reference {
-                Err(LoadError::Trapped { kind: Some(k), .. }) if is_exhaustion(k) => {
-                    cmp.stopped_early = Some("start function: reference stack exhausted".into());
-                    Ok(cmp)
-                }
-                Ok(_) => Err(mismatch("instantiate", e.to_string(), "instantiated")),
-                Err(r) => {
-                    // Both failed: a trap must be a trap of the same kind.
-                    let trap = match &e {
-                        stepper::Error::InstantiationTrap(t) => Some(*t),
-                        _ => None,
-                    };
-                    match (&r, trap) {
-                        (LoadError::Trapped { kind: Some(k), .. }, Some(t)) if same_trap(t, *k) => {}
-                        (LoadError::Trapped { kind: None, .. }, Some(_)) | (LoadError::Failed(_), None) => {}
-                        _ => return Err(mismatch("instantiate", e.to_string(), r.to_string())),
-                    }
-                    cmp.instantiation_failed = true;
-                    Ok(cmp)
-                }
-            };
-        }
-    };
-    let mut reference = match reference {
-        Ok(r) => r,
-        Err(LoadError::Trapped { kind: Some(k), .. }) if is_exhaustion(k) => {
+        (Ok(_), _, Err(e @ LoadError::Invalid(_))) => return Err(mismatch("load", "loaded", e.to_string())),
+        (Ok(_), _, Err(LoadError::Trapped { kind: Some(k), .. })) if is_exhaustion(k) => {
             cmp.stopped_early = Some("start function: reference stack exhausted".into());
             return Ok(cmp);
         }
-        Err(e) => return Err(mismatch("instantiate", "instantiated", e.to_string())),
+        (Ok(_), Some(Ok(s)), Ok(r)) => (s, r),
+        (Ok(_), Some(Ok(_)), Err(e)) => return Err(mismatch("instantiate", "instantiated", e.to_string())),
+        (Ok(_), Some(Err(StepperLoad::Failed(e))), Ok(_)) => {
+            return Err(mismatch("instantiate", e.to_string(), "instantiated"));
+        }
+        (Ok(_), Some(Err(StepperLoad::Failed(e))), Err(r)) => {
+            // Both failed: a trap must be a trap of the same kind.
+            let trap = match &e {
+                stepper::Error::InstantiationTrap(t) => Some(*t),
+                _ => None,
+            };
+            match (&r, trap) {
+                (LoadError::Trapped { kind: Some(k), .. }, Some(t)) if same_trap(t, *k) => {}
+                (LoadError::Trapped { kind: None, .. }, Some(_)) | (LoadError::Failed(_), None) => {}
+                _ => return Err(mismatch("instantiate", e.to_string(), r.to_string())),
+            }
+            cmp.instantiation_failed = true;
+            return Ok(cmp);
+        }
+        (Ok(_), None | Some(Err(StepperLoad::Exhausted(_))), _) => unreachable!("handled above"),
     };
+    let (mut stepper, mut reference) = stepper;
     compare_state("instantiate", &stepper, &reference)?;
 
     // Call every exported function with zero arguments.
@@ -584,23 +631,30 @@ pub fn compare_engines(wasm: &[u8], opts: &CompareOptions) -> Result<Comparison,
 
         stepper.machine.invoke(*func, &args).map_err(|e| mismatch(&at, e.to_string(), "callable"))?;
         let status = stepper.machine.run(opts.max_steps);
-        let r = reference.call(name, &args).map_err(|e| mismatch(&at, "callable", e.to_string()))?;
-        let rtrap = reference.last_trap();
-
         // Limits that legitimately differ end the comparison of this module.
-        if status == Status::Running || status == Status::OutOfGas {
-            cmp.stopped_early = Some(format!("{at}: stepper step budget exhausted"));
-            return Ok(cmp);
-        }
-        if let Status::Trapped(t) = status {
-            if is_exhaustion(t) {
+        match status {
+            Status::Running | Status::OutOfGas => {
+                cmp.stopped_early = Some(format!("{at}: stepper step budget exhausted"));
+                return Ok(cmp);
+            }
+            Status::Trapped(t) if is_exhaustion(t) => {
                 cmp.stopped_early = Some(format!("{at}: stepper {t}"));
                 return Ok(cmp);
             }
+            _ => {}
         }
+
+        let steps = stepper.machine.steps;
+        reference.set_fuel(fuel_for(steps));
+        let r = reference.call(name, &args).map_err(|e| mismatch(&at, "callable", e.to_string()))?;
+        let rtrap = reference.last_trap();
         if rtrap.is_some_and(is_exhaustion) {
             cmp.stopped_early = Some(format!("{at}: reference stack exhausted"));
             return Ok(cmp);
+        }
+        if reference.out_of_fuel {
+            let fuel = fuel_for(steps);
+            return Err(mismatch(&at, format!("{status:?} after {steps} steps"), format!("still running after {fuel} fuel")));
         }
 
         cmp.calls += 1;
@@ -622,11 +676,7 @@ pub fn compare_engines(wasm: &[u8], opts: &CompareOptions) -> Result<Comparison,
             }
             (_, r) => {
                 let sv = stepper.machine.results();
-                let r = match r {
-                    Outcome::Returned(rv) => format!("returned {rv:?}"),
-                    Outcome::Trapped(msg) => format!("trapped: {msg}"),
-                };
-                return Err(mismatch(&at, format!("returned {sv:?}"), r));
+                return Err(mismatch(&at, format!("returned {sv:?}"), r.to_string()));
             }
         }
         compare_state(&at, &stepper, &reference)?;
@@ -729,4 +779,149 @@ pub fn smith_module(data: &[u8]) -> arbitrary::Result<Vec<u8>> {
     let mut module = wasm_smith::Module::new(config, &mut u)?;
     module.ensure_termination(SMITH_FUEL).map_err(|_| arbitrary::Error::IncorrectFormat)?;
     Ok(module.to_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROGRAM: &[u8] = br#"(module
+        (import "verigame" "emit" (func $emit (param i64)))
+        (import "verigame" "abort" (func $abort (param i32)))
+        (memory (export "mem") 1)
+        (global $count (export "count") (mut i32) (i32.const 0))
+        (global (export "nan") f32 (f32.const nan:0x200001))
+        (global (export "fn") funcref (ref.func $swap))
+        (table (export "tab") 2 funcref)
+        (elem (i32.const 1) func $swap)
+        (func $swap (export "swap") (param i32 i64) (result i64 i32) local.get 1 local.get 0)
+        (func (export "run") (param i64)
+            (global.set $count (i32.add (global.get $count) (i32.const 1)))
+            (i64.store (i32.const 8) (local.get 0))
+            (call $emit (local.get 0)))
+        (func (export "fail") (call $abort (i32.const 7)))
+        (func (export "div") (param i32) (result i32) (i32.div_u (i32.const 1) (local.get 0)))
+        (func (export "ext") (param externref) (result externref) local.get 0)
+        (func $deep (export "zdeep") (call $deep)))"#;
+
+    #[test]
+    fn calls_report_results_traps_and_state() {
+        let mut r = Reference::new(PROGRAM).unwrap();
+        assert_eq!(
+            r.call("swap", &[Value::I32(1), Value::I64(2)]).unwrap(),
+            Outcome::Returned(vec![Value::I64(2), Value::I32(1)])
+        );
+        assert_eq!(r.func_type("swap"), Some((vec![ValType::I32, ValType::I64], vec![ValType::I64, ValType::I32])));
+        assert_eq!(r.func_type("nope"), None);
+
+        assert_eq!(r.call("run", &[Value::I64(0x0102)]).unwrap(), Outcome::Returned(vec![]));
+        assert_eq!(r.emitted(), &[0x0102]);
+        assert_eq!(&r.memory().unwrap()[8..10], &[2, 1]);
+        let globals = r.exported_globals();
+        assert_eq!(globals[0], ("count".into(), Value::I32(1)));
+        assert_eq!(globals[1], ("fn".into(), Value::FuncRef(Some(0))));
+        assert_eq!(globals[2], ("nan".into(), Value::F32(0x7fa0_0001)), "NaN payloads survive");
+        assert_eq!(r.exported_tables(), vec![("tab".into(), vec![Value::FuncRef(None), Value::FuncRef(Some(0))])]);
+
+        let aborted = r.call("fail", &[]).unwrap();
+        assert_eq!(aborted.to_string(), "trapped: aborted by the program with code 7");
+        assert_eq!(r.last_trap(), Some(Trap::Aborted(7)));
+        assert!(matches!(r.call("div", &[Value::I32(0)]).unwrap(), Outcome::Trapped(_)));
+        assert_eq!(r.last_trap(), Some(Trap::IntegerDivideByZero));
+        let returned = r.call("div", &[Value::I32(1)]).unwrap();
+        assert_eq!(returned, Outcome::Returned(vec![Value::I32(1)]));
+        assert_eq!(returned.to_string(), "returned [1]");
+        assert_eq!(r.last_trap(), None);
+        assert!(matches!(r.call("zdeep", &[]).unwrap(), Outcome::Trapped(_)));
+        assert_eq!(r.last_trap(), Some(Trap::CallStackExhausted));
+
+        let x = Value::ExternRef(Some(42));
+        assert_eq!(r.call("ext", &[x]).unwrap(), Outcome::Returned(vec![x]));
+    }
+
+    #[test]
+    fn bad_calls_and_modules_are_errors() {
+        let mut r = Reference::new(PROGRAM).unwrap();
+        assert!(r.call("missing", &[]).is_err());
+        assert!(r.call("swap", &[Value::I32(1)]).is_err(), "too few arguments");
+        assert!(r.call("swap", &[Value::I64(1), Value::I32(2)]).is_err(), "wrong types");
+        assert!(r.call("ext", &[Value::FuncRef(Some(1))]).is_err());
+
+        let err = |wasm: &[u8]| Reference::new(wasm).unwrap_err().downcast::<LoadError>().unwrap();
+        assert!(matches!(err(b"(module (func"), LoadError::Invalid(_)));
+        assert!(matches!(err(b"\0asm\x01\0\0\0\x01"), LoadError::Invalid(_)));
+        assert!(matches!(err(b"(module (func (result i32)))"), LoadError::Invalid(_)));
+        assert!(matches!(err(b"(module (func (drop (i8x16.splat (i32.const 0)))))"), LoadError::Invalid(_)), "no SIMD");
+        assert!(matches!(err(b"(module (func (return_call 0)))"), LoadError::Invalid(_)), "no tail calls");
+        assert!(matches!(err(b"(module (memory 1) (memory 1))"), LoadError::Invalid(_)), "one memory");
+        assert!(matches!(
+            err(b"(module (global i32 (i32.add (i32.const 1) (i32.const 2))))"),
+            LoadError::Invalid(_)
+        ), "no extended constant expressions");
+        assert!(matches!(err(b"(module (import \"env\" \"f\" (func)))"), LoadError::Failed(_)));
+        assert!(matches!(err(b"(module (memory 65537))"), LoadError::Invalid(_)));
+        let limited = Config { max_memory_pages: 2, ..Config::default() };
+        let e = Reference::with_config(b"(module (memory 3))", &limited).unwrap_err();
+        assert!(matches!(e.downcast_ref::<LoadError>(), Some(LoadError::Failed(_))));
+        assert!(matches!(
+            err(b"(module (func unreachable) (start 0))"),
+            LoadError::Trapped { kind: Some(Trap::Unreachable), .. }
+        ));
+        assert!(matches!(
+            err(b"(module (memory 1) (data (i32.const 65535) \"ab\"))"),
+            LoadError::Trapped { kind: Some(Trap::MemoryOutOfBounds), .. }
+        ));
+        assert!(matches!(
+            err(b"(module (table 1 funcref) (func) (elem (i32.const 1) func 0))"),
+            LoadError::Trapped { kind: Some(Trap::TableOutOfBounds), .. }
+        ));
+    }
+
+    #[test]
+    fn growth_respects_the_configured_limits() {
+        let wat = br#"(module (memory (export "m") 1) (table (export "t") 1 funcref)
+            (func (export "grow") (result i32 i32 i32 i32)
+                (memory.grow (i32.const 1)) (memory.grow (i32.const 1))
+                (table.grow (ref.null func) (i32.const 2)) (table.grow (ref.null func) (i32.const 1))))"#;
+        let config = Config { max_memory_pages: 2, max_table_elements: 3, ..Config::default() };
+        let mut r = Reference::with_config(wat, &config).unwrap();
+        let grown = vec![Value::I32(1), Value::I32(-1), Value::I32(1), Value::I32(-1)];
+        assert_eq!(r.call("grow", &[]).unwrap(), Outcome::Returned(grown));
+        let opts = CompareOptions { config, ..CompareOptions::default() };
+        assert_eq!(compare_engines(&wat::parse_bytes(wat).unwrap(), &opts).unwrap().calls, 1);
+    }
+
+    #[test]
+    fn the_engines_agree_on_a_program() {
+        let wasm = wat::parse_bytes(PROGRAM).unwrap();
+        let c = compare_engines(&wasm, &CompareOptions::default()).unwrap();
+        assert_eq!(c.calls, 5);
+        // fail, div by zero; zdeep (called last) exhausts the call stack and stops the comparison.
+        assert_eq!(c.traps, 2);
+        assert!(c.stopped_early.unwrap().contains("\"zdeep\""));
+    }
+
+    #[test]
+    fn the_comparison_classifies_modules() {
+        // A small step budget keeps the endless loops short in debug builds.
+        let opts = CompareOptions { max_steps: 100_000, ..CompareOptions::default() };
+        let cmp = |text: &str| compare_engines(&wat::parse_bytes(text.as_bytes()).unwrap(), &opts);
+        assert!(compare_engines(b"\0asm\x01\0\0\0\x01", &opts).unwrap().invalid);
+        assert!(cmp("(module (func unreachable) (start 0))").unwrap().instantiation_failed);
+        assert!(cmp("(module (import \"env\" \"f\" (func)))").unwrap().instantiation_failed);
+        let c = cmp(r#"(module (func (export "spin") (loop (br 0))))"#).unwrap();
+        assert!(c.stopped_early.unwrap().contains("step budget"));
+        let c = cmp(r#"(module (func $spin (loop (br 0))) (start $spin))"#).unwrap();
+        assert!(c.stopped_early.unwrap().contains("start function"));
+    }
+
+    #[test]
+    fn generated_modules_are_valid_for_both_engines() {
+        for seed in 0u8..20 {
+            let data: Vec<u8> = (0..4096u32).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+            let wasm = smith_module(&data).unwrap();
+            let c = compare_engines(&wasm, &CompareOptions::default()).unwrap();
+            assert!(!c.invalid);
+        }
+    }
 }

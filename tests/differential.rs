@@ -18,7 +18,7 @@ use verigame::reference::{compare_engines, smith_module, CompareOptions};
 
 /// Seeds of the default run: cases `FIRST_SEED..FIRST_SEED + CASES`.
 const FIRST_SEED: u64 = 0x5eed_0000;
-const CASES: u64 = 400;
+const CASES: u64 = 500;
 
 /// The bytes of case `seed`: 4 to 32 KiB from a xorshift generator.
 fn case_bytes(seed: u64) -> Vec<u8> {

@@ -9,7 +9,15 @@
 //! VERIGAME_DIFF_SEED=<seed> VERIGAME_DIFF_CASES=1 cargo test --test differential -- --ignored --nocapture
 //! ```
 //!
-//! which also writes the module to `target/tmp/differential/seed-<seed>.wasm`.
+//! which also writes the module to `target/tmp/differential/seed-<seed>.wasm`
+//! (`wasm-tools print` shows it). The long run takes a first seed and a count:
+//!
+//! ```text
+//! VERIGAME_DIFF_SEED=1 VERIGAME_DIFF_CASES=50000 cargo test --release --test differential -- --ignored --nocapture
+//! ```
+//!
+//! and `VERIGAME_DIFF_TRACE=1` prints each seed before running it (to find the case
+//! that crashes the process, e.g. on a stack overflow).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Instant, SystemTime};
@@ -49,6 +57,7 @@ struct Summary {
     invalid: u64,
     instantiation_failed: u64,
     stopped_early: u64,
+    reference_crashed: u64,
     calls: usize,
     traps: usize,
     failures: Vec<String>,
@@ -78,6 +87,7 @@ fn run_case(seed: u64, opts: &CompareOptions, summary: &mut Summary, verbose: bo
             summary.invalid += c.invalid as u64;
             summary.instantiation_failed += c.instantiation_failed as u64;
             summary.stopped_early += c.stopped_early.is_some() as u64;
+            summary.reference_crashed += c.reference_crashed.is_some() as u64;
             summary.calls += c.calls;
             summary.traps += c.traps;
             if verbose {
@@ -113,13 +123,15 @@ fn run(first_seed: u64, cases: u64, verbose: bool) {
     let s = &summary;
     println!(
         "differential: seeds {first_seed}..{}: {} modules ({} not generated), {} invalid, {} failed to \
-         instantiate, {} stopped early on limits; {} calls compared, {} trapped; {} mismatches; {:.1?}",
+         instantiate, {} stopped early on limits, {} crashed wasmi; {} calls compared, {} trapped; {} \
+         mismatches; {:.1?}",
         first_seed.saturating_add(cases),
         s.modules,
         s.not_generated,
         s.invalid,
         s.instantiation_failed,
         s.stopped_early,
+        s.reference_crashed,
         s.calls,
         s.traps,
         s.failures.len(),
@@ -143,10 +155,11 @@ fn stepper_matches_reference_on_random_modules() {
 #[test]
 #[ignore = "long; run manually"]
 fn stepper_matches_reference_long() {
-    let env = |name: &str| std::env::var(name).ok().map(|v| v.parse::<u64>().unwrap_or_else(|_| panic!("{name} is not a number")));
-    let seed = env("VERIGAME_DIFF_SEED").unwrap_or_else(|| {
-        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-    });
+    let env = |name: &str| {
+        std::env::var(name).ok().map(|v| v.parse::<u64>().unwrap_or_else(|_| panic!("{name} is not a number")))
+    };
+    let seed = env("VERIGAME_DIFF_SEED")
+        .unwrap_or_else(|| SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
     let cases = env("VERIGAME_DIFF_CASES").unwrap_or(20_000);
     println!("differential: first seed {seed}, {cases} cases");
     run(seed, cases, cases == 1);

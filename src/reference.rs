@@ -143,13 +143,7 @@ impl Reference {
     /// Loads and instantiates; with `fuel`, wasmi meters fuel and the start function
     /// gets that much.
     fn load(wasm_or_wat: &[u8], config: &Config, fuel: Option<u64>) -> Result<Self, LoadError> {
-        let binary;
-        let wasm = if wasm_or_wat.starts_with(b"\0asm") {
-            wasm_or_wat
-        } else {
-            binary = wat::parse_bytes(wasm_or_wat).map_err(|e| LoadError::Invalid(e.to_string()))?;
-            &binary[..]
-        };
+        let wasm = stepper::module::to_binary(wasm_or_wat).map_err(|e| LoadError::Invalid(e.to_string()))?;
         let engine = Engine::new(&engine_config(config, fuel.is_some()));
         // Compilation is eager: wasmi's translator runs here, and it is the part that
         // has been seen to panic on valid input. The engine is dropped after a panic.

@@ -66,15 +66,10 @@ pub fn read_module_bytes(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read module {}", path.display()))
 }
 
-/// The export to call: the one named, else the module's only exported function, else
-/// `_start` or `main`.
-pub fn choose_export(module: &Module, invoke: Option<&str>) -> Result<String> {
-    let funcs: Vec<&str> = module
-        .exports
-        .iter()
-        .filter(|(_, k, _)| *k == stepper::module::ExportKind::Func)
-        .map(|(n, _, _)| n.as_str())
-        .collect();
+/// The export to call among the exported functions `funcs`: the one named, else the
+/// only one, else `_start` or `main`.
+pub fn choose_export(funcs: &[String], invoke: Option<&str>) -> Result<String> {
+    let funcs: Vec<&str> = funcs.iter().map(String::as_str).collect();
     if let Some(name) = invoke {
         if funcs.contains(&name) {
             return Ok(name.to_string());
@@ -114,7 +109,13 @@ pub fn status_name(status: Status) -> (&'static str, Option<String>) {
 
 pub fn run_stepper(bytes: &[u8], export: Option<&str>, args: &[String], max_steps: u64, config: Config) -> Result<RunOutcome> {
     let module = Module::new(bytes)?;
-    let export = choose_export(&module, export)?;
+    let funcs: Vec<String> = module
+        .exports
+        .iter()
+        .filter(|(_, k, _)| *k == stepper::module::ExportKind::Func)
+        .map(|(n, _, _)| n.clone())
+        .collect();
+    let export = choose_export(&funcs, export)?;
     let mut machine = start_call(&module, &export, args, config)?;
     let status = machine.run(max_steps);
     let (name, trap) = status_name(status);
@@ -128,9 +129,8 @@ pub fn run_stepper(bytes: &[u8], export: Option<&str>, args: &[String], max_step
 }
 
 pub fn run_wasmi(bytes: &[u8], export: Option<&str>, args: &[String]) -> Result<RunOutcome> {
-    let module = Module::new(bytes)?;
-    let export = choose_export(&module, export)?;
     let mut reference = Reference::new(bytes)?;
+    let export = choose_export(&reference.exported_funcs(), export)?;
     let (params, _) = reference.func_type(&export).with_context(|| format!("no exported function `{export}`"))?;
     let args = parse_args(&params, args)?;
     Ok(match reference.call(&export, &args)? {

@@ -159,11 +159,8 @@ impl Machine {
         };
         let frame = *frames.last().expect("a running machine has a frame");
         reserve_frame(stack, instances, funcs, &frame);
-        let mut inst = frame_of(frame.func);
-        let mut code = &inst.module.code[..];
-        let mut fast = &inst.module.fast_code[..];
-        let mut base = frame.base as usize;
-        // Switches the registers above to another frame's function.
+        let (mut inst, mut code, mut fast, mut base);
+        // Points the registers above at a frame's function.
         macro_rules! enter_context {
             ($frame:expr) => {{
                 let frame = $frame;
@@ -173,6 +170,7 @@ impl Machine {
                 base = frame.base as usize;
             }};
         }
+        enter_context!(frame);
         let mut pc = *pc_reg as usize;
 
         macro_rules! trap {

@@ -139,14 +139,7 @@ pub struct Module {
 impl Module {
     /// Decodes, validates and translates a module given as binary or text.
     pub fn new(bytes: &[u8]) -> Result<Arc<Module>, Error> {
-        let binary;
-        let wasm = if bytes.starts_with(b"\0asm") {
-            bytes
-        } else {
-            binary = wat::parse_bytes(bytes).map_err(|e| Error::Text(e.to_string()))?;
-            &binary[..]
-        };
-        Translator::default().translate(wasm).map(Arc::new)
+        Translator::default().translate(&to_binary(bytes)?).map(Arc::new)
     }
 
     pub fn func_type(&self, func: u32) -> &FuncType {
@@ -177,6 +170,16 @@ impl Module {
             .iter()
             .find(|(_, k, i)| *k == ExportKind::Func && *i == func)
             .map_or_else(|| format!("func[{func}]"), |(n, _, _)| n.clone())
+    }
+}
+
+/// The binary form of a module given as binary or text (anything not starting with the
+/// binary magic is read as text).
+pub fn to_binary(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Error> {
+    if bytes.starts_with(b"\0asm") {
+        Ok(bytes.into())
+    } else {
+        wat::parse_bytes(bytes).map_err(|e| Error::Text(e.to_string()))
     }
 }
 

@@ -98,6 +98,16 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Every number has one encoding: the bytes read must be what writing the value gives.
+fn require_canonical(what: &str, start: usize, bytes: &[u8], write: impl FnOnce(&mut Vec<u8>)) -> Result<(), Error> {
+    let mut canonical = Vec::with_capacity(10);
+    write(&mut canonical);
+    if canonical != bytes {
+        return Err(bad(format!("{what} at offset {start}: overlong or overflowing LEB128 number")));
+    }
+    Ok(())
+}
+
 fn write_uleb(out: &mut Vec<u8>, mut v: u64) {
     loop {
         let byte = (v & 0x7f) as u8;
@@ -250,11 +260,7 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let bytes = self.leb_bytes(what)?;
         let v = bytes.iter().enumerate().fold(0u64, |v, (i, b)| v | ((b & 0x7f) as u64) << (7 * i as u32));
-        let mut canonical = Vec::with_capacity(10);
-        write_uleb(&mut canonical, v);
-        if canonical != bytes {
-            return Err(bad(format!("{what} at offset {start}: overlong or overflowing LEB128 number")));
-        }
+        require_canonical(what, start, bytes, |out| write_uleb(out, v))?;
         Ok(v)
     }
 
@@ -272,11 +278,7 @@ impl<'a> Reader<'a> {
         if bits < 64 && bytes[bytes.len() - 1] & 0x40 != 0 {
             v |= -1i64 << bits;
         }
-        let mut canonical = Vec::with_capacity(10);
-        write_sleb(&mut canonical, v);
-        if canonical != bytes {
-            return Err(bad(format!("{what} at offset {start}: overlong or overflowing LEB128 number")));
-        }
+        require_canonical(what, start, bytes, |out| write_sleb(out, v))?;
         Ok(v)
     }
 

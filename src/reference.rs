@@ -507,14 +507,14 @@ impl StepperSide {
             .filter_map(|(n, e)| {
                 let Extern::Table(t) = e else { return None };
                 let table = &self.machine.store.tables[t as usize];
-                Some((n, table.elems.iter().map(|&s| comparable(Value::from_slot(table.ty, s))).collect()))
+                Some((n, table.elems().iter().map(|&s| comparable(Value::from_slot(table.ty, s))).collect()))
             })
             .collect()
     }
 
     fn memory(&self) -> Option<&[u8]> {
         self.exports().into_iter().find_map(|(_, e)| match e {
-            Extern::Memory(m) => Some(&self.machine.store.memories[m as usize].data[..]),
+            Extern::Memory(m) => Some(self.machine.store.memories[m as usize].data()),
             _ => None,
         })
     }

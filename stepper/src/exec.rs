@@ -7,7 +7,7 @@ use crate::machine::{enter_frame, Status};
 use crate::numeric;
 use crate::fuse::MAX_FUSED;
 use crate::op::{Branch, Op};
-use crate::store::{Func, Store, PAGE_SIZE};
+use crate::store::{Func, Store};
 use crate::{Machine, Trap};
 
 #[inline(always)]
@@ -58,11 +58,18 @@ fn bulk_operands(stack: &[u64]) -> (u64, u64, u64) {
     (stack[len - 3] as u32 as u64, stack[len - 2], stack[len - 1] as u32 as u64)
 }
 
-/// How far one sub-step of a forward bulk write starting at `dst` may go: to the end
-/// of `dst`'s chunk, at most `n` bytes.
+/// How far one sub-step of a forward bulk operation at `at` may go: to the end of
+/// `at`'s chunk, at most `n` bytes.
 #[inline(always)]
-fn forward_piece(dst: u64, n: u64, chunk: u64) -> u64 {
-    n.min(chunk - dst % chunk)
+fn forward_piece(at: u64, n: u64, chunk: u64) -> u64 {
+    n.min(chunk - at % chunk)
+}
+
+/// How far one sub-step of a backward bulk operation ending at `end` may go: back to
+/// the start of the chunk holding byte `end - 1`, at most `n` bytes.
+#[inline(always)]
+fn backward_piece(end: u64, n: u64, chunk: u64) -> u64 {
+    n.min((end - 1) % chunk + 1)
 }
 
 /// # Safety
@@ -355,9 +362,11 @@ impl Machine {
                 Op::TableSet(t) => {
                     let len = stack.len();
                     let (i, v) = (stack[len - 2] as u32 as usize, stack[len - 1]);
-                    let elems = &mut tables[inst.tables[t as usize] as usize].elems;
-                    let Some(slot) = elems.get_mut(i) else { trap!(Trap::TableOutOfBounds) };
-                    *slot = v;
+                    let table = &mut tables[inst.tables[t as usize] as usize];
+                    if i >= table.elems.len() {
+                        trap!(Trap::TableOutOfBounds);
+                    }
+                    table.set(i, v);
                     stack.truncate(len - 2);
                 }
                 Op::TableSize(t) => push!(tables[inst.tables[t as usize] as usize].elems.len() as u64),
@@ -372,7 +381,7 @@ impl Machine {
                     match old.checked_add(n).filter(|&new| new <= limit) {
                         None => push!(u32::MAX as u64),
                         Some(new) => {
-                            table.elems.resize(new as usize, 0);
+                            table.grow(new as usize);
                             push!(old as u64);
                             if value != 0 && n != 0 {
                                 push!(old as u64);
@@ -385,12 +394,12 @@ impl Machine {
                 }
                 Op::TableFill(t) => {
                     let (i, value, n) = bulk_operands(stack);
-                    let elems = &mut tables[inst.tables[t as usize] as usize].elems;
-                    if !in_bounds(i, n, elems.len()) {
+                    let table = &mut tables[inst.tables[t as usize] as usize];
+                    if !in_bounds(i, n, table.elems.len()) {
                         trap!(Trap::TableOutOfBounds);
                     }
                     if n > 0 {
-                        elems[i as usize] = value;
+                        table.set(i as usize, value);
                         let len = stack.len();
                         stack[len - 3] = i + 1;
                         stack[len - 1] = n - 1;
@@ -413,12 +422,14 @@ impl Machine {
                         // Copy backwards when the destination is above the source, so an
                         // overlapping copy within one table reads before it overwrites.
                         if d <= s {
-                            tables[dt].elems[d as usize] = tables[st].elems[s as usize];
+                            let slot = tables[st].elems[s as usize];
+                            tables[dt].set(d as usize, slot);
                             stack[len - 3] = d + 1;
                             stack[len - 2] = s + 1;
                         } else {
                             let last = n as usize - 1;
-                            tables[dt].elems[d as usize + last] = tables[st].elems[s as usize + last];
+                            let slot = tables[st].elems[s as usize + last];
+                            tables[dt].set(d as usize + last, slot);
                         }
                         stack[len - 1] = n - 1;
                     }
@@ -432,13 +443,13 @@ impl Machine {
                     let (d, s, n) = bulk_operands(stack);
                     let s = s as u32 as u64;
                     let segment = &elems[(inst.elem_base + elem) as usize];
-                    let target = &mut tables[inst.tables[table as usize] as usize].elems;
-                    if !in_bounds(s, n, segment.len()) || !in_bounds(d, n, target.len()) {
+                    let target = &mut tables[inst.tables[table as usize] as usize];
+                    if !in_bounds(s, n, segment.len()) || !in_bounds(d, n, target.elems.len()) {
                         trap!(Trap::TableOutOfBounds);
                     }
                     let len = stack.len();
                     if n > 0 {
-                        target[d as usize] = segment[s as usize];
+                        target.set(d as usize, segment[s as usize]);
                         stack[len - 3] = d + 1;
                         stack[len - 2] = s + 1;
                         stack[len - 1] = n - 1;
@@ -458,9 +469,10 @@ impl Machine {
                 Op::Store { kind, offset } => {
                     let len = stack.len();
                     let (addr, value) = (stack[len - 2], stack[len - 1]);
-                    let data = &mut memory!().data;
-                    let at = tri!(effective(addr, offset, kind.width(), data.len()));
-                    write_le(data, at, kind.width(), value);
+                    let mem = memory!();
+                    let at = tri!(effective(addr, offset, kind.width(), mem.data.len()));
+                    write_le(&mut mem.data, at, kind.width(), value);
+                    mem.touch(at, kind.width() as usize);
                     stack.truncate(len - 2);
                 }
                 Op::MemorySize => push!(memories[inst.memory.expect("validated memory access") as usize].pages() as u64),
@@ -472,7 +484,7 @@ impl Machine {
                     let max = mem.max.unwrap_or(65536).min(limit);
                     top!() = match old.checked_add(n).filter(|&new| new <= max) {
                         Some(new) => {
-                            mem.data.resize(new as usize * PAGE_SIZE, 0);
+                            mem.grow(new);
                             old as u64
                         }
                         None => u32::MAX as u64,
@@ -480,12 +492,15 @@ impl Machine {
                 }
                 Op::MemoryFill => {
                     let (d, value, n) = bulk_operands(stack);
-                    let data = &mut memory!().data;
-                    if !in_bounds(d, n, data.len()) {
+                    let mem = memory!();
+                    if !in_bounds(d, n, mem.data.len()) {
                         trap!(Trap::MemoryOutOfBounds);
                     }
                     let k = forward_piece(d, n, chunk);
-                    data[d as usize..(d + k) as usize].fill(value as u8);
+                    mem.data[d as usize..(d + k) as usize].fill(value as u8);
+                    if k > 0 {
+                        mem.touch(d as usize, k as usize);
+                    }
                     let len = stack.len();
                     if k < n {
                         stack[len - 3] = d + k;
@@ -498,22 +513,27 @@ impl Machine {
                 Op::MemoryCopy => {
                     let (d, s, n) = bulk_operands(stack);
                     let s = s as u32 as u64;
-                    let data = &mut memory!().data;
-                    if !in_bounds(d, n, data.len()) || !in_bounds(s, n, data.len()) {
+                    let mem = memory!();
+                    if !in_bounds(d, n, mem.data.len()) || !in_bounds(s, n, mem.data.len()) {
                         trap!(Trap::MemoryOutOfBounds);
                     }
                     let len = stack.len();
-                    let k = if d <= s {
-                        let k = forward_piece(d, n, chunk);
-                        data.copy_within(s as usize..(s + k) as usize, d as usize);
+                    // Each sub-step reads within one chunk and writes within one chunk.
+                    let k = if n == 0 {
+                        0
+                    } else if d <= s {
+                        let k = forward_piece(d, forward_piece(s, n, chunk), chunk);
+                        mem.data.copy_within(s as usize..(s + k) as usize, d as usize);
+                        mem.touch(d as usize, k as usize);
                         stack[len - 3] = d + k;
                         stack[len - 2] = s + k;
                         k
                     } else {
-                        // Backwards from the end, one destination chunk at a time.
-                        let k = n.min((d + n - 1) % chunk + 1);
+                        // Backwards from the end, so an overlapping copy reads before it writes.
+                        let k = backward_piece(d + n, backward_piece(s + n, n, chunk), chunk);
                         let from = (s + n - k) as usize;
-                        data.copy_within(from..from + k as usize, (d + n - k) as usize);
+                        mem.data.copy_within(from..from + k as usize, (d + n - k) as usize);
+                        mem.touch((d + n - k) as usize, k as usize);
                         k
                     };
                     if k < n {
@@ -531,12 +551,15 @@ impl Machine {
                     } else {
                         &inst.module.datas[segment as usize].bytes
                     };
-                    let data = &mut memory!().data;
-                    if !in_bounds(s, n, bytes.len()) || !in_bounds(d, n, data.len()) {
+                    let mem = memory!();
+                    if !in_bounds(s, n, bytes.len()) || !in_bounds(d, n, mem.data.len()) {
                         trap!(Trap::MemoryOutOfBounds);
                     }
                     let k = forward_piece(d, n, chunk);
-                    data[d as usize..(d + k) as usize].copy_from_slice(&bytes[s as usize..(s + k) as usize]);
+                    mem.data[d as usize..(d + k) as usize].copy_from_slice(&bytes[s as usize..(s + k) as usize]);
+                    if k > 0 {
+                        mem.touch(d as usize, k as usize);
+                    }
                     let len = stack.len();
                     if k < n {
                         stack[len - 3] = d + k;
@@ -611,10 +634,11 @@ impl Machine {
                 }
                 Op::StoreLocals { kind, offset, a, b } => {
                     let done = fused3!(stack[base + a as usize], stack[base + b as usize], |addr, value| {
-                        let data = &mut memory!().data;
-                        match effective(addr, offset, kind.width(), data.len()) {
+                        let mem = memory!();
+                        match effective(addr, offset, kind.width(), mem.data.len()) {
                             Ok(at) => {
-                                write_le(data, at, kind.width(), value);
+                                write_le(&mut mem.data, at, kind.width(), value);
+                                mem.touch(at, kind.width() as usize);
                                 true
                             }
                             Err(_) => false,

@@ -126,9 +126,10 @@ impl Machine {
             self.store.globals.push(Global { ty, mutable: false, value });
             exports.insert(name.into(), Extern::Global(self.store.globals.len() as u32 - 1));
         }
-        self.store.tables.push(Table { ty: ValType::FuncRef, elems: vec![0; 10], max: Some(20) });
+        self.store.tables.push(Table::new(ValType::FuncRef, vec![0; 10], Some(20)));
         exports.insert("table".into(), Extern::Table(self.store.tables.len() as u32 - 1));
-        self.store.memories.push(Memory { data: vec![0; PAGE_SIZE], max: Some(2) });
+        let memory = Memory::new(vec![0; PAGE_SIZE], Some(2), self.config.memory_chunk_size);
+        self.store.memories.push(memory);
         exports.insert("memory".into(), Extern::Memory(self.store.memories.len() as u32 - 1));
         exports
     }
@@ -231,7 +232,7 @@ impl Machine {
             if t.min > self.config.max_table_elements {
                 return Err(Error::Call(format!("table of {} elements exceeds the configured limit", t.min)));
             }
-            self.store.tables.push(Table { ty: t.elem, elems: vec![0; t.min as usize], max: t.max });
+            self.store.tables.push(Table::new(t.elem, vec![0; t.min as usize], t.max));
             inst.tables.push(self.store.tables.len() as u32 - 1);
         }
         if inst.memory.is_none() {
@@ -239,7 +240,8 @@ impl Machine {
                 if mt.min > self.config.max_memory_pages {
                     return Err(Error::Call(format!("memory of {} pages exceeds the configured limit", mt.min)));
                 }
-                self.store.memories.push(Memory { data: vec![0; mt.min as usize * PAGE_SIZE], max: mt.max });
+                let data = vec![0; mt.min as usize * PAGE_SIZE];
+                self.store.memories.push(Memory::new(data, mt.max, self.config.memory_chunk_size));
                 inst.memory = Some(self.store.memories.len() as u32 - 1);
             }
         }
@@ -348,10 +350,10 @@ impl Machine {
                 SegmentMode::Active { index: t, offset } => {
                     let offset = self.eval_const(&inst, offset) as u32 as usize;
                     let items = std::mem::take(&mut self.store.elems[slot]);
-                    let table = &mut self.store.tables[inst.tables[*t as usize] as usize].elems;
-                    let end = offset.checked_add(items.len()).filter(|&e| e <= table.len());
-                    let end = end.ok_or(Trap::TableOutOfBounds)?;
-                    table[offset..end].copy_from_slice(&items);
+                    let table = &mut self.store.tables[inst.tables[*t as usize] as usize];
+                    let end = offset.checked_add(items.len()).filter(|&e| e <= table.elems.len());
+                    end.ok_or(Trap::TableOutOfBounds)?;
+                    table.write(offset, &items);
                 }
             }
             self.store.elems[slot].clear();
@@ -359,10 +361,8 @@ impl Machine {
         for (i, seg) in m.datas.iter().enumerate() {
             let SegmentMode::Active { offset, .. } = &seg.mode else { continue };
             let offset = self.eval_const(&inst, offset) as u32 as usize;
-            let mem = &mut self.store.memories[inst.memory.expect("validated data segment") as usize].data;
-            let end = offset.checked_add(seg.bytes.len()).filter(|&e| e <= mem.len());
-            let end = end.ok_or(Trap::MemoryOutOfBounds)?;
-            mem[offset..end].copy_from_slice(&seg.bytes);
+            let mem = &mut self.store.memories[inst.memory.expect("validated data segment") as usize];
+            mem.write(offset, &seg.bytes)?;
             self.store.data_dropped[inst.data_base as usize + i] = true;
         }
         Ok(())

@@ -596,7 +596,7 @@ fn read_store(r: &mut Reader<'_>, config: &Config, modules: &[Arc<Module>]) -> R
         }
         let max = r.opt_u32("a table's maximum")?;
         let elems = r.u64s("a table's elements")?;
-        store.tables.push(Table { ty, elems, max });
+        store.tables.push(Table::new(ty, elems, max));
     }
 
     let n = r.count("the memory count", 2)?;
@@ -617,7 +617,7 @@ fn read_store(r: &mut Reader<'_>, config: &Config, modules: &[Arc<Module>]) -> R
         }
         let mut data = vec![0u8; len as usize];
         read_memory_runs(r, i, &mut data)?;
-        store.memories.push(Memory { data, max });
+        store.memories.push(Memory::new(data, max, config.memory_chunk_size));
     }
 
     let n = r.count("the global count", 3)?;

@@ -33,25 +33,181 @@ impl Func {
     }
 }
 
+/// Which leaves of a Merkle commitment changed since the commitment last brought its
+/// hashes up to date. Memories and tables keep one, and every write marks it, so that
+/// hashing after a step rehashes only what the step touched.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DirtyLeaves {
+    /// One bit per leaf, to record each stale leaf once.
+    bits: Vec<u64>,
+    /// The stale leaves in the order they were first marked: draining them costs what
+    /// was written, not the size of the tree.
+    list: Vec<u32>,
+}
+
+impl DirtyLeaves {
+    /// `n` leaves, all stale: nothing has hashed them yet.
+    fn all(n: usize) -> Self {
+        let mut d = Self::default();
+        d.grow(0, n);
+        d
+    }
+
+    #[inline(always)]
+    pub(crate) fn mark(&mut self, leaf: usize) {
+        let (word, bit) = (leaf / 64, 1u64 << (leaf % 64));
+        let w = &mut self.bits[word];
+        if *w & bit == 0 {
+            *w |= bit;
+            self.list.push(leaf as u32);
+        }
+    }
+
+    /// Marks the leaves from `first` through `last`.
+    #[inline(always)]
+    pub(crate) fn mark_span(&mut self, first: usize, last: usize) {
+        for leaf in first..=last {
+            self.mark(leaf);
+        }
+    }
+
+    /// Makes room for leaves `old..new`, which start stale.
+    fn grow(&mut self, old: usize, new: usize) {
+        self.bits.resize(new.div_ceil(64), 0);
+        for leaf in old..new {
+            self.mark(leaf);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The stale leaves in ascending order, forgetting them: the caller takes over
+    /// bringing their hashes up to date.
+    pub fn drain(&mut self) -> Vec<u32> {
+        for &leaf in &self.list {
+            self.bits[leaf as usize / 64] = 0;
+        }
+        let mut list = std::mem::take(&mut self.list);
+        list.sort_unstable();
+        list
+    }
+}
+
+/// A Merkle commitment's cached node hashes, kept next to the data they commit to so that
+/// a cloned or restored memory or table never pairs stale hashes with new contents.
+/// merkle-memory owns the layout of `layers`; the stepper only marks `dirty`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MerkleCache {
+    pub dirty: DirtyLeaves,
+    /// Node hashes by layer, leaves first.
+    pub layers: Vec<Vec<[u8; 32]>>,
+}
+
+impl MerkleCache {
+    fn new(leaves: usize) -> Self {
+        Self { dirty: DirtyLeaves::all(leaves), layers: Vec::new() }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Table {
     pub ty: ValType,
     /// Reference slots: 0 for null, address + 1 otherwise.
-    pub elems: Vec<u64>,
+    pub(crate) elems: Vec<u64>,
     /// The declared maximum; the configured limit applies on top of it.
     pub max: Option<u32>,
+    /// One leaf per element.
+    pub cache: MerkleCache,
 }
 
+impl Table {
+    pub fn new(ty: ValType, elems: Vec<u64>, max: Option<u32>) -> Self {
+        let cache = MerkleCache::new(elems.len());
+        Self { ty, elems, max, cache }
+    }
+
+    pub fn elems(&self) -> &[u64] {
+        &self.elems
+    }
+
+    /// Writes element `i`, which must exist.
+    #[inline(always)]
+    pub fn set(&mut self, i: usize, slot: u64) {
+        self.elems[i] = slot;
+        self.cache.dirty.mark(i);
+    }
+
+    /// Writes `slots` from element `at` on, which must all exist.
+    pub(crate) fn write(&mut self, at: usize, slots: &[u64]) {
+        self.elems[at..at + slots.len()].copy_from_slice(slots);
+        if !slots.is_empty() {
+            self.cache.dirty.mark_span(at, at + slots.len() - 1);
+        }
+    }
+
+    pub(crate) fn grow(&mut self, len: usize) {
+        let old = self.elems.len();
+        self.elems.resize(len, 0);
+        self.cache.dirty.grow(old, len);
+    }
+}
+
+/// Linear memory, with a record of the chunks written since its commitment last looked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Memory {
-    pub data: Vec<u8>,
+    pub(crate) data: Vec<u8>,
     /// The declared maximum in pages; the configured limit applies on top of it.
     pub max: Option<u32>,
+    /// log2 of the chunk size: the Merkle commitment's leaf size.
+    pub(crate) chunk_shift: u32,
+    /// One leaf per chunk.
+    pub cache: MerkleCache,
 }
 
 impl Memory {
+    /// A memory holding `data`, in chunks of `chunk_size` bytes (a power of two).
+    pub fn new(data: Vec<u8>, max: Option<u32>, chunk_size: u32) -> Self {
+        debug_assert!(chunk_size.is_power_of_two());
+        let chunk_shift = chunk_size.trailing_zeros();
+        let cache = MerkleCache::new(data.len().div_ceil(chunk_size as usize));
+        Self { data, max, chunk_shift, cache }
+    }
+
     pub fn pages(&self) -> u32 {
         (self.data.len() / PAGE_SIZE) as u32
+    }
+
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    pub fn chunk_size(&self) -> usize {
+        1 << self.chunk_shift
+    }
+
+    /// Marks the chunks holding bytes `at..at + len` (`len` > 0) as written.
+    #[inline(always)]
+    pub(crate) fn touch(&mut self, at: usize, len: usize) {
+        self.cache.dirty.mark_span(at >> self.chunk_shift, (at + len - 1) >> self.chunk_shift);
+    }
+
+    /// Writes `bytes` at `at`, or reports that they do not fit.
+    pub fn write(&mut self, at: usize, bytes: &[u8]) -> Result<(), crate::Trap> {
+        let end = at.checked_add(bytes.len()).filter(|&e| e <= self.data.len());
+        let end = end.ok_or(crate::Trap::MemoryOutOfBounds)?;
+        self.data[at..end].copy_from_slice(bytes);
+        if !bytes.is_empty() {
+            self.touch(at, bytes.len());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn grow(&mut self, pages: u32) {
+        let old = self.data.len() >> self.chunk_shift;
+        self.data.resize(pages as usize * PAGE_SIZE, 0);
+        self.cache.dirty.grow(old, self.data.len() >> self.chunk_shift);
     }
 }
 

@@ -229,7 +229,7 @@ fn memory_encoding_is_compact() {
     let snap = m.snapshot();
     assert!(snap.len() < 200, "a 62.5 MiB memory with one store takes {} bytes", snap.len());
     let back = restore(&snap, &[module]);
-    assert_eq!(back.store.memories[0].data, m.store.memories[0].data);
+    assert_eq!(back.store.memories[0].data(), m.store.memories[0].data());
     assert_eq!(back.snapshot(), snap);
 }
 
@@ -309,7 +309,7 @@ fn many_empty_items_round_trip() {
     }
     // Store items no instance owns (as add_spectest makes) are kept too.
     for _ in 0..30 {
-        m.store.memories.push(stepper::store::Memory { data: Vec::new(), max: None });
+        m.store.memories.push(stepper::store::Memory::new(Vec::new(), None, 64));
     }
     let snap = m.snapshot();
     let back = restore(&snap, &[module]);
@@ -320,7 +320,7 @@ fn many_empty_items_round_trip() {
     }
     // Nothing but empty memories: counts are checked against the bytes left, tightly.
     let mut bare = Machine::new(Config::default()).unwrap();
-    bare.store.memories = vec![stepper::store::Memory { data: Vec::new(), max: None }; 30];
+    bare.store.memories = vec![stepper::store::Memory::new(Vec::new(), None, 64); 30];
     let snap = bare.snapshot();
     assert_eq!(restore(&snap, &[]).snapshot(), snap);
 }
@@ -455,9 +455,13 @@ fn inconsistent_states_are_rejected() {
     check(m.clone(), &|m| m.config.max_value_stack = 3, "stack slots");
     check(m.clone(), &|m| m.config.memory_chunk_size = 48, "chunk size");
     check(m.clone(), &|m| m.config.max_memory_pages = 0, "memory 0: 1 pages exceed");
-    check(m.clone(), &|m| m.store.memories[0].data.truncate(1000), "not a multiple of 64 KiB");
+    check(
+        m.clone(),
+        &|m| m.store.memories[0] = stepper::store::Memory::new(vec![0; 1000], None, 64),
+        "not a multiple of 64 KiB",
+    );
     check(m.clone(), &|m| m.store.memories[0].max = Some(0), "exceed its limit");
-    check(m.clone(), &|m| m.store.tables[0].elems[1] = 500, "refers to function 499");
+    check(m.clone(), &|m| m.store.tables[0].set(1, 500), "refers to function 499");
     check(m.clone(), &|m| m.store.tables[0].max = Some(1), "more than its limit");
     check(m.clone(), &|m| m.store.globals[2].value = 77, "global 2 refers to function 76");
     check(m.clone(), &|m| { m.store.instances[0].funcs.pop(); }, "functions");

@@ -1,0 +1,77 @@
+//! The commitment to a linear memory: a Merkle tree over its chunks, bound to its size
+//! and maximum.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use rs_merkle::MerkleProof;
+use stepper::store::Memory;
+
+use crate::hash::{leaf, tagged, Hash, Tag, TreeHasher};
+use crate::tree;
+
+/// Pages a memory can have at most (4 GiB).
+pub const MAX_PAGES: u32 = 65536;
+
+/// Hashes of all-zero subtrees for a chunk size, computed once per size.
+fn zero_hashes(chunk_size: usize) -> &'static [Hash] {
+    static CACHE: OnceLock<Mutex<HashMap<usize, &'static [Hash]>>> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    cache.entry(chunk_size).or_insert_with(|| {
+        // Enough heights for the largest memory at the smallest chunk size.
+        let levels = (MAX_PAGES as usize * stepper::store::PAGE_SIZE / chunk_size).trailing_zeros() as usize + 1;
+        Box::leak(tree::zero_hashes(leaf(&vec![0; chunk_size]), levels).into_boxed_slice())
+    })
+}
+
+/// The bytes of chunk `i` (the last chunk of an odd-sized memory may be short).
+pub fn chunk(memory: &Memory, i: usize) -> &[u8] {
+    let size = memory.chunk_size();
+    let data = memory.data();
+    &data[(i * size).min(data.len())..((i + 1) * size).min(data.len())]
+}
+
+pub fn chunk_count(memory: &Memory) -> usize {
+    memory.data().len().div_ceil(memory.chunk_size())
+}
+
+/// The root of the chunk tree, rehashing only chunks written since the last call.
+pub fn chunks_root(memory: &mut Memory) -> Hash {
+    let zero = zero_hashes(memory.chunk_size());
+    let count = chunk_count(memory);
+    // The cache is moved out while the leaves read the memory's bytes.
+    let mut cache = std::mem::take(&mut memory.cache);
+    let root = tree::update(
+        &mut cache,
+        count,
+        |i| {
+            let bytes = chunk(memory, i);
+            if bytes.iter().all(|&b| b == 0) && bytes.len() == memory.chunk_size() {
+                zero[0]
+            } else {
+                leaf(bytes)
+            }
+        },
+        Some(zero),
+    );
+    memory.cache = cache;
+    root
+}
+
+/// `keccak(0x16 || pages u32 || max pages u32 || chunks root)`; no declared maximum
+/// counts as 65536 pages.
+pub fn commitment_of(pages: u32, max: Option<u32>, chunks_root: &Hash) -> Hash {
+    let max = max.unwrap_or(MAX_PAGES);
+    tagged(Tag::Memory, &[&pages.to_le_bytes(), &max.to_le_bytes(), chunks_root])
+}
+
+pub fn commitment(memory: &mut Memory) -> Hash {
+    let root = chunks_root(memory);
+    commitment_of(memory.pages(), memory.max, &root)
+}
+
+/// A multi-proof of chunks `indices` (sorted, distinct) against [`chunks_root`].
+pub fn chunk_proof(memory: &mut Memory, indices: &[usize]) -> MerkleProof<TreeHasher> {
+    chunks_root(memory);
+    tree::proof(&memory.cache.layers, indices)
+}

@@ -1,0 +1,259 @@
+//! The state hash: one Keccak-256 digest that commits to a whole machine, built so that a
+//! one-step proof can open only what an instruction touches. docs/spec.md defines it.
+
+use stepper::store::{Func, Store, Table};
+use stepper::{Config, Machine, Status};
+
+use crate::hash::{leaf, tagged, Hash, Tag, EMPTY};
+use crate::{memory, tree};
+
+/// `func` of the frame record a machine without frames shows (its results are the operands).
+pub const NO_FUNCTION: u32 = u32::MAX;
+
+/// What a frame commits to: its function, where it continues, its locals and operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameCommitment {
+    /// Store address of the function.
+    pub func: u32,
+    /// The current pc for the running frame; where a caller continues for the others.
+    pub pc: u32,
+    /// Value stack height below the frame's first local.
+    pub base: u32,
+    /// Root of the Merkle tree over the locals (parameters first).
+    pub locals: Hash,
+    /// Hash chain of the frame's operands, bottom first.
+    pub operands: Hash,
+}
+
+impl FrameCommitment {
+    pub fn hash(&self) -> Hash {
+        let (func, pc, base) = (self.func.to_le_bytes(), self.pc.to_le_bytes(), self.base.to_le_bytes());
+        tagged(Tag::Frame, &[&func, &pc, &base, &self.locals, &self.operands])
+    }
+}
+
+/// What a call does not own: the store's mutable items and the output log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Environment {
+    pub globals: Hash,
+    pub memories: Hash,
+    pub tables: Hash,
+    pub segments: Hash,
+    pub output: Hash,
+}
+
+impl Environment {
+    pub fn hash(&self) -> Hash {
+        tagged(Tag::Environment, &[&self.globals, &self.memories, &self.tables, &self.segments, &self.output])
+    }
+}
+
+/// Every field the state hash covers, one level down: a proof carries these and opens
+/// further only the field an instruction touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Commitment {
+    /// Program and configuration: fixed for a run.
+    pub context: Hash,
+    pub status: u8,
+    pub trap: u32,
+    pub steps: u64,
+    pub gas_used: u64,
+    /// Number of frames.
+    pub depth: u32,
+    /// Value stack height: locals and operands of all frames.
+    pub height: u32,
+    /// The called function's address, [`NO_FUNCTION`] before any call.
+    pub entry: u32,
+    /// The running frame (the innermost one).
+    pub frame: FrameCommitment,
+    /// Hash chain of the callers' frames, outermost first.
+    pub callers: Hash,
+    pub environment: Environment,
+}
+
+impl Commitment {
+    /// Commits to `machine`'s current state, rehashing only what changed in its memories
+    /// and tables since the last commitment.
+    pub fn of(machine: &mut Machine) -> Self {
+        let context = context(&machine.config, &machine.store);
+        let environment = environment(machine);
+        let (status, trap) = status_code(machine.status);
+        let Machine { store, stack, frames, pc, .. } = &*machine;
+        let mut records = Vec::with_capacity(frames.len());
+        for (i, f) in frames.iter().enumerate() {
+            let locals_end = f.base as usize + locals_count(store, f.func);
+            let (pc, operands_end) = match frames.get(i + 1) {
+                Some(callee) => (callee.ret_pc, callee.base as usize),
+                None => (*pc, stack.len()),
+            };
+            let locals: Vec<Hash> = stack[f.base as usize..locals_end].iter().map(|v| leaf(&v.to_le_bytes())).collect();
+            records.push(FrameCommitment {
+                func: f.func,
+                pc,
+                base: f.base,
+                locals: tree::root(&locals),
+                operands: value_chain(&stack[locals_end..operands_end]),
+            });
+        }
+        let frame = records.pop().unwrap_or(FrameCommitment {
+            func: NO_FUNCTION,
+            pc: 0,
+            base: 0,
+            locals: EMPTY,
+            operands: value_chain(stack),
+        });
+        Self {
+            context,
+            status,
+            trap,
+            steps: machine.steps,
+            gas_used: machine.gas_used,
+            depth: frames.len() as u32,
+            height: stack.len() as u32,
+            entry: machine.entry.unwrap_or(NO_FUNCTION),
+            frame,
+            callers: records.iter().fold(EMPTY, |below, r| caller_link(&r.hash(), &below)),
+            environment,
+        }
+    }
+
+    pub fn hash(&self) -> Hash {
+        tagged(
+            Tag::State,
+            &[
+                &self.context,
+                &[self.status],
+                &self.trap.to_le_bytes(),
+                &self.steps.to_le_bytes(),
+                &self.gas_used.to_le_bytes(),
+                &self.depth.to_le_bytes(),
+                &self.height.to_le_bytes(),
+                &self.entry.to_le_bytes(),
+                &self.frame.hash(),
+                &self.callers,
+                &self.environment.hash(),
+            ],
+        )
+    }
+}
+
+/// The state hash of `machine`.
+pub fn state_hash(machine: &mut Machine) -> Hash {
+    Commitment::of(machine).hash()
+}
+
+/// 0 running, 1 returned, 2 trapped (with the trap's code), 3 out of gas.
+pub fn status_code(status: Status) -> (u8, u32) {
+    match status {
+        Status::Running => (0, 0),
+        Status::Returned => (1, 0),
+        Status::Trapped(t) => (2, t.code()),
+        Status::OutOfGas => (3, 0),
+    }
+}
+
+fn locals_count(store: &Store, func: u32) -> usize {
+    match store.funcs[func as usize] {
+        Func::Wasm { instance, index, .. } => {
+            let module = &store.instances[instance as usize].module;
+            module.func_type(index).params.len() + module.body(index).map_or(0, |b| b.locals.len())
+        }
+        Func::Host { .. } => 0,
+    }
+}
+
+/// `keccak(0x13 || value u64 || below)`: one value pushed on a hashed stack.
+pub fn value_link(value: u64, below: &Hash) -> Hash {
+    tagged(Tag::Value, &[&value.to_le_bytes(), below])
+}
+
+/// The hash chain of `values`, bottom first.
+pub fn value_chain(values: &[u64]) -> Hash {
+    values.iter().fold(EMPTY, |below, &v| value_link(v, &below))
+}
+
+/// `keccak(0x14 || frame || below)`: one caller frame pushed on the frame chain.
+pub fn caller_link(frame: &Hash, below: &Hash) -> Hash {
+    tagged(Tag::Caller, &[frame, below])
+}
+
+/// `keccak(0x18 || value i64 || below)`: one value appended to the output log.
+pub fn output_link(value: i64, below: &Hash) -> Hash {
+    tagged(Tag::Output, &[&value.to_le_bytes(), below])
+}
+
+/// `keccak(0x11 || program || config)`.
+pub fn context(config: &Config, store: &Store) -> Hash {
+    tagged(Tag::Context, &[&program_hash(store), &config_hash(config)])
+}
+
+/// The code a machine runs: its host functions' codes and its instances' module hashes.
+pub fn program_hash(store: &Store) -> Hash {
+    let hosts: Vec<u8> = store
+        .funcs
+        .iter()
+        .filter_map(|f| match f {
+            Func::Host { func, .. } => Some(func.code()),
+            Func::Wasm { .. } => None,
+        })
+        .collect();
+    let modules: Vec<u8> = store.instances.iter().flat_map(|i| i.module.code_hash).collect();
+    let (nh, nm) = ((hosts.len() as u32).to_le_bytes(), (store.instances.len() as u32).to_le_bytes());
+    tagged(Tag::Program, &[&nh, &hosts, &nm, &modules])
+}
+
+pub fn config_hash(c: &Config) -> Hash {
+    let mut bytes = Vec::with_capacity(100);
+    for v in [c.max_memory_pages, c.max_table_elements, c.max_value_stack, c.max_call_depth] {
+        bytes.extend(v.to_le_bytes());
+    }
+    bytes.extend(c.gas_limit.to_le_bytes());
+    bytes.extend(c.memory_chunk_size.to_le_bytes());
+    for cost in c.gas.costs {
+        bytes.extend(cost.to_le_bytes());
+    }
+    tagged(Tag::Config, &[&bytes])
+}
+
+fn environment(machine: &mut Machine) -> Environment {
+    let store = &mut machine.store;
+    let globals: Vec<Hash> = store.globals.iter().map(|g| leaf(&g.value.to_le_bytes())).collect();
+    let memories: Vec<Hash> = store.memories.iter_mut().map(memory::commitment).collect();
+    let tables: Vec<Hash> = store.tables.iter_mut().map(table_commitment).collect();
+    Environment {
+        globals: tree::root(&globals),
+        memories: tree::root(&memories),
+        tables: tree::root(&tables),
+        segments: segments_hash(store),
+        output: machine.output.iter().fold(EMPTY, |below, &v| output_link(v, &below)),
+    }
+}
+
+/// The root of a table's element tree, rehashing only elements written since last time.
+pub fn elements_root(table: &mut Table) -> Hash {
+    let mut cache = std::mem::take(&mut table.cache);
+    let elems = table.elems();
+    let root = tree::update(&mut cache, elems.len(), |i| leaf(&elems[i].to_le_bytes()), None);
+    table.cache = cache;
+    root
+}
+
+/// `keccak(0x17 || length u32 || elements root)`.
+pub fn table_commitment_of(len: u32, elements_root: &Hash) -> Hash {
+    tagged(Tag::Table, &[&len.to_le_bytes(), elements_root])
+}
+
+pub fn table_commitment(table: &mut Table) -> Hash {
+    let root = elements_root(table);
+    table_commitment_of(table.elems().len() as u32, &root)
+}
+
+/// Which element and data segments are dropped: `keccak(0x19 || count u32 || one byte
+/// each || count u32 || one byte each)`. An element segment with no elements counts as
+/// dropped (the two behave the same).
+pub fn segments_hash(store: &Store) -> Hash {
+    let elems: Vec<u8> = store.elems.iter().map(|e| e.is_empty() as u8).collect();
+    let datas: Vec<u8> = store.data_dropped.iter().map(|&d| d as u8).collect();
+    let (ne, nd) = ((elems.len() as u32).to_le_bytes(), (datas.len() as u32).to_le_bytes());
+    tagged(Tag::Segments, &[&ne, &elems, &nd, &datas])
+}

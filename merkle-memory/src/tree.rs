@@ -1,0 +1,161 @@
+//! Binary Merkle trees of rs_merkle's shape, kept up to date incrementally.
+//!
+//! Layer 0 holds the leaf hashes; each node of the next layer hashes two neighbours, and
+//! the last node of a layer with an odd count moves up unchanged. That is the tree
+//! `rs_merkle::MerkleTree::from_leaves` builds with [`TreeHasher`], so its proofs are
+//! rs_merkle proofs.
+
+use rs_merkle::MerkleProof;
+use stepper::store::MerkleCache;
+
+use crate::hash::{node, Hash, TreeHasher, EMPTY};
+
+/// Brings `cache` up to date for `count` leaves, hashing stale leaf `i` as `leaf(i)`, and
+/// returns the root. Only the stale leaves and their paths to the root are rehashed;
+/// `zero` (hashes of all-zero subtrees by height) lets runs of zero leaves, such as a
+/// grown memory, skip hashing.
+pub fn update(cache: &mut MerkleCache, count: usize, leaf: impl Fn(usize) -> Hash, zero: Option<&[Hash]>) -> Hash {
+    let stale = cache.dirty.drain();
+    let layers = &mut cache.layers;
+    let mut touched: Vec<usize> = if layers.first().map_or(0, Vec::len) > count || (layers.is_empty() && count > 0) {
+        // Nothing to build on (a fresh cache, or fewer leaves than the cache holds):
+        // hash everything.
+        layers.clear();
+        (0..count).collect()
+    } else {
+        stale.into_iter().map(|i| i as usize).filter(|&i| i < count).collect()
+    };
+    if count == 0 {
+        layers.clear();
+        return EMPTY;
+    }
+    if layers.is_empty() {
+        layers.push(Vec::new());
+    }
+    layers[0].resize(count, EMPTY);
+    for &i in &touched {
+        layers[0][i] = leaf(i);
+    }
+    let mut height = 0;
+    while layers[height].len() > 1 {
+        let width = layers[height].len().div_ceil(2);
+        if layers.len() == height + 1 {
+            layers.push(Vec::new());
+        }
+        let (below, above) = layers.split_at_mut(height + 1);
+        let (children, parents) = (&below[height], &mut above[0]);
+        parents.resize(width, EMPTY);
+        touched.dedup_by_key(|i| *i / 2);
+        for i in touched.iter_mut() {
+            let p = *i / 2;
+            let left = &children[2 * p];
+            parents[p] = match children.get(2 * p + 1) {
+                None => *left,
+                Some(right) => match zero {
+                    Some(z) if height + 1 < z.len() && *left == z[height] && *right == z[height] => z[height + 1],
+                    _ => node(left, right),
+                },
+            };
+            *i = p;
+        }
+        height += 1;
+    }
+    layers.truncate(height + 1);
+    layers[height][0]
+}
+
+/// Hashes of all-zero complete subtrees: `[leaf, node(leaf, leaf), ...]`, `levels` long.
+pub fn zero_hashes(zero_leaf: Hash, levels: usize) -> Vec<Hash> {
+    let mut z = vec![zero_leaf];
+    while z.len() < levels {
+        let last = z[z.len() - 1];
+        z.push(node(&last, &last));
+    }
+    z
+}
+
+/// The root of a tree over `leaves`, built from scratch (for small trees: locals, globals).
+pub fn root(leaves: &[Hash]) -> Hash {
+    let mut layer = leaves.to_vec();
+    if layer.is_empty() {
+        return EMPTY;
+    }
+    while layer.len() > 1 {
+        layer = layer.chunks(2).map(|pair| if pair.len() == 2 { node(&pair[0], &pair[1]) } else { pair[0] }).collect();
+    }
+    layer[0]
+}
+
+/// An rs_merkle multi-proof of the leaves at `indices` (sorted, distinct) in up-to-date
+/// `layers`: the sibling hashes the verifier cannot compute, layer by layer, left to right.
+pub fn proof(layers: &[Vec<Hash>], indices: &[usize]) -> MerkleProof<TreeHasher> {
+    debug_assert!(indices.windows(2).all(|w| w[0] < w[1]), "indices must be sorted and distinct");
+    let mut hashes = Vec::new();
+    let mut current = indices.to_vec();
+    for layer in layers {
+        for &i in &current {
+            let sibling = i ^ 1;
+            if !current.contains(&sibling) {
+                if let Some(h) = layer.get(sibling) {
+                    hashes.push(*h);
+                }
+            }
+        }
+        current.dedup_by_key(|i| *i / 2);
+        current.iter_mut().for_each(|i| *i /= 2);
+    }
+    MerkleProof::new(hashes)
+}
+
+/// The layers of a tree over `leaves`, for proofs in trees that are not cached.
+pub fn layers(leaves: &[Hash]) -> Vec<Vec<Hash>> {
+    let mut cache = MerkleCache::default();
+    update(&mut cache, leaves.len(), |i| leaves[i], None);
+    cache.layers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{keccak, leaf};
+    use rs_merkle::MerkleTree;
+
+    fn leaves(n: usize, salt: u8) -> Vec<Hash> {
+        (0..n).map(|i| leaf(&[salt, i as u8, (i >> 8) as u8])).collect()
+    }
+
+    #[test]
+    fn roots_match_rs_merkle_for_every_small_size() {
+        for n in 1..=70 {
+            let l = leaves(n, 1);
+            let expected = MerkleTree::<TreeHasher>::from_leaves(&l).root().unwrap();
+            assert_eq!(root(&l), expected, "{n} leaves");
+            assert_eq!(layers(&l).last().unwrap()[0], expected, "{n} leaves");
+        }
+        assert_eq!(root(&[]), EMPTY);
+    }
+
+    #[test]
+    fn proofs_verify_with_rs_merkle_and_give_the_new_root() {
+        for n in 1..=40 {
+            let l = leaves(n, 2);
+            let lay = layers(&l);
+            let r = root(&l);
+            let sets: Vec<Vec<usize>> =
+                vec![vec![0], vec![n - 1], (0..n).step_by(3).collect(), vec![n / 2, n - 1], (0..n).collect()];
+            for mut set in sets {
+                set.sort_unstable();
+                set.dedup();
+                let p = proof(&lay, &set);
+                let hs: Vec<Hash> = set.iter().map(|&i| l[i]).collect();
+                assert!(p.verify(r, &set, &hs, n), "{n} leaves, proof of {set:?}");
+                let theirs = MerkleTree::<TreeHasher>::from_leaves(&l).proof(&set);
+                assert_eq!(p.proof_hashes(), theirs.proof_hashes(), "{n} leaves, proof of {set:?}");
+                let changed: Vec<Hash> = set.iter().map(|&i| keccak(&[i as u8])).collect();
+                let mut new = l.clone();
+                set.iter().zip(&changed).for_each(|(&i, h)| new[i] = *h);
+                assert_eq!(p.root(&set, &changed, n).unwrap(), root(&new), "{n} leaves, new root for {set:?}");
+            }
+        }
+    }
+}

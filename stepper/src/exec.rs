@@ -571,7 +571,7 @@ impl Machine {
                     }
                 }
                 Op::DataDrop(segment) => data_dropped[(inst.data_base + segment) as usize] = true,
-                Op::Const(v) => push!(v),
+                Op::Const { value, .. } => push!(value),
                 Op::Unary(u) => {
                     let r = tri!(numeric::unary(u, top!()));
                     top!() = r;

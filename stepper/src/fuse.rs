@@ -16,12 +16,12 @@ fn fuse_at(ops: &[Op]) -> Option<Op> {
     let i32_const = |v: u64| u32::try_from(v).ok();
     Some(match *ops {
         [LocalGet(a), LocalGet(b), Binary(op), ..] => BinaryLocals { op, a, b },
-        [LocalGet(a), Const(c), Binary(op), ..] if op.is_i32() => BinaryLocalConst { op, a, c: i32_const(c)? },
+        [LocalGet(a), Const { value: c, .. }, Binary(op), ..] if op.is_i32() => BinaryLocalConst { op, a, c: i32_const(c)? },
         [LocalGet(a), LocalGet(b), Store { kind, offset }, ..] => StoreLocals { kind, offset, a, b },
         [LocalGet(a), LocalGet(b), ..] => LocalGet2 { a, b },
         [LocalGet(a), Load { kind, offset }, ..] => LoadLocal { kind, offset, a },
-        [Const(c), Binary(op), ..] if op.is_i32() && !op.can_trap() => BinaryConst { op, c: i32_const(c)? },
-        [Const(c), LocalSet(x), ..] => ConstSet { c, x },
+        [Const { value: c, .. }, Binary(op), ..] if op.is_i32() && !op.can_trap() => BinaryConst { op, c: i32_const(c)? },
+        [Const { value: c, .. }, LocalSet(x), ..] => ConstSet { c, x },
         [Binary(op), BrIf(branch), ..] if !op.can_trap() => BrIfBinary { op, branch },
         [Binary(op), LocalSet(x), ..] if !op.can_trap() => BinarySet { op, x },
         [Unary(op::Unary::I32Eqz), BrIf(branch), ..] => BrIfZero(branch),

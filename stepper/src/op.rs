@@ -2,6 +2,10 @@
 //! heights resolved at translation time, one `Op` per wasm instruction (table.grow
 //! with a non-null initial value and br_table's targets are the only multi-op forms).
 
+use std::fmt;
+
+use crate::value::ValType;
+
 /// A resolved branch: jump to `target`, keeping the top `keep` values and dropping
 /// the `drop` values below them (the operands of the blocks being left).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,7 +164,8 @@ pub enum Op {
     MemoryCopy,
     MemoryInit(u32),
     DataDrop(u32),
-    Const(u64),
+    /// A constant's slot value; its type is for display.
+    Const { value: u64, ty: ValType },
     Unary(Unary),
     Binary(Binary),
     RefNull,
@@ -269,7 +274,7 @@ impl Op {
             Op::Br(_) | Op::BrIf(_) | Op::BrTable { .. } | Op::BrTableTarget(_) | Op::Return => GasClass::Control,
             Op::Call(_) | Op::CallIndirect { .. } => GasClass::Call,
             Op::Drop | Op::Select | Op::LocalGet(_) | Op::LocalSet(_) | Op::LocalTee(_) => GasClass::Variable,
-            Op::GlobalGet(_) | Op::GlobalSet(_) | Op::Const(_) => GasClass::Variable,
+            Op::GlobalGet(_) | Op::GlobalSet(_) | Op::Const { .. } => GasClass::Variable,
             Op::RefNull | Op::RefIsNull | Op::RefFunc(_) => GasClass::Variable,
             Op::Load { .. } => GasClass::Load,
             Op::Store { .. } => GasClass::Store,
@@ -289,6 +294,173 @@ impl Op {
             Op::StoreLocals { .. } | Op::BrIfBinary { .. } | Op::BrIfZero(_) | Op::ConstSet { .. } => {
                 GasClass::Numeric
             }
+        }
+    }
+}
+
+/// `CamelCase` after a type prefix as wasm's `prefix.snake_case`: `I32TruncSatF32S` is
+/// `i32.trunc_sat_f32_s`.
+fn wasm_name(debug: &str) -> String {
+    let (prefix, rest) = debug.split_at(3);
+    let mut out = prefix.to_ascii_lowercase();
+    out.push('.');
+    for (i, c) in rest.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl fmt::Display for Load {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Self::I32 => "i32.load",
+            Self::I64 => "i64.load",
+            Self::F32 => "f32.load",
+            Self::F64 => "f64.load",
+            Self::I32S8 => "i32.load8_s",
+            Self::I32U8 => "i32.load8_u",
+            Self::I32S16 => "i32.load16_s",
+            Self::I32U16 => "i32.load16_u",
+            Self::I64S8 => "i64.load8_s",
+            Self::I64U8 => "i64.load8_u",
+            Self::I64S16 => "i64.load16_s",
+            Self::I64U16 => "i64.load16_u",
+            Self::I64S32 => "i64.load32_s",
+            Self::I64U32 => "i64.load32_u",
+        };
+        f.write_str(name)
+    }
+}
+
+impl fmt::Display for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Self::I32 => "i32.store",
+            Self::I64 => "i64.store",
+            Self::F32 => "f32.store",
+            Self::F64 => "f64.store",
+            Self::I32N8 => "i32.store8",
+            Self::I32N16 => "i32.store16",
+            Self::I64N8 => "i64.store8",
+            Self::I64N16 => "i64.store16",
+            Self::I64N32 => "i64.store32",
+        };
+        f.write_str(name)
+    }
+}
+
+impl fmt::Display for Unary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&wasm_name(&format!("{self:?}")))
+    }
+}
+
+impl fmt::Display for Binary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&wasm_name(&format!("{self:?}")))
+    }
+}
+
+impl fmt::Display for Branch {
+    /// `@target`, and what the branch drops and keeps when it drops anything.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "@{}", self.target)?;
+        if self.drop > 0 {
+            write!(f, " (drop {}, keep {})", self.drop, self.keep)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Op {
+    /// The wasm text of the instruction, with resolved targets as `@pc`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Op::Unreachable => f.write_str("unreachable"),
+            Op::Nop => f.write_str("nop"),
+            Op::Block => f.write_str("block"),
+            Op::Loop => f.write_str("loop"),
+            Op::If { else_target } => write!(f, "if (else @{else_target})"),
+            Op::Else { end_target } => write!(f, "else (end @{end_target})"),
+            Op::End => f.write_str("end"),
+            Op::Br(b) => write!(f, "br {b}"),
+            Op::BrIf(b) => write!(f, "br_if {b}"),
+            Op::BrTable { len } => write!(f, "br_table ({len} targets and a default)"),
+            Op::BrTableTarget(b) => write!(f, "br_table target {b}"),
+            Op::Return => f.write_str("return"),
+            Op::Call(i) => write!(f, "call {i}"),
+            Op::CallIndirect { type_index, table } => write!(f, "call_indirect {table} (type {type_index})"),
+            Op::Drop => f.write_str("drop"),
+            Op::Select => f.write_str("select"),
+            Op::LocalGet(i) => write!(f, "local.get {i}"),
+            Op::LocalSet(i) => write!(f, "local.set {i}"),
+            Op::LocalTee(i) => write!(f, "local.tee {i}"),
+            Op::GlobalGet(i) => write!(f, "global.get {i}"),
+            Op::GlobalSet(i) => write!(f, "global.set {i}"),
+            Op::TableGet(t) => write!(f, "table.get {t}"),
+            Op::TableSet(t) => write!(f, "table.set {t}"),
+            Op::TableSize(t) => write!(f, "table.size {t}"),
+            Op::TableGrow(t) => write!(f, "table.grow {t}"),
+            Op::TableFill(t) => write!(f, "table.fill {t}"),
+            Op::TableCopy { dst, src } => write!(f, "table.copy {dst} {src}"),
+            Op::TableInit { elem, table } => write!(f, "table.init {table} {elem}"),
+            Op::ElemDrop(e) => write!(f, "elem.drop {e}"),
+            Op::Load { kind, offset: 0 } => write!(f, "{kind}"),
+            Op::Load { kind, offset } => write!(f, "{kind} offset={offset}"),
+            Op::Store { kind, offset: 0 } => write!(f, "{kind}"),
+            Op::Store { kind, offset } => write!(f, "{kind} offset={offset}"),
+            Op::MemorySize => f.write_str("memory.size"),
+            Op::MemoryGrow => f.write_str("memory.grow"),
+            Op::MemoryFill => f.write_str("memory.fill"),
+            Op::MemoryCopy => f.write_str("memory.copy"),
+            Op::MemoryInit(s) => write!(f, "memory.init {s}"),
+            Op::DataDrop(s) => write!(f, "data.drop {s}"),
+            Op::Const { value, ty } => match ty {
+                ValType::I32 => write!(f, "i32.const {}", value as u32 as i32),
+                ValType::I64 => write!(f, "i64.const {}", value as i64),
+                ValType::F32 => write!(f, "f32.const {}", f32::from_bits(value as u32)),
+                ValType::F64 => write!(f, "f64.const {}", f64::from_bits(value)),
+                ValType::FuncRef | ValType::ExternRef => write!(f, "{ty}.const {value}"),
+            },
+            Op::Unary(u) => write!(f, "{u}"),
+            Op::Binary(b) => write!(f, "{b}"),
+            Op::RefNull => f.write_str("ref.null"),
+            Op::RefIsNull => f.write_str("ref.is_null"),
+            Op::RefFunc(i) => write!(f, "ref.func {i}"),
+            // Fused ops exist only in the fast path's code.
+            fused => write!(f, "{fused:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instructions_print_as_wasm_text() {
+        let cases = [
+            (Op::Unary(Unary::I32TruncSatF32S), "i32.trunc_sat_f32_s"),
+            (Op::Unary(Unary::I64Extend8S), "i64.extend8_s"),
+            (Op::Unary(Unary::F64ConvertI32U), "f64.convert_i32_u"),
+            (Op::Binary(Binary::I32LtS), "i32.lt_s"),
+            (Op::Binary(Binary::F32Copysign), "f32.copysign"),
+            (Op::Load { kind: Load::I64U32, offset: 8 }, "i64.load32_u offset=8"),
+            (Op::Store { kind: Store::I32N8, offset: 0 }, "i32.store8"),
+            (Op::Const { value: u32::MAX as u64, ty: ValType::I32 }, "i32.const -1"),
+            (Op::Const { value: 1.5f64.to_bits(), ty: ValType::F64 }, "f64.const 1.5"),
+            (Op::Br(Branch { target: 7, drop: 2, keep: 1 }), "br @7 (drop 2, keep 1)"),
+            (Op::BrIf(Branch { target: 3, drop: 0, keep: 0 }), "br_if @3"),
+        ];
+        for (op, text) in cases {
+            assert_eq!(op.to_string(), text);
         }
     }
 }

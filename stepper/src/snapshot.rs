@@ -1126,7 +1126,7 @@ fn analyze(module: &Module, func: u32) -> Result<BodyStates, String> {
                 pop!(3);
                 succ.push((pc + 1, s));
             }
-            Op::Const(_) | Op::RefNull => {
+            Op::Const { .. } | Op::RefNull => {
                 s.push(false);
                 succ.push((pc + 1, s));
             }

@@ -7,3 +7,4 @@ pub mod bench;
 pub mod cli_values;
 pub mod run;
 pub mod spectest;
+pub mod state;

@@ -37,6 +37,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the state hash and a summary of the machine at a step of a call.
+    State {
+        /// The module: binary (.wasm) or text (.wat).
+        module: PathBuf,
+        /// The exported function to call (default: the only one, or _start/main).
+        #[arg(long)]
+        invoke: Option<String>,
+        /// Arguments, parsed by the function's signature.
+        #[arg(allow_negative_numbers = true)]
+        args: Vec<String>,
+        /// The step: 0 is the state before the first instruction. A call that halts
+        /// earlier stays at its final state.
+        #[arg(long)]
+        at: u64,
+        /// Gas the call may use.
+        #[arg(long)]
+        gas_limit: Option<u64>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare the stepper's fast path with wasmi on the bundled real programs.
     Bench {
         /// Timings per engine and program; the median is reported.
@@ -64,6 +85,9 @@ fn main() -> ExitCode {
         Command::Run { module, invoke, args, engine, max_steps, gas_limit, json } => {
             run(&module, invoke.as_deref(), &args, engine, max_steps, gas_limit, json)
         }
+        Command::State { module, invoke, args, at, gas_limit, json } => {
+            state(&module, invoke.as_deref(), &args, at, gas_limit, json)
+        }
         Command::Bench { repeat, programs, json } => bench(programs, repeat, json),
         Command::Spectest { paths, verbose } => spectest(&paths, verbose),
     }
@@ -81,10 +105,7 @@ fn run(
     json: bool,
 ) -> ExitCode {
     let outcome = verigame::run::read_module_bytes(path).and_then(|bytes| match engine {
-        Engine::Stepper => {
-            let config = Config { gas_limit: gas_limit.unwrap_or(u64::MAX), ..Config::default() };
-            run_stepper(&bytes, invoke, args, max_steps.unwrap_or(u64::MAX), config)
-        }
+        Engine::Stepper => run_stepper(&bytes, invoke, args, max_steps.unwrap_or(u64::MAX), gas_config(gas_limit)),
         Engine::Wasmi if max_steps.is_some() || gas_limit.is_some() => {
             anyhow::bail!("--max-steps and --gas-limit apply to the stepper engine only")
         }
@@ -104,6 +125,34 @@ fn run(
             ExitCode::from(2)
         }
     }
+}
+
+fn gas_config(gas_limit: Option<u64>) -> Config {
+    Config { gas_limit: gas_limit.unwrap_or(u64::MAX), ..Config::default() }
+}
+
+/// Exit codes: 0 printed, 2 unusable input.
+fn state(path: &std::path::Path, invoke: Option<&str>, args: &[String], at: u64, gas_limit: Option<u64>, json: bool) -> ExitCode {
+    let machine = verigame::run::read_module_bytes(path)
+        .and_then(|bytes| verigame::run::prepare_call(&bytes, invoke, args, gas_config(gas_limit)));
+    let mut machine = match machine {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    machine.run(at);
+    let summary = verigame::state::StateSummary::of(&mut machine);
+    if json {
+        println!("{}", summary.to_json());
+    } else {
+        if summary.step < at {
+            println!("(the call halted at step {}, before step {at}: its final state)", summary.step);
+        }
+        summary.print();
+    }
+    ExitCode::SUCCESS
 }
 
 fn bench(programs: Option<PathBuf>, repeat: usize, json: bool) -> ExitCode {

@@ -28,6 +28,8 @@ pub struct RunOutcome {
     pub gas: Option<u64>,
     pub status: String,
     pub trap: Option<String>,
+    /// The state hash after the run, `0x` and 64 hex digits (stepper only).
+    pub state_hash: Option<String>,
 }
 
 impl RunOutcome {
@@ -41,6 +43,7 @@ impl RunOutcome {
             "steps": self.steps,
             "gas": self.gas,
             "status": self.status,
+            "state_hash": self.state_hash,
         });
         if let Some(trap) = &self.trap {
             out["trap"] = json!(trap);
@@ -58,6 +61,9 @@ impl RunOutcome {
         }
         println!("steps:   {}", count(self.steps));
         println!("gas:     {}", count(self.gas));
+        if let Some(hash) = &self.state_hash {
+            println!("state:   {hash}");
+        }
     }
 }
 
@@ -107,7 +113,9 @@ pub fn status_name(status: Status) -> (&'static str, Option<String>) {
     }
 }
 
-pub fn run_stepper(bytes: &[u8], export: Option<&str>, args: &[String], max_steps: u64, config: Config) -> Result<RunOutcome> {
+/// A machine with a call of `export` (or the default export) with textual `args` started
+/// on the module in `bytes`.
+pub fn prepare_call(bytes: &[u8], export: Option<&str>, args: &[String], config: Config) -> Result<Machine> {
     let module = Module::new(bytes)?;
     let funcs: Vec<String> = module
         .exports
@@ -116,7 +124,11 @@ pub fn run_stepper(bytes: &[u8], export: Option<&str>, args: &[String], max_step
         .map(|(n, _, _)| n.clone())
         .collect();
     let export = choose_export(&funcs, export)?;
-    let mut machine = start_call(&module, &export, args, config)?;
+    start_call(&module, &export, args, config)
+}
+
+pub fn run_stepper(bytes: &[u8], export: Option<&str>, args: &[String], max_steps: u64, config: Config) -> Result<RunOutcome> {
+    let mut machine = prepare_call(bytes, export, args, config)?;
     let status = machine.run(max_steps);
     let (name, trap) = status_name(status);
     Ok(RunOutcome {
@@ -125,6 +137,7 @@ pub fn run_stepper(bytes: &[u8], export: Option<&str>, args: &[String], max_step
         gas: Some(machine.gas_used),
         status: name.to_string(),
         trap,
+        state_hash: Some(merkle_memory::hex(&merkle_memory::state_hash(&mut machine))),
     })
 }
 
@@ -135,10 +148,11 @@ pub fn run_wasmi(bytes: &[u8], export: Option<&str>, args: &[String]) -> Result<
     let args = parse_args(&params, args)?;
     Ok(match reference.call(&export, &args)? {
         Outcome::Returned(results) => {
-            RunOutcome { results, steps: None, gas: None, status: "returned".into(), trap: None }
+            RunOutcome { results, steps: None, gas: None, status: "returned".into(), trap: None, state_hash: None }
         }
         Outcome::Trapped(trap) => {
-            RunOutcome { results: Vec::new(), steps: None, gas: None, status: "trapped".into(), trap: Some(trap) }
+            let status = "trapped".into();
+            RunOutcome { results: Vec::new(), steps: None, gas: None, status, trap: Some(trap), state_hash: None }
         }
     })
 }

@@ -2,7 +2,7 @@
 //! one-step proof can open only what an instruction touches. docs/spec.md defines it.
 
 use stepper::store::{Func, Store, Table};
-use stepper::{Config, Machine, Status};
+use stepper::{Config, Machine, Status, Trap};
 
 use crate::hash::{leaf, tagged, Hash, Tag, EMPTY};
 use crate::{memory, tree};
@@ -55,7 +55,10 @@ pub struct Commitment {
     /// Program and configuration: fixed for a run.
     pub context: Hash,
     pub status: u8,
+    /// The trap's code when trapped, else 0.
     pub trap: u32,
+    /// The program's code for `verigame.abort` traps, else 0.
+    pub trap_arg: u32,
     pub steps: u64,
     pub gas_used: u64,
     /// Number of frames.
@@ -77,7 +80,7 @@ impl Commitment {
     pub fn of(machine: &mut Machine) -> Self {
         let context = context(&machine.config, &machine.store);
         let environment = environment(machine);
-        let (status, trap) = status_code(machine.status);
+        let (status, trap, trap_arg) = status_code(machine.status);
         let Machine { store, stack, frames, pc, .. } = &*machine;
         let mut records = Vec::with_capacity(frames.len());
         for (i, f) in frames.iter().enumerate() {
@@ -106,6 +109,7 @@ impl Commitment {
             context,
             status,
             trap,
+            trap_arg,
             steps: machine.steps,
             gas_used: machine.gas_used,
             depth: frames.len() as u32,
@@ -124,6 +128,7 @@ impl Commitment {
                 &self.context,
                 &[self.status],
                 &self.trap.to_le_bytes(),
+                &self.trap_arg.to_le_bytes(),
                 &self.steps.to_le_bytes(),
                 &self.gas_used.to_le_bytes(),
                 &self.depth.to_le_bytes(),
@@ -142,13 +147,15 @@ pub fn state_hash(machine: &mut Machine) -> Hash {
     Commitment::of(machine).hash()
 }
 
-/// 0 running, 1 returned, 2 trapped (with the trap's code), 3 out of gas.
-pub fn status_code(status: Status) -> (u8, u32) {
+/// The status as (0 running, 1 returned, 2 trapped, 3 out of gas; the trap's code; the
+/// abort code of a `verigame.abort` trap).
+pub fn status_code(status: Status) -> (u8, u32, u32) {
     match status {
-        Status::Running => (0, 0),
-        Status::Returned => (1, 0),
-        Status::Trapped(t) => (2, t.code()),
-        Status::OutOfGas => (3, 0),
+        Status::Running => (0, 0, 0),
+        Status::Returned => (1, 0, 0),
+        Status::Trapped(t @ Trap::Aborted(code)) => (2, t.code(), code as u32),
+        Status::Trapped(t) => (2, t.code(), 0),
+        Status::OutOfGas => (3, 0, 0),
     }
 }
 

@@ -24,6 +24,9 @@ pub struct Workload {
     pub arg: i32,
 }
 
+/// How often the hashed run asks for the state hash, in steps.
+pub const HASH_INTERVAL: u64 = 1_000_000;
+
 /// Sizes chosen so each call runs 10^7 to 10^8 steps.
 pub const WORKLOADS: &[Workload] = &[
     Workload { file: "fib.wasm", export: "fib_rec", arg: 27 },
@@ -64,11 +67,21 @@ impl Prepared {
         start_call(&self.module, self.workload.export, &self.arg(), Config::default())
     }
 
-    /// Runs the call on the stepper's fast path: elapsed time, steps and results.
-    pub fn time_stepper(&self) -> Result<(Duration, u64, Vec<Value>)> {
+    /// Runs the call on the stepper's fast path, asking for the state hash every
+    /// `hash_every` steps if given: elapsed time, steps and results.
+    pub fn time_stepper(&self, hash_every: Option<u64>) -> Result<(Duration, u64, Vec<Value>)> {
         let mut machine = self.stepper_machine()?;
         let start = Instant::now();
-        let status = machine.run(u64::MAX);
+        let status = match hash_every {
+            None => machine.run(u64::MAX),
+            Some(interval) => loop {
+                let status = machine.run(interval);
+                std::hint::black_box(merkle_memory::state_hash(&mut machine));
+                if status != Status::Running {
+                    break status;
+                }
+            },
+        };
         let elapsed = start.elapsed();
         if status != Status::Returned {
             bail!("{} ended {status:?} on the stepper", self.workload.export);
@@ -101,12 +114,19 @@ pub struct Measurement {
     pub workload: Workload,
     pub steps: u64,
     pub stepper: Duration,
+    /// The stepper asking for the state hash every [`HASH_INTERVAL`] steps.
+    pub hashed: Duration,
     pub wasmi: Duration,
 }
 
 impl Measurement {
     pub fn ratio(&self) -> f64 {
         self.stepper.as_secs_f64() / self.wasmi.as_secs_f64()
+    }
+
+    /// How much slower hashing every [`HASH_INTERVAL`] steps makes the fast path.
+    pub fn hash_overhead(&self) -> f64 {
+        self.hashed.as_secs_f64() / self.stepper.as_secs_f64()
     }
 
     pub fn steps_per_second(&self) -> f64 {
@@ -121,18 +141,26 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 /// Measures one workload, checking that both engines agree on the results.
 pub fn measure(prepared: &Prepared, repeat: usize) -> Result<Measurement> {
-    let (mut stepper_times, mut wasmi_times, mut steps) = (Vec::new(), Vec::new(), 0);
+    let (mut stepper_times, mut hashed_times, mut wasmi_times, mut steps) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for _ in 0..repeat.max(1) {
-        let (elapsed, n, ours) = prepared.time_stepper()?;
+        let (elapsed, n, ours) = prepared.time_stepper(None)?;
+        let (hashed, _, _) = prepared.time_stepper(Some(HASH_INTERVAL))?;
         let (reference_time, theirs) = prepared.time_wasmi()?;
         if ours != theirs {
             bail!("{}: the stepper returned {ours:?}, wasmi {theirs:?}", prepared.workload.export);
         }
         stepper_times.push(elapsed);
+        hashed_times.push(hashed);
         wasmi_times.push(reference_time);
         steps = n;
     }
-    Ok(Measurement { workload: prepared.workload, steps, stepper: median(stepper_times), wasmi: median(wasmi_times) })
+    Ok(Measurement {
+        workload: prepared.workload,
+        steps,
+        stepper: median(stepper_times),
+        hashed: median(hashed_times),
+        wasmi: median(wasmi_times),
+    })
 }
 
 /// Geometric mean of the stepper/wasmi time ratios.
@@ -143,23 +171,25 @@ pub fn mean_ratio(measurements: &[Measurement]) -> f64 {
 
 pub fn print_table(measurements: &[Measurement]) {
     println!(
-        "{:<28} {:>13} {:>12} {:>11} {:>7} {:>10}",
-        "program", "steps", "stepper ms", "wasmi* ms", "ratio", "Msteps/s"
+        "{:<28} {:>13} {:>12} {:>11} {:>7} {:>10} {:>10}",
+        "program", "steps", "stepper ms", "wasmi* ms", "ratio", "Msteps/s", "hashed/1M"
     );
     for m in measurements {
         let name = format!("{}({})", m.workload.export, m.workload.arg);
         println!(
-            "{:<28} {:>13} {:>12.1} {:>11.1} {:>7.2} {:>10.1}",
+            "{:<28} {:>13} {:>12.1} {:>11.1} {:>7.2} {:>10.1} {:>9.3}x",
             name,
             m.steps,
             m.stepper.as_secs_f64() * 1e3,
             m.wasmi.as_secs_f64() * 1e3,
             m.ratio(),
-            m.steps_per_second() / 1e6
+            m.steps_per_second() / 1e6,
+            m.hash_overhead()
         );
     }
     println!("geometric mean ratio stepper/wasmi: {:.2}", mean_ratio(measurements));
     println!("* wasmi 2.0 with portable dispatch (deterministic, eager); its tail-call build is about 2x faster");
+    println!("hashed/1M: stepper time when it also computes the state hash every {HASH_INTERVAL} steps, over the fast path");
 }
 
 pub fn to_json(measurements: &[Measurement]) -> serde_json::Value {
@@ -171,6 +201,8 @@ pub fn to_json(measurements: &[Measurement]) -> serde_json::Value {
             "steps": m.steps,
             "stepper_seconds": m.stepper.as_secs_f64(),
             "wasmi_seconds": m.wasmi.as_secs_f64(),
+            "hashed_seconds": m.hashed.as_secs_f64(),
+            "hash_overhead": m.hash_overhead(),
             "ratio": m.ratio(),
         })).collect::<Vec<_>>(),
         "geometric_mean_ratio": mean_ratio(measurements),

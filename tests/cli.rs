@@ -1,0 +1,84 @@
+//! The `verigame` binary as users run it: output formats, exit codes and error messages.
+
+use std::process::{Command, Output};
+
+use serde_json::Value as Json;
+
+fn verigame(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_verigame"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn json_of(out: &Output) -> Json {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+fn is_hash(v: &Json) -> bool {
+    v.as_str().is_some_and(|s| s.len() == 66 && s.starts_with("0x") && s[2..].bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+const FIB: &str = "tests/programs/fib.wasm";
+
+#[test]
+fn run_json_reports_the_final_state_hash_that_state_reports_at_the_last_step() {
+    let run = json_of(&verigame(&["run", FIB, "--invoke", "fib_rec", "12", "--json"]));
+    assert!(is_hash(&run["state_hash"]), "{run}");
+    let steps = run["steps"].as_u64().unwrap().to_string();
+    let state = json_of(&verigame(&["state", FIB, "--invoke", "fib_rec", "12", "--at", &steps, "--json"]));
+    assert_eq!(state["state_hash"], run["state_hash"]);
+    assert_eq!(state["status"], "returned");
+    // Past the end the call stays at its final state.
+    let later = json_of(&verigame(&["state", FIB, "--invoke", "fib_rec", "12", "--at", "99999999", "--json"]));
+    assert_eq!(later, state);
+    // wasmi has no state hash.
+    let wasmi = json_of(&verigame(&["run", FIB, "--invoke", "fib_rec", "12", "--engine", "wasmi", "--json"]));
+    assert!(wasmi["state_hash"].is_null());
+}
+
+#[test]
+fn state_json_has_the_documented_fields_at_any_step() {
+    let at = |step: &str| json_of(&verigame(&["state", FIB, "--invoke", "fib_rec", "12", "--at", step, "--json"]));
+    let (first, second) = (at("0"), at("1"));
+    for key in ["step", "state_hash", "status", "function", "pc", "instruction", "stack_depth", "memory_pages", "gas"] {
+        assert!(first.get(key).is_some(), "missing {key} in {first}");
+    }
+    assert_eq!(first["step"], 0);
+    assert_eq!(second["step"], 1);
+    assert_eq!(first["status"], "running");
+    assert!(is_hash(&first["state_hash"]) && first["state_hash"] != second["state_hash"]);
+    // At step 0 the entry frame holds the argument among its locals.
+    assert!(first["stack_depth"].as_u64().unwrap() >= 1 && first["call_depth"] == 1, "{first}");
+    assert!(first["instruction"].as_str().is_some_and(|i| !i.is_empty()));
+    // The same query gives the same answer.
+    assert_eq!(at("57"), at("57"));
+}
+
+#[test]
+fn state_text_names_the_instruction_and_the_hash() {
+    let out = verigame(&["state", FIB, "--invoke", "fib_rec", "5", "--at", "3"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for label in ["step:        3", "state hash:  0x", "status:      running", "instruction: ", "memory:      "] {
+        assert!(text.contains(label), "missing {label:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_exit_code_2() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["state", "no/such.wasm", "--at", "1"], "cannot read module"),
+        (&["state", "Cargo.toml", "--at", "1"], "cannot parse WebAssembly text"),
+        (&["state", FIB, "--invoke", "nope", "--at", "1"], "no exported function `nope`"),
+        (&["state", FIB, "--invoke", "fib_rec", "x", "--at", "1"], "argument 1: `x` is not a decimal integer"),
+    ];
+    for (args, message) in cases {
+        let out = verigame(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}

@@ -416,8 +416,7 @@ fn a_restored_or_cloned_machine_has_the_same_hash() {
     let module: Arc<Module> = Module::new(EVERYTHING.as_bytes()).unwrap();
     let mut m = run_machine();
     while m.status == Status::Running {
-        let restored = Machine::restore(&m.snapshot(), &[module.clone()]);
-        let mut restored = restored.unwrap();
+        let mut restored = Machine::restore(&m.snapshot(), std::slice::from_ref(&module)).unwrap();
         assert_eq!(state_hash(&mut restored), state_hash(&mut m), "step {}", m.steps);
         let mut clone = m.clone();
         clone.run(7);

@@ -224,7 +224,7 @@ fn bulk_memory_proceeds_in_chunk_bounded_sub_steps() {
         assert_eq!(memory(&machine2), &want[..], "copy {dst} {src} {n}");
         // A sub-step ends wherever the source or the destination crosses into a new chunk.
         let cuts: std::collections::BTreeSet<usize> = (1..n as usize)
-            .filter(|k| (dst as usize + k) % chunk == 0 || (src as usize + k) % chunk == 0)
+            .filter(|k| (dst as usize + k).is_multiple_of(chunk) || (src as usize + k).is_multiple_of(chunk))
             .collect();
         assert_eq!(steps, cuts.len() + 1, "copy {dst} {src} {n}: one sub-step per piece within one chunk each");
     }

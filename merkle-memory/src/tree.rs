@@ -107,6 +107,48 @@ pub fn proof(layers: &[Vec<Hash>], indices: &[usize]) -> MerkleProof<TreeHasher>
     MerkleProof::new(hashes)
 }
 
+/// The root that a multi-proof of `leaves` at `indices` in a tree of `count` leaves opens,
+/// after the checks rs_merkle leaves to its caller: it reads an index past the end as that
+/// index modulo a power of two and ignores hashes past the ones it needs, so a verifier
+/// must require sorted, distinct indices below `count` and exactly the hashes they need.
+/// With new leaf hashes, the same proof gives the root after the leaves change.
+pub fn proven_root(proof: &[Hash], indices: &[usize], leaves: &[Hash], count: usize) -> Result<Hash, ProofError> {
+    if indices.is_empty() || indices.len() != leaves.len() {
+        return Err(ProofError::Shape("a proof opens at least one leaf, with one hash per index"));
+    }
+    if !indices.windows(2).all(|w| w[0] < w[1]) {
+        return Err(ProofError::Shape("leaf indices must be sorted and distinct"));
+    }
+    if indices[indices.len() - 1] >= count {
+        return Err(ProofError::Shape("a leaf index is past the last leaf"));
+    }
+    let needed: usize = rs_merkle::utils::indices::proof_indices_by_layers(indices, count).iter().map(Vec::len).sum();
+    if proof.len() != needed {
+        return Err(ProofError::Length { needed, got: proof.len() });
+    }
+    MerkleProof::<TreeHasher>::new(proof.to_vec())
+        .root(indices, leaves, count)
+        .map_err(|_| ProofError::Shape("the proof does not fit the tree"))
+}
+
+/// Why a Merkle proof was refused before its root was compared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProofError {
+    Shape(&'static str),
+    Length { needed: usize, got: usize },
+}
+
+impl std::fmt::Display for ProofError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Shape(what) => f.write_str(what),
+            Self::Length { needed, got } => write!(f, "the proof has {got} hashes where {needed} are needed"),
+        }
+    }
+}
+
+impl std::error::Error for ProofError {}
+
 /// The layers of a tree over `leaves`, for proofs in trees that are not cached.
 pub fn layers(leaves: &[Hash]) -> Vec<Vec<Hash>> {
     let mut cache = MerkleCache::default();
@@ -133,6 +175,26 @@ mod tests {
             assert_eq!(layers(&l).last().unwrap()[0], expected, "{n} leaves");
         }
         assert_eq!(root(&[]), EMPTY);
+    }
+
+    #[test]
+    fn proven_root_refuses_what_rs_merkle_would_let_through() {
+        let l = leaves(5, 3);
+        let lay = layers(&l);
+        let p = proof(&lay, &[2]);
+        let good = p.proof_hashes();
+        assert_eq!(proven_root(good, &[2], &l[2..3], 5), Ok(root(&l)));
+        // rs_merkle alone reads index 10 as 2 and ignores a trailing hash.
+        assert!(p.verify(root(&l), &[10], &l[2..3], 5));
+        assert!(proven_root(good, &[10], &l[2..3], 5).is_err());
+        let longer = [good, &[l[0]]].concat();
+        assert!(p.verify(root(&l), &[2], &l[2..3], 5) && MerkleProof::<TreeHasher>::new(longer.clone()).verify(root(&l), &[2], &l[2..3], 5));
+        assert_eq!(proven_root(&longer, &[2], &l[2..3], 5), Err(ProofError::Length { needed: good.len(), got: good.len() + 1 }));
+        assert!(proven_root(&good[1..], &[2], &l[2..3], 5).is_err());
+        assert!(proven_root(good, &[], &[], 5).is_err());
+        let two = proof(&lay, &[1, 3]);
+        assert!(proven_root(two.proof_hashes(), &[3, 1], &[l[3], l[1]], 5).is_err(), "unsorted");
+        assert_eq!(proven_root(two.proof_hashes(), &[1, 3], &[l[1], l[3]], 5), Ok(root(&l)));
     }
 
     #[test]

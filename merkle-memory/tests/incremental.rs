@@ -264,7 +264,7 @@ fn apply(rig: &Rig, machines: &mut Vec<Machine>, a: &Action) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(128), max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn incremental_roots_equal_roots_from_scratch(s in setup(), actions in prop::collection::vec(action(), 1..40)) {

@@ -197,7 +197,7 @@ fn check_tampering(proof: &[Hash], root: Hash, leaves: &[Hash], indices: &[usize
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(160), ..ProptestConfig::default() })]
 
     #[test]
     fn chunk_multiproofs_verify_and_give_the_new_root(

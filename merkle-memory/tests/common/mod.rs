@@ -221,3 +221,8 @@ pub fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
     out.truncate(n);
     out
 }
+
+/// `default` proptest cases, or `PROPTEST_CASES` from the environment for a deeper run.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}

@@ -9,9 +9,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use common::*;
 use merkle_memory::hash::{keccak, leaf};
-use merkle_memory::{memory, Hash, TreeHasher};
+use merkle_memory::{memory, tree, Hash, TreeHasher};
 use proptest::prelude::*;
-use rs_merkle::utils::indices::proof_indices_by_layers;
 use rs_merkle::{MerkleProof, MerkleTree};
 use stepper::{Machine, Status};
 
@@ -93,15 +92,15 @@ fn verifies(proof: &[Hash], root: Hash, indices: &[usize], hashes: &[Hash], coun
     }
 }
 
-/// rs_merkle's verdict after the checks rs_merkle leaves to its caller: indices sorted,
-/// distinct and below the leaf count, and exactly as many proof hashes as they need.
-/// rs_merkle alone ignores extra hashes at the end and reads an index past the end as
-/// the index it equals modulo 2^depth.
+/// The verdict of [`tree::proven_root`]: rs_merkle's after the checks rs_merkle leaves to
+/// its caller (indices sorted, distinct and below the leaf count, exactly as many proof
+/// hashes as they need). rs_merkle alone ignores extra hashes at the end and reads an
+/// index past the end as the index it equals modulo 2^depth.
 fn strictly_verifies(proof: &[Hash], root: Hash, indices: &[usize], hashes: &[Hash], count: usize, what: &str) -> bool {
-    let shaped = indices.windows(2).all(|w| w[0] < w[1]) && indices.last().is_some_and(|&i| i < count);
-    shaped
-        && proof.len() == proof_indices_by_layers(indices, count).iter().map(Vec::len).sum::<usize>()
-        && verifies(proof, root, indices, hashes, count, what)
+    match catch_unwind(|| tree::proven_root(proof, indices, hashes, count)) {
+        Ok(r) => r == Ok(root),
+        Err(_) => panic!("tree::proven_root on a tampered proof ({what}) panicked"),
+    }
 }
 
 /// Every way of tampering with a correct proof of `indices` in a tree over `leaves`.
@@ -241,6 +240,7 @@ proptest! {
         let mem = &mut m.store.memories[0];
         let changed: Vec<Hash> = idx.iter().map(|&i| leaf(memory::chunk(mem, i))).collect();
         let new_root = proof.root(&idx, &changed, n).unwrap();
+        prop_assert_eq!(tree::proven_root(proof.proof_hashes(), &idx, &changed, n), Ok(new_root));
         prop_assert_eq!(new_root, memory::chunks_root(mem));
         prop_assert_eq!(new_root, rs_root(&chunk_leaves(mem)));
         // And the new proof verifies the new contents.

@@ -54,7 +54,7 @@ impl Default for Config {
             max_call_depth: 1 << 14,
             gas_limit: u64::MAX,
             gas: GasTable::default(),
-            memory_chunk_size: 64,
+            memory_chunk_size: 512,
         }
     }
 }

@@ -26,6 +26,11 @@ use stepper::store::{Memory, PAGE_SIZE};
 use stepper::{Config, Extern, Machine, Module, Status, Value};
 
 const MIB: usize = 1 << 20;
+
+/// The default chunk size, which the groups other than `chunk_size` measure.
+fn default_chunk() -> u32 {
+    Config::default().memory_chunk_size
+}
 const HASH_INTERVAL: u64 = 1_000_000;
 
 /// xorshift64* bytes: incompressible contents, so no chunk is all zero.
@@ -103,7 +108,7 @@ fn full_root(c: &mut Criterion) {
     let mut summary = Vec::new();
     let mut g = c.benchmark_group("full_root");
     for &size in &sizes {
-        let mut mem = random_memory(size, 64);
+        let mut mem = random_memory(size, default_chunk());
         let name = size_name(size);
         g.throughput(Throughput::Bytes(size as u64));
         if size > MIB {
@@ -112,7 +117,7 @@ fn full_root(c: &mut Criterion) {
             g.warm_up_time(Duration::from_secs(1));
         }
         g.bench_function(BenchmarkId::new("keccak", &name), |b| b.iter(|| keccak(black_box(mem.data()))));
-        g.bench_function(BenchmarkId::new("root, 64-byte chunks", &name), |b| {
+        g.bench_function(BenchmarkId::new(format!("root, {}-byte chunks", default_chunk()), &name), |b| {
             b.iter_custom(|iters| (0..iters).map(|_| fresh_root(&mut mem)).sum())
         });
         if !summarize("full_root") {
@@ -132,7 +137,7 @@ fn full_root(c: &mut Criterion) {
     if !summarize("full_root") {
         return;
     }
-    eprintln!("\nfull_root (64-byte chunks, from scratch) against raw Keccak over the same bytes:");
+    eprintln!("\nfull_root ({}-byte chunks, from scratch) against raw Keccak over the same bytes:", default_chunk());
     summary.iter().for_each(|s| eprintln!("{s}"));
     if !gib {
         eprintln!("  1 GiB skipped: set MERKLE_BENCH_1GIB=1 to measure it (takes minutes, 3 GiB of RAM)");
@@ -235,7 +240,7 @@ fn incremental(c: &mut Criterion) {
     if !summarize("incremental") {
         return;
     }
-    eprintln!("\nincremental: state hash after k dirty chunks (64-byte chunks):");
+    eprintln!("\nincremental: state hash after k dirty chunks ({}-byte chunks):", default_chunk());
     summary.iter().for_each(|s| eprintln!("{s}"));
 }
 
@@ -265,7 +270,7 @@ impl Program {
 
     /// Runs to the end, asking for the state hash every `interval` steps if given.
     fn run(&self, interval: Option<u64>) -> (Duration, u64) {
-        self.run_with(interval, 64)
+        self.run_with(interval, default_chunk())
     }
 
     fn run_with(&self, interval: Option<u64>, chunk: u32) -> (Duration, u64) {
@@ -313,13 +318,13 @@ fn program(c: &mut Criterion) {
     if !summarize("program") {
         return;
     }
-    eprintln!("\nprogram: a state hash every 1,000,000 steps against the fast path (64-byte chunks):");
+    eprintln!("\nprogram: a state hash every 1,000,000 steps against the fast path ({}-byte chunks):", default_chunk());
     summary.iter().for_each(|s| eprintln!("{s}"));
     // Bulk instructions move a chunk per step, so the chunk size changes both the steps
     // and the bytes each hash covers.
     eprintln!("\nprogram: the same by chunk size (steps, fast path, hashed, ratio):");
     for p in PROGRAMS {
-        let cells: Vec<String> = [64u32, 256, 1024, 4096]
+        let cells: Vec<String> = [64u32, 256, 512, 1024, 4096]
             .iter()
             .map(|&chunk| {
                 let (fast, steps) = (best(|| p.run_with(None, chunk).0, 3), p.run_with(None, chunk).1);

@@ -28,6 +28,9 @@ pub enum SpectestPrint {
     F64F64,
 }
 
+/// The most parameters a host function takes.
+pub const MAX_PARAMS: usize = 2;
+
 impl HostFunc {
     pub const SPECTEST: [(&'static str, HostFunc); 7] = [
         ("print", HostFunc::SpectestPrint(SpectestPrint::Print)),
@@ -71,15 +74,13 @@ impl HostFunc {
         Self::SPECTEST.iter().chain(Self::VERIGAME.iter()).map(|&(_, f)| f).find(|f| f.code() == code)
     }
 
-    /// Runs the function on its arguments (already popped), appending any output.
-    pub(crate) fn call(self, args: &[u64], output: &mut Vec<i64>) -> Result<(), Trap> {
+    /// Runs the function on its arguments and returns the value it appends to the
+    /// output log, if any.
+    pub(crate) fn call(self, args: &[u64]) -> Result<Option<i64>, Trap> {
         match self {
-            HostFunc::SpectestPrint(_) => Ok(()),
+            HostFunc::SpectestPrint(_) => Ok(None),
             HostFunc::Abort => Err(Trap::Aborted(args[0] as i32)),
-            HostFunc::Emit => {
-                output.push(args[0] as i64);
-                Ok(())
-            }
+            HostFunc::Emit => Ok(Some(args[0] as i64)),
         }
     }
 }

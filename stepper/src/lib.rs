@@ -14,6 +14,7 @@
 //! assert_eq!(machine.steps, 4); // local.get, local.get, i32.add, end
 //! ```
 
+mod backend;
 mod config;
 mod error;
 mod exec;
@@ -27,7 +28,9 @@ mod snapshot;
 pub mod store;
 mod value;
 
+pub use backend::{Backend, Context, Registers};
 pub use config::{Config, GasTable};
+pub use exec::step;
 pub use error::{Error, Trap};
 pub use machine::{Frame, Machine, Status};
 pub use module::Module;

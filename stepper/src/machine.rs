@@ -6,6 +6,8 @@ use std::sync::Arc;
 use crate::host::HostFunc;
 use crate::module::{ConstOp, ExportKind, ImportKind, Module, SegmentMode};
 use crate::numeric;
+use crate::backend::{Context, Direct};
+use crate::exec::enter_frame;
 use crate::store::{Extern, Func, Global, Instance, Memory, Store, Table, PAGE_SIZE};
 use crate::value::{Value, ValType};
 use crate::{Config, Error, Trap};
@@ -396,64 +398,14 @@ impl Machine {
 
     /// Pushes the entry frame, or runs a host entry function to completion.
     fn enter(&mut self, f: Func, func: u32, ret_pc: u32) -> Result<(), Trap> {
-        let entered = enter_frame(
-            &self.config,
-            &self.store.types,
-            &self.store.instances,
-            &mut self.stack,
-            &mut self.frames,
-            &mut self.output,
-            f,
-            func,
-            ret_pc,
-        )?;
-        match entered {
+        let Machine { config, store, stack, frames, output, .. } = self;
+        let Store { types, funcs, tables, memories, globals, instances, elems, data_dropped, .. } = store;
+        let cx = Context { config, types, funcs, instances };
+        let mut direct = Direct { stack, frames, tables, memories, globals, elems, data_dropped, output };
+        match enter_frame(&cx, &mut direct, f, func, ret_pc)? {
             Some(pc) => self.pc = pc,
             None => self.status = Status::Returned,
         }
         Ok(())
-    }
-}
-
-/// Calls `func` (whose record is `f`) with its arguments on top of the stack: pushes a
-/// frame and returns the callee's first pc, or runs a host function to completion and
-/// returns `None`. Leaves the state untouched when it traps.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-pub(crate) fn enter_frame(
-    config: &Config,
-    types: &[crate::module::FuncType],
-    instances: &[Instance],
-    stack: &mut Vec<u64>,
-    frames: &mut Vec<Frame>,
-    output: &mut Vec<i64>,
-    f: Func,
-    func: u32,
-    ret_pc: u32,
-) -> Result<Option<u32>, Trap> {
-    match f {
-        Func::Host { func: host, type_id } => {
-            let first = stack.len() - types[type_id as usize].params.len();
-            host.call(&stack[first..], output)?;
-            stack.truncate(first);
-            Ok(None)
-        }
-        Func::Wasm { instance, index, .. } => {
-            if frames.len() >= config.max_call_depth as usize {
-                return Err(Trap::CallStackExhausted);
-            }
-            let module = &instances[instance as usize].module;
-            let body = module.body(index).expect("wasm function has a body");
-            let base = stack.len() - module.func_type(index).params.len();
-            let top = stack.len() + body.locals.len() + body.max_height as usize;
-            if top > config.max_value_stack as usize {
-                return Err(Trap::ValueStackExhausted);
-            }
-            // The executor's unchecked pushes rely on this reservation.
-            stack.reserve(body.locals.len() + body.max_height as usize);
-            stack.resize(stack.len() + body.locals.len(), 0);
-            frames.push(Frame { func, base: base as u32, ret_pc });
-            Ok(Some(body.start))
-        }
     }
 }

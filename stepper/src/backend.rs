@@ -89,16 +89,16 @@ pub struct Registers {
     pub status: Status,
 }
 
-/// A machine's own state.
-pub(crate) struct Direct<'a> {
-    pub stack: &'a mut Vec<u64>,
-    pub frames: &'a mut Vec<Frame>,
-    pub tables: &'a mut [Table],
-    pub memories: &'a mut [Memory],
-    pub globals: &'a mut [Global],
-    pub elems: &'a mut [Vec<u64>],
-    pub data_dropped: &'a mut [bool],
-    pub output: &'a mut Vec<i64>,
+/// A machine's own state as a backend ([`crate::Machine::split`]).
+pub struct Direct<'a> {
+    pub(crate) stack: &'a mut Vec<u64>,
+    pub(crate) frames: &'a mut Vec<Frame>,
+    pub(crate) tables: &'a mut [Table],
+    pub(crate) memories: &'a mut [Memory],
+    pub(crate) globals: &'a mut [Global],
+    pub(crate) elems: &'a mut [Vec<u64>],
+    pub(crate) data_dropped: &'a mut [bool],
+    pub(crate) output: &'a mut Vec<i64>,
 }
 
 #[inline(always)]

@@ -152,14 +152,24 @@ impl Machine {
         self.status
     }
 
-    fn execute_direct<const UNIFORM_GAS: bool>(&mut self, budget: u64) -> u64 {
+    /// The machine as the executor sees it: its static context, its registers (a copy)
+    /// and its state as a backend.
+    pub fn split(&mut self) -> (Context<'_>, Registers, Direct<'_>) {
         let Machine { config, store, stack, frames, pc, steps, gas_used, status, output, .. } = self;
         let Store { types, funcs, tables, memories, globals, instances, elems, data_dropped, .. } = store;
         let cx = Context { config, types, funcs, instances };
-        let mut regs = Registers { pc: *pc, steps: *steps, gas_used: *gas_used, status: *status };
-        let mut direct = Direct { stack, frames, tables, memories, globals, elems, data_dropped, output };
+        let regs = Registers { pc: *pc, steps: *steps, gas_used: *gas_used, status: *status };
+        (cx, regs, Direct { stack, frames, tables, memories, globals, elems, data_dropped, output })
+    }
+
+    fn set_registers(&mut self, regs: Registers) {
+        (self.pc, self.steps, self.gas_used, self.status) = (regs.pc, regs.steps, regs.gas_used, regs.status);
+    }
+
+    fn execute_direct<const UNIFORM_GAS: bool>(&mut self, budget: u64) -> u64 {
+        let (cx, mut regs, mut direct) = self.split();
         let done = execute::<UNIFORM_GAS, _>(&cx, &mut regs, &mut direct, budget);
-        (*pc, *steps, *gas_used, *status) = (regs.pc, regs.steps, regs.gas_used, regs.status);
+        self.set_registers(regs);
         done
     }
 }

@@ -28,7 +28,7 @@ mod snapshot;
 pub mod store;
 mod value;
 
-pub use backend::{Backend, Context, Registers};
+pub use backend::{Backend, Context, Direct, Registers};
 pub use config::{Config, GasTable};
 pub use exec::step;
 pub use error::{Error, Trap};

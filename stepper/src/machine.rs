@@ -6,7 +6,6 @@ use std::sync::Arc;
 use crate::host::HostFunc;
 use crate::module::{ConstOp, ExportKind, ImportKind, Module, SegmentMode};
 use crate::numeric;
-use crate::backend::{Context, Direct};
 use crate::exec::enter_frame;
 use crate::store::{Extern, Func, Global, Instance, Memory, Store, Table, PAGE_SIZE};
 use crate::value::{Value, ValType};
@@ -103,13 +102,26 @@ impl Machine {
     /// A machine with `module` instantiated against the `verigame` host interface.
     pub fn load(module: &Arc<Module>, config: Config) -> Result<(Self, u32), Error> {
         let mut machine = Self::new(config)?;
-        let host: HashMap<&str, Extern> = HostFunc::VERIGAME
-            .iter()
-            .map(|&(name, f)| (name, Extern::Func(machine.store.add_host_func(f))))
-            .collect();
+        let host = machine.add_verigame_host();
         let instance =
             machine.instantiate(module, &|m, n| if m == "verigame" { host.get(n).copied() } else { None })?;
         Ok((machine, instance))
+    }
+
+    /// The layout [`Machine::load`] gives `module`: the same function, table, memory,
+    /// global and segment addresses, but with empty tables and memories, and no segment
+    /// or start function run. What a judge needs to address the state a proof opens.
+    pub fn layout(module: &Arc<Module>, config: Config) -> Result<Self, Error> {
+        let mut machine = Self::new(config)?;
+        let host = machine.add_verigame_host();
+        let resolve = |m: &str, n: &str| if m == "verigame" { host.get(n).copied() } else { None };
+        let inst = machine.allocate_instance(module, &resolve, 0, false)?;
+        machine.store.instances.push(inst);
+        Ok(machine)
+    }
+
+    fn add_verigame_host(&mut self) -> HashMap<&'static str, Extern> {
+        HostFunc::VERIGAME.iter().map(|&(name, f)| (name, Extern::Func(self.store.add_host_func(f)))).collect()
     }
 
     /// Adds the spec test suite's `spectest` host module and returns its exports.
@@ -177,7 +189,7 @@ impl Machine {
         }
         let index = self.store.instances.len() as u32;
         let lengths = self.store.lengths();
-        let inst = match self.allocate_instance(module, resolve, index) {
+        let inst = match self.allocate_instance(module, resolve, index, true) {
             Ok(inst) => inst,
             Err(e) => {
                 // Leave no functions pointing at an instance that never came to be.
@@ -204,12 +216,14 @@ impl Machine {
     }
 
     /// Links imports and allocates a new instance's functions, tables, memory,
-    /// globals and segments in the store.
+    /// globals and segments in the store; tables and memory get their initial size only
+    /// `with_contents`.
     fn allocate_instance(
         &mut self,
         module: &Arc<Module>,
         resolve: &dyn Fn(&str, &str) -> Option<Extern>,
         index: u32,
+        with_contents: bool,
     ) -> Result<Instance, Error> {
         let mut inst = Instance {
             module: module.clone(),
@@ -234,7 +248,8 @@ impl Machine {
             if t.min > self.config.max_table_elements {
                 return Err(Error::Call(format!("table of {} elements exceeds the configured limit", t.min)));
             }
-            self.store.tables.push(Table::new(t.elem, vec![0; t.min as usize], t.max));
+            let len = if with_contents { t.min as usize } else { 0 };
+            self.store.tables.push(Table::new(t.elem, vec![0; len], t.max));
             inst.tables.push(self.store.tables.len() as u32 - 1);
         }
         if inst.memory.is_none() {
@@ -242,7 +257,7 @@ impl Machine {
                 if mt.min > self.config.max_memory_pages {
                     return Err(Error::Call(format!("memory of {} pages exceeds the configured limit", mt.min)));
                 }
-                let data = vec![0; mt.min as usize * PAGE_SIZE];
+                let data = vec![0; if with_contents { mt.min as usize * PAGE_SIZE } else { 0 }];
                 self.store.memories.push(Memory::new(data, mt.max, self.config.memory_chunk_size));
                 inst.memory = Some(self.store.memories.len() as u32 - 1);
             }
@@ -398,10 +413,7 @@ impl Machine {
 
     /// Pushes the entry frame, or runs a host entry function to completion.
     fn enter(&mut self, f: Func, func: u32, ret_pc: u32) -> Result<(), Trap> {
-        let Machine { config, store, stack, frames, output, .. } = self;
-        let Store { types, funcs, tables, memories, globals, instances, elems, data_dropped, .. } = store;
-        let cx = Context { config, types, funcs, instances };
-        let mut direct = Direct { stack, frames, tables, memories, globals, elems, data_dropped, output };
+        let (cx, _, mut direct) = self.split();
         match enter_frame(&cx, &mut direct, f, func, ret_pc)? {
             Some(pc) => self.pc = pc,
             None => self.status = Status::Returned,

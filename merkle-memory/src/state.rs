@@ -81,23 +81,8 @@ impl Commitment {
         let context = context(&machine.config, &machine.store);
         let environment = environment(machine);
         let (status, trap, trap_arg) = status_code(machine.status);
-        let Machine { store, stack, frames, pc, .. } = &*machine;
-        let mut records = Vec::with_capacity(frames.len());
-        for (i, f) in frames.iter().enumerate() {
-            let locals_end = f.base as usize + locals_count(store, f.func);
-            let (pc, operands_end) = match frames.get(i + 1) {
-                Some(callee) => (callee.ret_pc, callee.base as usize),
-                None => (*pc, stack.len()),
-            };
-            let locals: Vec<Hash> = stack[f.base as usize..locals_end].iter().map(|v| leaf(&v.to_le_bytes())).collect();
-            records.push(FrameCommitment {
-                func: f.func,
-                pc,
-                base: f.base,
-                locals: tree::root(&locals),
-                operands: value_chain(&stack[locals_end..operands_end]),
-            });
-        }
+        let mut records = frame_records(machine);
+        let Machine { stack, frames, .. } = &*machine;
         let frame = records.pop().unwrap_or(FrameCommitment {
             func: NO_FUNCTION,
             pc: 0,
@@ -142,6 +127,40 @@ impl Commitment {
     }
 }
 
+/// Where each frame's locals and operands lie on the value stack, outermost first:
+/// (locals start, operands start, operands end).
+pub fn frame_extents(machine: &Machine) -> Vec<(usize, usize, usize)> {
+    let Machine { store, stack, frames, .. } = machine;
+    frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let locals_end = f.base as usize + locals_count(store, f.func);
+            let end = frames.get(i + 1).map_or(stack.len(), |callee| callee.base as usize);
+            (f.base as usize, locals_end, end)
+        })
+        .collect()
+}
+
+/// The records of all frames, outermost first.
+pub fn frame_records(machine: &Machine) -> Vec<FrameCommitment> {
+    let Machine { stack, frames, pc, .. } = machine;
+    frame_extents(machine)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (locals, operands, end))| {
+            let leaves: Vec<Hash> = stack[locals..operands].iter().map(|v| leaf(&v.to_le_bytes())).collect();
+            FrameCommitment {
+                func: frames[i].func,
+                pc: frames.get(i + 1).map_or(*pc, |callee| callee.ret_pc),
+                base: frames[i].base,
+                locals: tree::root(&leaves),
+                operands: value_chain(&stack[operands..end]),
+            }
+        })
+        .collect()
+}
+
 /// The state hash of `machine`.
 pub fn state_hash(machine: &mut Machine) -> Hash {
     Commitment::of(machine).hash()
@@ -159,7 +178,8 @@ pub fn status_code(status: Status) -> (u8, u32, u32) {
     }
 }
 
-fn locals_count(store: &Store, func: u32) -> usize {
+/// How many locals (parameters first) a frame of function `func` has; 0 for host functions.
+pub fn locals_count(store: &Store, func: u32) -> usize {
     match store.funcs[func as usize] {
         Func::Wasm { instance, index, .. } => {
             let module = &store.instances[instance as usize].module;

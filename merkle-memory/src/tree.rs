@@ -107,6 +107,55 @@ pub fn proof(layers: &[Vec<Hash>], indices: &[usize]) -> MerkleProof<TreeHasher>
     MerkleProof::new(hashes)
 }
 
+/// The root of `count` zero leaves (`zero[0]` is a zero leaf's hash, `zero[h]` a
+/// complete zero subtree's of height `h`, as [`zero_hashes`] gives).
+pub fn zero_root(count: usize, zero: &[Hash]) -> Hash {
+    match count {
+        0 => EMPTY,
+        1 => zero[0],
+        // The top splits at the largest power of two below the count.
+        _ => {
+            let k = (count - 1).ilog2() as usize;
+            node(&zero[k], &zero_root(count - (1 << k), zero))
+        }
+    }
+}
+
+/// The root after appending zero leaves to a tree of `old` leaves until it has `new`,
+/// from the old tree's last leaf and its proof (the left siblings on its path, as
+/// [`proof`] gives them for that one leaf). `zero` must reach the new tree's height.
+pub fn append_root(old: usize, last: Hash, siblings: &[Hash], new: usize, zero: &[Hash]) -> Result<Hash, ProofError> {
+    if old == 0 {
+        return Ok(zero_root(new, zero));
+    }
+    if new < old {
+        return Err(ProofError::Shape("a tree cannot shrink"));
+    }
+    let (mut node_hash, mut i, mut width, mut height) = (last, old - 1, new, 0);
+    let mut siblings = siblings.iter();
+    while width > 1 {
+        node_hash = if i % 2 == 1 {
+            let left = siblings.next().ok_or(ProofError::Shape("the proof lacks a sibling of the last leaf's path"))?;
+            node(left, &node_hash)
+        } else if i + 1 < width {
+            // The right sibling covers only appended leaves: a zero subtree, complete
+            // unless it reaches the end.
+            let first = (i + 1) << height;
+            let right = zero_root((new - first).min(1 << height), zero);
+            node(&node_hash, &right)
+        } else {
+            node_hash
+        };
+        i /= 2;
+        width = width.div_ceil(2);
+        height += 1;
+    }
+    if siblings.next().is_some() {
+        return Err(ProofError::Shape("the proof has hashes left over"));
+    }
+    Ok(node_hash)
+}
+
 /// The root that a multi-proof of `leaves` at `indices` in a tree of `count` leaves opens,
 /// after the checks rs_merkle leaves to its caller: it reads an index past the end as that
 /// index modulo a power of two and ignores hashes past the ones it needs, so a verifier
@@ -175,6 +224,27 @@ mod tests {
             assert_eq!(layers(&l).last().unwrap()[0], expected, "{n} leaves");
         }
         assert_eq!(root(&[]), EMPTY);
+    }
+
+    #[test]
+    fn appending_zero_leaves_from_the_last_leafs_proof_gives_the_grown_root() {
+        let z = zero_hashes(leaf(&[0]), 12);
+        for old in 0..40 {
+            for new in old..70 {
+                let mut l = leaves(old, 4);
+                let before = layers(&l);
+                l.resize(new, z[0]);
+                let (last, siblings) = match old {
+                    0 => (EMPTY, Vec::new()),
+                    _ => (before[0][old - 1], proof(&before, &[old - 1]).proof_hashes().to_vec()),
+                };
+                assert_eq!(append_root(old, last, &siblings, new, &z), Ok(root(&l)), "{old} -> {new} leaves");
+            }
+        }
+        assert_eq!(zero_root(5, &z), root(&[z[0]; 5]));
+        let two = layers(&leaves(2, 4));
+        assert!(append_root(2, two[0][1], &[], 5, &z).is_err(), "a missing sibling");
+        assert!(append_root(2, two[0][1], &[two[0][0], two[0][0]], 5, &z).is_err(), "a hash too many");
     }
 
     #[test]

@@ -1,1 +1,13 @@
-//! One-step proof checking (see issue "The judge").
+//! The judge: given the module, the configuration, the state hash before a step and a
+//! one-step proof, it re-executes that single step with the stepper's own executor over
+//! what the proof opens, never holding more of the state, and computes the state hash
+//! after it. [`prove`] builds such proofs from a full machine.
+
+mod partial;
+pub mod proof;
+pub mod prove;
+mod verify;
+
+pub use proof::Proof;
+pub use prove::prove;
+pub use verify::{Invalid, Judge, Verdict};

@@ -1,0 +1,333 @@
+//! The part of a state a proof opens, as a backend the stepper's executor runs on.
+//! Reading anything the proof did not open is recorded (the proof is then refused) and
+//! reads as 0.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use stepper::store::{Store, PAGE_SIZE};
+use stepper::{Backend, Frame};
+
+/// A table's length and the elements the proof opened (or the step wrote).
+#[derive(Clone, Debug, Default)]
+pub struct PartialTable {
+    pub len: usize,
+    pub elems: BTreeMap<usize, u64>,
+    pub grown_from: Option<usize>,
+}
+
+/// The opened memory: its size, maximum and the chunks the proof opened.
+#[derive(Clone, Debug)]
+pub struct PartialMemory {
+    pub index: u32,
+    pub pages: u32,
+    pub max: u32,
+    pub chunk_size: usize,
+    pub chunks: BTreeMap<usize, Vec<u8>>,
+    pub grown_from: Option<u32>,
+}
+
+pub struct Partial<'a> {
+    /// The static layout: tables' declared maxima and element segments' items.
+    pub layout: &'a Store,
+    pub len: usize,
+    pub slots: BTreeMap<usize, u64>,
+    pub depth: usize,
+    /// The frames the proof opened, innermost last.
+    pub frames: Vec<Frame>,
+    pub globals: BTreeMap<u32, u64>,
+    pub tables: BTreeMap<u32, PartialTable>,
+    pub memory: Option<PartialMemory>,
+    pub segments: Option<(Vec<bool>, Vec<bool>)>,
+    pub emitted: Vec<i64>,
+    /// The first thing the step needed that the proof does not open.
+    pub missing: RefCell<Option<String>>,
+}
+
+impl Partial<'_> {
+    fn miss(&self, what: impl FnOnce() -> String) {
+        let mut missing = self.missing.borrow_mut();
+        if missing.is_none() {
+            *missing = Some(what());
+        }
+    }
+
+    fn table(&self, t: u32) -> Option<&PartialTable> {
+        let table = self.tables.get(&t);
+        if table.is_none() {
+            self.miss(|| format!("table {t}"));
+        }
+        table
+    }
+
+    fn memory(&self, m: u32) -> Option<&PartialMemory> {
+        match &self.memory {
+            Some(mem) if mem.index == m => Some(mem),
+            _ => {
+                self.miss(|| format!("memory {m}"));
+                None
+            }
+        }
+    }
+
+    fn byte(&self, m: u32, at: usize) -> u8 {
+        let Some(mem) = self.memory(m) else { return 0 };
+        match mem.chunks.get(&(at / mem.chunk_size)) {
+            Some(chunk) => chunk[at % mem.chunk_size],
+            None => {
+                self.miss(|| format!("memory chunk {}", at / mem.chunk_size));
+                0
+            }
+        }
+    }
+
+    fn set_byte(&mut self, m: u32, at: usize, value: u8) {
+        let chunk_size = match self.memory(m) {
+            Some(mem) => mem.chunk_size,
+            None => return,
+        };
+        let mem = self.memory.as_mut().expect("checked above");
+        match mem.chunks.get_mut(&(at / chunk_size)) {
+            Some(chunk) => chunk[at % chunk_size] = value,
+            None => {
+                let chunk = at / chunk_size;
+                self.miss(|| format!("memory chunk {chunk}"));
+            }
+        }
+    }
+
+    fn segments(&self) -> Option<&(Vec<bool>, Vec<bool>)> {
+        if self.segments.is_none() {
+            self.miss(|| "the dropped segments".into());
+        }
+        self.segments.as_ref()
+    }
+}
+
+impl Backend for Partial<'_> {
+    fn stack_len(&self) -> usize {
+        self.len
+    }
+
+    fn slot(&self, i: usize) -> u64 {
+        match self.slots.get(&i) {
+            Some(&v) => v,
+            None => {
+                self.miss(|| format!("value stack slot {i}"));
+                0
+            }
+        }
+    }
+
+    fn set_slot(&mut self, i: usize, value: u64) {
+        self.slots.insert(i, value);
+    }
+
+    fn top(&self) -> u64 {
+        self.slot(self.len.wrapping_sub(1))
+    }
+
+    fn set_top(&mut self, value: u64) {
+        self.set_slot(self.len.wrapping_sub(1), value);
+    }
+
+    fn push(&mut self, value: u64) {
+        self.slots.insert(self.len, value);
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> u64 {
+        let Some(len) = self.len.checked_sub(1) else {
+            self.miss(|| "an operand below an empty stack".into());
+            return 0;
+        };
+        let v = self.slot(len);
+        self.len = len;
+        self.slots.remove(&len);
+        v
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len < self.len {
+            self.slots.split_off(&len);
+            self.len = len;
+        }
+    }
+
+    fn move_down(&mut self, from: usize, to: usize, n: usize) {
+        for j in 0..n {
+            let v = self.slot(from + j);
+            self.slots.insert(to + j, v);
+        }
+    }
+
+    fn reserve(&mut self, _: usize) {}
+
+    fn push_zeros(&mut self, n: usize) {
+        for _ in 0..n {
+            self.push(0);
+        }
+    }
+
+    fn depth(&self) -> usize {
+        self.depth
+    }
+
+    fn push_frame(&mut self, frame: Frame) {
+        self.frames.push(frame);
+        self.depth += 1;
+    }
+
+    fn pop_frame(&mut self) -> Frame {
+        self.depth = self.depth.saturating_sub(1);
+        self.frames.pop().unwrap_or_else(|| {
+            self.miss(|| "the running frame".into());
+            Frame { func: 0, base: 0, ret_pc: 0 }
+        })
+    }
+
+    fn last_frame(&self) -> Option<Frame> {
+        let last = self.frames.last().copied();
+        if last.is_none() && self.depth > 0 {
+            self.miss(|| "the caller's frame".into());
+        }
+        last
+    }
+
+    fn global(&self, addr: u32) -> u64 {
+        match self.globals.get(&addr) {
+            Some(&v) => v,
+            None => {
+                self.miss(|| format!("global {addr}"));
+                0
+            }
+        }
+    }
+
+    fn set_global(&mut self, addr: u32, value: u64) {
+        match self.globals.get_mut(&addr) {
+            Some(slot) => *slot = value,
+            None => self.miss(|| format!("global {addr}")),
+        }
+    }
+
+    fn table_len(&self, t: u32) -> usize {
+        self.table(t).map_or(0, |table| table.len)
+    }
+
+    fn table_max(&self, t: u32) -> Option<u32> {
+        self.layout.tables.get(t as usize).and_then(|table| table.max)
+    }
+
+    fn table_get(&self, t: u32, i: usize) -> u64 {
+        let Some(table) = self.table(t) else { return 0 };
+        match table.elems.get(&i) {
+            Some(&v) => v,
+            None => {
+                self.miss(|| format!("table {t} element {i}"));
+                0
+            }
+        }
+    }
+
+    fn table_set(&mut self, t: u32, i: usize, value: u64) {
+        if self.table(t).is_some_and(|table| table.elems.contains_key(&i)) {
+            self.tables.get_mut(&t).expect("checked").elems.insert(i, value);
+        } else {
+            self.miss(|| format!("table {t} element {i}"));
+        }
+    }
+
+    fn table_grow(&mut self, t: u32, len: usize) {
+        if self.table(t).is_none() {
+            return;
+        }
+        let table = self.tables.get_mut(&t).expect("checked");
+        table.grown_from.get_or_insert(table.len);
+        for i in table.len..len {
+            table.elems.insert(i, 0);
+        }
+        table.len = len;
+    }
+
+    fn memory_len(&self, m: u32) -> usize {
+        self.memory(m).map_or(0, |mem| mem.pages as usize * PAGE_SIZE)
+    }
+
+    fn memory_max(&self, m: u32) -> Option<u32> {
+        self.memory(m).map(|mem| mem.max)
+    }
+
+    fn load(&self, m: u32, at: usize, width: u32) -> u64 {
+        (0..width as usize).rev().fold(0u64, |acc, k| (acc << 8) | self.byte(m, at + k) as u64)
+    }
+
+    fn store(&mut self, m: u32, at: usize, width: u32, value: u64) {
+        for (k, byte) in value.to_le_bytes().into_iter().take(width as usize).enumerate() {
+            self.set_byte(m, at + k, byte);
+        }
+    }
+
+    fn fill(&mut self, m: u32, at: usize, len: usize, byte: u8) {
+        for k in 0..len {
+            self.set_byte(m, at + k, byte);
+        }
+    }
+
+    fn copy(&mut self, m: u32, dst: usize, src: usize, len: usize) {
+        let bytes: Vec<u8> = (0..len).map(|k| self.byte(m, src + k)).collect();
+        self.write(m, dst, &bytes);
+    }
+
+    fn write(&mut self, m: u32, at: usize, bytes: &[u8]) {
+        for (k, &b) in bytes.iter().enumerate() {
+            self.set_byte(m, at + k, b);
+        }
+    }
+
+    fn grow_memory(&mut self, m: u32, pages: u32) {
+        if self.memory(m).is_none() {
+            return;
+        }
+        let mem = self.memory.as_mut().expect("checked");
+        mem.grown_from.get_or_insert(mem.pages);
+        mem.pages = pages;
+    }
+
+    fn elem_len(&self, e: u32) -> usize {
+        match self.segments() {
+            Some((elems, _)) if elems.get(e as usize) == Some(&false) => self.layout.elems[e as usize].len(),
+            _ => 0,
+        }
+    }
+
+    fn elem_item(&self, e: u32, i: usize) -> u64 {
+        self.layout.elems.get(e as usize).and_then(|items| items.get(i)).copied().unwrap_or(0)
+    }
+
+    fn drop_elem(&mut self, e: u32) {
+        if self.segments().is_some() {
+            let (elems, _) = self.segments.as_mut().expect("checked");
+            if let Some(dropped) = elems.get_mut(e as usize) {
+                *dropped = true;
+            }
+        }
+    }
+
+    fn data_dropped(&self, d: u32) -> bool {
+        self.segments().is_some_and(|(_, datas)| datas.get(d as usize) != Some(&false))
+    }
+
+    fn drop_data(&mut self, d: u32) {
+        if self.segments().is_some() {
+            let (_, datas) = self.segments.as_mut().expect("checked");
+            if let Some(dropped) = datas.get_mut(d as usize) {
+                *dropped = true;
+            }
+        }
+    }
+
+    fn emit(&mut self, value: i64) {
+        self.emitted.push(value);
+    }
+}

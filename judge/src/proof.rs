@@ -1,0 +1,82 @@
+//! What a one-step proof carries: the pre-state's commitment fields and the openings of
+//! exactly what the step reads or writes.
+
+use merkle_memory::state::{Commitment, FrameCommitment};
+use merkle_memory::Hash;
+
+/// The proof format's version.
+pub const VERSION: u32 = 1;
+
+/// Leaves opened in one Merkle tree of `count` slot-valued leaves (locals, globals, table
+/// elements): indices ascending, their values, and the rs_merkle multi-proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leaves {
+    pub count: u32,
+    pub indices: Vec<u32>,
+    pub values: Vec<u64>,
+    pub proof: Vec<Hash>,
+}
+
+/// The top operands of the running frame, bottom first, and the chain hash below them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operands {
+    pub values: Vec<u64>,
+    pub rest: Hash,
+}
+
+/// The innermost caller's frame record and the callers chain below it (for a return).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub frame: FrameCommitment,
+    pub rest: Hash,
+}
+
+/// One memory opened: its place in the memories tree, its size and maximum, and chunks
+/// of it with their multi-proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryOpening {
+    pub index: u32,
+    /// The memory's proof in the tree of all memories.
+    pub memories_proof: Vec<Hash>,
+    pub pages: u32,
+    /// The declared maximum in pages (65536 for none).
+    pub max: u32,
+    /// Chunk indices ascending, with their bytes.
+    pub chunks: Vec<(u32, Vec<u8>)>,
+    pub chunks_proof: Vec<Hash>,
+}
+
+/// Tables opened: each with its length and opened elements, and their proof in the tree
+/// of all tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TablesOpening {
+    /// Ascending by table index: (index, elements, whose `count` is the table's length).
+    pub tables: Vec<(u32, Leaves)>,
+    pub tables_proof: Vec<Hash>,
+}
+
+/// Which element and data segments are dropped (all of them: there are few).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segments {
+    pub elems: Vec<bool>,
+    pub datas: Vec<bool>,
+}
+
+/// The proof of the step that takes the state at `step` to the next one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proof {
+    pub version: u32,
+    pub step: u64,
+    pub pre_hash: Hash,
+    /// The state hash after the step, as the prover computed it.
+    pub post_hash: Hash,
+    /// The pre-state, one level below its hash.
+    pub state: Commitment,
+    pub operands: Operands,
+    pub locals: Option<Leaves>,
+    pub caller: Option<Caller>,
+    pub globals: Option<Leaves>,
+    pub memory: Option<MemoryOpening>,
+    pub tables: Option<TablesOpening>,
+    pub segments: Option<Segments>,
+}

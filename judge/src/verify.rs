@@ -1,0 +1,471 @@
+//! The judge: checks that a proof opens its pre-state hash, executes the step with the
+//! stepper's own executor over what the proof opens, and computes the post-state hash.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use merkle_memory::hash::{leaf, EMPTY};
+use merkle_memory::state::{
+    caller_link, context, locals_count, output_link, segments_hash, table_commitment_of, value_link, Commitment,
+    Environment, FrameCommitment, NO_FUNCTION,
+};
+use merkle_memory::tree::{append_root, proven_root, zero_hashes};
+use merkle_memory::{memory, Hash};
+use stepper::store::{Func, PAGE_SIZE};
+use stepper::{Config, Frame, Machine, Module, Registers, Status};
+
+use crate::partial::{Partial, PartialMemory, PartialTable};
+use crate::proof::{Leaves, Proof, VERSION};
+
+/// Why a proof was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid<T>(why: impl Into<String>) -> Result<T, Invalid> {
+    Err(Invalid(why.into()))
+}
+
+fn slot_leaf(v: u64) -> Hash {
+    leaf(&v.to_le_bytes())
+}
+
+/// The root a leaves opening proves, with the values it holds.
+fn leaves_root(what: &str, l: &Leaves, values: &[u64]) -> Result<Hash, Invalid> {
+    if l.indices.is_empty() {
+        // Opened for its size alone, a tree carries its root.
+        return match (l.count, l.proof.as_slice()) {
+            (0, []) => Ok(EMPTY),
+            (1.., [root]) => Ok(*root),
+            _ => invalid(format!("{what}: opened without leaves, it must carry exactly its root")),
+        };
+    }
+    let indices: Vec<usize> = l.indices.iter().map(|&i| i as usize).collect();
+    let hashes: Vec<Hash> = values.iter().map(|&v| slot_leaf(v)).collect();
+    proven_root(&l.proof, &indices, &hashes, l.count as usize).map_err(|e| Invalid(format!("{what}: {e}")))
+}
+
+/// Checks that an opening proves `root`; its indices and values as a map.
+fn open_leaves(what: &str, l: &Leaves, count: usize, root: &Hash) -> Result<BTreeMap<usize, u64>, Invalid> {
+    if l.count as usize != count {
+        return invalid(format!("{what}: the proof says {} leaves, the state has {count}", l.count));
+    }
+    if l.indices.len() != l.values.len() {
+        return invalid(format!("{what}: {} indices but {} values", l.indices.len(), l.values.len()));
+    }
+    if leaves_root(what, l, &l.values)? != *root {
+        return invalid(format!("{what}: the opened values do not prove the committed root"));
+    }
+    Ok(l.indices.iter().map(|&i| i as usize).zip(l.values.iter().copied()).collect())
+}
+
+/// The root of an opening after the step, with the values now at its indices.
+fn reopen(what: &str, l: &Leaves, now: &BTreeMap<usize, u64>) -> Result<Hash, Invalid> {
+    let values: Vec<u64> = l.indices.iter().map(|&i| now.get(&(i as usize)).copied().unwrap_or(0)).collect();
+    leaves_root(what, l, &values)
+}
+
+fn chain(values: impl IntoIterator<Item = u64>, below: Hash) -> Hash {
+    values.into_iter().fold(below, |below, v| value_link(v, &below))
+}
+
+/// A judge for one module and configuration: everything it holds besides the proof.
+pub struct Judge {
+    module: Arc<Module>,
+    layout: Machine,
+    context: Hash,
+}
+
+/// What the judge found: the step's post-state hash and the instruction it executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub post_hash: Hash,
+    pub instruction: Option<String>,
+}
+
+impl Judge {
+    pub fn new(module: Arc<Module>, config: Config) -> Result<Self, stepper::Error> {
+        let layout = Machine::layout(&module, config)?;
+        let context = context(&layout.config, &layout.store);
+        Ok(Self { module, layout, context })
+    }
+
+    pub fn module(&self) -> &Arc<Module> {
+        &self.module
+    }
+
+    /// The instruction at `pc` of function `func`, if `func` is one of the module's.
+    pub fn instruction(&self, func: u32, pc: u32) -> Option<String> {
+        self.wasm_function(func)?;
+        self.module.code.get(pc as usize).map(|op| op.to_string())
+    }
+
+    fn wasm_function(&self, func: u32) -> Option<()> {
+        matches!(self.layout.store.funcs.get(func as usize), Some(Func::Wasm { .. })).then_some(())
+    }
+
+    /// Checks `proof` and returns the post-state hash the step gives. The proof's own
+    /// `post_hash` must agree.
+    pub fn check(&self, proof: &Proof) -> Result<Verdict, Invalid> {
+        let verdict = self.execute(proof)?;
+        if verdict.post_hash != proof.post_hash {
+            return invalid(format!(
+                "the proof claims post-state {}, the step gives {}",
+                merkle_memory::hex(&proof.post_hash),
+                merkle_memory::hex(&verdict.post_hash)
+            ));
+        }
+        Ok(verdict)
+    }
+
+    /// Executes the step a proof describes and returns its post-state hash, whatever
+    /// the proof claims it to be.
+    pub fn execute(&self, proof: &Proof) -> Result<Verdict, Invalid> {
+        if proof.version != VERSION {
+            return invalid(format!("proof version {} (this judge reads version {VERSION})", proof.version));
+        }
+        let s = &proof.state;
+        if s.context != self.context {
+            return invalid("the proof is for another module or configuration");
+        }
+        if s.hash() != proof.pre_hash {
+            return invalid("the state fields do not hash to pre_hash");
+        }
+        if s.steps != proof.step {
+            return invalid(format!("the proof is for step {} but its state is at step {}", proof.step, s.steps));
+        }
+        if s.status != 0 {
+            // A halted machine is a fixed point.
+            return Ok(Verdict { post_hash: proof.pre_hash, instruction: None });
+        }
+        match catch_unwind(AssertUnwindSafe(|| self.execute_running(proof))) {
+            Ok(result) => result,
+            Err(_) => invalid("the proof describes a state the step cannot run on"),
+        }
+    }
+
+    fn execute_running(&self, proof: &Proof) -> Result<Verdict, Invalid> {
+        let s = &proof.state;
+        let store = &self.layout.store;
+        let env = &s.environment;
+        let frame = s.frame;
+        if s.depth == 0 || self.wasm_function(frame.func).is_none() {
+            return invalid("a running state must have a frame of one of the module's functions");
+        }
+        let instruction = self.instruction(frame.func, frame.pc);
+        let nlocals = locals_count(store, frame.func);
+        let (base, height) = (frame.base as usize, s.height as usize);
+        let operands_start = base + nlocals;
+        let opened = &proof.operands.values;
+        if operands_start + opened.len() > height {
+            return invalid("the frame's locals and opened operands exceed the stack height");
+        }
+        if chain(opened.iter().copied(), proof.operands.rest) != frame.operands {
+            return invalid("the opened operands do not prove the frame's operand hash");
+        }
+        let floor = height - opened.len();
+        let mut slots: BTreeMap<usize, u64> = opened.iter().enumerate().map(|(i, &v)| (floor + i, v)).collect();
+        if let Some(l) = &proof.locals {
+            for (i, v) in open_leaves("locals", l, nlocals, &frame.locals)? {
+                slots.insert(base + i, v);
+            }
+        }
+        let mut frames = Vec::new();
+        if let Some(c) = &proof.caller {
+            if caller_link(&c.frame.hash(), &c.rest) != s.callers {
+                return invalid("the caller frame does not prove the callers hash");
+            }
+            if s.depth < 2 || self.wasm_function(c.frame.func).is_none() {
+                return invalid("the opened caller is not a frame of the module's functions");
+            }
+            frames.push(Frame { func: c.frame.func, base: c.frame.base, ret_pc: 0 });
+        }
+        let ret_pc = proof.caller.map_or(0, |c| c.frame.pc);
+        frames.push(Frame { func: frame.func, base: frame.base, ret_pc });
+
+        let globals = match &proof.globals {
+            Some(l) => open_leaves("globals", l, store.globals.len(), &env.globals)?.into_iter().map(|(i, v)| (i as u32, v)).collect(),
+            None => BTreeMap::new(),
+        };
+        let memory = self.open_memory(proof)?;
+        let tables = self.open_tables(proof)?;
+        let segments = match &proof.segments {
+            Some(seg) => {
+                if seg.elems.len() != store.elems.len() || seg.datas.len() != store.data_dropped.len() {
+                    return invalid("the dropped segments do not list every segment");
+                }
+                if segments_of(&seg.elems, &seg.datas) != env.segments {
+                    return invalid("the dropped segments do not prove the segments hash");
+                }
+                Some((seg.elems.clone(), seg.datas.clone()))
+            }
+            None => None,
+        };
+
+        let mut partial = Partial {
+            layout: store,
+            len: height,
+            slots,
+            depth: s.depth as usize,
+            frames,
+            globals,
+            tables,
+            memory,
+            segments,
+            emitted: Vec::new(),
+            missing: Default::default(),
+        };
+        let mut regs = Registers { pc: frame.pc, steps: s.steps, gas_used: s.gas_used, status: Status::Running };
+        let cx = stepper::Context {
+            config: &self.layout.config,
+            types: &store.types,
+            funcs: &store.funcs,
+            instances: &store.instances,
+        };
+        stepper::step(&cx, &mut regs, &mut partial);
+        if let Some(what) = partial.missing.take() {
+            return invalid(format!("the step needs {what}, which the proof does not open"));
+        }
+        let post = self.post_state(proof, &partial, &regs, floor)?;
+        Ok(Verdict { post_hash: post.hash(), instruction })
+    }
+
+    fn open_memory(&self, proof: &Proof) -> Result<Option<PartialMemory>, Invalid> {
+        let Some(m) = &proof.memory else { return Ok(None) };
+        let chunk_size = self.layout.config.memory_chunk_size as usize;
+        let count = self.layout.store.memories.len();
+        if m.index as usize >= count || m.pages > memory::MAX_PAGES || m.max > memory::MAX_PAGES {
+            return invalid("the opened memory does not exist or has an impossible size");
+        }
+        let root = chunks_root_of(m, chunk_size, m.chunks.iter().map(|(_, b)| b.as_slice()))?;
+        let commitment = memory::commitment_of(m.pages, Some(m.max), &root);
+        let proven = proven_root(&m.memories_proof, &[m.index as usize], &[commitment], count)
+            .map_err(|e| Invalid(format!("memory {}: {e}", m.index)))?;
+        if proven != proof.state.environment.memories {
+            return invalid(format!("memory {} does not prove the memories hash", m.index));
+        }
+        Ok(Some(PartialMemory {
+            index: m.index,
+            pages: m.pages,
+            max: m.max,
+            chunk_size,
+            chunks: m.chunks.iter().map(|(i, b)| (*i as usize, b.clone())).collect(),
+            grown_from: None,
+        }))
+    }
+
+    fn open_tables(&self, proof: &Proof) -> Result<BTreeMap<u32, PartialTable>, Invalid> {
+        let Some(t) = &proof.tables else { return Ok(BTreeMap::new()) };
+        let count = self.layout.store.tables.len();
+        let mut leaves = Vec::new();
+        let mut tables = BTreeMap::new();
+        for (index, l) in &t.tables {
+            if *index as usize >= count {
+                return invalid(format!("table {index} does not exist"));
+            }
+            let root = leaves_root(&format!("table {index}"), l, &l.values)?;
+            leaves.push(table_commitment_of(l.count, &root));
+            let elems = l.indices.iter().map(|&i| i as usize).zip(l.values.iter().copied()).collect();
+            tables.insert(*index, PartialTable { len: l.count as usize, elems, grown_from: None });
+        }
+        let indices: Vec<usize> = t.tables.iter().map(|(i, _)| *i as usize).collect();
+        let proven = proven_root(&t.tables_proof, &indices, &leaves, count).map_err(|e| Invalid(format!("tables: {e}")))?;
+        if proven != proof.state.environment.tables {
+            return invalid("the opened tables do not prove the tables hash");
+        }
+        Ok(tables)
+    }
+
+    /// The post-state's commitment, from the pre-state's and what the step changed.
+    fn post_state(&self, proof: &Proof, p: &Partial, regs: &Registers, floor: usize) -> Result<Commitment, Invalid> {
+        let s = &proof.state;
+        let store = &self.layout.store;
+        let known = |from: usize, to: usize| -> Result<Vec<u64>, Invalid> {
+            (from..to)
+                .map(|i| p.slots.get(&i).copied().ok_or_else(|| Invalid(format!("the step leaves slot {i} unknown"))))
+                .collect()
+        };
+        let pre = s.frame;
+        let locals_after = |f: &FrameCommitment| -> Result<Hash, Invalid> {
+            match &proof.locals {
+                Some(l) => {
+                    let now = l.indices.iter().map(|&i| (i as usize, p.slots.get(&(f.base as usize + i as usize)).copied().unwrap_or(0)));
+                    reopen("locals", l, &now.collect())
+                }
+                None => Ok(f.locals),
+            }
+        };
+        // Writes below the opened operands must be to opened locals.
+        let opened_locals: Vec<usize> =
+            proof.locals.as_ref().map_or(Vec::new(), |l| l.indices.iter().map(|&i| pre.base as usize + i as usize).collect());
+        let depth = p.depth as u32;
+        let (frame, callers) = if depth == s.depth {
+            // The same frame (host calls included).
+            if p.len < floor {
+                return invalid("the step pops operands the proof does not open");
+            }
+            check_locals_only(p, pre.base as usize, floor, &opened_locals)?;
+            let operands = chain(known(floor, p.len)?, proof.operands.rest);
+            let locals = locals_after(&pre)?;
+            (FrameCommitment { pc: regs.pc, locals, operands, ..pre }, s.callers)
+        } else if depth == s.depth + 1 {
+            let callee = *p.frames.last().expect("a call pushed a frame");
+            let callee_base = callee.base as usize;
+            if callee_base < floor {
+                return invalid("the call's arguments are not among the opened operands");
+            }
+            check_locals_only(p, pre.base as usize, floor, &opened_locals)?;
+            let caller = FrameCommitment {
+                pc: callee.ret_pc,
+                locals: locals_after(&pre)?,
+                operands: chain(known(floor, callee_base)?, proof.operands.rest),
+                ..pre
+            };
+            let n = locals_count(store, callee.func);
+            let leaves: Vec<Hash> = known(callee_base, callee_base + n)?.into_iter().map(slot_leaf).collect();
+            let frame = FrameCommitment {
+                func: callee.func,
+                pc: regs.pc,
+                base: callee.base,
+                locals: merkle_memory::tree::root(&leaves),
+                operands: chain(known(callee_base + n, p.len)?, EMPTY),
+            };
+            (frame, caller_link(&caller.hash(), &s.callers))
+        } else if depth + 1 == s.depth {
+            let results = known(pre.base as usize, p.len)?;
+            match (&proof.caller, depth) {
+                (_, 0) => (
+                    FrameCommitment { func: NO_FUNCTION, pc: 0, base: 0, locals: EMPTY, operands: chain(results, EMPTY) },
+                    EMPTY,
+                ),
+                (Some(c), _) => {
+                    let operands = chain(results, c.frame.operands);
+                    (FrameCommitment { pc: regs.pc, operands, ..c.frame }, c.rest)
+                }
+                (None, _) => return invalid("a return needs the caller's frame"),
+            }
+        } else {
+            return invalid("the step changed the call depth by more than one");
+        };
+        if pre.base as usize > p.len && depth == s.depth {
+            return invalid("the stack fell below the running frame");
+        }
+
+        let env = &s.environment;
+        let globals = match &proof.globals {
+            Some(l) => reopen("globals", l, &p.globals.iter().map(|(&a, &v)| (a as usize, v)).collect())?,
+            None => env.globals,
+        };
+        let memories = match (&proof.memory, &p.memory) {
+            (Some(m), Some(pm)) => self.memories_after(m, pm)?,
+            _ => env.memories,
+        };
+        let tables = match &proof.tables {
+            Some(t) => self.tables_after(t, p)?,
+            None => env.tables,
+        };
+        let segments = match &p.segments {
+            Some((elems, datas)) => segments_of(elems, datas),
+            None => env.segments,
+        };
+        let output = p.emitted.iter().fold(env.output, |below, &v| output_link(v, &below));
+        let (status, trap, trap_arg) = merkle_memory::state::status_code(regs.status);
+        Ok(Commitment {
+            context: s.context,
+            status,
+            trap,
+            trap_arg,
+            steps: regs.steps,
+            gas_used: regs.gas_used,
+            depth,
+            height: p.len as u32,
+            entry: s.entry,
+            frame,
+            callers,
+            environment: Environment { globals, memories, tables, segments, output },
+        })
+    }
+
+    fn memories_after(&self, m: &crate::proof::MemoryOpening, pm: &PartialMemory) -> Result<Hash, Invalid> {
+        let chunk_size = pm.chunk_size;
+        let root = match pm.grown_from {
+            Some(old_pages) if old_pages != pm.pages => {
+                // memory.grow: the proof opens the last chunk, if any, to append zeros.
+                let old = old_pages as usize * PAGE_SIZE / chunk_size;
+                let new = pm.pages as usize * PAGE_SIZE / chunk_size;
+                let zero = zero_hashes(leaf(&vec![0; chunk_size]), (new.max(1)).ilog2() as usize + 2);
+                let last = match m.chunks.as_slice() {
+                    [] if old == 0 => EMPTY,
+                    [(i, bytes)] if *i as usize + 1 == old => leaf(bytes),
+                    _ => return invalid("memory.grow needs exactly the memory's last chunk"),
+                };
+                append_root(old, last, &m.chunks_proof, new, &zero).map_err(|e| Invalid(format!("memory.grow: {e}")))?
+            }
+            _ => chunks_root_of(m, chunk_size, m.chunks.iter().map(|(i, _)| pm.chunks[&(*i as usize)].as_slice()))?,
+        };
+        let commitment = memory::commitment_of(pm.pages, Some(pm.max), &root);
+        let count = self.layout.store.memories.len();
+        proven_root(&m.memories_proof, &[m.index as usize], &[commitment], count).map_err(|e| Invalid(format!("memories: {e}")))
+    }
+
+    fn tables_after(&self, t: &crate::proof::TablesOpening, p: &Partial) -> Result<Hash, Invalid> {
+        let zero = zero_hashes(slot_leaf(0), 34);
+        let mut leaves = Vec::new();
+        for (index, l) in &t.tables {
+            let table = &p.tables[index];
+            let root = match table.grown_from {
+                Some(old) if old != table.len => {
+                    let last = match (l.indices.as_slice(), l.values.as_slice()) {
+                        ([], []) if old == 0 => EMPTY,
+                        ([i], [v]) if *i as usize + 1 == old => slot_leaf(*v),
+                        _ => return invalid("table.grow needs exactly the table's last element"),
+                    };
+                    append_root(old, last, &l.proof, table.len, &zero).map_err(|e| Invalid(format!("table.grow: {e}")))?
+                }
+                _ => reopen(&format!("table {index}"), l, &table.elems)?,
+            };
+            leaves.push(table_commitment_of(table.len as u32, &root));
+        }
+        let indices: Vec<usize> = t.tables.iter().map(|(i, _)| *i as usize).collect();
+        proven_root(&t.tables_proof, &indices, &leaves, self.layout.store.tables.len()).map_err(|e| Invalid(format!("tables: {e}")))
+    }
+}
+
+/// Slots written below the opened operands must be opened locals: the judge could not
+/// commit to anything else there.
+fn check_locals_only(p: &Partial, base: usize, floor: usize, opened: &[usize]) -> Result<(), Invalid> {
+    match p.slots.range(base..floor).map(|(&i, _)| i).find(|i| !opened.contains(i)) {
+        Some(i) => invalid(format!("the step touches slot {i}, which the proof does not open")),
+        None => Ok(()),
+    }
+}
+
+fn segments_of(elems: &[bool], datas: &[bool]) -> Hash {
+    let mut store = stepper::store::Store::default();
+    store.elems = elems.iter().map(|&dropped| if dropped { Vec::new() } else { vec![0] }).collect();
+    store.data_dropped = datas.to_vec();
+    segments_hash(&store)
+}
+
+/// The chunk root an opening proves, with `chunks` as the opened chunks' bytes.
+fn chunks_root_of<'a>(
+    m: &crate::proof::MemoryOpening,
+    chunk_size: usize,
+    chunks: impl Iterator<Item = &'a [u8]>,
+) -> Result<Hash, Invalid> {
+    let count = m.pages as usize * PAGE_SIZE / chunk_size;
+    let leaves: Vec<Hash> = chunks
+        .map(|bytes| if bytes.len() == chunk_size { Ok(leaf(bytes)) } else { invalid("a memory chunk has the wrong size") })
+        .collect::<Result<_, _>>()?;
+    if leaves.is_empty() {
+        // A memory opened without chunks (for its size) carries its chunk root alone.
+        return match m.chunks_proof.as_slice() {
+            [] => Ok(EMPTY),
+            [root] => Ok(*root),
+            _ => invalid("a memory opened without chunks carries at most its chunk root"),
+        };
+    }
+    let indices: Vec<usize> = m.chunks.iter().map(|(i, _)| *i as usize).collect();
+    proven_root(&m.chunks_proof, &indices, &leaves, count).map_err(|e| Invalid(format!("memory chunks: {e}")))
+}

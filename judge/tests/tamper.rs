@@ -1,0 +1,156 @@
+//! Tampered proofs: changing any field of a valid proof makes the judge refuse it (or,
+//! where the change cannot matter, still give the honest post-state). Never a panic,
+//! never an accepted forgery.
+
+use std::sync::Arc;
+
+use judge::proof::{Leaves, Proof};
+use judge::{prove, Judge};
+use merkle_memory::Hash;
+use stepper::{Config, Extern, Machine, Module, Value};
+
+const PROGRAM: &str = r#"(module
+  (import "verigame" "emit" (func $emit (param i64)))
+  (memory 1 3)
+  (table $t 3 8 funcref)
+  (global $g (mut i64) (i64.const 9))
+  (data $d "some bytes for memory.init")
+  (elem (i32.const 0) $f $f)
+  (func $f (param i32) (result i32) (local i64)
+    (local.set 1 (i64.extend_i32_u (local.get 0)))
+    (call $emit (local.get 1))
+    (global.set $g (i64.add (global.get $g) (local.get 1)))
+    (i32.add (local.get 0) (i32.const 1)))
+  (func (export "go") (param $n i32) (result i32)
+    (memory.init $d (i32.const 508) (i32.const 0) (i32.const 20))
+    (i64.store (i32.const 1020) (global.get $g))
+    (drop (memory.grow (i32.const 1)))
+    (memory.copy (i32.const 65530) (i32.const 500) (i32.const 30))
+    (drop (table.grow $t (ref.func $f) (i32.const 2)))
+    (table.set $t (i32.const 2) (table.get $t (i32.const 4)))
+    (call_indirect (param i32) (result i32) (local.get $n) (i32.const 1))
+    (call $f)))"#;
+
+/// Records one mutation by name.
+type Add<'a> = &'a mut dyn FnMut(&str, &dyn Fn(&mut Proof));
+
+fn flip(h: &mut Hash) {
+    h[7] ^= 0x10;
+}
+
+/// Every single-field change of a proof we know how to make, by name.
+fn mutations(p: &Proof) -> Vec<(String, Proof)> {
+    let mut out: Vec<(String, Proof)> = Vec::new();
+    let mut add = |name: &str, f: &dyn Fn(&mut Proof)| {
+        let mut q = p.clone();
+        f(&mut q);
+        if &q != p {
+            out.push((name.to_string(), q));
+        }
+    };
+    add("version", &|q| q.version += 1);
+    add("step", &|q| q.step += 1);
+    add("pre_hash", &|q| flip(&mut q.pre_hash));
+    add("post_hash", &|q| flip(&mut q.post_hash));
+    add("context", &|q| flip(&mut q.state.context));
+    add("status", &|q| q.state.status ^= 1);
+    add("trap", &|q| q.state.trap += 1);
+    add("steps", &|q| q.state.steps += 1);
+    add("gas", &|q| q.state.gas_used += 1);
+    add("depth", &|q| q.state.depth += 1);
+    add("height", &|q| q.state.height += 1);
+    add("entry", &|q| q.state.entry ^= 1);
+    add("frame.func", &|q| q.state.frame.func ^= 1);
+    add("frame.pc", &|q| q.state.frame.pc += 1);
+    add("frame.base", &|q| q.state.frame.base += 1);
+    add("frame.locals", &|q| flip(&mut q.state.frame.locals));
+    add("frame.operands", &|q| flip(&mut q.state.frame.operands));
+    add("callers", &|q| flip(&mut q.state.callers));
+    add("globals root", &|q| flip(&mut q.state.environment.globals));
+    add("memories root", &|q| flip(&mut q.state.environment.memories));
+    add("tables root", &|q| flip(&mut q.state.environment.tables));
+    add("segments", &|q| flip(&mut q.state.environment.segments));
+    add("output", &|q| flip(&mut q.state.environment.output));
+    add("operand value", &|q| {
+        if let Some(v) = q.operands.values.last_mut() {
+            *v ^= 1 << 33;
+        }
+    });
+    add("operand dropped", &|q| {
+        q.operands.values.pop();
+    });
+    add("operand added", &|q| q.operands.values.insert(0, 5));
+    add("operand rest", &|q| flip(&mut q.operands.rest));
+    let leaves = |name: &str, get: fn(&mut Proof) -> Option<&mut Leaves>, add: Add| {
+        add(&format!("{name} value"), &|q| if let Some(l) = get(q) { l.values.iter_mut().for_each(|v| *v ^= 4) });
+        add(&format!("{name} index"), &|q| if let Some(l) = get(q) { l.indices.iter_mut().for_each(|i| *i ^= 1) });
+        add(&format!("{name} count"), &|q| if let Some(l) = get(q) { l.count += 1 });
+        add(&format!("{name} proof hash"), &|q| if let Some(l) = get(q) { l.proof.iter_mut().for_each(flip) });
+        add(&format!("{name} proof shortened"), &|q| if let Some(l) = get(q) { l.proof.pop(); });
+        add(&format!("{name} removed"), &|q| if get(q).is_some() { *get_slot(q, name) = None });
+    };
+    fn get_slot<'a>(q: &'a mut Proof, name: &str) -> &'a mut Option<Leaves> {
+        if name == "locals" { &mut q.locals } else { &mut q.globals }
+    }
+    leaves("locals", |q| q.locals.as_mut(), &mut add);
+    leaves("globals", |q| q.globals.as_mut(), &mut add);
+    add("caller frame", &|q| if let Some(c) = &mut q.caller { c.frame.pc += 1 });
+    add("caller rest", &|q| if let Some(c) = &mut q.caller { flip(&mut c.rest) });
+    add("caller removed", &|q| q.caller = None);
+    add("memory pages", &|q| if let Some(m) = &mut q.memory { m.pages += 1 });
+    add("memory max", &|q| if let Some(m) = &mut q.memory { m.max -= 1 });
+    add("memory chunk byte", &|q| if let Some((_, b)) = q.memory.as_mut().and_then(|m| m.chunks.first_mut()) { b[3] ^= 1 });
+    add("memory chunk index", &|q| if let Some((i, _)) = q.memory.as_mut().and_then(|m| m.chunks.first_mut()) { *i ^= 1 });
+    add("memory chunk removed", &|q| if let Some(m) = &mut q.memory { m.chunks.pop(); });
+    add("memory chunks proof", &|q| if let Some(m) = &mut q.memory { m.chunks_proof.iter_mut().for_each(flip) });
+    add("memories proof", &|q| if let Some(m) = &mut q.memory { m.memories_proof.push([1; 32]) });
+    add("memory removed", &|q| q.memory = None);
+    add("table element", &|q| if let Some(t) = &mut q.tables { t.tables.iter_mut().for_each(|(_, l)| l.values.iter_mut().for_each(|v| *v += 1)) });
+    add("table length", &|q| if let Some(t) = &mut q.tables { t.tables.iter_mut().for_each(|(_, l)| l.count += 1) });
+    add("table index", &|q| if let Some(t) = &mut q.tables { t.tables.iter_mut().for_each(|(i, _)| *i += 1) });
+    add("tables proof", &|q| if let Some(t) = &mut q.tables { t.tables_proof.push([2; 32]) });
+    add("tables removed", &|q| q.tables = None);
+    add("segment flag", &|q| if let Some(s) = &mut q.segments { s.datas.iter_mut().for_each(|d| *d = !*d) });
+    add("segments removed", &|q| q.segments = None);
+    out
+}
+
+#[test]
+fn no_single_change_to_any_proof_of_a_run_is_accepted_as_a_forgery() {
+    let module: Arc<Module> = Module::new(PROGRAM.as_bytes()).unwrap();
+    let judge = Judge::new(module.clone(), Config::default()).unwrap();
+    let (mut m, instance) = Machine::load(&module, Config::default()).unwrap();
+    let Some(Extern::Func(go)) = m.export(instance, "go") else { panic!() };
+    m.invoke(go, &[Value::I32(4)]).unwrap();
+    let (mut refused, mut tried) = (0, 0);
+    loop {
+        let proof = prove(&m);
+        let honest = judge.check(&proof).expect("the honest proof passes").post_hash;
+        for (name, bad) in mutations(&proof) {
+            tried += 1;
+            match judge.check(&bad) {
+                Err(_) => refused += 1,
+                Ok(v) => assert_eq!(v.post_hash, honest, "step {}: changing the {name} forged a post-state", m.steps),
+            }
+        }
+        if m.step().is_halted() {
+            break;
+        }
+    }
+    assert!(refused * 100 >= tried * 95, "only {refused} of {tried} changes were refused");
+}
+
+#[test]
+fn a_proof_is_refused_by_a_judge_of_another_module_or_configuration() {
+    let module: Arc<Module> = Module::new(PROGRAM.as_bytes()).unwrap();
+    let (mut m, instance) = Machine::load(&module, Config::default()).unwrap();
+    let Some(Extern::Func(go)) = m.export(instance, "go") else { panic!() };
+    m.invoke(go, &[Value::I32(4)]).unwrap();
+    m.run(5);
+    let proof = prove(&m);
+    let other = Module::new(PROGRAM.replace("(i32.const 508)", "(i32.const 509)").as_bytes()).unwrap();
+    let err = Judge::new(other, Config::default()).unwrap().check(&proof).unwrap_err();
+    assert!(err.0.contains("another module"), "{err}");
+    let config = Config { max_call_depth: 99, ..Config::default() };
+    assert!(Judge::new(module, config).unwrap().check(&proof).is_err());
+}

@@ -3,11 +3,15 @@
 //! what the proof opens, never holding more of the state, and computes the state hash
 //! after it. [`prove`] builds such proofs from a full machine.
 
+pub mod codec;
+#[cfg(feature = "json")]
+pub mod json;
 mod partial;
 pub mod proof;
 pub mod prove;
 mod verify;
 
+pub use codec::{from_bytes, to_bytes, FormatError};
 pub use proof::Proof;
 pub use prove::prove;
 pub use verify::{Invalid, Judge, Verdict};

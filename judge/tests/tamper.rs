@@ -154,3 +154,34 @@ fn a_proof_is_refused_by_a_judge_of_another_module_or_configuration() {
     let config = Config { max_call_depth: 99, ..Config::default() };
     assert!(Judge::new(module, config).unwrap().check(&proof).is_err());
 }
+
+#[test]
+fn truncated_or_garbled_encodings_are_errors_not_panics() {
+    let module: Arc<Module> = Module::new(PROGRAM.as_bytes()).unwrap();
+    let (mut m, instance) = Machine::load(&module, Config::default()).unwrap();
+    let Some(Extern::Func(go)) = m.export(instance, "go") else { panic!() };
+    m.invoke(go, &[Value::I32(4)]).unwrap();
+    m.run(12);
+    let proof = prove(&m);
+    let bytes = judge::to_bytes(&proof);
+    for len in 0..bytes.len() {
+        assert!(judge::from_bytes(&bytes[..len]).is_err(), "a proof cut at {len} bytes was read");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(judge::from_bytes(&longer).unwrap_err().0.contains("after the end"));
+    let json = judge::json::to_json(&proof);
+    let text = json.to_string();
+    for cut in (0..text.len()).step_by(37) {
+        if let Ok(v) = serde_json::from_str(&text[..cut]) {
+            assert!(judge::json::from_json(&v).is_err());
+        }
+    }
+    let mut wrong = json.clone();
+    wrong["state"]["frame"]["locals"] = serde_json::json!("0x12");
+    let err = judge::json::from_json(&wrong).unwrap_err();
+    assert!(err.0.contains("state.frame.locals"), "{err}");
+    wrong = json.clone();
+    wrong["operands"]["values"] = serde_json::json!([1]);
+    assert!(judge::json::from_json(&wrong).unwrap_err().0.contains("operands.values[0]"));
+}

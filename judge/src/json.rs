@@ -1,0 +1,308 @@
+//! The proof's JSON form: hashes and byte strings as `0x` and hex digits, slot values as
+//! `0x` and 16 hex digits, counters as numbers. docs/spec.md defines it.
+
+use merkle_memory::state::{Commitment, Environment, FrameCommitment};
+use merkle_memory::{hex, parse_hex, Hash};
+use serde_json::{json, Map, Value as Json};
+
+use crate::codec::FormatError;
+use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, TablesOpening};
+
+fn bad<T>(what: impl Into<String>) -> Result<T, FormatError> {
+    Err(FormatError(what.into()))
+}
+
+fn slot(v: u64) -> Json {
+    json!(format!("0x{v:016x}"))
+}
+
+fn bytes_hex(b: &[u8]) -> Json {
+    let mut s = String::with_capacity(2 + 2 * b.len());
+    s.push_str("0x");
+    b.iter().for_each(|x| s.push_str(&format!("{x:02x}")));
+    json!(s)
+}
+
+fn hashes_json(hs: &[Hash]) -> Json {
+    json!(hs.iter().map(hex).collect::<Vec<_>>())
+}
+
+fn frame_json(f: &FrameCommitment) -> Json {
+    json!({ "func": f.func, "pc": f.pc, "base": f.base, "locals": hex(&f.locals), "operands": hex(&f.operands) })
+}
+
+fn leaves_json(l: &Leaves) -> Json {
+    json!({
+        "count": l.count,
+        "indices": l.indices,
+        "values": l.values.iter().map(|&v| slot(v)).collect::<Vec<_>>(),
+        "proof": hashes_json(&l.proof),
+    })
+}
+
+/// The JSON form.
+pub fn to_json(p: &Proof) -> Json {
+    let s = &p.state;
+    let e = &s.environment;
+    let mut out = json!({
+        "version": p.version,
+        "step": p.step,
+        "pre_hash": hex(&p.pre_hash),
+        "post_hash": hex(&p.post_hash),
+        "state": {
+            "context": hex(&s.context),
+            "status": s.status,
+            "trap": s.trap,
+            "trap_arg": s.trap_arg,
+            "steps": s.steps,
+            "gas_used": s.gas_used,
+            "depth": s.depth,
+            "height": s.height,
+            "entry": s.entry,
+            "frame": frame_json(&s.frame),
+            "callers": hex(&s.callers),
+            "environment": {
+                "globals": hex(&e.globals),
+                "memories": hex(&e.memories),
+                "tables": hex(&e.tables),
+                "segments": hex(&e.segments),
+                "output": hex(&e.output),
+            },
+        },
+        "operands": {
+            "values": p.operands.values.iter().map(|&v| slot(v)).collect::<Vec<_>>(),
+            "rest": hex(&p.operands.rest),
+        },
+    });
+    let o = out.as_object_mut().expect("an object");
+    if let Some(l) = &p.locals {
+        o.insert("locals".into(), leaves_json(l));
+    }
+    if let Some(c) = &p.caller {
+        o.insert("caller".into(), json!({ "frame": frame_json(&c.frame), "rest": hex(&c.rest) }));
+    }
+    if let Some(l) = &p.globals {
+        o.insert("globals".into(), leaves_json(l));
+    }
+    if let Some(m) = &p.memory {
+        o.insert(
+            "memory".into(),
+            json!({
+                "index": m.index,
+                "memories_proof": hashes_json(&m.memories_proof),
+                "pages": m.pages,
+                "max": m.max,
+                "chunks": m.chunks.iter().map(|(i, b)| json!({ "index": i, "bytes": bytes_hex(b) })).collect::<Vec<_>>(),
+                "chunks_proof": hashes_json(&m.chunks_proof),
+            }),
+        );
+    }
+    if let Some(t) = &p.tables {
+        let tables: Vec<Json> = t.tables.iter().map(|(i, l)| json!({ "index": i, "elements": leaves_json(l) })).collect();
+        o.insert("tables".into(), json!({ "tables": tables, "tables_proof": hashes_json(&t.tables_proof) }));
+    }
+    if let Some(s) = &p.segments {
+        o.insert("segments".into(), json!({ "elems": s.elems, "datas": s.datas }));
+    }
+    out
+}
+
+/// A JSON object, read field by field with the path in every error.
+struct Obj<'a> {
+    map: &'a Map<String, Json>,
+    path: String,
+}
+
+impl<'a> Obj<'a> {
+    fn of(v: &'a Json, path: &str) -> Result<Self, FormatError> {
+        match v.as_object() {
+            Some(map) => Ok(Self { map, path: path.to_string() }),
+            None => bad(format!("{path} is not an object")),
+        }
+    }
+    fn path(&self, key: &str) -> String {
+        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
+    }
+    fn get(&self, key: &str) -> Result<&'a Json, FormatError> {
+        self.map.get(key).ok_or_else(|| FormatError(format!("{} is missing", self.path(key))))
+    }
+    fn opt(&self, key: &str) -> Option<&'a Json> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+    fn obj(&self, key: &str) -> Result<Obj<'a>, FormatError> {
+        Obj::of(self.get(key)?, &self.path(key))
+    }
+    fn uint(&self, key: &str, max: u64) -> Result<u64, FormatError> {
+        match self.get(key)?.as_u64() {
+            Some(v) if v <= max => Ok(v),
+            _ => bad(format!("{} is not an integer from 0 to {max}", self.path(key))),
+        }
+    }
+    fn u32(&self, key: &str) -> Result<u32, FormatError> {
+        self.uint(key, u32::MAX as u64).map(|v| v as u32)
+    }
+    fn u64(&self, key: &str) -> Result<u64, FormatError> {
+        self.uint(key, u64::MAX)
+    }
+    fn hash(&self, key: &str) -> Result<Hash, FormatError> {
+        hash_of(self.get(key)?, &self.path(key))
+    }
+    fn array(&self, key: &str) -> Result<&'a Vec<Json>, FormatError> {
+        self.get(key)?.as_array().ok_or_else(|| FormatError(format!("{} is not an array", self.path(key))))
+    }
+    fn hashes(&self, key: &str) -> Result<Vec<Hash>, FormatError> {
+        let path = self.path(key);
+        self.array(key)?.iter().enumerate().map(|(i, v)| hash_of(v, &format!("{path}[{i}]"))).collect()
+    }
+    fn frame(&self, key: &str) -> Result<FrameCommitment, FormatError> {
+        let f = self.obj(key)?;
+        Ok(FrameCommitment {
+            func: f.u32("func")?,
+            pc: f.u32("pc")?,
+            base: f.u32("base")?,
+            locals: f.hash("locals")?,
+            operands: f.hash("operands")?,
+        })
+    }
+    fn leaves(&self, key: &str) -> Result<Leaves, FormatError> {
+        let l = self.obj(key)?;
+        let indices = l.array("indices")?;
+        let indices = indices
+            .iter()
+            .map(|v| v.as_u64().and_then(|i| u32::try_from(i).ok()))
+            .collect::<Option<Vec<u32>>>()
+            .ok_or_else(|| FormatError(format!("{} holds an index that is not a u32", l.path("indices"))))?;
+        let values = slots_of(l.array("values")?, &l.path("values"))?;
+        Ok(Leaves { count: l.u32("count")?, indices, values, proof: l.hashes("proof")? })
+    }
+    fn flags(&self, key: &str) -> Result<Vec<bool>, FormatError> {
+        self.array(key)?
+            .iter()
+            .map(|v| v.as_bool().ok_or_else(|| FormatError(format!("{} holds a non-boolean", self.path(key)))))
+            .collect()
+    }
+}
+
+fn hash_of(v: &Json, path: &str) -> Result<Hash, FormatError> {
+    v.as_str().and_then(parse_hex).ok_or_else(|| FormatError(format!("{path} is not 0x and 64 hex digits")))
+}
+
+fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    let digits = s.strip_prefix("0x")?;
+    if digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..digits.len()).step_by(2).map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok()).collect()
+}
+
+fn slots_of(values: &[Json], path: &str) -> Result<Vec<u64>, FormatError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.as_str()
+                .and_then(|s| s.strip_prefix("0x"))
+                .filter(|d| d.len() == 16)
+                .and_then(|d| u64::from_str_radix(d, 16).ok())
+                .ok_or_else(|| FormatError(format!("{path}[{i}] is not 0x and 16 hex digits")))
+        })
+        .collect()
+}
+
+/// Reads the JSON form.
+pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
+    let p = Obj::of(v, "")?;
+    let s = p.obj("state")?;
+    let e = s.obj("environment")?;
+    let state = Commitment {
+        context: s.hash("context")?,
+        status: s.uint("status", u8::MAX as u64)? as u8,
+        trap: s.u32("trap")?,
+        trap_arg: s.u32("trap_arg")?,
+        steps: s.u64("steps")?,
+        gas_used: s.u64("gas_used")?,
+        depth: s.u32("depth")?,
+        height: s.u32("height")?,
+        entry: s.u32("entry")?,
+        frame: s.frame("frame")?,
+        callers: s.hash("callers")?,
+        environment: Environment {
+            globals: e.hash("globals")?,
+            memories: e.hash("memories")?,
+            tables: e.hash("tables")?,
+            segments: e.hash("segments")?,
+            output: e.hash("output")?,
+        },
+    };
+    let ops = p.obj("operands")?;
+    let operands = Operands { values: slots_of(ops.array("values")?, "operands.values")?, rest: ops.hash("rest")? };
+    let caller = match p.opt("caller") {
+        Some(c) => {
+            let c = Obj::of(c, "caller")?;
+            Some(Caller { frame: c.frame("frame")?, rest: c.hash("rest")? })
+        }
+        None => None,
+    };
+    let memory = match p.opt("memory") {
+        Some(m) => {
+            let m = Obj::of(m, "memory")?;
+            let chunks = m
+                .array("chunks")?
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let c = Obj::of(c, &format!("memory.chunks[{i}]"))?;
+                    let bytes = c.get("bytes")?.as_str().and_then(hex_bytes);
+                    let bytes = bytes.ok_or_else(|| FormatError(format!("{} is not 0x and hex digits", c.path("bytes"))))?;
+                    Ok((c.u32("index")?, bytes))
+                })
+                .collect::<Result<_, FormatError>>()?;
+            Some(MemoryOpening {
+                index: m.u32("index")?,
+                memories_proof: m.hashes("memories_proof")?,
+                pages: m.u32("pages")?,
+                max: m.u32("max")?,
+                chunks,
+                chunks_proof: m.hashes("chunks_proof")?,
+            })
+        }
+        None => None,
+    };
+    let tables = match p.opt("tables") {
+        Some(t) => {
+            let t = Obj::of(t, "tables")?;
+            let tables = t
+                .array("tables")?
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    let x = Obj::of(x, &format!("tables.tables[{i}]"))?;
+                    Ok((x.u32("index")?, x.leaves("elements")?))
+                })
+                .collect::<Result<_, FormatError>>()?;
+            Some(TablesOpening { tables, tables_proof: t.hashes("tables_proof")? })
+        }
+        None => None,
+    };
+    let segments = match p.opt("segments") {
+        Some(x) => {
+            let x = Obj::of(x, "segments")?;
+            Some(Segments { elems: x.flags("elems")?, datas: x.flags("datas")? })
+        }
+        None => None,
+    };
+    Ok(Proof {
+        version: p.u32("version")?,
+        step: p.u64("step")?,
+        pre_hash: p.hash("pre_hash")?,
+        post_hash: p.hash("post_hash")?,
+        state,
+        operands,
+        locals: p.opt("locals").map(|_| p.leaves("locals")).transpose()?,
+        caller,
+        globals: p.opt("globals").map(|_| p.leaves("globals")).transpose()?,
+        memory,
+        tables,
+        segments,
+    })
+}

@@ -58,6 +58,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the one-step proof of the step that takes the state at step N to step N+1.
+    Prove {
+        /// The module: binary (.wasm) or text (.wat).
+        module: PathBuf,
+        /// The exported function to call (default: the only one, or _start/main).
+        #[arg(long)]
+        invoke: Option<String>,
+        /// Arguments, parsed by the function's signature.
+        #[arg(allow_negative_numbers = true)]
+        args: Vec<String>,
+        /// The step: the proof takes the state at this step to the next.
+        #[arg(long)]
+        step: u64,
+        /// Gas the call may use (the judge must be given the same).
+        #[arg(long)]
+        gas_limit: Option<u64>,
+        /// Write the proof (JSON) here instead of to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a one-step proof (JSON, as `prove` writes it) and print the verdict.
+    Judge {
+        /// The module the proof is about.
+        module: PathBuf,
+        proof: PathBuf,
+        /// Gas limit of the call the proof is about.
+        #[arg(long)]
+        gas_limit: Option<u64>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare the stepper's fast path with wasmi on the bundled real programs.
     Bench {
         /// Timings per engine and program; the median is reported.
@@ -88,6 +120,10 @@ fn main() -> ExitCode {
         Command::State { module, invoke, args, at, gas_limit, json } => {
             state(&module, invoke.as_deref(), &args, at, gas_limit, json)
         }
+        Command::Prove { module, invoke, args, step, gas_limit, out } => {
+            prove(&module, invoke.as_deref(), &args, step, gas_limit, out.as_deref())
+        }
+        Command::Judge { module, proof, gas_limit, json } => judge(&module, &proof, gas_limit, json),
         Command::Bench { repeat, programs, json } => bench(programs, repeat, json),
         Command::Spectest { paths, verbose } => spectest(&paths, verbose),
     }
@@ -153,6 +189,69 @@ fn state(path: &std::path::Path, invoke: Option<&str>, args: &[String], at: u64,
         summary.print();
     }
     ExitCode::SUCCESS
+}
+
+/// Exit codes: 0 written, 2 unusable input or an unwritable file.
+fn prove(
+    path: &std::path::Path,
+    invoke: Option<&str>,
+    args: &[String],
+    step: u64,
+    gas_limit: Option<u64>,
+    out: Option<&std::path::Path>,
+) -> ExitCode {
+    let result = verigame::run::read_module_bytes(path)
+        .and_then(|bytes| verigame::run::prepare_call(&bytes, invoke, args, gas_config(gas_limit)))
+        .and_then(|mut machine| {
+            let proof = verigame::prove::prove_step(&mut machine, step);
+            if proof.step < step {
+                eprintln!("note: the call halted at step {}, before step {step}; this proves a step of its final state", proof.step);
+            }
+            let text = serde_json::to_string_pretty(&judge::json::to_json(&proof))? + "\n";
+            match out {
+                Some(file) => {
+                    std::fs::write(file, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+                    eprintln!(
+                        "wrote the proof of step {} ({} bytes in binary form) to {}",
+                        proof.step,
+                        judge::to_bytes(&proof).len(),
+                        file.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Exit codes: 0 a valid proof, 1 an invalid one, 2 unreadable input.
+fn judge(path: &std::path::Path, proof: &std::path::Path, gas_limit: Option<u64>, json: bool) -> ExitCode {
+    let report = verigame::run::read_module_bytes(path).and_then(|bytes| {
+        let module = stepper::Module::new(&bytes)?;
+        let proof = verigame::prove::read_proof(proof)?;
+        verigame::prove::judge_proof(module, gas_config(gas_limit), &proof)
+    });
+    match report {
+        Ok(report) => {
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                report.print();
+            }
+            if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn bench(programs: Option<PathBuf>, repeat: usize, json: bool) -> ExitCode {

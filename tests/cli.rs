@@ -82,3 +82,47 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn prove_then_judge_accepts_an_honest_proof_and_refuses_a_tampered_one() {
+    let dir = std::env::temp_dir().join(format!("verigame-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("proof.json");
+    let file = file.to_str().unwrap();
+    for step in ["0", "37", "500"] {
+        let out = verigame(&["prove", FIB, "--invoke", "fib_rec", "8", "--step", step, "--out", file]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let proof: Json = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        for key in ["step", "pre_hash", "post_hash"] {
+            assert!(proof.get(key).is_some(), "missing {key}");
+        }
+        let state = json_of(&verigame(&["state", FIB, "--invoke", "fib_rec", "8", "--at", step, "--json"]));
+        assert_eq!(proof["pre_hash"], state["state_hash"], "step {step}");
+        let report = json_of(&verigame(&["judge", FIB, file, "--json"]));
+        assert_eq!(report["valid"], true, "{report}");
+        assert_eq!(report["post_hash"], proof["post_hash"]);
+        assert!(report["proof_bytes"].as_u64().unwrap() > 0);
+        for key in ["step", "pre_hash", "instruction", "reason"] {
+            assert!(report.get(key).is_some(), "missing {key}");
+        }
+    }
+    // A proof of another step's state, or with a changed operand, is refused with a reason.
+    let mut proof: Json = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    proof["post_hash"] = proof["pre_hash"].clone();
+    std::fs::write(file, proof.to_string()).unwrap();
+    let out = verigame(&["judge", FIB, file, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    assert!(report["reason"].as_str().unwrap().contains("claims post-state"), "{report}");
+    // Unreadable input.
+    std::fs::write(file, "{\"version\": 1").unwrap();
+    let out = verigame(&["judge", FIB, file]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not JSON"));
+    std::fs::write(file, "{\"version\": 1}").unwrap();
+    let out = verigame(&["judge", FIB, file]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("state is missing"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

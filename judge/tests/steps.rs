@@ -7,72 +7,8 @@ use judge::{prove, Judge};
 use merkle_memory::state_hash;
 use stepper::{Config, Extern, GasTable, Machine, Module, Status, Value};
 
-/// Touches every kind of state: memory across chunk boundaries, bulk memory and table
-/// instructions, growth of both, globals, nested and indirect calls, the output log,
-/// segment drops, and traps.
-const EVERYTHING: &str = r#"(module
-  (import "verigame" "emit" (func $emit (param i64)))
-  (import "verigame" "abort" (func $abort (param i32)))
-  (type $i2i (func (param i32) (result i32)))
-  (memory 1 4)
-  (table $t 4 16 funcref)
-  (table $ext 2 externref)
-  (global $counter (mut i32) (i32.const 5))
-  (global $wide (mut i64) (i64.const -1))
-  (data $hello "hello, verigame: a data segment longer than one chunk of memory? no, but it will do")
-  (data (i32.const 500) "straddles the first chunk boundary")
-  (elem $fs funcref (ref.func $leaf) (ref.func $mid) (ref.func $leaf))
-  (elem (i32.const 1) $leaf $mid)
-  (func $leaf (type $i2i) (local $t i64)
-    (local.set $t (i64.extend_i32_u (local.get 0)))
-    (call $emit (i64.mul (local.get $t) (global.get $wide)))
-    (i32.store offset=510 (i32.const 0) (local.get 0))
-    (i32.add (local.get 0) (i32.const 1)))
-  (func $mid (type $i2i)
-    (global.set $counter (i32.add (global.get $counter) (i32.const 1)))
-    (call_indirect (type $i2i) (local.get 0) (i32.const 1)))
-  (func $multi (param i32) (result i32 i64)
-    (block (result i32 i64)
-      (local.get 0) (i64.const 7)
-      (br_if 0 (i32.eqz (local.get 0)))
-      (drop) (drop)
-      (i32.const 1) (i64.const 2)))
-  (func (export "run") (param $n i32) (result i32) (local $i i32) (local $acc i32) (local $f64 f64)
-    (memory.init $hello (i32.const 1000) (i32.const 0) (i32.const 80))
-    (data.drop $hello)
-    (drop (memory.grow (i32.const 1)))
-    (i64.store (i32.const 65533) (i64.const 0x0102030405060708))
-    (local.set $acc (i32.load8_u (i32.const 65535)))
-    (memory.fill (i32.const 700) (i32.const 0xAB) (i32.const 600))
-    (memory.copy (i32.const 1100) (i32.const 1000) (i32.const 700))
-    (memory.copy (i32.const 900) (i32.const 1000) (i32.const 300))
-    (drop (table.grow $t (ref.func $leaf) (i32.const 3)))
-    (table.init $t $fs (i32.const 4) (i32.const 0) (i32.const 3))
-    (elem.drop $fs)
-    (table.copy $t $t (i32.const 3) (i32.const 4) (i32.const 3))
-    (table.copy $t $t (i32.const 5) (i32.const 3) (i32.const 2))
-    (table.fill $ext (i32.const 0) (ref.null extern) (i32.const 2))
-    (drop (table.size $t))
-    (local.set $f64 (f64.sqrt (f64.convert_i32_s (local.get $n))))
-    (block $done
-      (loop $next
-        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-        (local.set $acc (i32.add (local.get $acc) (call $mid (local.get $i))))
-        (local.set $acc (i32.add (local.get $acc)
-          (call_indirect (type $i2i) (local.get $i) (i32.add (i32.const 1) (i32.rem_u (local.get $i) (i32.const 2))))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br_table $next $next $done (i32.and (local.get $i) (i32.const 1)))))
-    (call $multi (local.get $n)) (drop) (drop)
-    (call $multi (i32.const 0)) (drop) (drop)
-    (i32.add (local.get $acc) (i32.trunc_f64_s (local.get $f64))))
-  (func (export "fail") (param $code i32) (call $abort (local.get $code)))
-  (func (export "oob") (result i32) (i32.load (i32.const 0x7fffffff)))
-  (func (export "div") (param i32) (result i32) (i32.div_s (i32.const 7) (local.get 0)))
-  (func (export "deep") (param i32) (result i32)
-    (if (result i32) (local.get 0)
-      (then (i32.add (i32.const 1) (call 9 (i32.sub (local.get 0) (i32.const 1)))))
-      (else (i32.const 0))))
-  (func (export "spin") (loop $l (br $l))))"#;
+/// Touches every kind of state (see the file).
+const EVERYTHING: &str = include_str!("common/everything.wat");
 
 fn start(module: &Arc<Module>, config: &Config, export: &str, args: &[Value]) -> Machine {
     let (mut m, instance) = Machine::load(module, config.clone()).unwrap();

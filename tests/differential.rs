@@ -22,33 +22,11 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Instant, SystemTime};
 
-use verigame::reference::{compare_engines, smith_module, CompareOptions};
+use verigame::reference::{compare_engines, seeded_bytes, smith_module, CompareOptions};
 
 /// Seeds of the default run: cases `FIRST_SEED..FIRST_SEED + CASES`.
 const FIRST_SEED: u64 = 0x5eed_0000;
 const CASES: u64 = 500;
-
-/// The bytes of case `seed`: 4 to 32 KiB from a xorshift generator.
-fn case_bytes(seed: u64) -> Vec<u8> {
-    // splitmix64 spreads neighbouring seeds apart; xorshift64* fills the buffer.
-    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    let mut state = (z ^ (z >> 31)) | 1;
-    let mut next = move || {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    };
-    let len = 4096 + (next() % (28 * 1024)) as usize;
-    let mut bytes = Vec::with_capacity(len + 8);
-    while bytes.len() < len {
-        bytes.extend_from_slice(&next().to_le_bytes());
-    }
-    bytes.truncate(len);
-    bytes
-}
 
 #[derive(Default)]
 struct Summary {
@@ -76,7 +54,7 @@ fn run_case(seed: u64, opts: &CompareOptions, summary: &mut Summary, verbose: bo
     if std::env::var_os("VERIGAME_DIFF_TRACE").is_some() {
         eprintln!("seed {seed}");
     }
-    let Ok(wasm) = smith_module(&case_bytes(seed)) else {
+    let Ok(wasm) = smith_module(&seeded_bytes(seed)) else {
         summary.not_generated += 1;
         return;
     };

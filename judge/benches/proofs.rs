@@ -259,8 +259,8 @@ fn workloads() -> Vec<Workload> {
     ] {
         add(format!("ops {export}"), &ops, d(), export, vec![], 1);
     }
-    let shallow = Config { max_call_depth: 200, ..d() };
-    add("ops t_depth (depth 200)".into(), &ops, shallow, "t_depth", vec![], 1);
+    let shallow = Config { max_call_depth: 100, ..d() };
+    add("ops t_depth (depth 100)".into(), &ops, shallow, "t_depth", vec![], 1);
     let small_stack = Config { max_value_stack: 1000, ..d() };
     add("ops t_depth (stack 1000)".into(), &ops, small_stack, "t_depth", vec![], 1);
     let priced = Config { gas_limit: 500, gas: GasTable { costs: [1, 5, 1, 2, 2, 1, 3, 4, 6] }, ..d() };
@@ -448,6 +448,25 @@ fn breakdown(p: &Proof) -> String {
     parts.join(", ")
 }
 
+/// Each sampled proof's verification time (the median of 21 runs), by class.
+fn sample_verify_times(ws: &[Workload], samples: &[Sample]) -> Vec<(GasClass, Duration)> {
+    samples
+        .iter()
+        .map(|s| {
+            let judge = &ws[s.workload].judge;
+            let mut times: Vec<Duration> = (0..21)
+                .map(|_| {
+                    let t = Instant::now();
+                    std::hint::black_box(judge.check(std::hint::black_box(&s.proof)).expect("honest"));
+                    t.elapsed()
+                })
+                .collect();
+            times.sort_unstable();
+            (s.class, times[times.len() / 2])
+        })
+        .collect()
+}
+
 fn report(ws: &[Workload], records: &[Record], samples: &[Sample], walk_time: Duration, runs: &[(u64, Status)]) {
     let class_name = |c: GasClass| c.name();
     let instruction = |r: &Record| ws[r.workload].module.code[r.pc as usize].to_string();
@@ -477,6 +496,10 @@ fn report(ws: &[Workload], records: &[Record], samples: &[Sample], walk_time: Du
     }
     let all = stats(records.iter()).expect("proofs");
     eprintln!("{}", row("ALL", &all));
+    let is_c = |r: &&Record| !ws[r.workload].label.starts_with("ops ");
+    let c_programs = stats(records.iter().filter(is_c)).expect("proofs of the C programs");
+    eprintln!("{}", row("ALL (C programs)", &c_programs));
+    eprintln!("{}", row("ALL (ops module)", &stats(records.iter().filter(|r| !is_c(r))).expect("proofs of the ops module")));
     eprintln!();
     eprintln!("-- by opcode --");
     eprintln!("{}", header("class / opcode"));
@@ -549,8 +572,27 @@ fn report(ws: &[Workload], records: &[Record], samples: &[Sample], walk_time: Du
         max_verify.step,
         instruction(max_verify)
     );
+    eprintln!(
+        "C programs alone: median {} B, max {} B ({} proofs)",
+        c_programs.median, c_programs.max, c_programs.count
+    );
+    let times = sample_verify_times(ws, samples);
+    let median_of = |class: Option<GasClass>| {
+        let mut v: Vec<Duration> = times.iter().filter(|(c, _)| class.is_none_or(|k| k == *c)).map(|(_, t)| *t).collect();
+        v.sort_unstable();
+        (!v.is_empty()).then(|| quantile(&v, 0.5))
+    };
+    let per_class: Vec<String> = GasClass::ALL
+        .iter()
+        .filter_map(|&c| median_of(Some(c)).map(|t| format!("{} {}", c.name(), micros(t))))
+        .collect();
+    eprintln!(
+        "verify, timed sample ({} proofs of every class, median of 21 runs each): median {} µs; by class: {}",
+        samples.len(),
+        micros(median_of(None).expect("a sample")),
+        per_class.join(", ")
+    );
     eprintln!("prove: median {} µs over all proofs (the pre-state's memory hashed beforehand)", micros(all.prove_median));
-    eprintln!("timed sample for the criterion groups: {} proofs", samples.len());
 }
 
 fn main() {

@@ -233,15 +233,23 @@ fn open(values: &[u64], indices: &BTreeSet<usize>) -> Leaves {
 pub fn prove(machine: &Machine) -> Proof {
     let mut pre = machine.clone();
     let state = Commitment::of(&mut pre);
-    let pre_hash = state.hash();
+    // The step runs once, on a copy that becomes the post-state, recording what it touches.
     let mut post = pre.clone();
-    post.step();
-    let post_hash = state_hash(&mut post);
+    let log = {
+        let chunk_size = post.config.memory_chunk_size as usize;
+        let (cx, mut regs, direct) = post.split();
+        let pre_len = direct.stack_len();
+        let mut recorder = Recorder { inner: direct, chunk_size, log: RefCell::new(Log { min_len: pre_len, ..Log::default() }) };
+        stepper::step(&cx, &mut regs, &mut recorder);
+        let log = recorder.log.into_inner();
+        post.set_registers(regs);
+        log
+    };
     let mut proof = Proof {
         version: VERSION,
         step: pre.steps,
-        pre_hash,
-        post_hash,
+        pre_hash: state.hash(),
+        post_hash: state_hash(&mut post),
         state,
         operands: Operands { values: Vec::new(), rest: state.frame.operands },
         locals: None,
@@ -254,16 +262,6 @@ pub fn prove(machine: &Machine) -> Proof {
     if pre.status.is_halted() {
         return proof;
     }
-
-    let log = {
-        let mut copy = pre.clone();
-        let chunk_size = copy.config.memory_chunk_size as usize;
-        let (cx, mut regs, direct) = copy.split();
-        let pre_len = direct.stack_len();
-        let mut recorder = Recorder { inner: direct, chunk_size, log: RefCell::new(Log { min_len: pre_len, ..Log::default() }) };
-        stepper::step(&cx, &mut regs, &mut recorder);
-        recorder.log.into_inner()
-    };
 
     let stack = &pre.stack;
     let (base, operands_start, top) = *frame_extents(&pre).last().expect("a running machine has a frame");

@@ -162,7 +162,8 @@ impl Machine {
         (cx, regs, Direct { stack, frames, tables, memories, globals, elems, data_dropped, output })
     }
 
-    fn set_registers(&mut self, regs: Registers) {
+    /// Sets the counters and status, as after running the executor over [`Machine::split`].
+    pub fn set_registers(&mut self, regs: Registers) {
         (self.pc, self.steps, self.gas_used, self.status) = (regs.pc, regs.steps, regs.gas_used, regs.status);
     }
 

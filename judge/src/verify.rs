@@ -91,10 +91,6 @@ impl Judge {
         Ok(Self { module, layout, context })
     }
 
-    pub fn module(&self) -> &Arc<Module> {
-        &self.module
-    }
-
     /// The instruction at `pc` of function `func`, if `func` is one of the module's.
     pub fn instruction(&self, func: u32, pc: u32) -> Option<String> {
         self.wasm_function(func)?;
@@ -348,9 +344,6 @@ impl Judge {
         } else {
             return invalid("the step changed the call depth by more than one");
         };
-        if pre.base as usize > p.len && depth == s.depth {
-            return invalid("the stack fell below the running frame");
-        }
 
         let env = &s.environment;
         let globals = match &proof.globals {

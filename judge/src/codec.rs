@@ -11,7 +11,7 @@ use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, Tab
 #[error("not a proof: {0}")]
 pub struct FormatError(pub String);
 
-fn bad<T>(what: impl Into<String>) -> Result<T, FormatError> {
+pub(crate) fn bad<T>(what: impl Into<String>) -> Result<T, FormatError> {
     Err(FormatError(what.into()))
 }
 

@@ -2,26 +2,18 @@
 //! `0x` and 16 hex digits, counters as numbers. docs/spec.md defines it.
 
 use merkle_memory::state::{Commitment, Environment, FrameCommitment};
+use merkle_memory::hash::{bytes_to_hex, hex_to_bytes};
 use merkle_memory::{hex, parse_hex, Hash};
 use serde_json::{json, Map, Value as Json};
 
-use crate::codec::FormatError;
+use crate::codec::{bad, FormatError};
 use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, TablesOpening};
 
-fn bad<T>(what: impl Into<String>) -> Result<T, FormatError> {
-    Err(FormatError(what.into()))
-}
 
 fn slot(v: u64) -> Json {
     json!(format!("0x{v:016x}"))
 }
 
-fn bytes_hex(b: &[u8]) -> Json {
-    let mut s = String::with_capacity(2 + 2 * b.len());
-    s.push_str("0x");
-    b.iter().for_each(|x| s.push_str(&format!("{x:02x}")));
-    json!(s)
-}
 
 fn hashes_json(hs: &[Hash]) -> Json {
     json!(hs.iter().map(hex).collect::<Vec<_>>())
@@ -92,7 +84,7 @@ pub fn to_json(p: &Proof) -> Json {
                 "memories_proof": hashes_json(&m.memories_proof),
                 "pages": m.pages,
                 "max": m.max,
-                "chunks": m.chunks.iter().map(|(i, b)| json!({ "index": i, "bytes": bytes_hex(b) })).collect::<Vec<_>>(),
+                "chunks": m.chunks.iter().map(|(i, b)| json!({ "index": i, "bytes": bytes_to_hex(b) })).collect::<Vec<_>>(),
                 "chunks_proof": hashes_json(&m.chunks_proof),
             }),
         );
@@ -187,14 +179,6 @@ fn hash_of(v: &Json, path: &str) -> Result<Hash, FormatError> {
     v.as_str().and_then(parse_hex).ok_or_else(|| FormatError(format!("{path} is not 0x and 64 hex digits")))
 }
 
-fn hex_bytes(s: &str) -> Option<Vec<u8>> {
-    let digits = s.strip_prefix("0x")?;
-    if digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..digits.len()).step_by(2).map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok()).collect()
-}
-
 fn slots_of(values: &[Json], path: &str) -> Result<Vec<u64>, FormatError> {
     values
         .iter()
@@ -252,7 +236,7 @@ pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
                 .enumerate()
                 .map(|(i, c)| {
                     let c = Obj::of(c, &format!("memory.chunks[{i}]"))?;
-                    let bytes = c.get("bytes")?.as_str().and_then(hex_bytes);
+                    let bytes = c.get("bytes")?.as_str().and_then(hex_to_bytes);
                     let bytes = bytes.ok_or_else(|| FormatError(format!("{} is not 0x and hex digits", c.path("bytes"))))?;
                     Ok((c.u32("index")?, bytes))
                 })

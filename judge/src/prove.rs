@@ -4,8 +4,8 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use merkle_memory::hash::leaf;
-use merkle_memory::state::{caller_link, frame_extents, frame_records, state_hash, table_commitment, Commitment};
+use merkle_memory::hash::slot_leaf;
+use merkle_memory::state::{callers_chain, frame_extents, frame_records, state_hash, table_commitment, value_chain, Commitment};
 use merkle_memory::{memory, tree, Hash};
 use stepper::{Backend, Direct, Frame, Machine};
 
@@ -213,7 +213,7 @@ impl Backend for Recorder<'_> {
 
 /// Leaves `indices` of the tree over `values`, with their multi-proof.
 fn open(values: &[u64], indices: &BTreeSet<usize>) -> Leaves {
-    let leaves: Vec<Hash> = values.iter().map(|v| leaf(&v.to_le_bytes())).collect();
+    let leaves: Vec<Hash> = values.iter().map(|&v| slot_leaf(v)).collect();
     let indices: Vec<usize> = indices.iter().copied().collect();
     // Opened for its size alone, a tree carries its root.
     let proof = match indices.is_empty() {
@@ -270,7 +270,7 @@ pub fn prove(machine: &Machine) -> Proof {
     let floor = floor.max(operands_start);
     proof.operands = Operands {
         values: stack[floor..top].to_vec(),
-        rest: merkle_memory::state::value_chain(&stack[operands_start..floor]),
+        rest: value_chain(&stack[operands_start..floor]),
     };
     if !log.popped_frame {
         let locals: BTreeSet<usize> = log.touched.range(base..operands_start).map(|i| i - base).collect();
@@ -281,7 +281,7 @@ pub fn prove(machine: &Machine) -> Proof {
     if log.popped_frame && pre.frames.len() >= 2 {
         let records = frame_records(&pre);
         let below = &records[..records.len() - 2];
-        let rest = below.iter().fold(merkle_memory::hash::EMPTY, |b, r| caller_link(&r.hash(), &b));
+        let rest = callers_chain(below);
         proof.caller = Some(Caller { frame: records[records.len() - 2], rest });
     }
     if !log.globals.is_empty() {

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use merkle_memory::hash::{leaf, EMPTY};
+use merkle_memory::hash::{leaf, slot_leaf, EMPTY};
 use merkle_memory::state::{
-    caller_link, context, locals_count, output_link, segments_hash, table_commitment_of, value_link, Commitment,
-    Environment, FrameCommitment, NO_FUNCTION,
+    caller_link, context, locals_count, output_chain_over, segments_hash_of, table_commitment_of, value_chain_over as chain,
+    Commitment, Environment, FrameCommitment, NO_FUNCTION,
 };
 use merkle_memory::tree::{append_root, proven_root, zero_hashes};
 use merkle_memory::{memory, Hash};
@@ -25,10 +25,6 @@ pub struct Invalid(pub String);
 
 fn invalid<T>(why: impl Into<String>) -> Result<T, Invalid> {
     Err(Invalid(why.into()))
-}
-
-fn slot_leaf(v: u64) -> Hash {
-    leaf(&v.to_le_bytes())
 }
 
 /// The root a leaves opening proves, with the values it holds.
@@ -64,10 +60,6 @@ fn open_leaves(what: &str, l: &Leaves, count: usize, root: &Hash) -> Result<BTre
 fn reopen(what: &str, l: &Leaves, now: &BTreeMap<usize, u64>) -> Result<Hash, Invalid> {
     let values: Vec<u64> = l.indices.iter().map(|&i| now.get(&(i as usize)).copied().unwrap_or(0)).collect();
     leaves_root(what, l, &values)
-}
-
-fn chain(values: impl IntoIterator<Item = u64>, below: Hash) -> Hash {
-    values.into_iter().fold(below, |below, v| value_link(v, &below))
 }
 
 /// A judge for one module and configuration: everything it holds besides the proof.
@@ -191,7 +183,7 @@ impl Judge {
                 if seg.elems.len() != store.elems.len() || seg.datas.len() != store.data_dropped.len() {
                     return invalid("the dropped segments do not list every segment");
                 }
-                if segments_of(&seg.elems, &seg.datas) != env.segments {
+                if segments_hash_of(&seg.elems, &seg.datas) != env.segments {
                     return invalid("the dropped segments do not prove the segments hash");
                 }
                 Some((seg.elems.clone(), seg.datas.clone()))
@@ -359,10 +351,10 @@ impl Judge {
             None => env.tables,
         };
         let segments = match &p.segments {
-            Some((elems, datas)) => segments_of(elems, datas),
+            Some((elems, datas)) => segments_hash_of(elems, datas),
             None => env.segments,
         };
-        let output = p.emitted.iter().fold(env.output, |below, &v| output_link(v, &below));
+        let output = output_chain_over(&p.emitted, env.output);
         let (status, trap, trap_arg) = merkle_memory::state::status_code(regs.status);
         Ok(Commitment {
             context: s.context,
@@ -387,13 +379,13 @@ impl Judge {
                 // memory.grow: the proof opens the last chunk, if any, to append zeros.
                 let old = old_pages as usize * PAGE_SIZE / chunk_size;
                 let new = pm.pages as usize * PAGE_SIZE / chunk_size;
-                let zero = zero_hashes(leaf(&vec![0; chunk_size]), (new.max(1)).ilog2() as usize + 2);
+                let zero = memory::zero_hashes(chunk_size);
                 let last = match m.chunks.as_slice() {
                     [] if old == 0 => EMPTY,
                     [(i, bytes)] if *i as usize + 1 == old => leaf(bytes),
                     _ => return invalid("memory.grow needs exactly the memory's last chunk"),
                 };
-                append_root(old, last, &m.chunks_proof, new, &zero).map_err(|e| Invalid(format!("memory.grow: {e}")))?
+                append_root(old, last, &m.chunks_proof, new, zero).map_err(|e| Invalid(format!("memory.grow: {e}")))?
             }
             _ => chunks_root_of(m, chunk_size, m.chunks.iter().map(|(i, _)| pm.chunks[&(*i as usize)].as_slice()))?,
         };
@@ -432,13 +424,6 @@ fn check_locals_only(p: &Partial, base: usize, floor: usize, opened: &[usize]) -
         Some(i) => invalid(format!("the step touches slot {i}, which the proof does not open")),
         None => Ok(()),
     }
-}
-
-fn segments_of(elems: &[bool], datas: &[bool]) -> Hash {
-    let mut store = stepper::store::Store::default();
-    store.elems = elems.iter().map(|&dropped| if dropped { Vec::new() } else { vec![0] }).collect();
-    store.data_dropped = datas.to_vec();
-    segments_hash(&store)
 }
 
 /// The chunk root an opening proves, with `chunks` as the opened chunks' bytes.

@@ -10,16 +10,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use judge::{json, prove, Judge};
+use merkle_memory::hash::{bytes_to_hex, hex_to_bytes};
 use serde_json::{json, Value as Json};
 use stepper::{Config, Extern, GasTable, Machine, Module, Status, Value};
 
 const EVERYTHING: &str = include_str!("common/everything.wat");
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::from("0x");
-    bytes.iter().for_each(|b| s.push_str(&format!("{b:02x}")));
-    s
-}
 
 /// What a step is an example of: its instruction class, or a named hard case.
 fn case_of(m: &Machine) -> Vec<String> {
@@ -51,7 +46,7 @@ fn vectors(module: &Arc<Module>, wasm: &[u8]) -> Json {
                 "pre_hash": merkle_memory::hex(&proof.pre_hash),
                 "post_hash": merkle_memory::hex(&proof.post_hash),
                 "proof": json::to_json(&proof),
-                "binary": hex(&judge::to_bytes(&proof)),
+                "binary": bytes_to_hex(&judge::to_bytes(&proof)),
             })
         });
     };
@@ -83,7 +78,7 @@ fn vectors(module: &Arc<Module>, wasm: &[u8]) -> Json {
     }
     json!({
         "version": judge::proof::VERSION,
-        "module": hex(wasm),
+        "module": bytes_to_hex(wasm),
         "configs": {
             "default": "stepper::Config::default(): 65536 pages, 2^20 table elements, 2^22 stack slots, call depth 2^14, no gas limit, 512-byte chunks, every step costs 1",
             "gas_limit 40": "the default configuration with gas_limit 40",
@@ -114,8 +109,7 @@ fn golden_proofs_are_what_the_prover_gives_and_the_judge_accepts() {
         };
         let judge = Judge::new(module.clone(), config).unwrap();
         let from_json = json::from_json(&v["proof"]).unwrap();
-        let bytes = v["binary"].as_str().unwrap();
-        let bytes: Vec<u8> = (2..bytes.len()).step_by(2).map(|i| u8::from_str_radix(&bytes[i..i + 2], 16).unwrap()).collect();
+        let bytes = hex_to_bytes(v["binary"].as_str().unwrap()).expect("hex bytes");
         assert_eq!(judge::from_bytes(&bytes).unwrap(), from_json, "{}: the two forms differ", v["case"]);
         let verdict = judge.check(&from_json).unwrap_or_else(|e| panic!("{}: {e}", v["case"]));
         assert_eq!(merkle_memory::hex(&verdict.post_hash), v["post_hash"].as_str().unwrap());

@@ -45,27 +45,33 @@ pub fn keccak(bytes: &[u8]) -> Hash {
     Keccak256::digest(bytes).into()
 }
 
-/// `0x` and 64 lowercase hex digits: how hashes print everywhere.
-pub fn hex(hash: &Hash) -> String {
-    let mut s = String::with_capacity(66);
+/// `0x` and two lowercase hex digits per byte.
+pub fn bytes_to_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 + 2 * bytes.len());
     s.push_str("0x");
-    for b in hash {
+    for b in bytes {
         s.push_str(&format!("{b:02x}"));
     }
     s
 }
 
-/// Parses what [`hex`] prints.
-pub fn parse_hex(s: &str) -> Option<Hash> {
+/// Parses what [`bytes_to_hex`] prints (either case of digits).
+pub fn hex_to_bytes(s: &str) -> Option<Vec<u8>> {
     let digits = s.strip_prefix("0x")?;
-    if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
+    (0..digits.len()).step_by(2).map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok()).collect()
+}
+
+/// `0x` and 64 lowercase hex digits: how hashes print everywhere.
+pub fn hex(hash: &Hash) -> String {
+    bytes_to_hex(hash)
+}
+
+/// Parses what [`hex`] prints.
+pub fn parse_hex(s: &str) -> Option<Hash> {
+    hex_to_bytes(s)?.try_into().ok()
 }
 
 /// The tree hasher for rs_merkle: inner nodes are `keccak(0x01 || left || right)`, and a
@@ -91,6 +97,11 @@ impl rs_merkle::Hasher for TreeHasher {
 
 pub fn leaf(bytes: &[u8]) -> Hash {
     tagged(Tag::Leaf, &[bytes])
+}
+
+/// The leaf of a 64-bit slot (a local, a global, a table element): `keccak(0x00 || u64)`.
+pub fn slot_leaf(slot: u64) -> Hash {
+    leaf(&slot.to_le_bytes())
 }
 
 pub fn node(left: &Hash, right: &Hash) -> Hash {

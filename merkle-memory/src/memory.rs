@@ -13,8 +13,9 @@ use crate::tree;
 /// Pages a memory can have at most (4 GiB).
 pub const MAX_PAGES: u32 = 65536;
 
-/// Hashes of all-zero subtrees for a chunk size, computed once per size.
-fn zero_hashes(chunk_size: usize) -> &'static [Hash] {
+/// Hashes of all-zero subtrees of chunks of `chunk_size` bytes, by height up to a 4 GiB
+/// memory's, computed once per size.
+pub fn zero_hashes(chunk_size: usize) -> &'static [Hash] {
     static CACHE: OnceLock<Mutex<HashMap<usize, &'static [Hash]>>> = OnceLock::new();
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     cache.entry(chunk_size).or_insert_with(|| {

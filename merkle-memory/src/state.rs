@@ -4,7 +4,7 @@
 use stepper::store::{Func, Store, Table};
 use stepper::{Config, Machine, Status, Trap};
 
-use crate::hash::{leaf, tagged, Hash, Tag, EMPTY};
+use crate::hash::{slot_leaf, tagged, Hash, Tag, EMPTY};
 use crate::{memory, tree};
 
 /// `func` of the frame record a machine without frames shows (its results are the operands).
@@ -101,7 +101,7 @@ impl Commitment {
             height: stack.len() as u32,
             entry: machine.entry.unwrap_or(NO_FUNCTION),
             frame,
-            callers: records.iter().fold(EMPTY, |below, r| caller_link(&r.hash(), &below)),
+            callers: callers_chain(&records),
             environment,
         }
     }
@@ -149,7 +149,7 @@ pub fn frame_records(machine: &Machine) -> Vec<FrameCommitment> {
         .into_iter()
         .enumerate()
         .map(|(i, (locals, operands, end))| {
-            let leaves: Vec<Hash> = stack[locals..operands].iter().map(|v| leaf(&v.to_le_bytes())).collect();
+            let leaves: Vec<Hash> = stack[locals..operands].iter().map(|&v| slot_leaf(v)).collect();
             FrameCommitment {
                 func: frames[i].func,
                 pc: frames.get(i + 1).map_or(*pc, |callee| callee.ret_pc),
@@ -196,7 +196,17 @@ pub fn value_link(value: u64, below: &Hash) -> Hash {
 
 /// The hash chain of `values`, bottom first.
 pub fn value_chain(values: &[u64]) -> Hash {
-    values.iter().fold(EMPTY, |below, &v| value_link(v, &below))
+    value_chain_over(values.iter().copied(), EMPTY)
+}
+
+/// `values`, bottom first, pushed on a hashed stack whose hash is `below`.
+pub fn value_chain_over(values: impl IntoIterator<Item = u64>, below: Hash) -> Hash {
+    values.into_iter().fold(below, |below, v| value_link(v, &below))
+}
+
+/// The callers chain of frame `records`, outermost first.
+pub fn callers_chain(records: &[FrameCommitment]) -> Hash {
+    records.iter().fold(EMPTY, |below, r| caller_link(&r.hash(), &below))
 }
 
 /// `keccak(0x14 || frame || below)`: one caller frame pushed on the frame chain.
@@ -207,6 +217,11 @@ pub fn caller_link(frame: &Hash, below: &Hash) -> Hash {
 /// `keccak(0x18 || value i64 || below)`: one value appended to the output log.
 pub fn output_link(value: i64, below: &Hash) -> Hash {
     tagged(Tag::Output, &[&value.to_le_bytes(), below])
+}
+
+/// `values`, oldest first, appended to an output log whose hash is `below`.
+pub fn output_chain_over(values: &[i64], below: Hash) -> Hash {
+    values.iter().fold(below, |below, &v| output_link(v, &below))
 }
 
 /// `keccak(0x11 || program || config)`.
@@ -244,7 +259,7 @@ pub fn config_hash(c: &Config) -> Hash {
 
 fn environment(machine: &mut Machine) -> Environment {
     let store = &mut machine.store;
-    let globals: Vec<Hash> = store.globals.iter().map(|g| leaf(&g.value.to_le_bytes())).collect();
+    let globals: Vec<Hash> = store.globals.iter().map(|g| slot_leaf(g.value)).collect();
     let memories: Vec<Hash> = store.memories.iter_mut().map(memory::commitment).collect();
     let tables: Vec<Hash> = store.tables.iter_mut().map(table_commitment).collect();
     Environment {
@@ -252,7 +267,7 @@ fn environment(machine: &mut Machine) -> Environment {
         memories: tree::root(&memories),
         tables: tree::root(&tables),
         segments: segments_hash(store),
-        output: machine.output.iter().fold(EMPTY, |below, &v| output_link(v, &below)),
+        output: output_chain_over(&machine.output, EMPTY),
     }
 }
 
@@ -260,7 +275,7 @@ fn environment(machine: &mut Machine) -> Environment {
 pub fn elements_root(table: &mut Table) -> Hash {
     let mut cache = std::mem::take(&mut table.cache);
     let elems = table.elems();
-    let root = tree::update(&mut cache, elems.len(), |i| leaf(&elems[i].to_le_bytes()), None);
+    let root = tree::update(&mut cache, elems.len(), |i| slot_leaf(elems[i]), None);
     table.cache = cache;
     root
 }
@@ -275,12 +290,18 @@ pub fn table_commitment(table: &mut Table) -> Hash {
     table_commitment_of(table.elems().len() as u32, &root)
 }
 
-/// Which element and data segments are dropped: `keccak(0x19 || count u32 || one byte
-/// each || count u32 || one byte each)`. An element segment with no elements counts as
-/// dropped (the two behave the same).
+/// Which of the store's element and data segments are dropped. An element segment with
+/// no elements counts as dropped (the two behave the same).
 pub fn segments_hash(store: &Store) -> Hash {
-    let elems: Vec<u8> = store.elems.iter().map(|e| e.is_empty() as u8).collect();
-    let datas: Vec<u8> = store.data_dropped.iter().map(|&d| d as u8).collect();
+    let elems: Vec<bool> = store.elems.iter().map(Vec::is_empty).collect();
+    segments_hash_of(&elems, &store.data_dropped)
+}
+
+/// `keccak(0x19 || count u32 || one byte each || count u32 || one byte each)` of the
+/// element and data segments' dropped flags.
+pub fn segments_hash_of(elems: &[bool], datas: &[bool]) -> Hash {
+    let (elems, datas): (Vec<u8>, Vec<u8>) =
+        (elems.iter().map(|&d| d as u8).collect(), datas.iter().map(|&d| d as u8).collect());
     let (ne, nd) = ((elems.len() as u32).to_le_bytes(), (datas.len() as u32).to_le_bytes());
     tagged(Tag::Segments, &[&ne, &elems, &nd, &datas])
 }

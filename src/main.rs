@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use stepper::Config;
 use verigame::run::{run_stepper, run_wasmi, Engine};
 
@@ -12,19 +12,34 @@ struct Cli {
     command: Command,
 }
 
+/// A call of an exported function: the module, the export and its arguments.
+#[derive(Args)]
+struct Call {
+    /// The module: binary (.wasm) or text (.wat).
+    module: PathBuf,
+    /// The exported function to call (default: the only one, or _start/main).
+    #[arg(long)]
+    invoke: Option<String>,
+    /// Arguments, parsed by the function's signature: integers in decimal,
+    /// floats in decimal or as 0x bit patterns (after `--` for values like -inf).
+    #[arg(allow_negative_numbers = true)]
+    args: Vec<String>,
+}
+
+impl Call {
+    /// A stepper machine with the call started.
+    fn start(&self, gas_limit: Option<u64>) -> anyhow::Result<stepper::Machine> {
+        let bytes = verigame::run::read_module_bytes(&self.module)?;
+        verigame::run::prepare_call(&bytes, self.invoke.as_deref(), &self.args, gas_config(gas_limit))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Call an exported function and print its results, steps, gas and status.
     Run {
-        /// The module: binary (.wasm) or text (.wat).
-        module: PathBuf,
-        /// The exported function to call (default: the only one, or _start/main).
-        #[arg(long)]
-        invoke: Option<String>,
-        /// Arguments, parsed by the function's signature: integers in decimal,
-        /// floats in decimal or as 0x bit patterns (after `--` for values like -inf).
-        #[arg(allow_negative_numbers = true)]
-        args: Vec<String>,
+        #[command(flatten)]
+        call: Call,
         #[arg(long, value_enum, default_value_t = Engine::Stepper)]
         engine: Engine,
         /// Stop after this many steps (the status is then `running`).
@@ -39,14 +54,8 @@ enum Command {
     },
     /// Print the state hash and a summary of the machine at a step of a call.
     State {
-        /// The module: binary (.wasm) or text (.wat).
-        module: PathBuf,
-        /// The exported function to call (default: the only one, or _start/main).
-        #[arg(long)]
-        invoke: Option<String>,
-        /// Arguments, parsed by the function's signature.
-        #[arg(allow_negative_numbers = true)]
-        args: Vec<String>,
+        #[command(flatten)]
+        call: Call,
         /// The step: 0 is the state before the first instruction. A call that halts
         /// earlier stays at its final state.
         #[arg(long)]
@@ -60,14 +69,8 @@ enum Command {
     },
     /// Write the one-step proof of the step that takes the state at step N to step N+1.
     Prove {
-        /// The module: binary (.wasm) or text (.wat).
-        module: PathBuf,
-        /// The exported function to call (default: the only one, or _start/main).
-        #[arg(long)]
-        invoke: Option<String>,
-        /// Arguments, parsed by the function's signature.
-        #[arg(allow_negative_numbers = true)]
-        args: Vec<String>,
+        #[command(flatten)]
+        call: Call,
         /// The step: the proof takes the state at this step to the next.
         #[arg(long)]
         step: u64,
@@ -114,15 +117,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { module, invoke, args, engine, max_steps, gas_limit, json } => {
-            run(&module, invoke.as_deref(), &args, engine, max_steps, gas_limit, json)
-        }
-        Command::State { module, invoke, args, at, gas_limit, json } => {
-            state(&module, invoke.as_deref(), &args, at, gas_limit, json)
-        }
-        Command::Prove { module, invoke, args, step, gas_limit, out } => {
-            prove(&module, invoke.as_deref(), &args, step, gas_limit, out.as_deref())
-        }
+        Command::Run { call, engine, max_steps, gas_limit, json } => run(&call, engine, max_steps, gas_limit, json),
+        Command::State { call, at, gas_limit, json } => state(&call, at, gas_limit, json),
+        Command::Prove { call, step, gas_limit, out } => prove(&call, step, gas_limit, out.as_deref()),
         Command::Judge { module, proof, gas_limit, json } => judge(&module, &proof, gas_limit, json),
         Command::Bench { repeat, programs, json } => bench(programs, repeat, json),
         Command::Spectest { paths, verbose } => spectest(&paths, verbose),
@@ -131,16 +128,9 @@ fn main() -> ExitCode {
 
 /// Exit codes: 0 returned, 1 trapped / out of gas / stopped at the step limit,
 /// 2 unusable input (unreadable or invalid module, bad arguments).
-fn run(
-    path: &std::path::Path,
-    invoke: Option<&str>,
-    args: &[String],
-    engine: Engine,
-    max_steps: Option<u64>,
-    gas_limit: Option<u64>,
-    json: bool,
-) -> ExitCode {
-    let outcome = verigame::run::read_module_bytes(path).and_then(|bytes| match engine {
+fn run(call: &Call, engine: Engine, max_steps: Option<u64>, gas_limit: Option<u64>, json: bool) -> ExitCode {
+    let (invoke, args) = (call.invoke.as_deref(), &call.args);
+    let outcome = verigame::run::read_module_bytes(&call.module).and_then(|bytes| match engine {
         Engine::Stepper => run_stepper(&bytes, invoke, args, max_steps.unwrap_or(u64::MAX), gas_config(gas_limit)),
         Engine::Wasmi if max_steps.is_some() || gas_limit.is_some() => {
             anyhow::bail!("--max-steps and --gas-limit apply to the stepper engine only")
@@ -156,11 +146,14 @@ fn run(
             }
             if outcome.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => unusable(e),
     }
+}
+
+/// Reports unusable input (exit code 2).
+fn unusable(e: anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::from(2)
 }
 
 fn gas_config(gas_limit: Option<u64>) -> Config {
@@ -168,15 +161,10 @@ fn gas_config(gas_limit: Option<u64>) -> Config {
 }
 
 /// Exit codes: 0 printed, 2 unusable input.
-fn state(path: &std::path::Path, invoke: Option<&str>, args: &[String], at: u64, gas_limit: Option<u64>, json: bool) -> ExitCode {
-    let machine = verigame::run::read_module_bytes(path)
-        .and_then(|bytes| verigame::run::prepare_call(&bytes, invoke, args, gas_config(gas_limit)));
-    let mut machine = match machine {
+fn state(call: &Call, at: u64, gas_limit: Option<u64>, json: bool) -> ExitCode {
+    let mut machine = match call.start(gas_limit) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return unusable(e),
     };
     machine.run(at);
     let summary = verigame::state::StateSummary::of(&mut machine);
@@ -192,42 +180,30 @@ fn state(path: &std::path::Path, invoke: Option<&str>, args: &[String], at: u64,
 }
 
 /// Exit codes: 0 written, 2 unusable input or an unwritable file.
-fn prove(
-    path: &std::path::Path,
-    invoke: Option<&str>,
-    args: &[String],
-    step: u64,
-    gas_limit: Option<u64>,
-    out: Option<&std::path::Path>,
-) -> ExitCode {
-    let result = verigame::run::read_module_bytes(path)
-        .and_then(|bytes| verigame::run::prepare_call(&bytes, invoke, args, gas_config(gas_limit)))
-        .and_then(|mut machine| {
-            let proof = verigame::prove::prove_step(&mut machine, step);
-            if proof.step < step {
-                eprintln!("note: the call halted at step {}, before step {step}; this proves a step of its final state", proof.step);
+fn prove(call: &Call, step: u64, gas_limit: Option<u64>, out: Option<&std::path::Path>) -> ExitCode {
+    let result = call.start(gas_limit).and_then(|mut machine| {
+        let proof = verigame::prove::prove_step(&mut machine, step);
+        if proof.step < step {
+            eprintln!("note: the call halted at step {}, before step {step}; this proves a step of its final state", proof.step);
+        }
+        let text = serde_json::to_string_pretty(&judge::json::to_json(&proof))? + "\n";
+        match out {
+            Some(file) => {
+                std::fs::write(file, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+                eprintln!(
+                    "wrote the proof of step {} ({} bytes in binary form) to {}",
+                    proof.step,
+                    judge::to_bytes(&proof).len(),
+                    file.display()
+                );
             }
-            let text = serde_json::to_string_pretty(&judge::json::to_json(&proof))? + "\n";
-            match out {
-                Some(file) => {
-                    std::fs::write(file, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
-                    eprintln!(
-                        "wrote the proof of step {} ({} bytes in binary form) to {}",
-                        proof.step,
-                        judge::to_bytes(&proof).len(),
-                        file.display()
-                    );
-                }
-                None => print!("{text}"),
-            }
-            Ok(())
-        });
+            None => print!("{text}"),
+        }
+        Ok(())
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => unusable(e),
     }
 }
 
@@ -247,10 +223,7 @@ fn judge(path: &std::path::Path, proof: &std::path::Path, gas_limit: Option<u64>
             }
             if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => unusable(e),
     }
 }
 
@@ -261,10 +234,7 @@ fn bench(programs: Option<PathBuf>, repeat: usize, json: bool) -> ExitCode {
     for &workload in WORKLOADS {
         match Prepared::new(&dir, workload).and_then(|p| measure(&p, repeat)) {
             Ok(m) => measurements.push(m),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(2);
-            }
+            Err(e) => return unusable(e),
         }
     }
     if json {
@@ -278,10 +248,7 @@ fn bench(programs: Option<PathBuf>, repeat: usize, json: bool) -> ExitCode {
 fn spectest(paths: &[PathBuf], verbose: bool) -> ExitCode {
     let files = match verigame::spectest::collect_scripts(paths) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return unusable(e.into()),
     };
     let (mut passed, mut failed) = (0, 0);
     for file in &files {

@@ -1,1 +1,32 @@
-//! Execution traces and the bisection game (see issue "The verification game").
+//! Execution traces and the verification game.
+//!
+//! A [`Trace`] records one party's run of a [`Call`] with checkpoints and answers the
+//! state hash at any step; [`game`] plays the bisection between two parties down to one
+//! step, which the judge rules on. [`fault`] is the executor a party runs, honest or
+//! lying in one of several named ways, for tests and demos.
+
+pub mod call;
+pub mod disk;
+pub mod fault;
+pub mod game;
+pub mod trace;
+
+pub use call::Call;
+pub use fault::{Executor, Fault};
+pub use game::{Claim, LocalParty, Outcome, Party, Referee, Role, Transcript};
+pub use trace::{Limits, Trace};
+
+/// Why a trace could not be made, stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error(transparent)]
+    Machine(#[from] stepper::Error),
+    #[error("{0}")]
+    Call(String),
+    #[error("the run did not finish within {0} steps; give it a gas limit")]
+    Unfinished(u64),
+    #[error("{0}")]
+    Format(String),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}

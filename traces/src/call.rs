@@ -1,0 +1,133 @@
+//! The call under dispute: what both parties and the referee agree on before a game.
+
+use std::sync::Arc;
+
+use merkle_memory::{hash::keccak, Hash};
+use serde_json::{json, Value as Json};
+use stepper::op::GasClass;
+use stepper::{Config, Extern, GasTable, Machine, Module, ValType, Value};
+
+use crate::TraceError;
+
+/// A module, an exported function, its arguments and the configuration of the run.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub module: Arc<Module>,
+    /// The module as given (binary or text); its Keccak-256 names it.
+    pub module_bytes: Arc<Vec<u8>>,
+    pub export: String,
+    pub args: Vec<Value>,
+    pub config: Config,
+}
+
+impl Call {
+    pub fn new(module_bytes: Vec<u8>, export: &str, args: Vec<Value>, config: Config) -> Result<Self, TraceError> {
+        let module = Module::new(&module_bytes)?;
+        let call = Self { module, module_bytes: Arc::new(module_bytes), export: export.to_string(), args, config };
+        call.start()?;
+        Ok(call)
+    }
+
+    pub fn module_hash(&self) -> Hash {
+        keccak(&self.module_bytes)
+    }
+
+    /// A machine with the module loaded and the call started: the state at step 0.
+    pub fn start(&self) -> Result<Machine, TraceError> {
+        let (mut machine, instance) = Machine::load(&self.module, self.config.clone())?;
+        let Some(Extern::Func(func)) = machine.export(instance, &self.export) else {
+            return Err(TraceError::Call(format!("no exported function `{}`", self.export)));
+        };
+        machine.invoke(func, &self.args)?;
+        Ok(machine)
+    }
+
+    /// Everything but the module's bytes, which travel or are stored apart.
+    pub fn to_json(&self) -> Json {
+        json!({
+            "module_hash": merkle_memory::hex(&self.module_hash()),
+            "export": self.export,
+            "args": self.args.iter().map(value_to_json).collect::<Vec<_>>(),
+            "config": config_to_json(&self.config),
+        })
+    }
+
+    /// The call [`Call::to_json`] describes, on `module_bytes`, which must have the
+    /// recorded hash.
+    pub fn from_json(v: &Json, module_bytes: Vec<u8>) -> Result<Self, TraceError> {
+        let bad = |what: &str| TraceError::Format(format!("call: {what}"));
+        let hash = v["module_hash"].as_str().ok_or_else(|| bad("no module_hash"))?;
+        let actual = merkle_memory::hex(&keccak(&module_bytes));
+        if hash != actual {
+            return Err(TraceError::Format(format!("the module's hash is {actual}, the call names {hash}")));
+        }
+        let export = v["export"].as_str().ok_or_else(|| bad("no export name"))?;
+        let args = v["args"].as_array().ok_or_else(|| bad("no args list"))?;
+        let args = args.iter().map(value_from_json).collect::<Result<Vec<_>, _>>()?;
+        let config = config_from_json(&v["config"])?;
+        Self::new(module_bytes, export, args, config)
+    }
+}
+
+/// A value as `{"type", "slot"}`: its type and its slot bits in decimal, exactly.
+pub fn value_to_json(v: &Value) -> Json {
+    json!({"type": v.ty().to_string(), "slot": v.to_slot().to_string()})
+}
+
+pub fn value_from_json(v: &Json) -> Result<Value, TraceError> {
+    let bad = || TraceError::Format(format!("`{v}` is not a value ({{\"type\", \"slot\"}})"));
+    let ty = match v["type"].as_str().ok_or_else(bad)? {
+        "i32" => ValType::I32,
+        "i64" => ValType::I64,
+        "f32" => ValType::F32,
+        "f64" => ValType::F64,
+        "funcref" => ValType::FuncRef,
+        "externref" => ValType::ExternRef,
+        _ => return Err(bad()),
+    };
+    let slot: u64 = v["slot"].as_str().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let value = Value::from_slot(ty, slot);
+    // Slots wider than the type would not survive the round trip.
+    if value.to_slot() != slot {
+        return Err(bad());
+    }
+    Ok(value)
+}
+
+pub fn config_to_json(c: &Config) -> Json {
+    let gas: serde_json::Map<String, Json> =
+        GasClass::ALL.iter().map(|&class| (class.name().to_string(), json!(c.gas.cost(class)))).collect();
+    json!({
+        "max_memory_pages": c.max_memory_pages,
+        "max_table_elements": c.max_table_elements,
+        "max_value_stack": c.max_value_stack,
+        "max_call_depth": c.max_call_depth,
+        "gas_limit": c.gas_limit.to_string(),
+        "gas": gas,
+        "memory_chunk_size": c.memory_chunk_size,
+    })
+}
+
+pub fn config_from_json(v: &Json) -> Result<Config, TraceError> {
+    let bad = |what: &str| TraceError::Format(format!("config: {what}"));
+    let u32_field = |name: &str| {
+        v[name].as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad(&format!("`{name}` is not a 32-bit count")))
+    };
+    let mut gas = GasTable::default();
+    for class in GasClass::ALL {
+        gas.costs[class as usize] =
+            v["gas"][class.name()].as_u64().ok_or_else(|| bad(&format!("no gas price for `{}`", class.name())))?;
+    }
+    let config = Config {
+        max_memory_pages: u32_field("max_memory_pages")?,
+        max_table_elements: u32_field("max_table_elements")?,
+        max_value_stack: u32_field("max_value_stack")?,
+        max_call_depth: u32_field("max_call_depth")?,
+        gas_limit: v["gas_limit"].as_str().and_then(|s| s.parse().ok()).ok_or_else(|| bad("`gas_limit` is not a count"))?,
+        gas,
+        memory_chunk_size: u32_field("memory_chunk_size")?,
+    };
+    config.validate()?;
+    Ok(config)
+}
+

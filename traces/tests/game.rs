@@ -1,0 +1,138 @@
+//! Games between an honest party and a liar of every kind, in both roles and at several
+//! degrees: the honest side wins every one, in exactly ceil(log_k N) rounds.
+
+use traces::game::rounds_for;
+use traces::{Call, Fault, Limits, LocalParty, Referee, Role, Trace};
+use stepper::{Config, Value};
+
+const PROGRAM: &str = r#"(module
+  (memory 1)
+  (func $mix (param i32) (result i32)
+    local.get 0 i32.const 31 i32.mul i32.const 7 i32.add)
+  (func (export "run") (param $n i32) (result i32)
+    (local $i i32) (local $acc i32)
+    (loop $top
+      (local.set $acc (call $mix (i32.add (local.get $acc) (local.get $i))))
+      (i32.store (i32.and (i32.mul (local.get $i) (i32.const 4)) (i32.const 0xfff)) (local.get $acc))
+      (br_if $top (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
+    (local.get $acc)))"#;
+
+fn call(n: i32, gas_limit: u64) -> Call {
+    let config = Config { gas_limit, ..Config::default() };
+    Call::new(PROGRAM.as_bytes().to_vec(), "run", vec![Value::I32(n)], config).unwrap()
+}
+
+/// Small checkpoint budgets, so recording thins and the game refocuses.
+fn limits() -> Limits {
+    Limits { interval: 32, max_checkpoints: 6, ..Limits::default() }
+}
+
+fn record(call: &Call, fault: Option<Fault>) -> Trace {
+    Trace::record(call.clone(), fault, limits(), &mut |_| {}).unwrap()
+}
+
+fn play(call: &Call, fault: Fault, faulty: Role, degree: u64) -> traces::Outcome {
+    let referee = Referee::new(call.clone()).unwrap();
+    let mut honest = LocalParty { trace: record(call, None) };
+    let mut liar = LocalParty { trace: record(call, Some(fault)) };
+    match faulty {
+        Role::Defender => referee.play(degree, &mut liar, &mut honest),
+        Role::Challenger => referee.play(degree, &mut honest, &mut liar),
+    }
+}
+
+#[test]
+fn an_honest_recording_hashes_every_step_like_a_fresh_run() {
+    let c = call(40, u64::MAX);
+    let trace = record(&c, None);
+    let mut m = c.start().unwrap();
+    let mut expected = vec![merkle_memory::state_hash(&mut m)];
+    while !m.status.is_halted() {
+        m.step();
+        expected.push(merkle_memory::state_hash(&mut m));
+    }
+    assert_eq!(trace.steps() + 1, expected.len() as u64);
+    let points: Vec<u64> = (0..expected.len() as u64 + 5).collect();
+    let hashes = trace.hashes_at(&points);
+    for (n, h) in hashes.iter().enumerate() {
+        assert_eq!(*h, expected[n.min(expected.len() - 1)], "step {n}");
+        assert_eq!(trace.hash_at(n as u64), *h, "step {n}");
+    }
+    assert!(trace.checkpoints().count() <= 6);
+}
+
+#[test]
+fn focus_keeps_answers_and_bounds_checkpoints() {
+    let c = call(60, u64::MAX);
+    let mut trace = record(&c, None);
+    let before: Vec<_> = (0..trace.steps()).map(|n| trace.hash_at(n)).collect();
+    let (lo, hi) = (trace.steps() / 3, trace.steps() / 3 + 40);
+    trace.focus(lo, hi);
+    assert!(trace.checkpoints().count() <= 6);
+    assert!(trace.checkpoints().filter(|c| (lo..=hi).contains(&c.step)).count() >= 4);
+    for n in lo..=hi {
+        assert_eq!(trace.hash_at(n), before[n as usize]);
+    }
+}
+
+#[test]
+fn every_kind_of_liar_loses_in_either_role_at_any_degree() {
+    let c = call(50, u64::MAX);
+    let steps = record(&c, None).steps();
+    let faults = [
+        Fault::Stack(10),
+        Fault::Memory(3),
+        Fault::Branch(100),
+        Fault::Gas(7),
+        Fault::Halt(steps / 2),
+        Fault::Extend(0),
+        Fault::Extend(steps + 100),
+        Fault::Claim(0),
+        Fault::Claim(2),
+        Fault::Stack(steps - 1),
+    ];
+    for fault in faults {
+        for faulty in [Role::Defender, Role::Challenger] {
+            for degree in [2, 3, 4, 16] {
+                let outcome = play(&c, fault, faulty, degree);
+                let t = &outcome.transcript;
+                assert_eq!(outcome.winner, faulty.other(), "{fault} as {faulty}, k={degree}: {}", outcome.reason);
+                let n = t.claims.iter().map(|c| c.unwrap().steps).max().unwrap();
+                assert_eq!(t.rounds.len() as u32, rounds_for(n, degree), "{fault} as {faulty}, k={degree}");
+                let ruling = t.ruling.as_ref().unwrap();
+                assert!(ruling.proof_bytes > 0, "{fault}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_party_that_understates_gas_outlives_the_honest_out_of_gas_run() {
+    let honest = record(&call(50, 300), None);
+    assert_eq!(honest.last().executor.machine.status, stepper::Status::OutOfGas);
+    let c = call(50, 300);
+    for faulty in [Role::Defender, Role::Challenger] {
+        let outcome = play(&c, Fault::Gas(150), faulty, 2);
+        assert_eq!(outcome.winner, faulty.other(), "{}", outcome.reason);
+    }
+}
+
+#[test]
+fn a_fault_without_effect_leaves_nothing_to_dispute() {
+    let c = call(5, u64::MAX);
+    let steps = record(&c, None).steps();
+    let outcome = play(&c, Fault::Memory(steps + 10), Role::Defender, 2);
+    assert_eq!(outcome.winner, Role::Defender);
+    assert!(outcome.transcript.rounds.is_empty());
+    assert!(outcome.reason.contains("no dispute"), "{}", outcome.reason);
+}
+
+#[test]
+fn faults_parse_and_print() {
+    for s in ["stack@5", "memory@0", "branch@9", "gas@1", "halt@3", "extend@4", "claim@2"] {
+        assert_eq!(s.parse::<Fault>().unwrap().to_string(), s);
+    }
+    assert!("stack".parse::<Fault>().unwrap_err().contains("KIND@STEP"));
+    assert!("lie@3".parse::<Fault>().unwrap_err().contains("unknown fault kind"));
+    assert!("stack@x".parse::<Fault>().unwrap_err().contains("not a step"));
+}

@@ -5,6 +5,7 @@
 pub mod reference;
 pub mod bench;
 pub mod cli_values;
+pub mod dispute;
 pub mod prove;
 pub mod run;
 pub mod spectest;

@@ -93,6 +93,54 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Record a run with checkpoints into a trace directory, to query or play later.
+    Record {
+        #[command(flatten)]
+        call: Call,
+        /// The directory to write (created; it must not hold a trace yet).
+        #[arg(long)]
+        out: PathBuf,
+        /// Record a faulty executor: KIND@STEP (stack, memory, branch, gas, halt, extend)
+        /// or claim@ROUND.
+        #[arg(long)]
+        fault: Option<traces::Fault>,
+        #[command(flatten)]
+        limits: TraceLimits,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the state hash at a step of a recorded trace.
+    Query {
+        /// A directory `record` wrote.
+        trace: PathBuf,
+        /// The step (a trace answers past its end with its final state).
+        #[arg(long)]
+        at: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Play a whole verification game in one process: an honest party against a faulty one.
+    Dispute {
+        #[command(flatten)]
+        call: Call,
+        /// How the faulty party lies: KIND@STEP (stack, memory, branch, gas, halt, extend)
+        /// or claim@ROUND.
+        #[arg(long)]
+        fault: traces::Fault,
+        /// The faulty party's role.
+        #[arg(long, value_enum, default_value_t = RoleArg::Defender)]
+        faulty_role: RoleArg,
+        /// Dissection degree: hashes per round plus one.
+        #[arg(long, default_value_t = traces::game::DEFAULT_DEGREE)]
+        degree: u64,
+        /// Write every move as JSON here (what `verigame tui --transcript` replays).
+        #[arg(long)]
+        transcript: Option<PathBuf>,
+        #[command(flatten)]
+        limits: TraceLimits,
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare the stepper's fast path with wasmi on the bundled real programs.
     Bench {
         /// Timings per engine and program; the median is reported.
@@ -114,6 +162,42 @@ enum Command {
     },
 }
 
+/// How a recording runs and what it may keep.
+#[derive(Args)]
+struct TraceLimits {
+    /// Gas the call may use; a run that does not halt needs one.
+    #[arg(long)]
+    gas_limit: Option<u64>,
+    /// Memory the checkpoints of one run may take, in MiB.
+    #[arg(long, default_value_t = 512)]
+    checkpoint_mib: usize,
+}
+
+impl TraceLimits {
+    fn limits(&self) -> traces::Limits {
+        traces::Limits { memory_budget: self.checkpoint_mib << 20, ..traces::Limits::default() }
+    }
+
+    fn call(&self, call: &Call) -> anyhow::Result<traces::Call> {
+        verigame::dispute::trace_call(&call.module, call.invoke.as_deref(), &call.args, gas_config(self.gas_limit))
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    Challenger,
+    Defender,
+}
+
+impl From<RoleArg> for traces::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Challenger => traces::Role::Challenger,
+            RoleArg::Defender => traces::Role::Defender,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -121,6 +205,11 @@ fn main() -> ExitCode {
         Command::State { call, at, gas_limit, json } => state(&call, at, gas_limit, json),
         Command::Prove { call, step, gas_limit, out } => prove(&call, step, gas_limit, out.as_deref()),
         Command::Judge { module, proof, gas_limit, json } => judge(&module, &proof, gas_limit, json),
+        Command::Record { call, out, fault, limits, json } => record(&call, &out, fault, &limits, json),
+        Command::Query { trace, at, json } => query(&trace, at, json),
+        Command::Dispute { call, fault, faulty_role, degree, transcript, limits, json } => {
+            dispute(&call, fault, faulty_role.into(), degree, transcript.as_deref(), &limits, json)
+        }
         Command::Bench { repeat, programs, json } => bench(programs, repeat, json),
         Command::Spectest { paths, verbose } => spectest(&paths, verbose),
     }
@@ -225,6 +314,86 @@ fn judge(path: &std::path::Path, proof: &std::path::Path, gas_limit: Option<u64>
         }
         Err(e) => unusable(e),
     }
+}
+
+/// Exit codes: 0 recorded, 2 unusable input or an unwritable directory.
+fn record(call: &Call, out: &std::path::Path, fault: Option<traces::Fault>, limits: &TraceLimits, json: bool) -> ExitCode {
+    use verigame::dispute::Progress;
+    let result = limits.call(call).and_then(|c| {
+        let progress = Progress::new(&[(traces::Role::Defender, "recording")], json);
+        let trace = traces::Trace::record(c, fault, limits.limits(), &mut |n| progress.update(traces::Role::Defender, n));
+        progress.finish();
+        let trace = trace?;
+        trace.save(out)?;
+        Ok(trace)
+    });
+    match result {
+        Ok(trace) => {
+            let (steps, hash, kept) = (trace.steps(), merkle_memory::hex(&trace.final_hash()), trace.checkpoints().count());
+            if json {
+                println!("{}", serde_json::json!({"steps": steps, "final_hash": hash, "checkpoints": kept, "trace": out}));
+            } else {
+                println!("recorded {steps} steps, final state {hash}, {kept} checkpoints in {}", out.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => unusable(e),
+    }
+}
+
+/// Exit codes: 0 answered, 2 an unreadable or corrupted trace.
+fn query(dir: &std::path::Path, at: u64, json: bool) -> ExitCode {
+    match traces::Trace::open(dir) {
+        Ok(trace) => {
+            let hash = merkle_memory::hex(&trace.hash_at(at));
+            let step = at.min(trace.steps());
+            if json {
+                println!("{}", serde_json::json!({"step": step, "state_hash": hash, "steps": trace.steps()}));
+            } else {
+                println!("step {step} of {}: {hash}", trace.steps());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => unusable(e.into()),
+    }
+}
+
+/// Exit codes: 0 the honest party won (or the fault changed nothing to dispute), 1 the
+/// faulty one won, 2 unusable input.
+fn dispute(
+    call: &Call,
+    fault: traces::Fault,
+    faulty: traces::Role,
+    degree: u64,
+    transcript: Option<&std::path::Path>,
+    limits: &TraceLimits,
+    json: bool,
+) -> ExitCode {
+    use verigame::dispute::{write_transcript, DisputeReport, Progress};
+    let labels = [(faulty.other(), "honest"), (faulty, "faulty")];
+    let outcome = limits.call(call).and_then(|c| {
+        let progress = Progress::new(&labels, json);
+        let outcome = traces::game::dispute(&c, fault, faulty, degree, &limits.limits(), &|role, n| progress.update(role, n));
+        progress.finish();
+        Ok(outcome?)
+    });
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => return unusable(e),
+    };
+    if let Some(path) = transcript {
+        if let Err(e) = write_transcript(&outcome, path) {
+            return unusable(e);
+        }
+    }
+    let report = DisputeReport { outcome: &outcome, fault, faulty };
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        report.print();
+    }
+    // Without a dispute the claims agree: whichever role lied told the truth in effect.
+    if outcome.winner == faulty.other() || !outcome.disputed { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 fn bench(programs: Option<PathBuf>, repeat: usize, json: bool) -> ExitCode {

@@ -117,14 +117,13 @@ pub fn status_name(status: Status) -> (&'static str, Option<String>) {
 /// on the module in `bytes`.
 pub fn prepare_call(bytes: &[u8], export: Option<&str>, args: &[String], config: Config) -> Result<Machine> {
     let module = Module::new(bytes)?;
-    let funcs: Vec<String> = module
-        .exports
-        .iter()
-        .filter(|(_, k, _)| *k == stepper::module::ExportKind::Func)
-        .map(|(n, _, _)| n.clone())
-        .collect();
-    let export = choose_export(&funcs, export)?;
+    let export = choose_export(&exported_funcs(&module), export)?;
     start_call(&module, &export, args, config)
+}
+
+/// The names of a module's exported functions.
+pub fn exported_funcs(module: &Module) -> Vec<String> {
+    module.exports.iter().filter(|(_, k, _)| *k == stepper::module::ExportKind::Func).map(|(n, _, _)| n.clone()).collect()
 }
 
 pub fn run_stepper(bytes: &[u8], export: Option<&str>, args: &[String], max_steps: u64, config: Config) -> Result<RunOutcome> {

@@ -220,6 +220,9 @@ pub struct Ruling {
 /// How a game ended.
 #[derive(Clone, Debug)]
 pub struct Outcome {
+    /// False when both parties claimed the same final state: the defender's claim stands.
+    /// A forfeit counts as disputed.
+    pub disputed: bool,
     pub winner: Role,
     pub reason: String,
     pub transcript: Transcript,
@@ -335,7 +338,8 @@ impl Referee {
         let end = |mut t: Transcript, winner: Role, reason: String| {
             t.winner = Some(winner);
             t.reason = reason.clone();
-            Outcome { winner, reason, transcript: t }
+            let agreed = matches!(t.claims, [Some(d), Some(c)] if d.final_hash == c.final_hash);
+            Outcome { disputed: !agreed, winner, reason, transcript: t }
         };
         if degree < 2 {
             return end(t, Role::Defender, format!("degree {degree}: a game needs a degree of at least 2"));
@@ -439,5 +443,34 @@ fn both<T: Send>(
         let d = s.spawn(|| ask(defender));
         let c = ask(challenger);
         (d.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), c)
+    })
+}
+
+/// The default dissection degree. See docs/spec.md ("Choosing the degree") for the
+/// measurement behind it.
+pub const DEFAULT_DEGREE: u64 = 2;
+
+/// A whole game in one process: records the honest run and the one with `fault` at
+/// once, then plays them with the liar in role `faulty`. `progress` hears each
+/// recording's steps (the role of the party recording, the steps so far).
+pub fn dispute(
+    call: &Call,
+    fault: Fault,
+    faulty: Role,
+    degree: u64,
+    limits: &crate::Limits,
+    progress: &(dyn Fn(Role, u64) + Sync),
+) -> Result<Outcome, crate::TraceError> {
+    let referee = Referee::new(call.clone())?;
+    let record = |f: Option<Fault>, role: Role| Trace::record(call.clone(), f, limits.clone(), &mut |n| progress(role, n));
+    let (honest, liar) = std::thread::scope(|s| {
+        let liar = s.spawn(|| record(Some(fault), faulty));
+        let honest = record(None, faulty.other());
+        (honest, liar.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    let (mut honest, mut liar) = (LocalParty { trace: honest? }, LocalParty { trace: liar? });
+    Ok(match faulty {
+        Role::Defender => referee.play(degree, &mut liar, &mut honest),
+        Role::Challenger => referee.play(degree, &mut honest, &mut liar),
     })
 }

@@ -1,8 +1,8 @@
 //! Games between an honest party and a liar of every kind, in both roles and at several
 //! degrees: the honest side wins every one, in exactly ceil(log_k N) rounds.
 
-use traces::game::rounds_for;
-use traces::{Call, Fault, Limits, LocalParty, Referee, Role, Trace};
+use traces::game::{dispute, rounds_for};
+use traces::{Call, Fault, Limits, Role, Trace};
 use stepper::{Config, Value};
 
 const PROGRAM: &str = r#"(module
@@ -32,13 +32,7 @@ fn record(call: &Call, fault: Option<Fault>) -> Trace {
 }
 
 fn play(call: &Call, fault: Fault, faulty: Role, degree: u64) -> traces::Outcome {
-    let referee = Referee::new(call.clone()).unwrap();
-    let mut honest = LocalParty { trace: record(call, None) };
-    let mut liar = LocalParty { trace: record(call, Some(fault)) };
-    match faulty {
-        Role::Defender => referee.play(degree, &mut liar, &mut honest),
-        Role::Challenger => referee.play(degree, &mut honest, &mut liar),
-    }
+    dispute(call, fault, faulty, degree, &limits(), &|_, _| {}).unwrap()
 }
 
 #[test]

@@ -1,0 +1,140 @@
+//! `verigame record`, `verigame query` and `verigame dispute`: traces and whole games
+//! from the command line.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use merkle_memory::hex;
+use serde_json::{json, Value as Json};
+use stepper::{Config, Module};
+use traces::{Call, Outcome, Role};
+
+use crate::cli_values::parse_args;
+use crate::run::{choose_export, exported_funcs, read_module_bytes};
+
+/// The call a trace or a game is about: the module at `path`, the export (or the
+/// default one) and its textual arguments, parsed by the export's signature.
+pub fn trace_call(path: &Path, export: Option<&str>, args: &[String], config: Config) -> Result<Call> {
+    let bytes = read_module_bytes(path)?;
+    let module = Module::new(&bytes)?;
+    let export = choose_export(&exported_funcs(&module), export)?;
+    let index = module.exports.iter().find(|(n, _, _)| *n == export).map(|&(_, _, i)| i).expect("chosen among the exports");
+    let args = parse_args(&module.func_type(index).params, args)?;
+    Ok(Call::new(bytes, &export, args, config)?)
+}
+
+/// A spinner per recording that counts steps, drawn only on a terminal and never in
+/// `--json` mode.
+pub struct Progress {
+    bars: Vec<(Role, ProgressBar)>,
+}
+
+impl Progress {
+    pub fn new(roles: &[(Role, &str)], quiet: bool) -> Self {
+        let multi = MultiProgress::new();
+        let style = ProgressStyle::with_template("{spinner} {prefix:>24} {human_pos} steps ({per_sec})").expect("a valid template");
+        let shown = !quiet && std::io::stderr().is_terminal();
+        let bars = roles
+            .iter()
+            .map(|&(role, label)| {
+                let bar = if shown { multi.add(ProgressBar::new_spinner()) } else { ProgressBar::hidden() };
+                bar.set_style(style.clone());
+                bar.set_prefix(label.to_string());
+                (role, bar)
+            })
+            .collect();
+        Self { bars }
+    }
+
+    pub fn update(&self, role: Role, steps: u64) {
+        if let Some((_, bar)) = self.bars.iter().find(|(r, _)| *r == role) {
+            bar.set_position(steps);
+        }
+    }
+
+    pub fn finish(&self) {
+        self.bars.iter().for_each(|(_, bar)| bar.finish_and_clear());
+    }
+}
+
+/// What `verigame dispute` reports.
+pub struct DisputeReport<'a> {
+    pub outcome: &'a Outcome,
+    pub fault: traces::Fault,
+    pub faulty: Role,
+}
+
+impl DisputeReport<'_> {
+    fn steps(&self, role: Role) -> Option<u64> {
+        let i = if role == Role::Defender { 0 } else { 1 };
+        self.outcome.transcript.claims[i].map(|c| c.steps)
+    }
+
+    pub fn to_json(&self) -> Json {
+        let t = &self.outcome.transcript;
+        let ruling = t.ruling.as_ref();
+        json!({
+            "honest": self.faulty.other().name(),
+            "winner": self.outcome.winner.name(),
+            "rounds": t.rounds.len(),
+            "degree": t.degree,
+            "steps_honest": self.steps(self.faulty.other()),
+            "steps_faulty": self.steps(self.faulty),
+            "diverged_step": ruling.map(|r| r.step),
+            "function": ruling.and_then(|r| r.function.clone()),
+            "instruction": ruling.and_then(|r| r.instruction.clone()),
+            "proof_bytes": ruling.map(|r| r.proof_bytes),
+            "verdict": self.outcome.reason,
+            "disputed": self.outcome.disputed,
+            "fault": self.fault.to_string(),
+        })
+    }
+
+    pub fn print(&self) {
+        let t = &self.outcome.transcript;
+        let honest = self.faulty.other();
+        println!("degree {}, initial state {}", t.degree, hex(&t.initial_hash));
+        for role in [Role::Defender, Role::Challenger] {
+            let claim = t.claims[if role == Role::Defender { 0 } else { 1 }];
+            let who = if role == honest { "honest".to_string() } else { format!("faulty, {}", self.fault) };
+            match claim {
+                Some(c) => println!("{role:>10} ({who}): {} steps, final state {}", c.steps, hex(&c.final_hash)),
+                None => println!("{role:>10} ({who}): no claim"),
+            }
+        }
+        for r in &t.rounds {
+            println!("round {:>3}: [{}, {}] -> [{}, {}]", r.round, r.range.0, r.range.1, r.next.0, r.next.1);
+        }
+        if let Some(r) = &t.ruling {
+            let place = match (&r.function, &r.instruction) {
+                (Some(f), Some(i)) => format!("in {f}: {i}"),
+                _ => "(the agreed state has halted)".to_string(),
+            };
+            println!("diverged at step {} {place}", r.step);
+            println!("   agreed before:     {}", hex(&r.agreed_hash));
+            println!("   defender after:    {}", hex(&r.claimed_after[0]));
+            println!("   challenger after:  {}", hex(&r.claimed_after[1]));
+            match (&r.judged_after, &r.rejected) {
+                (Some(after), _) => println!("   judge after:       {}", hex(after)),
+                (None, Some(why)) => println!("   proof rejected:    {why}"),
+                (None, None) => {}
+            }
+            println!("proof: {} bytes in binary form", r.proof_bytes);
+        }
+        println!("verdict: {}", self.outcome.reason);
+        if !self.outcome.disputed {
+            println!("(the fault changed nothing the final state shows: the faulty party's claim is the honest one)");
+            return;
+        }
+        let side = if self.outcome.winner == honest { "the honest party" } else { "the faulty party" };
+        println!("winner: {} ({side})", self.outcome.winner);
+    }
+}
+
+/// Writes a game's transcript as JSON.
+pub fn write_transcript(outcome: &Outcome, path: &Path) -> Result<()> {
+    let text = serde_json::to_string_pretty(&outcome.transcript.to_json())? + "\n";
+    std::fs::write(path, text).with_context(|| format!("cannot write the transcript to {}", path.display()))
+}

@@ -126,3 +126,85 @@ fn prove_then_judge_accepts_an_honest_proof_and_refuses_a_tampered_one() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("state is missing"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn dispute_json_names_the_honest_winner_in_either_role() {
+    let sort = ["dispute", "tests/programs/sort.wasm", "--invoke", "sort_checksum", "40"];
+    for (fault, role, degree) in [("memory@2000", "defender", "2"), ("stack@500", "challenger", "4"), ("halt@3000", "defender", "16")] {
+        let mut args = sort.to_vec();
+        args.extend(["--fault", fault, "--faulty-role", role, "--degree", degree, "--json"]);
+        let out = json_of(&verigame(&args));
+        let honest = if role == "defender" { "challenger" } else { "defender" };
+        assert_eq!(out["honest"], honest, "{out}");
+        assert_eq!(out["winner"], honest, "{out}");
+        assert_eq!(out["degree"], degree.parse::<u64>().unwrap());
+        for key in ["rounds", "steps_honest", "steps_faulty", "diverged_step", "instruction", "proof_bytes", "verdict"] {
+            assert!(!out[key].is_null(), "missing {key} in {out}");
+        }
+        let steps = out["steps_honest"].as_u64().unwrap().max(out["steps_faulty"].as_u64().unwrap());
+        assert_eq!(out["rounds"], traces::game::rounds_for(steps, degree.parse().unwrap()), "{out}");
+    }
+}
+
+#[test]
+fn dispute_text_and_transcript_record_every_round() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-transcript");
+    std::fs::create_dir_all(&dir).unwrap();
+    let transcript = dir.join("game.json");
+    let out = verigame(&[
+        "dispute", FIB, "--invoke", "fib_rec", "12", "--fault", "branch@300", "--transcript", transcript.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("diverged at step") && text.contains("winner: challenger (the honest party)"), "{text}");
+    let t: Json = serde_json::from_str(&std::fs::read_to_string(&transcript).unwrap()).unwrap();
+    let rounds = t["rounds"].as_array().unwrap();
+    assert_eq!(text.matches("round ").count(), rounds.len(), "{text}");
+    assert_eq!(t["winner"], "challenger");
+    assert!(is_hash(&t["ruling"]["judged_after"]) && t["ruling"]["proof"]["pre_hash"] == t["ruling"]["agreed_hash"], "{t}");
+    // Each round keeps one of the parts it cut.
+    for pair in rounds.windows(2) {
+        assert_eq!(pair[0]["next"], pair[1]["range"]);
+    }
+}
+
+#[test]
+fn dispute_with_a_fault_that_changes_nothing_reports_no_dispute() {
+    let out = json_of(&verigame(&["dispute", FIB, "--invoke", "fib_rec", "5", "--fault", "memory@0", "--json"]));
+    assert_eq!(out["disputed"], false, "{out}");
+    assert_eq!(out["rounds"], 0);
+}
+
+#[test]
+fn dispute_and_record_reject_bad_faults_and_degrees() {
+    let out = verigame(&["dispute", FIB, "--invoke", "fib_rec", "5", "--fault", "lie@3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown fault kind"));
+    let out = verigame(&["dispute", FIB, "--invoke", "fib_rec", "5", "--fault", "stack@3", "--degree", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("degree"));
+}
+
+#[test]
+fn a_recorded_trace_is_queried_by_another_process() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-trace");
+    let _ = std::fs::remove_dir_all(&dir);
+    let rec = json_of(&verigame(&["record", FIB, "--invoke", "fib_rec", "12", "--out", dir.to_str().unwrap(), "--json"]));
+    let steps = rec["steps"].as_u64().unwrap();
+    let run = json_of(&verigame(&["run", FIB, "--invoke", "fib_rec", "12", "--json"]));
+    assert_eq!((rec["steps"].clone(), rec["final_hash"].clone()), (run["steps"].clone(), run["state_hash"].clone()));
+    for at in [0, 1, steps / 3, steps, steps + 10] {
+        let q = json_of(&verigame(&["query", dir.to_str().unwrap(), "--at", &at.to_string(), "--json"]));
+        let s = json_of(&verigame(&["state", FIB, "--invoke", "fib_rec", "12", "--at", &at.to_string(), "--json"]));
+        assert_eq!(q["state_hash"], s["state_hash"], "step {at}");
+    }
+    // A second recording into the same directory would overwrite it: refused.
+    let again = verigame(&["record", FIB, "--invoke", "fib_rec", "12", "--out", dir.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a trace"));
+    // A damaged trace is reported, never answered from.
+    std::fs::write(dir.join("manifest.json"), "{").unwrap();
+    let q = verigame(&["query", dir.to_str().unwrap(), "--at", "1"]);
+    assert_eq!(q.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&q.stderr).contains("manifest.json"));
+}

@@ -131,7 +131,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = RoleArg::Defender)]
         faulty_role: RoleArg,
         /// Dissection degree: hashes per round plus one.
-        #[arg(long, default_value_t = traces::game::DEFAULT_DEGREE, value_parser = clap::value_parser!(u64).range(2..=1024))]
+        #[arg(long, default_value_t = traces::game::DEFAULT_DEGREE, value_parser = clap::value_parser!(u64).range(2..=traces::game::MAX_DEGREE))]
         degree: u64,
         /// Write every move as JSON here (what `verigame tui --transcript` replays).
         #[arg(long)]

@@ -22,8 +22,19 @@ use crate::fault::Fault;
 use crate::trace::Trace;
 use crate::Call;
 
-/// Longer claimed runs are refused: the range k^R must fit a step counter.
-pub const MAX_CLAIMED_STEPS: u64 = 1 << 56;
+/// Longer claimed runs are refused, so that the range k^R (less than k times the steps)
+/// fits a step counter at any degree up to [`MAX_DEGREE`].
+pub const MAX_CLAIMED_STEPS: u64 = 1 << 48;
+pub const MAX_DEGREE: u64 = 1024;
+
+/// Whether `degree` is one a game can be played with.
+pub fn check_degree(degree: u64) -> Result<(), String> {
+    if (2..=MAX_DEGREE).contains(&degree) {
+        Ok(())
+    } else {
+        Err(format!("degree {degree}: a game needs a degree from 2 to {MAX_DEGREE}"))
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -341,8 +352,8 @@ impl Referee {
             let agreed = matches!(t.claims, [Some(d), Some(c)] if d.final_hash == c.final_hash);
             Outcome { disputed: !agreed, winner, reason, transcript: t }
         };
-        if degree < 2 {
-            return end(t, Role::Defender, format!("degree {degree}: a game needs a degree of at least 2"));
+        if let Err(e) = check_degree(degree) {
+            return end(t, Role::Defender, e);
         }
         let (d, c) = both(defender, challenger, |p| p.claim());
         let check = |claim: Result<Claim, String>| {

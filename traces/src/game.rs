@@ -240,7 +240,7 @@ pub struct Outcome {
 }
 
 /// Every move of a game, in order: what the TUI replays.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Transcript {
     pub call: Json,
     pub degree: u64,
@@ -304,6 +304,142 @@ impl Transcript {
             "reason": self.reason,
         })
     }
+
+    /// The transcript [`Transcript::to_json`] wrote. Anything malformed is an error that
+    /// names the field (`rounds[2].defender[0]`, say).
+    pub fn from_json(v: &Json) -> Result<Self, crate::TraceError> {
+        let top = Field::root(v)?;
+        let version = top.at("version").u64()?;
+        if version != 1 {
+            return Err(top.at("version").error(&format!("is {version}; this reader knows version 1")));
+        }
+        let call = top.at("call");
+        call.object()?;
+        let rounds = top.at("rounds").items()?.into_iter().map(|r| round_from_json(&r)).collect::<Result<_, _>>()?;
+        let winner = top.at("winner");
+        let winner = match winner.value {
+            Json::Null => None,
+            _ => Some(Role::parse(winner.str()?).ok_or_else(|| winner.error("is neither \"challenger\" nor \"defender\""))?),
+        };
+        Ok(Transcript {
+            call: call.value.clone(),
+            degree: top.at("degree").u64()?,
+            initial_hash: top.at("initial_hash").hash()?,
+            claims: [claim_from_json(&top.at("defender"))?, claim_from_json(&top.at("challenger"))?],
+            rounds,
+            ruling: top.at("ruling").nullable().map(|r| ruling_from_json(&r)).transpose()?,
+            winner,
+            reason: top.at("reason").str()?.to_string(),
+        })
+    }
+}
+
+/// A value inside a transcript's JSON, with its path for error messages.
+struct Field<'a> {
+    value: &'a Json,
+    path: String,
+}
+
+impl<'a> Field<'a> {
+    fn root(value: &'a Json) -> Result<Self, crate::TraceError> {
+        let root = Field { value, path: String::new() };
+        root.object()?;
+        Ok(root)
+    }
+
+    fn error(&self, what: &str) -> crate::TraceError {
+        let place = if self.path.is_empty() { "the top level".to_string() } else { format!("`{}`", self.path) };
+        crate::TraceError::Format(format!("transcript: {place} {what}"))
+    }
+
+    /// The member `key` (JSON null when it is missing; the typed getters reject that).
+    fn at(&self, key: &str) -> Field<'a> {
+        let path = if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) };
+        Field { value: self.value.get(key).unwrap_or(&Json::Null), path }
+    }
+
+    fn object(&self) -> Result<(), crate::TraceError> {
+        self.value.as_object().map(|_| ()).ok_or_else(|| self.error("is missing or not an object"))
+    }
+
+    fn nullable(&self) -> Option<Field<'a>> {
+        (!self.value.is_null()).then(|| Field { value: self.value, path: self.path.clone() })
+    }
+
+    fn items(&self) -> Result<Vec<Field<'a>>, crate::TraceError> {
+        let items = self.value.as_array().ok_or_else(|| self.error("is missing or not an array"))?;
+        Ok(items.iter().enumerate().map(|(i, value)| Field { value, path: format!("{}[{i}]", self.path) }).collect())
+    }
+
+    fn u64(&self) -> Result<u64, crate::TraceError> {
+        self.value.as_u64().ok_or_else(|| self.error("is missing or not a non-negative integer"))
+    }
+
+    fn u32(&self) -> Result<u32, crate::TraceError> {
+        u32::try_from(self.u64()?).map_err(|_| self.error("does not fit 32 bits"))
+    }
+
+    fn str(&self) -> Result<&'a str, crate::TraceError> {
+        self.value.as_str().ok_or_else(|| self.error("is missing or not a string"))
+    }
+
+    fn optional_str(&self) -> Result<Option<String>, crate::TraceError> {
+        self.nullable().map(|f| f.str().map(str::to_string)).transpose()
+    }
+
+    fn hash(&self) -> Result<Hash, crate::TraceError> {
+        merkle_memory::parse_hex(self.str()?).ok_or_else(|| self.error("is not 0x and 64 hex digits"))
+    }
+
+    fn hashes(&self) -> Result<Vec<Hash>, crate::TraceError> {
+        self.items()?.iter().map(Field::hash).collect()
+    }
+
+    fn range(&self) -> Result<(u64, u64), crate::TraceError> {
+        match self.items()?.as_slice() {
+            [lo, hi] => Ok((lo.u64()?, hi.u64()?)),
+            _ => Err(self.error("is not a pair of steps")),
+        }
+    }
+}
+
+fn claim_from_json(f: &Field) -> Result<Option<Claim>, crate::TraceError> {
+    let Some(f) = f.nullable() else { return Ok(None) };
+    f.object()?;
+    Ok(Some(Claim { steps: f.at("steps").u64()?, final_hash: f.at("final_hash").hash()? }))
+}
+
+fn round_from_json(f: &Field) -> Result<Round, crate::TraceError> {
+    f.object()?;
+    let points = f.at("points").items()?.iter().map(Field::u64).collect::<Result<Vec<_>, _>>()?;
+    let (defender, challenger) = (f.at("defender").hashes()?, f.at("challenger").hashes()?);
+    for (name, hashes) in [("defender", &defender), ("challenger", &challenger)] {
+        if hashes.len() != points.len() {
+            return Err(f.at(name).error(&format!("has {} hashes for {} points", hashes.len(), points.len())));
+        }
+    }
+    Ok(Round { round: f.at("round").u32()?, range: f.at("range").range()?, points, defender, challenger, next: f.at("next").range()? })
+}
+
+fn ruling_from_json(f: &Field) -> Result<Ruling, crate::TraceError> {
+    f.object()?;
+    let proof = f.at("proof");
+    let proof = match proof.nullable() {
+        Some(p) => Some(judge::json::from_json(p.value).map_err(|e| p.error(&format!("is not a proof: {e}")))?),
+        None => None,
+    };
+    let judged_after = f.at("judged_after");
+    Ok(Ruling {
+        step: f.at("step").u64()?,
+        agreed_hash: f.at("agreed_hash").hash()?,
+        claimed_after: [f.at("defender_after").hash()?, f.at("challenger_after").hash()?],
+        judged_after: judged_after.nullable().map(|h| h.hash()).transpose()?,
+        function: f.at("function").optional_str()?,
+        instruction: f.at("instruction").optional_str()?,
+        proof,
+        proof_bytes: f.at("proof_bytes").u64()? as usize,
+        rejected: f.at("rejected").optional_str()?,
+    })
 }
 
 /// The referee's side: the call, and the judge for its module.

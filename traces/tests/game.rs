@@ -130,3 +130,64 @@ fn faults_parse_and_print() {
     assert!("lie@3".parse::<Fault>().unwrap_err().contains("unknown fault kind"));
     assert!("stack@x".parse::<Fault>().unwrap_err().contains("not a step"));
 }
+
+#[test]
+fn a_transcript_reads_back_from_its_json() {
+    let c = call(50, u64::MAX);
+    for (fault, faulty) in [(Fault::Memory(30), Role::Defender), (Fault::Claim(1), Role::Challenger)] {
+        let t = play(&c, fault, faulty, 3).transcript;
+        let read = traces::Transcript::from_json(&t.to_json()).unwrap();
+        assert_eq!(read, t, "{fault}");
+    }
+    let agreed = play(&call(5, u64::MAX), Fault::Memory(1000), Role::Defender, 2).transcript;
+    assert_eq!(traces::Transcript::from_json(&agreed.to_json()).unwrap(), agreed);
+}
+
+#[test]
+fn a_malformed_transcript_is_an_error_naming_the_field() {
+    let t = play(&call(50, u64::MAX), Fault::Memory(30), Role::Defender, 2).transcript.to_json();
+    let broken = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = t.clone();
+        edit(&mut v);
+        traces::Transcript::from_json(&v).unwrap_err().to_string()
+    };
+    let cases: [(&dyn Fn(&mut serde_json::Value), &str); 9] = [
+        (&|v| v["version"] = 2.into(), "`version`"),
+        (&|v| v["degree"] = "two".into(), "`degree`"),
+        (&|v| v["rounds"][1]["defender"][0] = "0x12".into(), "`rounds[1].defender[0]`"),
+        (&|v| v["rounds"][0]["challenger"] = serde_json::json!([]), "`rounds[0].challenger`"),
+        (&|v| v["rounds"][2]["range"] = serde_json::json!([1]), "`rounds[2].range`"),
+        (&|v| v["defender"]["final_hash"] = serde_json::Value::Null, "`defender.final_hash`"),
+        (&|v| v["ruling"]["proof"]["state"] = 3.into(), "`ruling.proof`"),
+        (&|v| v["winner"] = "judge".into(), "`winner`"),
+        (&|v| v.as_object_mut().unwrap().remove("call").map(drop).unwrap(), "`call`"),
+    ];
+    for (edit, field) in cases {
+        let err = broken(edit);
+        assert!(err.contains(field), "{err} should name {field}");
+    }
+    assert!(traces::Transcript::from_json(&serde_json::json!([1, 2])).unwrap_err().to_string().contains("top level"));
+}
+
+#[test]
+fn no_single_damaged_value_makes_reading_a_transcript_panic() {
+    let t = play(&call(30, u64::MAX), Fault::Stack(20), Role::Challenger, 2).transcript.to_json();
+    fn leaves(v: &serde_json::Value, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+        match v {
+            serde_json::Value::Object(m) => m.iter().for_each(|(k, x)| leaves(x, [path.clone(), vec![k.clone()]].concat(), out)),
+            serde_json::Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| leaves(x, [path.clone(), vec![i.to_string()]].concat(), out)),
+            _ => out.push(path),
+        }
+    }
+    let mut paths = Vec::new();
+    leaves(&t, Vec::new(), &mut paths);
+    for path in paths {
+        let pointer: String = path.iter().map(|p| format!("/{p}")).collect();
+        for replacement in [serde_json::Value::Null, serde_json::json!(-1), serde_json::json!("x"), serde_json::json!({})] {
+            let mut v = t.clone();
+            *v.pointer_mut(&pointer).unwrap() = replacement;
+            // An error or a transcript, never a panic.
+            let _ = traces::Transcript::from_json(&v);
+        }
+    }
+}

@@ -246,7 +246,9 @@ fn write_address(m: &Machine) -> Option<usize> {
 /// condition (or br_table index) on the stack. Returns whether it did.
 fn flip_branch(m: &mut Machine) -> bool {
     let Some((code, pc)) = next_op(m) else { return false };
-    let cond = *m.stack.last().expect("a branch has its operand") as u32;
+    // Any other instruction may run on an empty stack; a branch has its operand.
+    let Some(&cond) = m.stack.last() else { return false };
+    let cond = cond as u32;
     let flipped = match code[pc] {
         Op::BrIf(Branch { target, .. }) if target as usize != pc + 1 => u32::from(cond == 0),
         Op::If { else_target } if else_target as usize != pc + 1 => u32::from(cond == 0),

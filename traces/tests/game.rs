@@ -112,6 +112,18 @@ fn a_party_that_understates_gas_outlives_the_honest_out_of_gas_run() {
 }
 
 #[test]
+fn a_branch_liar_waits_out_steps_that_run_on_an_empty_stack() {
+    // Nothing is on the stack at step 0 (no locals, no operands); the branch comes later.
+    let wat = r#"(module (func (export "run") (result i32) nop (block (br_if 0 (i32.const 1)) nop) i32.const 7))"#;
+    let c = Call::new(wat.as_bytes().to_vec(), "run", vec![], Config::default()).unwrap();
+    for faulty in [Role::Defender, Role::Challenger] {
+        let outcome = play(&c, Fault::Branch(0), faulty, 2);
+        assert!(outcome.disputed, "{}", outcome.reason);
+        assert_eq!(outcome.winner, faulty.other(), "{}", outcome.reason);
+    }
+}
+
+#[test]
 fn a_fault_without_effect_leaves_nothing_to_dispute() {
     let c = call(5, u64::MAX);
     let steps = record(&c, None).steps();

@@ -2,14 +2,16 @@
 //!
 //! A [`Trace`] records one party's run of a [`Call`] with checkpoints and answers the
 //! state hash at any step; [`game`] plays the bisection between two parties down to one
-//! step, which the judge rules on. [`fault`] is the executor a party runs, honest or
-//! lying in one of several named ways, for tests and demos.
+//! step, which the judge rules on, and [`wire`] plays it across processes over TCP.
+//! [`fault`] is the executor a party runs, honest or lying in one of several named
+//! ways, for tests and demos.
 
 pub mod call;
 pub mod disk;
 pub mod fault;
 pub mod game;
 pub mod trace;
+pub mod wire;
 
 pub use call::Call;
 pub use fault::{Executor, Fault};

@@ -72,58 +72,24 @@ impl DisputeReport<'_> {
         self.outcome.transcript.claims[i].map(|c| c.steps)
     }
 
+    /// [`traces::wire::summary`] (what `verigame referee --json` prints too), with which
+    /// side was honest, each side's steps by honesty and the fault.
     pub fn to_json(&self) -> Json {
-        let t = &self.outcome.transcript;
-        let ruling = t.ruling.as_ref();
-        json!({
-            "honest": self.faulty.other().name(),
-            "winner": self.outcome.winner.name(),
-            "rounds": t.rounds.len(),
-            "degree": t.degree,
-            "steps_honest": self.steps(self.faulty.other()),
-            "steps_faulty": self.steps(self.faulty),
-            "diverged_step": ruling.map(|r| r.step),
-            "function": ruling.and_then(|r| r.function.clone()),
-            "instruction": ruling.and_then(|r| r.instruction.clone()),
-            "proof_bytes": ruling.map(|r| r.proof_bytes),
-            "verdict": self.outcome.reason,
-            "disputed": self.outcome.disputed,
-            "fault": self.fault.to_string(),
-        })
+        let mut report = traces::wire::summary(self.outcome);
+        let extra = [
+            ("honest", json!(self.faulty.other().name())),
+            ("steps_honest", json!(self.steps(self.faulty.other()))),
+            ("steps_faulty", json!(self.steps(self.faulty))),
+            ("fault", json!(self.fault.to_string())),
+        ];
+        let fields = report.as_object_mut().expect("the summary is an object");
+        fields.extend(extra.map(|(k, v)| (k.to_string(), v)));
+        report
     }
 
     pub fn print(&self) {
-        let t = &self.outcome.transcript;
         let honest = self.faulty.other();
-        println!("degree {}, initial state {}", t.degree, hex(&t.initial_hash));
-        for role in [Role::Defender, Role::Challenger] {
-            let claim = t.claims[if role == Role::Defender { 0 } else { 1 }];
-            let who = if role == honest { "honest".to_string() } else { format!("faulty, {}", self.fault) };
-            match claim {
-                Some(c) => println!("{role:>10} ({who}): {} steps, final state {}", c.steps, hex(&c.final_hash)),
-                None => println!("{role:>10} ({who}): no claim"),
-            }
-        }
-        for r in &t.rounds {
-            println!("round {:>3}: [{}, {}] -> [{}, {}]", r.round, r.range.0, r.range.1, r.next.0, r.next.1);
-        }
-        if let Some(r) = &t.ruling {
-            let place = match (&r.function, &r.instruction) {
-                (Some(f), Some(i)) => format!("in {f}: {i}"),
-                _ => "(the agreed state has halted)".to_string(),
-            };
-            println!("diverged at step {} {place}", r.step);
-            println!("   agreed before:     {}", hex(&r.agreed_hash));
-            println!("   defender after:    {}", hex(&r.claimed_after[0]));
-            println!("   challenger after:  {}", hex(&r.claimed_after[1]));
-            match (&r.judged_after, &r.rejected) {
-                (Some(after), _) => println!("   judge after:       {}", hex(after)),
-                (None, Some(why)) => println!("   proof rejected:    {why}"),
-                (None, None) => {}
-            }
-            println!("proof: {} bytes in binary form", r.proof_bytes);
-        }
-        println!("verdict: {}", self.outcome.reason);
+        print_game(self.outcome, &|role| if role == honest { "honest".to_string() } else { format!("faulty, {}", self.fault) });
         if !self.outcome.disputed {
             println!("(the fault changed nothing the final state shows: the faulty party's claim is the honest one)");
             return;
@@ -131,6 +97,41 @@ impl DisputeReport<'_> {
         let side = if self.outcome.winner == honest { "the honest party" } else { "the faulty party" };
         println!("winner: {} ({side})", self.outcome.winner);
     }
+}
+
+/// Prints a game move by move, down to the verdict: the claims (each side described by
+/// `who`), the rounds, the step the game came down to and the judge's ruling on it.
+pub fn print_game(outcome: &Outcome, who: &dyn Fn(Role) -> String) {
+    let t = &outcome.transcript;
+    println!("degree {}, initial state {}", t.degree, hex(&t.initial_hash));
+    for role in [Role::Defender, Role::Challenger] {
+        let claim = t.claims[if role == Role::Defender { 0 } else { 1 }];
+        let who = who(role);
+        match claim {
+            Some(c) => println!("{role:>10} ({who}): {} steps, final state {}", c.steps, hex(&c.final_hash)),
+            None => println!("{role:>10} ({who}): no claim"),
+        }
+    }
+    for r in &t.rounds {
+        println!("round {:>3}: [{}, {}] -> [{}, {}]", r.round, r.range.0, r.range.1, r.next.0, r.next.1);
+    }
+    if let Some(r) = &t.ruling {
+        let place = match (&r.function, &r.instruction) {
+            (Some(f), Some(i)) => format!("in {f}: {i}"),
+            _ => "(the agreed state has halted)".to_string(),
+        };
+        println!("diverged at step {} {place}", r.step);
+        println!("   agreed before:     {}", hex(&r.agreed_hash));
+        println!("   defender after:    {}", hex(&r.claimed_after[0]));
+        println!("   challenger after:  {}", hex(&r.claimed_after[1]));
+        match (&r.judged_after, &r.rejected) {
+            (Some(after), _) => println!("   judge after:       {}", hex(after)),
+            (None, Some(why)) => println!("   proof rejected:    {why}"),
+            (None, None) => {}
+        }
+        println!("proof: {} bytes in binary form", r.proof_bytes);
+    }
+    println!("verdict: {}", outcome.reason);
 }
 
 /// Writes a game's transcript as JSON.

@@ -6,6 +6,7 @@ pub mod reference;
 pub mod bench;
 pub mod cli_values;
 pub mod dispute;
+pub mod net;
 pub mod prove;
 pub mod run;
 pub mod spectest;

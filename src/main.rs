@@ -152,6 +152,49 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Hold a verification game over TCP: seat a defender and a challenger (`verigame
+    /// party`), play their game and judge it.
+    Referee {
+        /// The address to listen on, HOST:PORT (port 0 takes a free one). The first line
+        /// printed names the address bound.
+        #[arg(long)]
+        listen: String,
+        /// Dissection degree: hashes per round plus one.
+        #[arg(long, default_value_t = traces::game::DEFAULT_DEGREE, value_parser = clap::value_parser!(u64).range(2..=traces::game::MAX_DEGREE))]
+        degree: u64,
+        /// Seconds a connection has to say hello, and a party to answer each request;
+        /// a party that does not answer in time loses.
+        #[arg(long, default_value = "60", value_parser = verigame::net::parse_seconds)]
+        timeout: std::time::Duration,
+        /// Write every move as JSON here (what `verigame tui --transcript` replays).
+        #[arg(long)]
+        transcript: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Play one side of a game that `verigame referee` holds, answering from a recording
+    /// of the call.
+    Party {
+        #[command(flatten)]
+        call: Call,
+        /// The referee's address, HOST:PORT.
+        #[arg(long)]
+        connect: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Answer as a faulty executor: KIND@STEP (stack, memory, branch, gas, halt,
+        /// extend) or claim@ROUND.
+        #[arg(long, conflicts_with = "trace")]
+        fault: Option<traces::Fault>,
+        /// Answer from this trace directory (`verigame record`) instead of recording now;
+        /// it must record the call given.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        #[command(flatten)]
+        limits: TraceLimits,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run WebAssembly spec test scripts (.wast files or folders of them).
     Spectest {
         #[arg(required = true)]
@@ -211,6 +254,12 @@ fn main() -> ExitCode {
             dispute(&call, fault, faulty_role.into(), degree, transcript.as_deref(), &limits, json)
         }
         Command::Bench { repeat, programs, json } => bench(programs, repeat, json),
+        Command::Referee { listen, degree, timeout, transcript, json } => {
+            referee(&listen, degree, timeout, transcript.as_deref(), json)
+        }
+        Command::Party { call, connect, role, fault, trace, limits, json } => {
+            party(&call, &connect, role.into(), fault, trace.as_deref(), &limits, json)
+        }
         Command::Spectest { paths, verbose } => spectest(&paths, verbose),
     }
 }
@@ -433,4 +482,50 @@ fn spectest(paths: &[PathBuf], verbose: bool) -> ExitCode {
     }
     println!("{passed} passed, {failed} failed");
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Exit codes: 0 a verdict was reached (a forfeit is one), 2 unusable input or a network
+/// failure.
+fn referee(listen: &str, degree: u64, timeout: std::time::Duration, transcript: Option<&std::path::Path>, json: bool) -> ExitCode {
+    let rules = traces::wire::Rules { degree, timeout, max_line: traces::wire::MAX_LINE };
+    match verigame::net::referee(listen, &rules, transcript) {
+        Ok(hosted) => {
+            let report = verigame::net::RefereeReport(&hosted);
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                report.print();
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => unusable(e),
+    }
+}
+
+/// Exit codes: 0 this party won, 1 it lost, 2 unusable input or a network failure.
+fn party(
+    call: &Call,
+    connect: &str,
+    role: traces::Role,
+    fault: Option<traces::Fault>,
+    trace: Option<&std::path::Path>,
+    limits: &TraceLimits,
+    json: bool,
+) -> ExitCode {
+    use verigame::net::{Answers, PartyReport};
+    let answers = match trace {
+        Some(dir) => Answers::Trace(dir),
+        None => Answers::Record { fault, limits: limits.limits() },
+    };
+    let verdict = match limits.call(call).and_then(|c| verigame::net::party(connect, role, c, answers, json)) {
+        Ok(v) => v,
+        Err(e) => return unusable(e),
+    };
+    let report = PartyReport { role, verdict: &verdict };
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        report.print();
+    }
+    if report.won() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }

@@ -28,6 +28,10 @@ pub enum Tag {
     Segments = 0x19,
     Config = 0x1A,
     Program = 0x1B,
+    StorageKey = 0x1C,
+    StorageValue = 0x1D,
+    StorageLeaf = 0x1E,
+    StorageNode = 0x1F,
 }
 
 /// Keccak-256 of `tag` followed by `parts`.

@@ -22,6 +22,7 @@
 pub mod hash;
 pub mod memory;
 pub mod state;
+pub mod storage;
 pub mod tree;
 
 pub use hash::{hex, parse_hex, Hash, TreeHasher};

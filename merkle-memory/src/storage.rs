@@ -1,0 +1,301 @@
+//! The commitment to contract storage: a compact sparse Merkle tree over the key hashes.
+//!
+//! A key's path is the bits of its hash, most significant first; a subtree with no key
+//! hashes to [`EMPTY`], a subtree with exactly one key is that key's leaf (wherever it
+//! sits), and any other subtree is a node over its two halves. So a path is as long as
+//! the prefix its key shares with its nearest neighbour (about log2 of the number of
+//! keys), one tree per set of entries whatever the order of writes, and a proof opens one
+//! path: the siblings from the root down to where the key's path ends, at an empty
+//! subtree or at a leaf (its own, or another key's that shares the prefix).
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::hash::{tagged, Hash, Tag, EMPTY};
+
+/// The hash naming a storage key.
+pub fn key_hash(key: &[u8]) -> Hash {
+    tagged(Tag::StorageKey, &[key])
+}
+
+/// The hash of a stored value.
+pub fn value_hash(value: &[u8]) -> Hash {
+    tagged(Tag::StorageValue, &[value])
+}
+
+pub fn leaf_hash(key: &Hash, value: &Hash) -> Hash {
+    tagged(Tag::StorageLeaf, &[key, value])
+}
+
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    tagged(Tag::StorageNode, &[left, right])
+}
+
+/// Bit `depth` of a key hash, the most significant bit of byte 0 first.
+fn bit(key: &Hash, depth: usize) -> bool {
+    key[depth / 8] >> (7 - depth % 8) & 1 == 1
+}
+
+/// `key` with every bit from `depth` on set to `ones`: the ends of the subtree at depth
+/// `depth` on `key`'s path.
+fn bound(key: &Hash, depth: usize, ones: bool) -> Hash {
+    let mut b = *key;
+    for i in depth..256 {
+        let mask = 1 << (7 - i % 8);
+        if ones { b[i / 8] |= mask } else { b[i / 8] &= !mask }
+    }
+    b
+}
+
+/// The node at `depth` whose other child is `below`, on the side of `key`.
+fn join(key: &Hash, depth: usize, below: &Hash, sibling: &Hash) -> Hash {
+    if bit(key, depth) { node_hash(sibling, below) } else { node_hash(below, sibling) }
+}
+
+/// The number of leading bits two key hashes share.
+fn common_prefix(a: &Hash, b: &Hash) -> usize {
+    a.iter().zip(b).position(|(x, y)| x != y).map_or(256, |i| i * 8 + (a[i] ^ b[i]).leading_zeros() as usize)
+}
+
+/// Key hash to value hash, with the hashes of subtrees of two or more keys cached
+/// between changes.
+#[derive(Clone, Debug, Default)]
+pub struct StorageTree {
+    leaves: BTreeMap<Hash, Hash>,
+    /// (depth, the subtree's lowest key) -> hash.
+    nodes: HashMap<(u16, Hash), Hash>,
+}
+
+/// Where a key's path ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Terminal {
+    Empty,
+    Leaf { key: Hash, value: Hash },
+}
+
+/// The last sibling above a key's leaf, opened one level: what a deletion needs to know
+/// whether the remaining subtree collapses into a single leaf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Leaf { key: Hash, value: Hash },
+    Node { left: Hash, right: Hash },
+}
+
+impl Shape {
+    fn hash(&self) -> Hash {
+        match self {
+            Shape::Leaf { key, value } => leaf_hash(key, value),
+            Shape::Node { left, right } => node_hash(left, right),
+        }
+    }
+}
+
+/// The opening of one key's path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageProof {
+    /// The siblings from the root down; the path ends at depth `siblings.len()`.
+    pub siblings: Vec<Hash>,
+    pub terminal: Terminal,
+    /// The last sibling's shape, when the terminal is the key's own leaf below the root.
+    pub last_sibling: Option<Shape>,
+}
+
+/// Why a storage proof does not open a tree.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StorageProofError {
+    #[error("a storage path longer than 256 levels")]
+    TooLong,
+    #[error("the storage proof's leaf is not on the key's path")]
+    OffPath,
+    #[error("the storage proof's last sibling is opened wrongly or is missing")]
+    LastSibling,
+}
+
+impl StorageTree {
+    pub fn len(&self) -> usize {
+        self.leaves.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.leaves.is_empty()
+    }
+
+    pub fn get(&self, key: &Hash) -> Option<&Hash> {
+        self.leaves.get(key)
+    }
+
+    /// Sets `key` to `value`, or removes it.
+    pub fn set(&mut self, key: Hash, value: Option<Hash>) {
+        // The cached nodes on the key's path, as deep as the path goes before and after.
+        self.forget_path(&key);
+        match value {
+            Some(v) => self.leaves.insert(key, v),
+            None => self.leaves.remove(&key),
+        };
+        self.forget_path(&key);
+    }
+
+    fn forget_path(&mut self, key: &Hash) {
+        let below = self.leaves.range(..*key).next_back().map(|(k, _)| common_prefix(k, key));
+        let above = self.leaves.range((std::ops::Bound::Excluded(*key), std::ops::Bound::Unbounded)).next().map(|(k, _)| common_prefix(k, key));
+        let depth = below.into_iter().chain(above).max().map_or(0, |d| d.min(255));
+        for d in 0..=depth {
+            self.nodes.remove(&(d as u16, bound(key, d, false)));
+        }
+    }
+
+    pub fn root(&mut self) -> Hash {
+        self.subtree(0, &[0; 32])
+    }
+
+    /// The hash of the subtree at `depth` on the path of `key`.
+    fn subtree(&mut self, depth: usize, key: &Hash) -> Hash {
+        let (lo, hi) = (bound(key, depth, false), bound(key, depth, true));
+        let mut keys = self.leaves.range(lo..=hi);
+        match (keys.next(), keys.next()) {
+            (None, _) => EMPTY,
+            (Some((k, v)), None) => leaf_hash(k, v),
+            _ => {
+                if let Some(h) = self.nodes.get(&(depth as u16, lo)) {
+                    return *h;
+                }
+                let left = self.subtree(depth + 1, &lo);
+                let right = self.subtree(depth + 1, &hi);
+                let h = node_hash(&left, &right);
+                self.nodes.insert((depth as u16, lo), h);
+                h
+            }
+        }
+    }
+
+    /// The opening of `key`'s path.
+    pub fn prove(&mut self, key: &Hash) -> StorageProof {
+        let mut siblings = Vec::new();
+        let mut depth = 0;
+        let terminal = loop {
+            let (lo, hi) = (bound(key, depth, false), bound(key, depth, true));
+            let mut keys = self.leaves.range(lo..=hi);
+            match (keys.next(), keys.next()) {
+                (None, _) => break Terminal::Empty,
+                (Some((k, v)), None) => break Terminal::Leaf { key: *k, value: *v },
+                _ => {
+                    let mut other = *key;
+                    other[depth / 8] ^= 1 << (7 - depth % 8);
+                    siblings.push(self.subtree(depth + 1, &other));
+                    depth += 1;
+                }
+            }
+        };
+        let own_leaf = matches!(terminal, Terminal::Leaf { key: k, .. } if k == *key);
+        let last_sibling = (own_leaf && depth > 0).then(|| {
+            let mut other = *key;
+            other[(depth - 1) / 8] ^= 1 << (7 - (depth - 1) % 8);
+            let (lo, hi) = (bound(&other, depth, false), bound(&other, depth, true));
+            let mut keys = self.leaves.range(lo..=hi);
+            match (keys.next(), keys.next()) {
+                (Some((k, v)), None) => Shape::Leaf { key: *k, value: *v },
+                _ => {
+                    let mut right = lo;
+                    right[depth / 8] |= 1 << (7 - depth % 8);
+                    Shape::Node { left: self.subtree(depth + 1, &lo), right: self.subtree(depth + 1, &right) }
+                }
+            }
+        });
+        StorageProof { siblings, terminal, last_sibling }
+    }
+}
+
+impl StorageProof {
+    /// Checks the proof's shape for `key`: the path fits, a leaf at its end shares the
+    /// key's prefix that deep, and the last sibling is opened when a deletion needs it.
+    fn check(&self, key: &Hash) -> Result<(), StorageProofError> {
+        let depth = self.siblings.len();
+        if depth > 256 {
+            return Err(StorageProofError::TooLong);
+        }
+        if let Terminal::Leaf { key: k, .. } = self.terminal {
+            if common_prefix(&k, key) < depth {
+                return Err(StorageProofError::OffPath);
+            }
+        }
+        let needs_last = matches!(self.terminal, Terminal::Leaf { key: k, .. } if k == *key) && depth > 0;
+        match (&self.last_sibling, needs_last) {
+            (None, false) => Ok(()),
+            (Some(shape), true) if shape.hash() == self.siblings[depth - 1] => Ok(()),
+            _ => Err(StorageProofError::LastSibling),
+        }
+    }
+
+    /// The value hash stored under `key`, if any.
+    pub fn lookup(&self, key: &Hash) -> Option<Hash> {
+        match self.terminal {
+            Terminal::Leaf { key: k, value } if k == *key => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Hashes `below`, the subtree at the path's end, up to the root.
+    fn up(&self, key: &Hash, below: Hash) -> Hash {
+        self.siblings.iter().enumerate().rev().fold(below, |h, (d, s)| join(key, d, &h, s))
+    }
+
+    /// The root this proof opens for `key`.
+    pub fn root(&self, key: &Hash) -> Result<Hash, StorageProofError> {
+        self.check(key)?;
+        Ok(self.up(key, match self.terminal {
+            Terminal::Empty => EMPTY,
+            Terminal::Leaf { key, value } => leaf_hash(&key, &value),
+        }))
+    }
+
+    /// The root after `key` is set to the value hashed `value`, or removed (`None`).
+    pub fn root_after(&self, key: &Hash, value: Option<Hash>) -> Result<Hash, StorageProofError> {
+        self.check(key)?;
+        let depth = self.siblings.len();
+        let Some(value) = value else { return Ok(self.root_after_removal(key)) };
+        let new_leaf = leaf_hash(key, &value);
+        Ok(match self.terminal {
+            Terminal::Empty => self.up(key, new_leaf),
+            Terminal::Leaf { key: k, .. } if k == *key => self.up(key, new_leaf),
+            Terminal::Leaf { key: other, value: other_value } => {
+                // Both keys go down their shared prefix, then part.
+                let split = common_prefix(key, &other);
+                let other_leaf = leaf_hash(&other, &other_value);
+                let mut h = join(key, split, &new_leaf, &other_leaf);
+                for d in (depth..split).rev() {
+                    h = join(key, d, &h, &EMPTY);
+                }
+                self.up(key, h)
+            }
+        })
+    }
+
+    fn root_after_removal(&self, key: &Hash) -> Hash {
+        let depth = self.siblings.len();
+        if self.lookup(key).is_none() {
+            return self.up(key, match self.terminal {
+                Terminal::Empty => EMPTY,
+                Terminal::Leaf { key, value } => leaf_hash(&key, &value),
+            });
+        }
+        match self.last_sibling {
+            // The only key.
+            None => EMPTY,
+            Some(Shape::Node { .. }) => {
+                let upper = StorageProof { siblings: self.siblings[..depth - 1].to_vec(), terminal: Terminal::Empty, last_sibling: None };
+                upper.up(key, join(key, depth - 1, &EMPTY, &self.siblings[depth - 1]))
+            }
+            // A lone leaf left beside the removed one rises past empty siblings.
+            Some(Shape::Leaf { .. }) => {
+                let leaf = self.siblings[depth - 1];
+                let rest = self.siblings[..depth - 1].iter().rposition(|s| *s != EMPTY);
+                match rest {
+                    None => leaf,
+                    Some(d) => {
+                        let upper = StorageProof { siblings: self.siblings[..d].to_vec(), terminal: Terminal::Empty, last_sibling: None };
+                        upper.up(key, join(key, d, &leaf, &self.siblings[d]))
+                    }
+                }
+            }
+        }
+    }
+}

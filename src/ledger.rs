@@ -1,0 +1,137 @@
+//! The contract a node hosts: one wasm instance whose memory, globals and tables persist
+//! across calls. A transaction is a JSON call; a call that does not return leaves the
+//! state as it was before it. The node and the batch validator both run transactions
+//! through this.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use merkle_memory::{state_hash, Hash};
+use serde_json::Value as Json;
+use stepper::{Extern, Machine, Status, ValType, Value};
+use traces::fault::{Executor, Progress};
+use traces::Fault;
+
+use crate::cli_values::parse_value;
+use crate::history::{NodeSetup, TxOutcome, TxRecord};
+use crate::run::status_name;
+
+/// The contract's exported functions: what checking a transaction needs, shared without
+/// the state's lock.
+#[derive(Clone, Debug, Default)]
+pub struct Exports {
+    funcs: HashMap<String, (u32, Vec<ValType>)>,
+}
+
+/// A transaction read: the function's address and its arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tx {
+    pub export: String,
+    pub func: u32,
+    pub args: Vec<Value>,
+}
+
+impl Exports {
+    fn of(machine: &Machine, instance: u32) -> Self {
+        let module = &machine.store.instances[instance as usize].module;
+        let funcs = module
+            .exports
+            .iter()
+            .filter_map(|(name, _, _)| match machine.export(instance, name) {
+                Some(Extern::Func(f)) => Some((name.clone(), (f, machine.store.func_type(f).params.clone()))),
+                _ => None,
+            })
+            .collect();
+        Self { funcs }
+    }
+
+    /// Reads `{"call": EXPORT, "args": [...]}`; arguments are JSON numbers or strings,
+    /// parsed by the function's signature as `verigame run` parses them.
+    pub fn parse(&self, tx: &[u8]) -> Result<Tx> {
+        let json: Json = serde_json::from_slice(tx).map_err(|e| anyhow::anyhow!("the transaction is not JSON: {e}"))?;
+        let Some(export) = json["call"].as_str() else { bail!("the transaction has no \"call\" (the export to call)") };
+        let Some((func, params)) = self.funcs.get(export) else {
+            let mut names: Vec<&str> = self.funcs.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            bail!("no exported function `{export}`; exported functions: {}", names.join(", "));
+        };
+        let args = match &json["args"] {
+            Json::Null => Vec::new(),
+            Json::Array(a) => a.clone(),
+            _ => bail!("\"args\" is not a list"),
+        };
+        if args.len() != params.len() {
+            bail!("`{export}` takes {} argument(s), {} given", params.len(), args.len());
+        }
+        let args = params
+            .iter()
+            .zip(&args)
+            .enumerate()
+            .map(|(i, (&ty, a))| {
+                let text = match a {
+                    Json::String(s) => s.clone(),
+                    Json::Number(n) => n.to_string(),
+                    other => bail!("argument {} is {other}, not a number or a string", i + 1),
+                };
+                parse_value(ty, &text).map_err(|e| anyhow::anyhow!("argument {}: {e:#}", i + 1))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tx { export: export.to_string(), func: *func, args })
+    }
+}
+
+/// The contract's state between calls, and how this node executes calls.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    pub executor: Executor,
+    pub exports: Arc<Exports>,
+}
+
+impl Ledger {
+    /// The contract freshly instantiated, executing with `fault` (honest if `None`).
+    pub fn new(setup: &NodeSetup, fault: Option<Fault>) -> Result<Self> {
+        let (machine, _) = Machine::load(&setup.module, setup.config.clone())?;
+        Ok(Self::on(machine, fault))
+    }
+
+    /// The contract in `machine` (a restored snapshot, or a fresh instance).
+    pub fn on(machine: Machine, fault: Option<Fault>) -> Self {
+        let instance = machine.store.instances.len() as u32 - 1;
+        let exports = Arc::new(Exports::of(&machine, instance));
+        Self { executor: Executor::new(machine, fault), exports }
+    }
+
+    pub fn state_hash(&mut self) -> Hash {
+        state_hash(&mut self.executor.machine)
+    }
+
+    /// Runs one transaction. A call that does not return is undone, its outcome kept.
+    pub fn execute(&mut self, tx: &[u8]) -> TxRecord {
+        let outcome = match self.exports.parse(tx) {
+            Err(e) => TxOutcome { status: "rejected".into(), results: Vec::new(), steps: 0, gas: 0, error: Some(format!("{e:#}")) },
+            Ok(call) => self.call(&call),
+        };
+        TxRecord { tx: tx.to_vec(), outcome, post_hash: self.state_hash() }
+    }
+
+    fn call(&mut self, call: &Tx) -> TxOutcome {
+        let before = self.executor.clone();
+        self.executor.progress = Progress::Pending;
+        if let Err(e) = self.executor.machine.invoke(call.func, &call.args) {
+            return TxOutcome { status: "rejected".into(), results: Vec::new(), steps: 0, gas: 0, error: Some(e.to_string()) };
+        }
+        self.executor.advance(u64::MAX);
+        let m = &self.executor.machine;
+        let (status, error) = match m.status {
+            Status::Running => ("stopped", Some("the executor stopped before the call ended".to_string())),
+            other => status_name(other),
+        };
+        let results = if m.status == Status::Returned { m.results() } else { Vec::new() };
+        let outcome = TxOutcome { status: status.into(), results, steps: m.steps, gas: m.gas_used, error };
+        if m.status != Status::Returned {
+            self.executor = before;
+        }
+        outcome
+    }
+}

@@ -1,0 +1,256 @@
+//! `verigame node`: a tendermint-abci application (ABCI as CometBFT v0.38 speaks it) that
+//! hosts one contract. Each block's transactions run in order on the contract's state;
+//! the app hash is the machine's state hash from merkle-memory, the hash the stepper and
+//! the judge use, taken at the block's last call boundary. Every committed block goes to
+//! the history on disk before Commit returns, so a node killed at any point restarts with
+//! every committed block: from its latest snapshot plus the log.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::{bail, Context, Result};
+use merkle_memory::{hex, Hash};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tendermint_abci::Application;
+use tendermint_proto::v0_38::abci::{
+    ExecTxResult, RequestCheckTx, RequestFinalizeBlock, RequestInfo, RequestInitChain, RequestQuery, ResponseCheckTx,
+    ResponseCommit, ResponseFinalizeBlock, ResponseInfo, ResponseInitChain, ResponseQuery,
+};
+
+use crate::history::{BlockRecord, History, NodeSetup, TxRecord};
+use crate::ledger::{Exports, Ledger};
+
+/// The committed state and the block being finalized.
+struct State {
+    history: History,
+    ledger: Ledger,
+    /// App hashes by height; index 0 is the freshly instantiated contract's.
+    app_hashes: Vec<Hash>,
+    /// Transactions by their CometBFT hash (SHA-256 of the bytes): height and index.
+    txs: HashMap<[u8; 32], (u64, usize)>,
+    /// Outcomes of committed transactions, per height (index 0 unused).
+    blocks: Vec<Vec<TxRecord>>,
+    /// A finalized block not yet committed, with the state after it.
+    pending: Option<(BlockRecord, Ledger)>,
+}
+
+/// The node, shared by CometBFT's connections (consensus, mempool, query).
+#[derive(Clone)]
+pub struct Node {
+    state: Arc<Mutex<State>>,
+    /// Checking a transaction needs only the exports: no wait behind a long block.
+    exports: Arc<Exports>,
+}
+
+fn tx_hash(tx: &[u8]) -> [u8; 32] {
+    Sha256::digest(tx).into()
+}
+
+impl Node {
+    /// Starts a new history in `dir` for `setup`.
+    pub fn create(dir: &Path, setup: NodeSetup) -> Result<Self> {
+        let mut ledger = Ledger::new(&setup, setup.fault)?;
+        let history = History::create(dir, setup)?;
+        history.save_snapshot(0, &ledger.executor.machine)?;
+        let initial = ledger.state_hash();
+        Ok(Self::assemble(history, ledger, vec![initial], vec![Vec::new()]))
+    }
+
+    /// Reopens the history in `dir`: the latest snapshot, then the log's blocks after it,
+    /// re-executed and checked against their recorded hashes.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let (history, blocks) = History::open(dir)?;
+        let setup = history.setup.clone();
+        let mut fresh = Ledger::new(&setup, setup.fault)?;
+        let mut app_hashes = vec![fresh.state_hash()];
+        app_hashes.extend(blocks.iter().map(|b| b.app_hash));
+        if blocks.first().is_some_and(|b| b.height != 1) {
+            bail!("{}: the log does not start at height 1", dir.display());
+        }
+        let last = blocks.len() as u64;
+        let (from, mut ledger) = match history.latest_snapshot(last, |h| app_hashes.get(h as usize).copied())? {
+            Some((h, machine)) => (h, Ledger::on(machine, setup.fault)),
+            None => (0, fresh),
+        };
+        for block in &blocks[from as usize..] {
+            let replayed = execute_block(&mut ledger, block.height, block.txs.iter().map(|t| t.tx.as_slice()));
+            if replayed.app_hash != block.app_hash {
+                bail!("{}: block {} replays to app hash {}, the log records {}", dir.display(), block.height, hex(&replayed.app_hash), hex(&block.app_hash));
+            }
+        }
+        let mut outcomes = vec![Vec::new()];
+        outcomes.extend(blocks.into_iter().map(|b| b.txs));
+        Ok(Self::assemble(history, ledger, app_hashes, outcomes))
+    }
+
+    fn assemble(history: History, ledger: Ledger, app_hashes: Vec<Hash>, blocks: Vec<Vec<TxRecord>>) -> Self {
+        let txs = blocks
+            .iter()
+            .enumerate()
+            .flat_map(|(h, txs)| txs.iter().enumerate().map(move |(i, t)| (tx_hash(&t.tx), (h as u64, i))))
+            .collect();
+        let exports = ledger.exports.clone();
+        let state = State { history, ledger, app_hashes, txs, blocks, pending: None };
+        Self { state: Arc::new(Mutex::new(state)), exports }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves nothing half-written on disk: the
+        // history is appended only after a block is complete.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The committed height and app hash.
+    pub fn committed(&self) -> (u64, Hash) {
+        let s = self.lock();
+        (s.app_hashes.len() as u64 - 1, *s.app_hashes.last().expect("the initial hash"))
+    }
+
+    /// Serves ABCI on `addr` until the process ends.
+    pub fn serve(self, addr: &str) -> Result<()> {
+        let server = tendermint_abci::ServerBuilder::new(1 << 20).bind(addr, self).with_context(|| format!("cannot listen on {addr}"))?;
+        server.listen().context("the ABCI server stopped")
+    }
+
+    /// Commits the finalized block: appends it to the history (synced), then makes it
+    /// the committed state. Returns the new height.
+    pub fn commit_pending(&self) -> Result<u64> {
+        let mut s = self.lock();
+        let Some((block, ledger)) = s.pending.take() else { bail!("nothing to commit: no block was finalized") };
+        s.history.append(&block)?;
+        let height = block.height;
+        for (i, t) in block.txs.iter().enumerate() {
+            s.txs.insert(tx_hash(&t.tx), (height, i));
+        }
+        s.app_hashes.push(block.app_hash);
+        s.blocks.push(block.txs);
+        s.ledger = ledger;
+        if height % s.history.setup.snapshot_interval == 0 {
+            s.history.save_snapshot(height, &s.ledger.executor.machine)?;
+        }
+        Ok(height)
+    }
+
+    /// Runs a block's transactions on a copy of the committed state and keeps the result
+    /// until Commit.
+    pub fn finalize(&self, height: u64, txs: &[&[u8]]) -> Result<BlockRecord> {
+        let mut s = self.lock();
+        let committed = s.app_hashes.len() as u64 - 1;
+        if height != committed + 1 {
+            bail!("block {height} cannot follow the committed height {committed}");
+        }
+        let mut ledger = s.ledger.clone();
+        let block = execute_block(&mut ledger, height, txs.iter().copied());
+        s.pending = Some((block.clone(), ledger));
+        Ok(block)
+    }
+}
+
+/// Runs a block's transactions in order.
+pub fn execute_block<'a>(ledger: &mut Ledger, height: u64, txs: impl Iterator<Item = &'a [u8]>) -> BlockRecord {
+    let txs: Vec<TxRecord> = txs.map(|tx| ledger.execute(tx)).collect();
+    BlockRecord { height, app_hash: ledger.state_hash(), txs }
+}
+
+/// Stops the node: its state and CometBFT's no longer agree on what is committed.
+fn fatal(message: &str) -> ! {
+    eprintln!("verigame node: {message}");
+    std::process::exit(1)
+}
+
+fn exec_result(t: &TxRecord) -> ExecTxResult {
+    let o = &t.outcome;
+    let ok = o.status == "returned";
+    ExecTxResult {
+        code: if ok { 0 } else { 1 },
+        data: serde_json::to_vec(&t.to_json()["outcome"]).expect("JSON serializes").into(),
+        log: o.error.clone().unwrap_or_default(),
+        gas_used: o.gas as i64,
+        ..ExecTxResult::default()
+    }
+}
+
+impl Application for Node {
+    fn info(&self, _request: RequestInfo) -> ResponseInfo {
+        let (height, app_hash) = self.committed();
+        ResponseInfo {
+            data: "verigame".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            app_version: 1,
+            last_block_height: height as i64,
+            last_block_app_hash: app_hash.to_vec().into(),
+        }
+    }
+
+    fn init_chain(&self, _request: RequestInitChain) -> ResponseInitChain {
+        let s = self.lock();
+        ResponseInitChain { app_hash: s.app_hashes[0].to_vec().into(), ..ResponseInitChain::default() }
+    }
+
+    fn check_tx(&self, request: RequestCheckTx) -> ResponseCheckTx {
+        match self.exports.parse(&request.tx) {
+            Ok(_) => ResponseCheckTx { code: 0, ..ResponseCheckTx::default() },
+            Err(e) => ResponseCheckTx { code: 1, log: format!("{e:#}"), ..ResponseCheckTx::default() },
+        }
+    }
+
+    fn finalize_block(&self, request: RequestFinalizeBlock) -> ResponseFinalizeBlock {
+        let txs: Vec<&[u8]> = request.txs.iter().map(|t| t.as_ref()).collect();
+        match self.finalize(request.height as u64, &txs) {
+            Ok(block) => ResponseFinalizeBlock {
+                tx_results: block.txs.iter().map(exec_result).collect(),
+                app_hash: block.app_hash.to_vec().into(),
+                ..ResponseFinalizeBlock::default()
+            },
+            // CometBFT never asks this of a node in step with it; a node out of step
+            // must not answer with a state it did not compute.
+            Err(e) => fatal(&format!("cannot finalize block {}: {e:#}", request.height)),
+        }
+    }
+
+    fn commit(&self) -> ResponseCommit {
+        if let Err(e) = self.commit_pending() {
+            // Without the block on disk the node must not go on as if it were committed.
+            fatal(&format!("cannot commit: {e:#}"));
+        }
+        ResponseCommit { retain_height: 0 }
+    }
+
+    fn query(&self, request: RequestQuery) -> ResponseQuery {
+        match self.answer(&request.path, &request.data) {
+            Ok(value) => ResponseQuery { code: 0, value: value.into(), ..ResponseQuery::default() },
+            Err(e) => ResponseQuery { code: 1, log: format!("{e:#}"), ..ResponseQuery::default() },
+        }
+    }
+}
+
+impl Node {
+    /// Query paths: `/tx` (data: the transaction's SHA-256, raw or as hex) gives its
+    /// outcome, `/state` (data: a height in decimal) the app hash at that height.
+    pub fn answer(&self, path: &str, data: &[u8]) -> Result<Vec<u8>> {
+        let s = self.lock();
+        let text = std::str::from_utf8(data).ok().map(str::trim);
+        match path {
+            "/tx" => {
+                let hash: [u8; 32] = match text.and_then(|t| merkle_memory::hash::hex_to_bytes(&format!("0x{}", t.trim_start_matches("0x").to_lowercase()))) {
+                    Some(bytes) => bytes.try_into().map_err(|_| anyhow::anyhow!("a transaction hash has 32 bytes"))?,
+                    None => data.try_into().map_err(|_| anyhow::anyhow!("the data is not a 32-byte transaction hash"))?,
+                };
+                let &(height, index) = s.txs.get(&hash).context("no committed transaction has this hash")?;
+                let record = &s.blocks[height as usize][index];
+                let mut out = record.to_json();
+                out["height"] = json!(height);
+                out["index"] = json!(index);
+                Ok(out.to_string().into_bytes())
+            }
+            "/state" => {
+                let height: usize = text.and_then(|t| t.parse().ok()).context("the data is not a height in decimal")?;
+                let hash = s.app_hashes.get(height).with_context(|| format!("no block {height} yet"))?;
+                Ok(json!({"height": height, "app_hash": hex(hash)}).to_string().into_bytes())
+            }
+            _ => bail!("unknown query path `{path}`; paths: /tx, /state"),
+        }
+    }
+}

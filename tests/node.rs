@@ -1,0 +1,139 @@
+//! The node without CometBFT: blocks of JSON calls on a contract whose state persists,
+//! undone calls, the history on disk, restarts from snapshots plus the log, and queries.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+use stepper::{Config, Module};
+use verigame::history::NodeSetup;
+use verigame::node::Node;
+
+fn setup(snapshot_interval: u64) -> NodeSetup {
+    let bytes = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/counter.wat")).unwrap();
+    let module = Module::new(&bytes).unwrap();
+    let config = Config { gas_limit: 100_000, ..Config::default() };
+    NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval, fault: None }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
+fn block(node: &Node, height: u64, txs: &[&str]) -> verigame::history::BlockRecord {
+    let txs: Vec<&[u8]> = txs.iter().map(|t| t.as_bytes()).collect();
+    let block = node.finalize(height, &txs).unwrap();
+    assert_eq!(node.commit_pending().unwrap(), height);
+    block
+}
+
+fn query(node: &Node, path: &str, data: &[u8]) -> Json {
+    serde_json::from_slice(&node.answer(path, data).unwrap()).unwrap()
+}
+
+#[test]
+fn calls_persist_state_and_a_failed_call_changes_nothing() {
+    let dir = scratch("node-persist");
+    let node = Node::create(&dir, setup(10)).unwrap();
+    let (_, initial) = node.committed();
+    let b1 = block(&node, 1, &[r#"{"call":"add","args":[5]}"#, r#"{"call":"add","args":["2"]}"#]);
+    assert_eq!(b1.txs[1].outcome.results, vec![stepper::Value::I32(7)]);
+    assert_ne!(b1.app_hash, initial);
+    let b2 = block(&node, 2, &[r#"{"call":"fail","args":[99]}"#, r#"{"call":"spin"}"#, r#"{"call":"get"}"#]);
+    assert_eq!(b2.txs[0].outcome.status, "trapped");
+    assert_eq!(b2.txs[1].outcome.status, "out_of_gas");
+    // Undone calls leave the state after block 1 as it was.
+    assert_eq!(b2.txs[0].post_hash, b1.app_hash);
+    assert_eq!(b2.txs[1].post_hash, b1.app_hash);
+    assert_eq!(b2.txs[2].outcome.results, vec![stepper::Value::I32(7)]);
+    assert_eq!(node.committed(), (2, b2.app_hash));
+}
+
+#[test]
+fn malformed_transactions_are_rejected_with_a_reason_and_change_nothing() {
+    let dir = scratch("node-reject");
+    let node = Node::create(&dir, setup(10)).unwrap();
+    let (_, initial) = node.committed();
+    let cases = [
+        ("not json", "not JSON"),
+        (r#"{"args":[1]}"#, "no \"call\""),
+        (r#"{"call":"nope"}"#, "no exported function `nope`"),
+        (r#"{"call":"add","args":[1,2]}"#, "takes 1 argument"),
+        (r#"{"call":"add","args":["x"]}"#, "argument 1"),
+        (r#"{"call":"add","args":[[1]]}"#, "not a number or a string"),
+    ];
+    let txs: Vec<&str> = cases.iter().map(|(t, _)| *t).collect();
+    let b = block(&node, 1, &txs);
+    for ((_, why), t) in cases.iter().zip(&b.txs) {
+        assert_eq!(t.outcome.status, "rejected");
+        let error = t.outcome.error.as_deref().unwrap();
+        assert!(error.contains(why), "{error} lacks {why}");
+        assert_eq!(t.post_hash, initial);
+    }
+}
+
+#[test]
+fn a_restarted_node_has_every_committed_block() {
+    let dir = scratch("node-restart");
+    let node = Node::create(&dir, setup(2)).unwrap();
+    let mut last = None;
+    for h in 1..=5 {
+        last = Some(block(&node, h, &[&format!(r#"{{"call":"add","args":[{h}]}}"#)]));
+    }
+    // A block finalized but never committed is not part of the history.
+    node.finalize(6, &[br#"{"call":"add","args":[100]}"#]).unwrap();
+    drop(node);
+    let reopened = Node::open(&dir).unwrap();
+    assert_eq!(reopened.committed(), (5, last.unwrap().app_hash));
+    let b6 = block(&reopened, 6, &[r#"{"call":"get"}"#]);
+    assert_eq!(b6.txs[0].outcome.results, vec![stepper::Value::I32(15)]);
+}
+
+#[test]
+fn a_log_line_cut_short_by_a_crash_is_dropped_and_a_damaged_one_reported() {
+    let dir = scratch("node-torn");
+    let node = Node::create(&dir, setup(100)).unwrap();
+    let b1 = block(&node, 1, &[r#"{"call":"add","args":[1]}"#]);
+    block(&node, 2, &[r#"{"call":"add","args":[2]}"#]);
+    drop(node);
+    let log = dir.join("blocks.log");
+    let text = fs::read_to_string(&log).unwrap();
+    let first_line_end = text.find('\n').unwrap() + 1;
+    // The second block's line, cut halfway: it was never committed.
+    fs::write(&log, &text[..first_line_end + (text.len() - first_line_end) / 2]).unwrap();
+    let reopened = Node::open(&dir).unwrap();
+    assert_eq!(reopened.committed(), (1, b1.app_hash));
+    assert_eq!(fs::read_to_string(&log).unwrap(), text[..first_line_end]);
+    drop(reopened);
+    // A damaged line that is not the last is corruption.
+    let damaged = text.replacen("\"height\":1", "\"height\":7", 1);
+    fs::write(&log, damaged).unwrap();
+    let err = Node::open(&dir).err().unwrap().to_string();
+    assert!(err.contains("line 1 is damaged"), "{err}");
+}
+
+#[test]
+fn queries_answer_outcomes_by_transaction_hash_and_app_hashes_by_height() {
+    use sha2::Digest;
+    let dir = scratch("node-query");
+    let node = Node::create(&dir, setup(10)).unwrap();
+    let tx = r#"{"call":"add","args":[41]}"#;
+    let b1 = block(&node, 1, &[tx]);
+    let hash: [u8; 32] = sha2::Sha256::digest(tx.as_bytes()).into();
+    let hex_upper: String = hash.iter().map(|b| format!("{b:02X}")).collect();
+    for data in [hash.to_vec(), hex_upper.into_bytes()] {
+        let out = query(&node, "/tx", &data);
+        assert_eq!(out["height"], 1);
+        assert_eq!(out["outcome"]["status"], "returned");
+        assert_eq!(out["outcome"]["results"][0]["slot"], "41");
+    }
+    let state = query(&node, "/state", b"1");
+    assert_eq!(state["app_hash"], merkle_memory::hex(&b1.app_hash));
+    for (path, data, why) in [("/state", &b"9"[..], "no block 9"), ("/tx", b"abc", "32-byte"), ("/nope", b"", "unknown query path")] {
+        let err = node.answer(path, data).unwrap_err().to_string();
+        assert!(err.contains(why), "{err}");
+    }
+}

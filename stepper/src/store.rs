@@ -83,6 +83,11 @@ impl DirtyLeaves {
         self.list.is_empty()
     }
 
+    /// The stale leaves in the order they were first marked, without forgetting them.
+    pub fn leaves(&self) -> &[u32] {
+        &self.list
+    }
+
     /// The stale leaves in ascending order, forgetting them: the caller takes over
     /// bringing their hashes up to date.
     pub fn drain(&mut self) -> Vec<u32> {

@@ -195,6 +195,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Step through a call in the terminal, or replay a recorded dispute move by move.
+    Tui {
+        /// The module: binary (.wasm) or text (.wat). With --transcript, the game's
+        /// module, to open the stepper at the disputed step (its hash must match).
+        module: Option<PathBuf>,
+        /// The exported function to call (default: the only one, or _start/main).
+        #[arg(long)]
+        invoke: Option<String>,
+        /// Arguments, parsed by the function's signature.
+        #[arg(allow_negative_numbers = true)]
+        args: Vec<String>,
+        /// Replay the game `verigame dispute --transcript` wrote to this file.
+        #[arg(long, conflicts_with_all = ["invoke", "args", "gas_limit"])]
+        transcript: Option<PathBuf>,
+        /// Gas the call may use (a replayed game brings its own configuration).
+        #[arg(long)]
+        gas_limit: Option<u64>,
+    },
     /// Run WebAssembly spec test scripts (.wast files or folders of them).
     Spectest {
         #[arg(required = true)]
@@ -261,6 +279,9 @@ fn main() -> ExitCode {
             party(&call, &connect, role.into(), fault, trace.as_deref(), &limits, json)
         }
         Command::Spectest { paths, verbose } => spectest(&paths, verbose),
+        Command::Tui { module, invoke, args, transcript, gas_limit } => {
+            tui(module.as_deref(), invoke.as_deref(), &args, transcript.as_deref(), gas_limit)
+        }
     }
 }
 
@@ -528,4 +549,34 @@ fn party(
         report.print();
     }
     if report.won() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// Exit codes: 0 quit, 1 the terminal failed, 2 unusable input.
+fn tui(
+    module: Option<&std::path::Path>,
+    invoke: Option<&str>,
+    args: &[String],
+    transcript: Option<&std::path::Path>,
+    gas_limit: Option<u64>,
+) -> ExitCode {
+    let app = match transcript {
+        Some(file) => tui::replay_from_files(file, module).map_err(anyhow::Error::from),
+        None => match module {
+            Some(path) => verigame::run::read_module_bytes(path)
+                .and_then(|bytes| verigame::run::prepare_call(&bytes, invoke, args, gas_config(gas_limit)))
+                .map(tui::App::stepper),
+            None => Err(anyhow::anyhow!("give a module to step through, or --transcript FILE to replay a game")),
+        },
+    };
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => return unusable(e),
+    };
+    match tui::run(app) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: the terminal failed: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

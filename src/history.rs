@@ -130,6 +130,11 @@ impl BlockRecord {
     }
 }
 
+/// Whether `dir` holds a node's history.
+pub fn exists(dir: &Path) -> bool {
+    dir.join(NODE).exists()
+}
+
 /// A history directory opened for appending.
 pub struct History {
     dir: PathBuf,

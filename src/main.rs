@@ -213,6 +213,28 @@ enum Command {
         #[arg(long)]
         gas_limit: Option<u64>,
     },
+    /// Run a cluster node: an ABCI application for CometBFT v0.38 hosting one contract.
+    Node {
+        /// The node's history: created on the first start, reopened after.
+        #[arg(long)]
+        home: PathBuf,
+        /// The contract (first start only).
+        #[arg(long)]
+        module: Option<PathBuf>,
+        /// Where CometBFT connects (its proxy_app).
+        #[arg(long, default_value = "127.0.0.1:26658")]
+        abci: String,
+        /// Gas one call may use (first start only; default 10,000,000).
+        #[arg(long)]
+        gas_limit: Option<u64>,
+        /// Blocks between state snapshots (first start only; default 100).
+        #[arg(long)]
+        snapshot_interval: Option<u64>,
+        /// Compute wrong, as the dispute's faulty executor does, in every call (first
+        /// start only; for tests and demos).
+        #[arg(long)]
+        fault: Option<traces::Fault>,
+    },
     /// Run WebAssembly spec test scripts (.wast files or folders of them).
     Spectest {
         #[arg(required = true)]
@@ -279,9 +301,26 @@ fn main() -> ExitCode {
             party(&call, &connect, role.into(), fault, trace.as_deref(), &limits, json)
         }
         Command::Spectest { paths, verbose } => spectest(&paths, verbose),
+        Command::Node { home, module, abci, gas_limit, snapshot_interval, fault } => {
+            node(&home, &abci, verigame::node::NewNode { module, gas_limit, snapshot_interval, fault })
+        }
         Command::Tui { module, invoke, args, transcript, gas_limit } => {
             tui(module.as_deref(), invoke.as_deref(), &args, transcript.as_deref(), gas_limit)
         }
+    }
+}
+
+/// Runs until killed; exit code 2 for an unusable history or address.
+fn node(home: &std::path::Path, abci: &str, new: verigame::node::NewNode) -> ExitCode {
+    let node = match verigame::node::start(home, new) {
+        Ok(n) => n,
+        Err(e) => return unusable(e),
+    };
+    let (height, app_hash) = node.committed();
+    eprintln!("verigame node: height {height}, app hash {}, ABCI on {abci}", merkle_memory::hex(&app_hash));
+    match node.serve(abci) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => unusable(e),
     }
 }
 

@@ -254,3 +254,37 @@ impl Node {
         }
     }
 }
+
+/// What a node's first start sets; its history fixes them afterwards.
+#[derive(Debug, Default)]
+pub struct NewNode {
+    pub module: Option<std::path::PathBuf>,
+    pub gas_limit: Option<u64>,
+    pub snapshot_interval: Option<u64>,
+    pub fault: Option<traces::Fault>,
+}
+
+/// Gas a call may use unless the node is started with another limit: a transaction
+/// that loops forever must end.
+pub const DEFAULT_GAS_LIMIT: u64 = 10_000_000;
+pub const DEFAULT_SNAPSHOT_INTERVAL: u64 = 100;
+
+/// Opens the node whose history is in `home`, or starts one there.
+pub fn start(home: &Path, new: NewNode) -> Result<Node> {
+    if crate::history::exists(home) {
+        if new.module.is_some() || new.gas_limit.is_some() || new.snapshot_interval.is_some() || new.fault.is_some() {
+            bail!("{} already holds a node's history, which fixes its module, gas limit, snapshot interval and fault", home.display());
+        }
+        return Node::open(home);
+    }
+    let Some(path) = new.module else { bail!("{} holds no history yet: give the contract with --module", home.display()) };
+    let bytes = crate::run::read_module_bytes(&path)?;
+    let module = stepper::Module::new(&bytes).with_context(|| format!("{}", path.display()))?;
+    let config = stepper::Config { gas_limit: new.gas_limit.unwrap_or(DEFAULT_GAS_LIMIT), ..stepper::Config::default() };
+    let snapshot_interval = new.snapshot_interval.unwrap_or(DEFAULT_SNAPSHOT_INTERVAL);
+    if snapshot_interval == 0 {
+        bail!("the snapshot interval must be at least 1 block");
+    }
+    let setup = NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval, fault: new.fault };
+    Node::create(home, setup)
+}

@@ -409,7 +409,7 @@ impl App {
     fn finish(&mut self, reason: String) {
         self.job = None;
         if let Some(s) = self.stepper.as_mut() {
-            s.session.settle(None);
+            s.session.settle();
         }
         self.message = reason;
     }
@@ -436,7 +436,7 @@ impl App {
         match prompt.kind {
             PromptKind::Breakpoint => match Breakpoint::parse(text, &s.module) {
                 Ok(b) => {
-                    self.message = format!("breakpoint: {}", b.describe(&s.module));
+                    self.message = format!("added breakpoint: {}", b.describe(&s.module));
                     if !s.breakpoints.contains(&b) {
                         s.breakpoints.push(b);
                     }
@@ -474,7 +474,7 @@ impl App {
             KeyCode::Tab => {
                 if let Some(f) = chosen {
                     let b = Breakpoint::Function(f);
-                    self.message = format!("breakpoint: {}", b.describe(&s.module));
+                    self.message = format!("added breakpoint: {}", b.describe(&s.module));
                     if !s.breakpoints.contains(&b) {
                         s.breakpoints.push(b);
                     }

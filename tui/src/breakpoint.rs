@@ -1,6 +1,6 @@
 //! Breakpoints, and the runs that stop at them: continue, step over, step out, go to a step.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 
 use stepper::op::Op;
@@ -68,10 +68,22 @@ impl Breakpoint {
         }
     }
 
-    /// How the breakpoint reads in the list, with the function's name.
+    /// The op where a function or offset breakpoint stops: the function's first, or the
+    /// first of the instruction at the offset.
+    pub fn pc(&self, module: &Module) -> Option<u32> {
+        match *self {
+            Breakpoint::Function(f) => module.body(f).map(|body| body.start),
+            Breakpoint::Offset(o) => module.code_offsets.iter().position(|&x| x == o).map(|pc| pc as u32),
+            _ => None,
+        }
+    }
+
+    /// How the breakpoint reads in the list, with the function's name when it has one.
     pub fn describe(&self, module: &Module) -> String {
         match self {
-            Breakpoint::Function(f) => format!("func {} ({f})", module.func_name(*f)),
+            Breakpoint::Function(f) if module.func_name(*f) != format!("func[{f}]") => {
+                format!("func {} ({f})", module.func_name(*f))
+            }
             other => other.to_string(),
         }
     }
@@ -119,30 +131,30 @@ pub struct Run {
     /// The step the run started from.
     pub from: u64,
     step_limit: Option<u64>,
-    /// Op indices where a function or offset breakpoint stops.
-    pcs: HashSet<u32>,
+    /// Op indices where a function or offset breakpoint stops, with what it reads as.
+    pcs: HashMap<u32, String>,
     on_trap: bool,
     writes: Vec<(u64, u64)>,
 }
 
 impl Run {
     pub fn new(goal: Goal, breakpoints: &[Breakpoint], machine: &Machine) -> Self {
-        let mut run = Run { goal, from: machine.steps, step_limit: None, pcs: HashSet::new(), on_trap: false, writes: Vec::new() };
+        let mut run = Run { goal, from: machine.steps, step_limit: None, pcs: HashMap::new(), on_trap: false, writes: Vec::new() };
         if let Goal::GoTo(n) = goal {
             run.step_limit = Some(n);
             return run;
         }
-        let module = machine.store.instances.first().map(|i| &i.module);
+        let Some(module) = machine.store.instances.first().map(|i| &i.module) else { return run };
         for b in breakpoints {
             match *b {
                 Breakpoint::Step(n) if n > machine.steps => {
                     run.step_limit = Some(run.step_limit.map_or(n, |s| s.min(n)));
                 }
                 Breakpoint::Step(_) => {}
-                Breakpoint::Function(f) => run.pcs.extend(module.and_then(|m| m.body(f)).map(|b| b.start)),
-                Breakpoint::Offset(o) => {
-                    let first = module.and_then(|m| m.code_offsets.iter().position(|&x| x == o));
-                    run.pcs.extend(first.map(|pc| pc as u32));
+                Breakpoint::Function(_) | Breakpoint::Offset(_) => {
+                    if let Some(pc) = b.pc(module) {
+                        run.pcs.insert(pc, b.describe(module));
+                    }
                 }
                 Breakpoint::Trap => run.on_trap = true,
                 Breakpoint::MemoryWrite { start, end } => run.writes.push((start, end)),
@@ -177,8 +189,8 @@ impl Run {
                     return Some(format!("breakpoint: write 0x{ws:x}..0x{we:x} (the step wrote 0x{start:x}..0x{end:x})"));
                 }
             }
-            if m.status == Status::Running && self.pcs.contains(&m.pc) {
-                return Some(format!("breakpoint at @{}", m.pc));
+            if let Some(what) = self.pcs.get(&m.pc).filter(|_| m.status == Status::Running) {
+                return Some(format!("breakpoint: {what}"));
             }
             if let Some(reason) = self.check_limits(session) {
                 return Some(reason);

@@ -75,7 +75,7 @@ impl Session {
         let kept = BTreeMap::from([(machine.steps, machine.clone())]);
         let checkpoints = Checkpoints { kept, interval: FIRST_INTERVAL, budget };
         let mut session = Self { machine, checkpoints, facts: Facts::default() };
-        session.settle(None);
+        session.settle();
         session
     }
 
@@ -105,9 +105,9 @@ impl Session {
         if self.is_halted() {
             return;
         }
-        let before = self.machine.clone();
+        let touched = opened_chunks(&self.machine);
         self.advance_one();
-        self.settle(Some(&before));
+        self.settle_with(touched);
     }
 
     /// Goes back (or stays) to step `n`, which must not be past the current step: from
@@ -116,13 +116,14 @@ impl Session {
         let n = n.min(self.steps());
         if n == 0 {
             self.machine = self.checkpoints.at_or_before(0).clone();
-            self.settle(None);
+            self.settle_with(Vec::new());
             return;
         }
-        let before = self.state_at(n - 1);
-        self.machine = before.clone();
-        self.machine.step();
-        self.settle(Some(&before));
+        let mut machine = self.state_at(n - 1);
+        let touched = opened_chunks(&machine);
+        machine.step();
+        self.machine = machine;
+        self.settle_with(touched);
     }
 
     /// The state at step `n` (at most the current step), replayed from a checkpoint.
@@ -151,19 +152,18 @@ impl Session {
         self.checkpoints.offer(&self.machine);
     }
 
-    /// Computes the facts about the current state. `before` is the state one step
-    /// earlier when the caller has it; otherwise it is replayed from a checkpoint.
-    pub fn settle(&mut self, before: Option<&Machine>) {
-        let replayed;
-        let before = match before {
-            Some(b) => Some(b),
-            None if self.steps() > 0 => {
-                replayed = self.state_at(self.steps() - 1);
-                Some(&replayed)
-            }
-            None => None,
+    /// Computes the facts about the current state after a run, replaying the step
+    /// before it from a checkpoint to find what that step touched.
+    pub fn settle(&mut self) {
+        let touched = match self.steps() {
+            0 => Vec::new(),
+            n => opened_chunks(&self.state_at(n - 1)),
         };
-        let touched = before.map(opened_chunks).unwrap_or_default();
+        self.settle_with(touched);
+    }
+
+    /// Computes the facts, given the chunks the last step touched.
+    fn settle_with(&mut self, touched: Vec<u32>) {
         let mut dirty: Vec<u32> =
             self.machine.store.memories.first().map(|m| m.cache.dirty.leaves().to_vec()).unwrap_or_default();
         dirty.sort_unstable();

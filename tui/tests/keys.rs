@@ -107,11 +107,11 @@ fn runs_stop_at_function_offset_and_step_breakpoints() {
     let mut app = app(50);
     press(&mut app, KeyCode::Char('b'));
     type_line(&mut app, "func bump");
-    assert_eq!(app.message, "breakpoint: func bump (1)");
+    assert_eq!(app.message, "added breakpoint: func bump (1)");
     press(&mut app, KeyCode::Char('c'));
     finish(&mut app);
     assert_eq!(current_function(&app), "bump", "{}", app.message);
-    assert!(app.message.starts_with("breakpoint at @"), "{}", app.message);
+    assert_eq!(app.message, "breakpoint: func bump (1)");
     let first = steps(&app);
     press(&mut app, KeyCode::Char('c'));
     finish(&mut app);
@@ -128,6 +128,7 @@ fn runs_stop_at_function_offset_and_step_breakpoints() {
     press(&mut app, KeyCode::Char('c'));
     finish(&mut app);
     assert!(matches!(current_op(&app), Op::Store { .. }), "{}", app.message);
+    assert_eq!(app.message, format!("breakpoint: offset 0x{offset:x}"));
 
     press(&mut app, KeyCode::Char('x'));
     press(&mut app, KeyCode::Char('b'));
@@ -419,7 +420,7 @@ fn facts_name_the_chunks_the_last_step_touched_and_those_dirty_since_the_last_ha
     // A run writes several chunks before the next hash.
     let mut run = tui::breakpoint::Run::new(tui::breakpoint::Goal::GoTo(40), &[], session.machine());
     while run.slice(&mut session, 1000).is_none() {}
-    session.settle(None);
+    session.settle();
     assert_eq!(session.facts.dirty, vec![0, 3, 4], "the rest of the fill and the first store");
     // Going back, the step before is replayed to find what the step touched.
     session.rewind_to(5);

@@ -90,7 +90,7 @@ fn the_stack_locals_calls_and_globals_panes_show_the_current_frame() {
 fn a_returned_call_shows_its_results_and_no_locals() {
     let mut s = stepper_at(5, 0);
     s.session.advance(u64::MAX);
-    s.session.settle(None);
+    s.session.settle();
     let rows = render(60, 8, |f, area| ui::stack_pane(f, area, &s));
     assert_shows(&rows, "1 results");
     let result = s.session.machine().stack[0] as u32 as i32;
@@ -154,7 +154,7 @@ fn the_status_line_has_step_gas_status_memory_and_the_state_hash() {
     let hash = merkle_memory::hex(&fresh_hash("run", 5, 7));
     assert_eq!(rows[0].trim_end(), format!("step 7 │ gas 7 │ running │ memory 1 pages │ state {hash}"));
     s.session.advance(u64::MAX);
-    s.session.settle(None);
+    s.session.settle();
     let rows = render(160, 1, |f, area| ui::status_line(f, area, &s));
     assert_shows(&rows, "the call returned │ memory 1 pages");
 }

@@ -12,7 +12,6 @@ use stepper::{Machine, Value};
 
 use super::{highlight, pane};
 use crate::app::{App, Stepper};
-use crate::breakpoint::Breakpoint;
 use crate::code::listing;
 
 /// The code around the current instruction (or the function being browsed).
@@ -67,14 +66,7 @@ pub fn code_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
 
 /// The pcs where function and offset breakpoints stop.
 fn breakpoint_pcs(s: &Stepper) -> Vec<u32> {
-    s.breakpoints
-        .iter()
-        .filter_map(|b| match *b {
-            Breakpoint::Function(f) => s.module.body(f).map(|body| body.start),
-            Breakpoint::Offset(o) => s.module.code_offsets.iter().position(|&x| x == o).map(|pc| pc as u32),
-            _ => None,
-        })
-        .collect()
+    s.breakpoints.iter().filter_map(|b| b.pc(&s.module)).collect()
 }
 
 /// A slot with no type known: decimal (signed when it fits 32 bits) and hex.

@@ -49,6 +49,8 @@ impl Checkpoints {
 /// What the panes show about the current state, computed once it settles.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Facts {
+    /// The step they are about: during a run the machine moves on without them.
+    pub step: u64,
     pub hash: Hash,
     /// Chunks of memory 0 that the last step read or wrote: those its one-step proof opens.
     pub touched: Vec<u32>,
@@ -168,7 +170,7 @@ impl Session {
             self.machine.store.memories.first().map(|m| m.cache.dirty.leaves().to_vec()).unwrap_or_default();
         dirty.sort_unstable();
         let hash = state_hash(&mut self.machine);
-        self.facts = Facts { hash, touched, dirty };
+        self.facts = Facts { step: self.steps(), hash, touched, dirty };
     }
 }
 

@@ -139,7 +139,7 @@ fn the_memory_pane_shows_hex_ascii_and_the_chunk_grid() {
 
 #[test]
 fn the_chunk_grid_marks_touched_dirty_and_clean_chunks_and_short_rows_keep_their_columns() {
-    let facts = tui::session::Facts { hash: [0; 32], touched: vec![3], dirty: vec![1, 3, 9] };
+    let facts = tui::session::Facts { step: 1, hash: [0; 32], touched: vec![3], dirty: vec![1, 3, 9] };
     let rows = render(40, 4, |f, area| f.render_widget(ratatui::widgets::Paragraph::new(ui::chunk_grid(&facts, 20, 9, 40, 3)), area));
     // Chunk 9, in view, is drawn reversed: its text stays `+`.
     assert_eq!(rows[0].trim_end(), "     0 .+.#.....+..........");
@@ -198,6 +198,13 @@ fn the_whole_stepper_view_with_help_search_prompt_and_progress() {
     let rows = draw(&app);
     assert_shows(&rows, "going to step 1000 (0%): step 0,");
     assert_shows(&rows, "Esc interrupts");
+    // Mid-run, the panes follow the machine; the hash and the chunk facts wait.
+    let s = app.stepper.as_mut().unwrap();
+    s.session.advance(100);
+    let rows = draw(&app);
+    assert_shows(&rows, "going to step 1000 (10%): step 100,");
+    assert_shows(&rows, "step 100 │ gas 100 │ running │ memory 1 pages │ state computed when the run stops");
+    assert_shows(&rows, "Chunks of 512 B: 128, as of step 0");
 }
 
 #[test]

@@ -36,11 +36,12 @@ pub fn memory_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
         .collect();
     frame.render_widget(Paragraph::new(lines).block(block), hex);
 
-    let block = pane(format!(" Chunks of {chunk_size} B: {} ", memory.data().len().div_ceil(chunk_size as usize)));
+    let count = memory.data().len().div_ceil(chunk_size as usize) as u32;
+    let as_of = if facts.step == s.session.steps() { String::new() } else { format!(", as of step {}", facts.step) };
+    let block = pane(format!(" Chunks of {chunk_size} B: {count}{as_of} "));
     let inner = block.inner(grid);
     frame.render_widget(block, grid);
     let viewed = (s.memory_view / chunk_size) as u32;
-    let count = memory.data().len().div_ceil(chunk_size as usize) as u32;
     let mut lines = chunk_grid(facts, count, viewed, inner.width as usize, inner.height.saturating_sub(3) as usize);
     lines.push(Line::raw(format!("# touched {}  + dirty {}  . clean", list(&facts.touched), facts.dirty.len())));
     let range = |i: u64| format!("0x{:x}..0x{:x}", i * chunk_size, (i + 1) * chunk_size);

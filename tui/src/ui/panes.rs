@@ -174,13 +174,16 @@ pub fn status_line(frame: &mut Frame, area: Rect, s: &Stepper) {
         other => crate::breakpoint::ended(other),
     };
     let pages = machine.store.memories.first().map_or(0, |m| m.pages());
-    let hash = &s.session.facts.hash;
+    let facts = &s.session.facts;
+    // While a run goes on, the hash waits for it to stop.
+    let hash = if facts.step == machine.steps { merkle_memory::hex(&facts.hash) } else { "computed when the run stops".into() };
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("step {}", machine.steps), Style::new().add_modifier(Modifier::BOLD)),
         Span::raw(format!(" │ gas {} │ {status} │ memory {pages} pages │ state ", machine.gas_used)),
-        Span::styled(merkle_memory::hex(hash), Style::new().fg(Color::Cyan)),
+        Span::styled(hash, Style::new().fg(Color::Cyan)),
     ])];
-    if let Some(note) = s.disputed.and_then(|d| d.verdict_on(machine.steps, hash)) {
+    let note = s.disputed.filter(|_| facts.step == machine.steps).and_then(|d| d.verdict_on(machine.steps, &facts.hash));
+    if let Some(note) = note {
         lines.push(Line::styled(note, Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD)));
     }
     frame.render_widget(Paragraph::new(lines), area);

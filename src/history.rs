@@ -177,6 +177,12 @@ impl History {
     /// Reopens a history and reads its committed blocks, dropping a last line that a
     /// crash cut short.
     pub fn open(dir: &Path) -> Result<(Self, Vec<BlockRecord>)> {
+        Self::read(dir, true)
+    }
+
+    /// Reads a history; with `repair`, also cuts a torn last line from the log (a node
+    /// does before appending; a validator reading another node's history does not).
+    pub fn read(dir: &Path, repair: bool) -> Result<(Self, Vec<BlockRecord>)> {
         let node_path = dir.join(NODE);
         let text = fs::read_to_string(&node_path).with_context(|| format!("{} is not a node history (no {NODE})", dir.display()))?;
         let node: Json = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", node_path.display()))?;
@@ -194,9 +200,10 @@ impl History {
             None => None,
         };
         let module = Module::new(&module_bytes)?;
-        let blocks = read_log(&dir.join(LOG))?;
+        let blocks = read_log(&dir.join(LOG), repair)?;
         let setup = NodeSetup { module_bytes: Arc::new(module_bytes), module, config, snapshot_interval, fault };
-        Ok((Self { log: open_log(dir)?, dir: dir.to_path_buf(), setup }, blocks))
+        let log = if repair { open_log(dir)? } else { File::open(dir.join(LOG)).with_context(|| format!("cannot read {}", dir.join(LOG).display()))? };
+        Ok((Self { log, dir: dir.to_path_buf(), setup }, blocks))
     }
 
     /// Appends a committed block and syncs it to disk.
@@ -235,8 +242,9 @@ impl History {
     }
 }
 
-/// The committed blocks in the log. Truncates a last line cut short by a crash.
-fn read_log(path: &Path) -> Result<Vec<BlockRecord>> {
+/// The committed blocks in the log, without a last line cut short by a crash (which
+/// `repair` also removes from the file).
+fn read_log(path: &Path, repair: bool) -> Result<Vec<BlockRecord>> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -250,6 +258,7 @@ fn read_log(path: &Path) -> Result<Vec<BlockRecord>> {
         match parse_line(line) {
             Some(block) if blocks.last().is_none_or(|b: &BlockRecord| b.height + 1 == block.height) => blocks.push(block),
             Some(_) => bail!("{}: line {} is out of height order", path.display(), i + 1),
+            None if last && !repair => break,
             None if last => {
                 // Never committed: the crash came before its sync finished.
                 let f = OpenOptions::new().write(true).open(path).with_context(|| format!("cannot repair {}", path.display()))?;

@@ -14,3 +14,4 @@ pub mod prove;
 pub mod run;
 pub mod spectest;
 pub mod state;
+pub mod validate;

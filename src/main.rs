@@ -235,6 +235,27 @@ enum Command {
         #[arg(long)]
         fault: Option<traces::Fault>,
     },
+    /// Replay a node's history, check every block's app hash, and play the verification
+    /// game against the first wrong one.
+    Validate {
+        /// The node's history directory (`verigame node --home`).
+        #[arg(long)]
+        history: PathBuf,
+        /// The first block to check (the replay starts at the nearest snapshot before it).
+        #[arg(long)]
+        from: Option<u64>,
+        /// The last block to check (default: the last committed).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Dissection degree of the game.
+        #[arg(long, default_value_t = traces::game::DEFAULT_DEGREE, value_parser = clap::value_parser!(u64).range(2..=traces::game::MAX_DEGREE))]
+        degree: u64,
+        /// Write the one-step proof of a lost game here (JSON).
+        #[arg(long)]
+        proof_out: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run WebAssembly spec test scripts (.wast files or folders of them).
     Spectest {
         #[arg(required = true)]
@@ -301,6 +322,10 @@ fn main() -> ExitCode {
             party(&call, &connect, role.into(), fault, trace.as_deref(), &limits, json)
         }
         Command::Spectest { paths, verbose } => spectest(&paths, verbose),
+        Command::Validate { history, from, to, degree, proof_out, json } => {
+            let options = verigame::validate::Options { from, to, degree, limits: traces::Limits::default() };
+            validate(&history, &options, proof_out.as_deref(), json)
+        }
         Command::Node { home, module, abci, gas_limit, snapshot_interval, fault } => {
             node(&home, &abci, verigame::node::NewNode { module, gas_limit, snapshot_interval, fault })
         }
@@ -308,6 +333,35 @@ fn main() -> ExitCode {
             tui(module.as_deref(), invoke.as_deref(), &args, transcript.as_deref(), gas_limit)
         }
     }
+}
+
+/// Exit codes: 0 every block checked is right, 1 a wrong block was found (and the game
+/// played), 2 an unreadable or inconsistent history.
+fn validate(dir: &std::path::Path, options: &verigame::validate::Options, proof_out: Option<&std::path::Path>, json: bool) -> ExitCode {
+    use std::io::IsTerminal;
+    let bar = if json || !std::io::stderr().is_terminal() { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
+    let report = verigame::validate::validate(dir, options, &|height, last| {
+        bar.set_length(last);
+        bar.set_position(height);
+    });
+    bar.finish_and_clear();
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return unusable(e),
+    };
+    let proof = report.wrong.as_ref().and_then(|w| w.game.as_ref()).and_then(|g| g.transcript.ruling.as_ref()?.proof.as_ref());
+    if let (Some(path), Some(proof)) = (proof_out, proof) {
+        let text = serde_json::to_string_pretty(&judge::json::to_json(proof)).expect("JSON serializes") + "\n";
+        if let Err(e) = std::fs::write(path, text) {
+            return unusable(anyhow::anyhow!("cannot write {}: {e}", path.display()));
+        }
+    }
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        report.print();
+    }
+    if report.wrong.is_none() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 /// Runs until killed; exit code 2 for an unusable history or address.

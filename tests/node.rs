@@ -137,3 +137,44 @@ fn queries_answer_outcomes_by_transaction_hash_and_app_hashes_by_height() {
         assert!(err.contains(why), "{err}");
     }
 }
+
+fn validate(dir: &Path, from: Option<u64>) -> verigame::validate::Report {
+    let options = verigame::validate::Options { from, to: None, degree: 2, limits: traces::Limits::default() };
+    verigame::validate::validate(dir, &options, &|_, _| {}).unwrap()
+}
+
+#[test]
+fn an_honest_history_validates_from_the_start_or_from_a_snapshot() {
+    let dir = scratch("node-validate-honest");
+    let node = Node::create(&dir, setup(3)).unwrap();
+    for h in 1..=7 {
+        block(&node, h, &[&format!(r#"{{"call":"add","args":[{h}]}}"#), r#"{"call":"fail","args":[1]}"#]);
+    }
+    let all = validate(&dir, None);
+    assert!(all.wrong.is_none());
+    assert_eq!((all.snapshot, all.blocks, all.calls), (0, 7, 14));
+    let tail = validate(&dir, Some(5));
+    assert!(tail.wrong.is_none());
+    // Blocks 4 to 7 from the snapshot after block 3.
+    assert_eq!((tail.snapshot, tail.blocks, tail.range), (3, 4, (5, 7)));
+}
+
+#[test]
+fn a_faulty_nodes_history_is_caught_and_the_game_rules_against_it() {
+    let dir = scratch("node-validate-faulty");
+    let node = Node::create(&dir, NodeSetup { fault: Some(traces::Fault::Memory(0)), ..setup(10) }).unwrap();
+    // The fault writes a wrong byte at the call's first store: `get` stores nothing.
+    block(&node, 1, &[r#"{"call":"get"}"#]);
+    block(&node, 2, &[r#"{"call":"get"}"#, r#"{"call":"add","args":[3]}"#]);
+    let report = validate(&dir, None);
+    let wrong = report.wrong.as_ref().expect("block 2 is wrong");
+    assert_eq!((wrong.height, wrong.index), (2, 1));
+    assert_ne!(wrong.recorded.post_hash, wrong.honest.post_hash);
+    let game = wrong.game.as_ref().unwrap_or_else(|| panic!("no game: {:?}", wrong.no_game));
+    assert_eq!(game.winner, traces::Role::Challenger, "{}", game.reason);
+    let ruling = game.transcript.ruling.as_ref().unwrap();
+    assert!(ruling.proof.is_some() && ruling.judged_after == Some(ruling.claimed_after[1]));
+    let json = report.to_json();
+    assert_eq!(json["wrong"]["game"]["winner"], "challenger");
+    assert!(json["wrong"]["game"]["proof"]["pre_hash"].is_string());
+}

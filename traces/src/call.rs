@@ -9,7 +9,9 @@ use stepper::{Config, Extern, GasTable, Machine, Module, ValType, Value};
 
 use crate::TraceError;
 
-/// A module, an exported function, its arguments and the configuration of the run.
+/// A module, an exported function, its arguments and the configuration of the run,
+/// and the state the call starts on: a fresh instance, or one that earlier calls left
+/// (a cluster node's contract).
 #[derive(Clone, Debug)]
 pub struct Call {
     pub module: Arc<Module>,
@@ -18,12 +20,23 @@ pub struct Call {
     pub export: String,
     pub args: Vec<Value>,
     pub config: Config,
+    /// The machine the call starts on (its last instance is the module's), if not a
+    /// fresh instance.
+    pub base: Option<Arc<Machine>>,
 }
 
 impl Call {
     pub fn new(module_bytes: Vec<u8>, export: &str, args: Vec<Value>, config: Config) -> Result<Self, TraceError> {
         let module = Module::new(&module_bytes)?;
-        let call = Self { module, module_bytes: Arc::new(module_bytes), export: export.to_string(), args, config };
+        let call = Self { module, module_bytes: Arc::new(module_bytes), export: export.to_string(), args, config, base: None };
+        call.start()?;
+        Ok(call)
+    }
+
+    /// The same call started on `base`, a machine holding an instance of the module
+    /// (its last) between calls.
+    pub fn on(self, base: Machine) -> Result<Self, TraceError> {
+        let call = Self { config: base.config.clone(), base: Some(Arc::new(base)), ..self };
         call.start()?;
         Ok(call)
     }
@@ -34,7 +47,14 @@ impl Call {
 
     /// A machine with the module loaded and the call started: the state at step 0.
     pub fn start(&self) -> Result<Machine, TraceError> {
-        let (mut machine, instance) = Machine::load(&self.module, self.config.clone())?;
+        let (mut machine, instance) = match &self.base {
+            Some(base) => {
+                let machine = Machine::clone(base);
+                let instance = machine.store.instances.len() as u32 - 1;
+                (machine, instance)
+            }
+            None => Machine::load(&self.module, self.config.clone())?,
+        };
         let Some(Extern::Func(func)) = machine.export(instance, &self.export) else {
             return Err(TraceError::Call(format!("no exported function `{}`", self.export)));
         };
@@ -49,6 +69,7 @@ impl Call {
             "export": self.export,
             "args": self.args.iter().map(value_to_json).collect::<Vec<_>>(),
             "config": config_to_json(&self.config),
+            "base_state_hash": self.base.as_ref().map(|b| merkle_memory::hex(&merkle_memory::state_hash(&mut Machine::clone(b)))),
         })
     }
 
@@ -65,6 +86,9 @@ impl Call {
         let args = v["args"].as_array().ok_or_else(|| bad("no args list"))?;
         let args = args.iter().map(value_from_json).collect::<Result<Vec<_>, _>>()?;
         let config = config_from_json(&v["config"])?;
+        if !v["base_state_hash"].is_null() {
+            return Err(bad("it starts on a prior state, which JSON does not carry"));
+        }
         Self::new(module_bytes, export, args, config)
     }
 }

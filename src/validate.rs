@@ -1,0 +1,185 @@
+//! `verigame validate`: the batch validator. It replays a node's history on the fast
+//! path from the nearest snapshot, checks every transaction's state hash and every
+//! block's app hash, and at the first wrong one plays the verification game against the
+//! recorded execution, ending with the judge's verdict and the proof.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use merkle_memory::hex;
+use serde_json::{json, Value as Json};
+use traces::{Call, Limits, LocalParty, Outcome, Referee, Role, Trace};
+
+use crate::history::{BlockRecord, History, TxRecord};
+use crate::ledger::Ledger;
+
+/// Which blocks to check and how to play a game.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub from: Option<u64>,
+    pub to: Option<u64>,
+    pub degree: u64,
+    pub limits: Limits,
+}
+
+/// The first transaction whose recorded state hash the honest replay does not give.
+pub struct WrongTx {
+    pub height: u64,
+    pub index: usize,
+    pub recorded: TxRecord,
+    pub honest: TxRecord,
+    /// The game against the recorded execution, when the history records how it ran.
+    pub game: Option<Outcome>,
+    /// Why no game was played, if none was.
+    pub no_game: Option<String>,
+}
+
+pub struct Report {
+    /// The first and last block checked.
+    pub range: (u64, u64),
+    /// Where the replay started: the snapshot's height (0 for the fresh contract).
+    pub snapshot: u64,
+    /// Blocks replayed and checked (from the snapshot on).
+    pub blocks: u64,
+    pub calls: u64,
+    pub seconds: f64,
+    pub wrong: Option<WrongTx>,
+}
+
+impl Report {
+    pub fn calls_per_second(&self) -> f64 {
+        self.calls as f64 / self.seconds.max(1e-9)
+    }
+
+    pub fn to_json(&self) -> Json {
+        let wrong = self.wrong.as_ref().map(|w| {
+            let game = w.game.as_ref().map(|o| {
+                let ruling = o.transcript.ruling.as_ref();
+                json!({
+                    "winner": o.winner.name(),
+                    "verdict": o.reason,
+                    "rounds": o.transcript.rounds.len(),
+                    "diverged_step": ruling.map(|r| r.step),
+                    "instruction": ruling.and_then(|r| r.instruction.clone()),
+                    "proof_bytes": ruling.map(|r| r.proof_bytes),
+                    "proof": ruling.and_then(|r| r.proof.as_ref()).map(judge::json::to_json),
+                })
+            });
+            json!({
+                "height": w.height,
+                "tx_index": w.index,
+                "tx": String::from_utf8_lossy(&w.recorded.tx),
+                "recorded_post_hash": hex(&w.recorded.post_hash),
+                "honest_post_hash": hex(&w.honest.post_hash),
+                "game": game,
+                "no_game": w.no_game,
+            })
+        });
+        json!({
+            "from": self.range.0,
+            "to": self.range.1,
+            "snapshot": self.snapshot,
+            "blocks": self.blocks,
+            "calls": self.calls,
+            "seconds": self.seconds,
+            "calls_per_second": self.calls_per_second(),
+            "valid": self.wrong.is_none(),
+            "wrong": wrong,
+        })
+    }
+
+    pub fn print(&self) {
+        println!(
+            "checked blocks {} to {} (from the snapshot at {}): {} blocks, {} calls in {:.2} s, {:.0} calls/s",
+            self.range.0, self.range.1, self.snapshot, self.blocks, self.calls, self.seconds, self.calls_per_second()
+        );
+        let Some(w) = &self.wrong else {
+            println!("every block's app hash is right");
+            return;
+        };
+        println!("block {} transaction {} is wrong: {}", w.height, w.index, String::from_utf8_lossy(&w.recorded.tx));
+        println!("   recorded state after it: {}", hex(&w.recorded.post_hash));
+        println!("   honest state after it:   {}", hex(&w.honest.post_hash));
+        if let Some(why) = &w.no_game {
+            println!("no game: {why}");
+        }
+        if let Some(o) = &w.game {
+            if let Some(r) = &o.transcript.ruling {
+                let place = r.instruction.as_deref().unwrap_or("(a halted state)");
+                println!("game: {} rounds; the executions part at step {} ({place}); proof {} bytes", o.transcript.rounds.len(), r.step, r.proof_bytes);
+            }
+            println!("verdict: {}", o.reason);
+            println!("winner: {} ({})", o.winner, if o.winner == Role::Challenger { "the validator" } else { "the node" });
+        }
+    }
+}
+
+/// Validates the history in `dir`; `progress` hears each block checked.
+pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> Result<Report> {
+    let (history, blocks) = History::read(dir, false)?;
+    let last = blocks.len() as u64;
+    let from = options.from.unwrap_or(1).max(1);
+    let to = options.to.unwrap_or(last).min(last);
+    if from > to {
+        bail!("no blocks to check: the history has {last} blocks, the range is {from} to {to}");
+    }
+    let setup = &history.setup;
+    let mut fresh = Ledger::new(setup, None)?;
+    let initial = fresh.state_hash();
+    let app_hash = |h: u64| if h == 0 { Some(initial) } else { blocks.get(h as usize - 1).map(|b| b.app_hash) };
+    let (snapshot, mut ledger) = match history.latest_snapshot(from - 1, app_hash)? {
+        Some((h, machine)) => (h, Ledger::on(machine, None)),
+        None => (0, fresh),
+    };
+    let start = Instant::now();
+    let mut calls = 0;
+    for block in &blocks[snapshot as usize..to as usize] {
+        if let Some((index, honest, before)) = check_block(&mut ledger, block)? {
+            let recorded = block.txs[index].clone();
+            let mut wrong = WrongTx { height: block.height, index, recorded, honest, game: None, no_game: None };
+            match play(setup, before, &wrong.recorded, options) {
+                Ok(game) => wrong.game = Some(game),
+                Err(e) => wrong.no_game = Some(format!("{e:#}")),
+            }
+            calls += index as u64 + 1;
+            let seconds = start.elapsed().as_secs_f64();
+            return Ok(Report { range: (from, to), snapshot, blocks: block.height - snapshot, calls, seconds, wrong: Some(wrong) });
+        }
+        calls += block.txs.len() as u64;
+        progress(block.height, to);
+    }
+    Ok(Report { range: (from, to), snapshot, blocks: to - snapshot, calls, seconds: start.elapsed().as_secs_f64(), wrong: None })
+}
+
+/// Replays a block honestly. At the first transaction whose state hash differs from the
+/// record (or the last one, if only the block's app hash differs), returns its index, the
+/// honest outcome and the ledger before it.
+fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize, TxRecord, Ledger)>> {
+    for (i, recorded) in block.txs.iter().enumerate() {
+        let before = ledger.clone();
+        let honest = ledger.execute(&recorded.tx);
+        if honest.post_hash != recorded.post_hash || (i + 1 == block.txs.len() && honest.post_hash != block.app_hash) {
+            return Ok(Some((i, honest, before)));
+        }
+    }
+    if ledger.state_hash() != block.app_hash {
+        bail!("block {} has no transactions, yet its app hash {} is not the state {}", block.height, hex(&block.app_hash), hex(&ledger.state_hash()));
+    }
+    Ok(None)
+}
+
+/// The game between the validator (challenger, honest) and the recorded execution of the
+/// transaction (defender), both starting from the agreed state before it.
+fn play(setup: &crate::history::NodeSetup, before: Ledger, recorded: &TxRecord, options: &Options) -> Result<Outcome> {
+    let Some(fault) = setup.fault else {
+        bail!("the history does not record how the node executed (it claims to be honest), so its execution cannot be replayed here; play it against the node itself with `verigame party`");
+    };
+    let tx = before.exports.parse(&recorded.tx).context("the wrong transaction is not a valid call")?;
+    let call = Call::new(setup.module_bytes.to_vec(), &tx.export, tx.args, setup.config.clone())?.on(before.executor.machine)?;
+    let record = |fault| Trace::record(call.clone(), fault, options.limits.clone(), &mut |_| {});
+    let mut validator = LocalParty { trace: record(None)? };
+    let mut node = LocalParty { trace: record(Some(fault))? };
+    let referee = Referee::new(call)?;
+    Ok(referee.play(options.degree, &mut node, &mut validator))
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The cluster on real CometBFT v0.38: four validators on 127.0.0.1..4, each with its own
+# `verigame node`, agree on app hashes while transactions go through CometBFT's RPC; a
+# validator killed with -9 restarts and catches up; then a full node started with a
+# fault computes a wrong app hash, and `verigame validate` on its history rules against it.
+#
+# Usage: tests/cluster.sh [VERIGAME_BINARY]   (cometbft must be on PATH)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+verigame=${1:-target/release/verigame}
+contract=tests/contracts/counter.wat
+work=$(mktemp -d /tmp/verigame-cluster.XXXXXX)
+pids=()
+
+cleanup() {
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [ "${keep:-}" != 1 ]; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+fail() {
+    echo "cluster test FAILED: $*" >&2
+    for f in "$work"/*.log; do echo "== $f (tail)"; tail -n 15 "$f"; done >&2
+    keep=1
+    exit 1
+}
+
+rpc() { # rpc NODE PATH -> the JSON answer of node NODE's CometBFT RPC
+    curl -sf --max-time 20 "http://127.0.0.$1:26657/$2"
+}
+
+height() { # height NODE -> its latest block height, or 0
+    rpc "$1" status 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["sync_info"]["latest_block_height"])' 2>/dev/null || echo 0
+}
+
+wait_height() { # wait_height NODE HEIGHT
+    for _ in $(seq 1 120); do
+        if [ "$(height "$1")" -ge "$2" ]; then return 0; fi
+        sleep 0.5
+    done
+    fail "node $1 did not reach height $2"
+}
+
+app_hash_at() { # app_hash_at NODE HEIGHT -> the app hash the verigame node reports for HEIGHT
+    local data
+    data=$(printf '%s' "$2" | od -An -tx1 | tr -d ' \n')
+    rpc "$1" "abci_query?path=%22/state%22&data=0x$data" |
+        python3 -c 'import base64,json,sys; print(json.loads(base64.b64decode(json.load(sys.stdin)["result"]["response"]["value"]))["app_hash"])'
+}
+
+start_node() { # start_node INDEX [FLAGS...]: a verigame node and its CometBFT
+    local i=$1; shift
+    "$verigame" node --home "$work/vnode$i" --abci "127.0.0.$i:26658" "$@" >>"$work/vnode$i.log" 2>&1 &
+    pids+=($!)
+    sleep 0.3
+    cometbft start --home "$work/net/node$((i - 1))" >>"$work/cometbft$i.log" 2>&1 &
+    pids+=($!)
+    # Killed on purpose later: no job-control notices.
+    disown -a
+}
+
+cometbft testnet --v 4 --n 1 --o "$work/net" --starting-ip-address 127.0.0.1 >/dev/null
+for i in 1 2 3 4 5; do
+    cfg="$work/net/node$((i - 1))/config/config.toml"
+    sed -i \
+        -e "s#^proxy_app = .*#proxy_app = \"tcp://127.0.0.$i:26658\"#" \
+        -e "s#^laddr = \"tcp://127.0.0.1:26657\"#laddr = \"tcp://127.0.0.$i:26657\"#" \
+        -e "s#^laddr = \"tcp://0.0.0.0:26656\"#laddr = \"tcp://127.0.0.$i:26656\"#" \
+        -e "s#^timeout_commit = .*#timeout_commit = \"300ms\"#" \
+        -e "s#^addr_book_strict = .*#addr_book_strict = false#" \
+        -e "s#^allow_duplicate_ip = .*#allow_duplicate_ip = true#" \
+        "$cfg"
+done
+
+for i in 1 2 3 4; do
+    start_node "$i" --module "$contract" --snapshot-interval 5
+done
+for i in 1 2 3 4; do wait_height "$i" 2; done
+echo "four validators running"
+
+for n in $(seq 1 12); do
+    node=$(( (n - 1) % 4 + 1 ))
+    tx=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.quote(json.dumps(json.dumps({"call": "add", "args": [int(sys.argv[1])]}))))' "$n")
+    answer=$(rpc "$node" "broadcast_tx_commit?tx=$tx") || fail "broadcast_tx_commit to node $node"
+    code=$(printf '%s' "$answer" | python3 -c 'import json,sys; r=json.load(sys.stdin)["result"]; print(r["check_tx"]["code"], r["tx_result"]["code"])')
+    [ "$code" = "0 0" ] || fail "transaction $n: codes $code: $answer"
+done
+# A malformed transaction is refused by CheckTx with a reason.
+answer=$(rpc 1 "broadcast_tx_sync?tx=%22not%20json%22")
+printf '%s' "$answer" | grep -q 'not JSON' || fail "CheckTx accepted a malformed transaction: $answer"
+echo "12 transactions committed"
+
+# Kill a validator's node and its CometBFT at once, restart both: nothing committed is lost.
+target=$(height 2)
+kill -9 "${pids[2]}" "${pids[3]}"
+sleep 0.5
+start_node 2
+wait_height 2 $((target + 3))
+echo "validator 2 restarted after kill -9 and caught up"
+
+common=$(( $(height 1) - 1 ))
+for i in 1 2 3 4; do wait_height "$i" "$common"; done
+reference=$(app_hash_at 1 "$common")
+for i in 2 3 4; do
+    [ "$(app_hash_at "$i" "$common")" = "$reference" ] || fail "validator $i disagrees on the app hash at height $common"
+done
+echo "all four agree on the app hash at height $common: $reference"
+
+# The faulty full node writes a wrong byte in every call; its CometBFT stops at the first
+# block whose app hash the network does not share.
+start_node 5 --module "$contract" --fault memory@0
+for _ in $(seq 1 120); do
+    if grep -q "wrong Block.Header.AppHash\|CONSENSUS FAILURE\|AppHash" "$work/cometbft5.log" 2>/dev/null && [ -s "$work/vnode5/blocks.log" ]; then break; fi
+    sleep 0.5
+done
+[ -s "$work/vnode5/blocks.log" ] || fail "the faulty node committed no block"
+set +e
+"$verigame" validate --history "$work/vnode5" --json >"$work/validate.json" 2>"$work/validate.log"
+status=$?
+set -e
+[ "$status" = 1 ] || fail "validate exited $status on the faulty history: $(cat "$work/validate.json" "$work/validate.log")"
+python3 - "$work/validate.json" <<'EOF' || fail "validate's verdict: $(cat "$work/validate.json")"
+import json, sys
+report = json.load(open(sys.argv[1]))
+wrong = report["wrong"]
+assert wrong is not None, report
+game = wrong["game"]
+assert game["winner"] == "challenger", game
+assert game["proof"]["pre_hash"].startswith("0x"), game
+print(f"validate caught block {wrong['height']} transaction {wrong['tx_index']}: {game['verdict']}; proof of step {game['diverged_step']} ({game['instruction']}), {game['proof_bytes']} bytes")
+EOF
+echo "cluster test passed"

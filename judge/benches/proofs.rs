@@ -1,6 +1,7 @@
-//! One-step proofs on real programs (`cargo bench -p judge`): the size of every proof
-//! (`judge::to_bytes(&proof).len()`) by instruction class, opcode and program, the
-//! judge's verification time and the prover's time.
+//! One-step proofs on real programs (`cargo bench -p judge`): the size of every proof's
+//! compact binary form (`judge::to_bytes(&proof).len()`) by instruction class, opcode and
+//! program, the judge's verification time, the compact form's decoding time and the
+//! prover's time.
 //!
 //! The walk proves every step of each run (every `stride`-th step of the longest one,
 //! plus every step of an instruction not yet seen 256 times and every memory, table
@@ -407,7 +408,8 @@ fn header(first: &str) -> String {
     )
 }
 
-/// Where a proof's bytes go: its size without each optional part.
+/// Where a proof's bytes go: its size without any opening, and what each opening adds
+/// (less the 32 bytes of the commitment it determines, which is then not written).
 fn breakdown(p: &Proof) -> String {
     let size = |q: &Proof| judge::to_bytes(q).len();
     let total = size(p);
@@ -424,8 +426,8 @@ fn breakdown(p: &Proof) -> String {
     let mut part = |name: &str, f: &dyn Fn(&mut Proof)| {
         let mut q = p.clone();
         f(&mut q);
-        let d = total - size(&q);
-        if d > 0 {
+        let d = total as i64 - size(&q) as i64;
+        if d != 0 {
             parts.push(format!("{name} {d}"));
         }
     };
@@ -438,7 +440,7 @@ fn breakdown(p: &Proof) -> String {
     if let Some(m) = &p.memory {
         parts.push(format!(
             "memory {} ({} chunks {} B, chunk proof {} hashes, memories proof {} hashes)",
-            total - size(&Proof { memory: None, ..p.clone() }),
+            total as i64 - size(&Proof { memory: None, ..p.clone() }) as i64,
             m.chunks.len(),
             m.chunks.iter().map(|(_, b)| b.len()).sum::<usize>(),
             m.chunks_proof.len(),
@@ -448,16 +450,17 @@ fn breakdown(p: &Proof) -> String {
     parts.join(", ")
 }
 
-/// Each sampled proof's verification time (the median of 21 runs), by class.
-fn sample_verify_times(ws: &[Workload], samples: &[Sample]) -> Vec<(GasClass, Duration)> {
+/// Each sampled proof's time for `run` on it (given its index; the median of 21 runs), by
+/// class.
+fn sample_times(samples: &[Sample], run: impl Fn(usize, &Sample)) -> Vec<(GasClass, Duration)> {
     samples
         .iter()
-        .map(|s| {
-            let judge = &ws[s.workload].judge;
+        .enumerate()
+        .map(|(i, s)| {
             let mut times: Vec<Duration> = (0..21)
                 .map(|_| {
                     let t = Instant::now();
-                    std::hint::black_box(judge.check(std::hint::black_box(&s.proof)).expect("honest"));
+                    run(i, std::hint::black_box(s));
                     t.elapsed()
                 })
                 .collect();
@@ -471,7 +474,7 @@ fn report(ws: &[Workload], records: &[Record], samples: &[Sample], walk_time: Du
     let class_name = |c: GasClass| c.name();
     let instruction = |r: &Record| ws[r.workload].module.code[r.pc as usize].to_string();
     eprintln!();
-    eprintln!("==== one-step proofs: sizes in bytes of judge::to_bytes(&proof) ====");
+    eprintln!("==== one-step proofs: sizes in bytes of the compact binary form, judge::to_bytes(&proof) ====");
     eprintln!(
         "{} proofs of {} runs proven and judged in {:.1} s (verify and prove times below are single measurements during the walk, medians)",
         records.len(),
@@ -576,22 +579,31 @@ fn report(ws: &[Workload], records: &[Record], samples: &[Sample], walk_time: Du
         "C programs alone: median {} B, max {} B ({} proofs)",
         c_programs.median, c_programs.max, c_programs.count
     );
-    let times = sample_verify_times(ws, samples);
-    let median_of = |class: Option<GasClass>| {
-        let mut v: Vec<Duration> = times.iter().filter(|(c, _)| class.is_none_or(|k| k == *c)).map(|(_, t)| *t).collect();
-        v.sort_unstable();
-        (!v.is_empty()).then(|| quantile(&v, 0.5))
-    };
-    let per_class: Vec<String> = GasClass::ALL
-        .iter()
-        .filter_map(|&c| median_of(Some(c)).map(|t| format!("{} {}", c.name(), micros(t))))
-        .collect();
-    eprintln!(
-        "verify, timed sample ({} proofs of every class, median of 21 runs each): median {} µs; by class: {}",
-        samples.len(),
-        micros(median_of(None).expect("a sample")),
-        per_class.join(", ")
-    );
+    let verify = sample_times(samples, |_, s| {
+        std::hint::black_box(ws[s.workload].judge.check(&s.proof).expect("honest"));
+    });
+    // Reading the compact form recomputes the commitments the openings determine.
+    let bytes: Vec<Vec<u8>> = samples.iter().map(|s| judge::to_bytes(&s.proof)).collect();
+    let decode = sample_times(samples, |i, s| {
+        std::hint::black_box(judge::from_bytes_with(&bytes[i], &judge::Known::of(&s.proof)).expect("honest"));
+    });
+    for (what, times) in [("verify", verify), ("decode (compact form)", decode)] {
+        let median_of = |class: Option<GasClass>| {
+            let mut v: Vec<Duration> = times.iter().filter(|(c, _)| class.is_none_or(|k| k == *c)).map(|(_, t)| *t).collect();
+            v.sort_unstable();
+            (!v.is_empty()).then(|| quantile(&v, 0.5))
+        };
+        let per_class: Vec<String> = GasClass::ALL
+            .iter()
+            .filter_map(|&c| median_of(Some(c)).map(|t| format!("{} {}", c.name(), micros(t))))
+            .collect();
+        eprintln!(
+            "{what}, timed sample ({} proofs of every class, median of 21 runs each): median {} µs; by class: {}",
+            samples.len(),
+            micros(median_of(None).expect("a sample")),
+            per_class.join(", ")
+        );
+    }
     eprintln!("prove: median {} µs over all proofs (the pre-state's memory hashed beforehand)", micros(all.prove_median));
 }
 

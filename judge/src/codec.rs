@@ -1,8 +1,21 @@
-//! The proof's compact binary form, what a chain would be sent (docs/spec.md defines
-//! it); [`crate::json`] has the JSON form.
+//! The proof's binary forms (docs/spec.md defines them); [`crate::json`] has the JSON form.
+//!
+//! The compact form ([`to_bytes`], [`from_bytes_with`]) is what a chain is sent. It leaves
+//! out what a judge there knows before it reads the proof ([`Known`]: the disputed step,
+//! the agreed pre-state hash, the claimed post-state hash and the context of its module
+//! and configuration) and every commitment the proof's own openings determine (the
+//! running frame's operand hash, and the locals, callers, globals, memories, tables and
+//! segments hashes where the proof opens them): the decoder computes those from the
+//! openings, and the judge's check that the state hashes to the pre-state hash binds the
+//! openings to the pre-state as a separate check of each would. Integers are LEB128.
+//!
+//! The full form ([`to_full_bytes`], [`from_bytes`]) is the [`Known`] part followed by the
+//! compact form: a proof on its own.
 
-use merkle_memory::state::{Commitment, Environment, FrameCommitment};
-use merkle_memory::Hash;
+use merkle_memory::state::{
+    caller_link, segments_hash_of, table_commitment_of, value_chain_over, Commitment, Environment, FrameCommitment,
+};
+use merkle_memory::{memory, tree, Hash};
 
 use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, TablesOpening};
 
@@ -15,7 +28,53 @@ pub(crate) fn bad<T>(what: impl Into<String>) -> Result<T, FormatError> {
     Err(FormatError(what.into()))
 }
 
-// ---- binary -------------------------------------------------------------------------
+/// What a judge on a chain knows of a disputed step before it reads the proof, and the
+/// compact form therefore leaves out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Known {
+    /// The step the game narrowed the dispute to (the pre-state's step counter).
+    pub step: u64,
+    /// The state hash both parties agree on before the step.
+    pub pre_hash: Hash,
+    /// The post-state hash the proof's sender claims.
+    pub post_hash: Hash,
+    /// `H(0x11 || program || config)` of the judge's module and configuration.
+    pub context: Hash,
+}
+
+impl Known {
+    pub fn of(p: &Proof) -> Self {
+        Self { step: p.step, pre_hash: p.pre_hash, post_hash: p.post_hash, context: p.state.context }
+    }
+}
+
+/// Bits of the parts byte: which optional openings follow.
+const LOCALS: u8 = 1;
+const CALLER: u8 = 2;
+const GLOBALS: u8 = 4;
+const MEMORY: u8 = 8;
+const TABLES: u8 = 16;
+const SEGMENTS: u8 = 32;
+
+/// Whether a multi-proof of the leaves `indices` opens its whole tree: with no sibling
+/// hash, it does when the indices are `0..k`, and the tree then has exactly `k` leaves.
+fn whole_tree(indices: &[u32], proof: &[Hash]) -> bool {
+    proof.is_empty() && !indices.is_empty() && indices.iter().enumerate().all(|(k, &i)| i as usize == k)
+}
+
+/// Whether the memories root is determined by the memory opening: the one memory of a
+/// store with one memory.
+fn memories_derived(m: &MemoryOpening) -> bool {
+    whole_tree(&[m.index], &m.memories_proof)
+}
+
+/// Whether the tables root is determined by the tables opening: every table of the store.
+fn tables_derived(t: &TablesOpening) -> bool {
+    let indices: Vec<u32> = t.tables.iter().map(|(i, _)| *i).collect();
+    whole_tree(&indices, &t.tables_proof)
+}
+
+// ---- writing ------------------------------------------------------------------------
 
 struct Writer(Vec<u8>);
 
@@ -23,44 +82,35 @@ impl Writer {
     fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
-    fn u32(&mut self, v: u32) {
-        self.0.extend(v.to_le_bytes());
+    fn leb(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.0.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.0.push(v as u8);
     }
-    fn u64(&mut self, v: u64) {
-        self.0.extend(v.to_le_bytes());
+    fn len(&mut self, n: usize) {
+        self.leb(n as u64);
     }
     fn hash(&mut self, h: &Hash) {
         self.0.extend(h);
     }
     fn hashes(&mut self, hs: &[Hash]) {
-        self.u32(hs.len() as u32);
+        self.len(hs.len());
         hs.iter().for_each(|h| self.hash(h));
     }
-    fn frame(&mut self, f: &FrameCommitment) {
-        self.u32(f.func);
-        self.u32(f.pc);
-        self.u32(f.base);
-        self.hash(&f.locals);
-        self.hash(&f.operands);
-    }
     fn leaves(&mut self, l: &Leaves) {
-        self.u32(l.count);
-        self.u32(l.indices.len() as u32);
-        l.indices.iter().for_each(|&i| self.u32(i));
-        l.values.iter().for_each(|&v| self.u64(v));
+        self.leb(l.count.into());
+        self.len(l.indices.len());
+        l.indices.iter().for_each(|&i| self.leb(i.into()));
+        l.values.iter().for_each(|&v| self.leb(v));
         self.hashes(&l.proof);
     }
+    /// `n`, then the flags as bits, eight to a byte, lowest bit first.
     fn flags(&mut self, flags: &[bool]) {
-        self.u32(flags.len() as u32);
-        flags.iter().for_each(|&f| self.u8(f as u8));
-    }
-    fn option<T>(&mut self, v: &Option<T>, f: impl FnOnce(&mut Self, &T)) {
-        match v {
-            None => self.u8(0),
-            Some(v) => {
-                self.u8(1);
-                f(self, v);
-            }
+        self.len(flags.len());
+        for byte in flags.chunks(8) {
+            self.u8(byte.iter().enumerate().fold(0, |acc, (i, &f)| acc | (f as u8) << i));
         }
     }
 }
@@ -68,60 +118,96 @@ impl Writer {
 /// The compact binary form.
 pub fn to_bytes(p: &Proof) -> Vec<u8> {
     let mut w = Writer(Vec::new());
-    w.u32(p.version);
-    w.u64(p.step);
-    w.hash(&p.pre_hash);
-    w.hash(&p.post_hash);
+    w.leb(p.version.into());
+    let parts = [
+        (p.locals.is_some(), LOCALS),
+        (p.caller.is_some(), CALLER),
+        (p.globals.is_some(), GLOBALS),
+        (p.memory.is_some(), MEMORY),
+        (p.tables.is_some(), TABLES),
+        (p.segments.is_some(), SEGMENTS),
+    ];
+    w.u8(parts.iter().filter(|(present, _)| *present).map(|(_, bit)| bit).sum());
     let s = &p.state;
-    w.hash(&s.context);
     w.u8(s.status);
-    w.u32(s.trap);
-    w.u32(s.trap_arg);
-    w.u64(s.steps);
-    w.u64(s.gas_used);
-    w.u32(s.depth);
-    w.u32(s.height);
-    w.u32(s.entry);
-    w.frame(&s.frame);
-    w.hash(&s.callers);
-    let e = &s.environment;
-    [e.globals, e.memories, e.tables, e.segments, e.output].iter().for_each(|h| w.hash(h));
-    w.u32(p.operands.values.len() as u32);
-    p.operands.values.iter().for_each(|&v| w.u64(v));
+    for v in [s.trap, s.trap_arg] {
+        w.leb(v.into());
+    }
+    w.leb(s.steps);
+    w.leb(s.gas_used);
+    for v in [s.depth, s.height, s.entry, s.frame.func, s.frame.pc, s.frame.base] {
+        w.leb(v.into());
+    }
+    w.len(p.operands.values.len());
+    p.operands.values.iter().for_each(|&v| w.leb(v));
     w.hash(&p.operands.rest);
-    w.option(&p.locals, Writer::leaves);
-    w.option(&p.caller, |w, c| {
-        w.frame(&c.frame);
+    if let Some(l) = &p.locals {
+        w.leaves(l);
+    }
+    if let Some(c) = &p.caller {
+        for v in [c.frame.func, c.frame.pc, c.frame.base] {
+            w.leb(v.into());
+        }
+        w.hash(&c.frame.locals);
+        w.hash(&c.frame.operands);
         w.hash(&c.rest);
-    });
-    w.option(&p.globals, Writer::leaves);
-    w.option(&p.memory, |w, m| {
-        w.u32(m.index);
+    }
+    if let Some(l) = &p.globals {
+        w.leaves(l);
+    }
+    if let Some(m) = &p.memory {
+        w.leb(m.index.into());
         w.hashes(&m.memories_proof);
-        w.u32(m.pages);
-        w.u32(m.max);
-        w.u32(m.chunks.len() as u32);
+        w.leb(m.pages.into());
+        w.leb(m.max.into());
+        w.len(m.chunks.len());
         for (i, bytes) in &m.chunks {
-            w.u32(*i);
-            w.u32(bytes.len() as u32);
+            w.leb((*i).into());
+            w.len(bytes.len());
             w.0.extend(bytes);
         }
         w.hashes(&m.chunks_proof);
-    });
-    w.option(&p.tables, |w, t| {
-        w.u32(t.tables.len() as u32);
+    }
+    if let Some(t) = &p.tables {
+        w.len(t.tables.len());
         for (i, l) in &t.tables {
-            w.u32(*i);
+            w.leb((*i).into());
             w.leaves(l);
         }
         w.hashes(&t.tables_proof);
-    });
-    w.option(&p.segments, |w, s| {
+    }
+    if let Some(s) = &p.segments {
         w.flags(&s.elems);
         w.flags(&s.datas);
-    });
+    }
+    // The state's hashes that no opening determines, in the state's order.
+    let e = &s.environment;
+    let written = [
+        (s.frame.locals, p.locals.is_none()),
+        (s.callers, p.caller.is_none()),
+        (e.globals, p.globals.is_none()),
+        (e.memories, !p.memory.as_ref().is_some_and(memories_derived)),
+        (e.tables, !p.tables.as_ref().is_some_and(tables_derived)),
+        (e.segments, p.segments.is_none()),
+        (e.output, true),
+    ];
+    written.iter().filter(|(_, write)| *write).for_each(|(h, _)| w.hash(h));
     w.0
 }
+
+/// The full binary form: the [`Known`] part (`step`, `pre_hash`, `post_hash`, `context`),
+/// then the compact form.
+pub fn to_full_bytes(p: &Proof) -> Vec<u8> {
+    let mut w = Writer(Vec::new());
+    w.leb(p.step);
+    w.hash(&p.pre_hash);
+    w.hash(&p.post_hash);
+    w.hash(&p.state.context);
+    w.0.extend(to_bytes(p));
+    w.0
+}
+
+// ---- reading ------------------------------------------------------------------------
 
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -142,11 +228,33 @@ impl Reader<'_> {
     fn u8(&mut self, what: &str) -> Result<u8, FormatError> {
         Ok(self.take(1, what)?[0])
     }
+    /// An unsigned LEB128 integer of at most `bits` bits, in its shortest encoding (so
+    /// that every proof has one encoding).
+    fn leb_bits(&mut self, bits: u32, what: &str) -> Result<u64, FormatError> {
+        let start = self.pos;
+        let (mut v, mut shift) = (0u64, 0u32);
+        loop {
+            let b = self.u8(what)?;
+            let low = (b & 0x7f) as u64;
+            // The bits this byte adds must fit.
+            if shift >= bits || (bits - shift < 7 && low >> (bits - shift) != 0) {
+                return bad(format!("{what}: the integer at byte {start} exceeds {bits} bits"));
+            }
+            v |= low << shift;
+            if b & 0x80 == 0 {
+                if b == 0 && shift > 0 {
+                    return bad(format!("{what}: the integer at byte {start} is not in its shortest form"));
+                }
+                return Ok(v);
+            }
+            shift += 7;
+        }
+    }
     fn u32(&mut self, what: &str) -> Result<u32, FormatError> {
-        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
+        Ok(self.leb_bits(32, what)? as u32)
     }
     fn u64(&mut self, what: &str) -> Result<u64, FormatError> {
-        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
+        self.leb_bits(64, what)
     }
     fn hash(&mut self, what: &str) -> Result<Hash, FormatError> {
         Ok(self.take(32, what)?.try_into().expect("32 bytes"))
@@ -163,79 +271,75 @@ impl Reader<'_> {
         let n = self.count(32, what)?;
         (0..n).map(|_| self.hash(what)).collect()
     }
-    fn frame(&mut self, what: &str) -> Result<FrameCommitment, FormatError> {
-        Ok(FrameCommitment {
-            func: self.u32(what)?,
-            pc: self.u32(what)?,
-            base: self.u32(what)?,
-            locals: self.hash(what)?,
-            operands: self.hash(what)?,
-        })
-    }
     fn leaves(&mut self, what: &str) -> Result<Leaves, FormatError> {
         let count = self.u32(what)?;
-        let n = self.count(12, what)?;
+        let n = self.count(2, what)?;
         let indices = (0..n).map(|_| self.u32(what)).collect::<Result<_, _>>()?;
         let values = (0..n).map(|_| self.u64(what)).collect::<Result<_, _>>()?;
         Ok(Leaves { count, indices, values, proof: self.hashes(what)? })
     }
     fn flags(&mut self, what: &str) -> Result<Vec<bool>, FormatError> {
-        let n = self.count(1, what)?;
-        (0..n)
-            .map(|_| match self.u8(what)? {
-                0 => Ok(false),
-                1 => Ok(true),
-                b => bad(format!("{what}: flag {b} is neither 0 nor 1")),
-            })
-            .collect()
-    }
-    fn option<T>(&mut self, what: &str, f: impl FnOnce(&mut Self) -> Result<T, FormatError>) -> Result<Option<T>, FormatError> {
-        match self.u8(what)? {
-            0 => Ok(None),
-            1 => f(self).map(Some),
-            b => bad(format!("{what}: presence byte {b} is neither 0 nor 1")),
+        let n = self.count(0, what)?;
+        let bytes = self.take(n.div_ceil(8), what)?;
+        if n % 8 != 0 && bytes[n / 8] >> (n % 8) != 0 {
+            return bad(format!("{what}: bits set past the last flag"));
         }
+        Ok((0..n).map(|i| bytes[i / 8] >> (i % 8) & 1 == 1).collect())
     }
 }
 
-/// Reads the compact binary form.
+/// Reads the compact binary form of the proof of the step `known` describes.
+pub fn from_bytes_with(bytes: &[u8], known: &Known) -> Result<Proof, FormatError> {
+    let mut r = Reader { bytes, pos: 0 };
+    let proof = read_compact(&mut r, known)?;
+    if r.pos != bytes.len() {
+        return bad(format!("{} bytes after the end", bytes.len() - r.pos));
+    }
+    Ok(proof)
+}
+
+/// Reads the full binary form.
 pub fn from_bytes(bytes: &[u8]) -> Result<Proof, FormatError> {
     let mut r = Reader { bytes, pos: 0 };
-    let version = r.u32("the version")?;
-    let step = r.u64("the step")?;
-    let pre_hash = r.hash("pre_hash")?;
-    let post_hash = r.hash("post_hash")?;
-    let state = Commitment {
+    let known = Known {
+        step: r.u64("the step")?,
+        pre_hash: r.hash("pre_hash")?,
+        post_hash: r.hash("post_hash")?,
         context: r.hash("the context")?,
-        status: r.u8("the status")?,
-        trap: r.u32("the trap")?,
-        trap_arg: r.u32("the trap argument")?,
-        steps: r.u64("the step counter")?,
-        gas_used: r.u64("gas used")?,
-        depth: r.u32("the depth")?,
-        height: r.u32("the height")?,
-        entry: r.u32("the entry")?,
-        frame: r.frame("the frame")?,
-        callers: r.hash("the callers")?,
-        environment: Environment {
-            globals: r.hash("the globals")?,
-            memories: r.hash("the memories")?,
-            tables: r.hash("the tables")?,
-            segments: r.hash("the segments")?,
-            output: r.hash("the output")?,
-        },
     };
-    let n = r.count(8, "operands")?;
+    from_bytes_with(&bytes[r.pos..], &known)
+}
+
+fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
+    let version = r.u32("the version")?;
+    let parts = r.u8("the parts")?;
+    if parts & !(LOCALS | CALLER | GLOBALS | MEMORY | TABLES | SEGMENTS) != 0 {
+        return bad(format!("the parts byte {parts:#04x} names parts that do not exist"));
+    }
+    let status = r.u8("the status")?;
+    let (trap, trap_arg) = (r.u32("the trap")?, r.u32("the trap argument")?);
+    let (steps, gas_used) = (r.u64("the step counter")?, r.u64("gas used")?);
+    let (depth, height, entry) = (r.u32("the depth")?, r.u32("the height")?, r.u32("the entry")?);
+    let (func, pc, base) = (r.u32("the frame")?, r.u32("the frame")?, r.u32("the frame")?);
+    let n = r.count(1, "operands")?;
     let values = (0..n).map(|_| r.u64("an operand")).collect::<Result<_, _>>()?;
     let operands = Operands { values, rest: r.hash("the operands' rest")? };
-    let locals = r.option("locals", |r| r.leaves("locals"))?;
-    let caller = r.option("the caller", |r| Ok(Caller { frame: r.frame("the caller")?, rest: r.hash("the callers' rest")? }))?;
-    let globals = r.option("globals", |r| r.leaves("globals"))?;
-    let memory = r.option("the memory", |r| {
+
+    let has = |bit: u8| parts & bit != 0;
+    let locals = has(LOCALS).then(|| r.leaves("locals")).transpose()?;
+    let caller = if has(CALLER) {
+        let (func, pc, base) = (r.u32("the caller")?, r.u32("the caller")?, r.u32("the caller")?);
+        let (locals, operands) = (r.hash("the caller")?, r.hash("the caller")?);
+        Some(Caller { frame: FrameCommitment { func, pc, base, locals, operands }, rest: r.hash("the callers' rest")? })
+    } else {
+        None
+    };
+    let globals = has(GLOBALS).then(|| r.leaves("globals")).transpose()?;
+    let memory = if has(MEMORY) {
         let index = r.u32("the memory index")?;
         let memories_proof = r.hashes("the memories proof")?;
         let (pages, max) = (r.u32("the memory size")?, r.u32("the memory maximum")?);
-        let n = r.count(8, "memory chunks")?;
+        let n = r.count(2, "memory chunks")?;
         let chunks = (0..n)
             .map(|_| {
                 let i = r.u32("a chunk index")?;
@@ -243,16 +347,74 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Proof, FormatError> {
                 Ok((i, r.take(len, "a chunk")?.to_vec()))
             })
             .collect::<Result<_, FormatError>>()?;
-        Ok(MemoryOpening { index, memories_proof, pages, max, chunks, chunks_proof: r.hashes("the chunks proof")? })
-    })?;
-    let tables = r.option("tables", |r| {
-        let n = r.count(13, "tables")?;
+        Some(MemoryOpening { index, memories_proof, pages, max, chunks, chunks_proof: r.hashes("the chunks proof")? })
+    } else {
+        None
+    };
+    let tables = if has(TABLES) {
+        let n = r.count(4, "tables")?;
         let tables = (0..n).map(|_| Ok((r.u32("a table index")?, r.leaves("a table")?))).collect::<Result<_, FormatError>>()?;
-        Ok(TablesOpening { tables, tables_proof: r.hashes("the tables proof")? })
-    })?;
-    let segments = r.option("segments", |r| Ok(Segments { elems: r.flags("element segments")?, datas: r.flags("data segments")? }))?;
-    if r.pos != bytes.len() {
-        return bad(format!("{} bytes after the end", bytes.len() - r.pos));
-    }
+        Some(TablesOpening { tables, tables_proof: r.hashes("the tables proof")? })
+    } else {
+        None
+    };
+    let segments = if has(SEGMENTS) {
+        Some(Segments { elems: r.flags("element segments")?, datas: r.flags("data segments")? })
+    } else {
+        None
+    };
+
+    // Each hash the openings determine, else the next written one.
+    let mut next = |derived: Option<Result<Hash, String>>, what: &str| match derived {
+        Some(root) => root.map_err(|e| FormatError(format!("{what}: {e}"))),
+        None => r.hash(what),
+    };
+    let frame_locals = next(locals.as_ref().map(Leaves::root), "the locals")?;
+    let callers = next(caller.map(|c| Ok(caller_link(&c.frame.hash(), &c.rest))), "the callers")?;
+    let environment = Environment {
+        globals: next(globals.as_ref().map(Leaves::root), "the globals")?,
+        memories: next(memory.as_ref().filter(|m| memories_derived(m)).map(memory_commitment), "the memories")?,
+        tables: next(tables.as_ref().filter(|t| tables_derived(t)).map(tables_root), "the tables")?,
+        segments: next(segments.as_ref().map(|s| Ok(segments_hash_of(&s.elems, &s.datas))), "the segments")?,
+        output: next(None, "the output")?,
+    };
+    let frame = FrameCommitment {
+        func,
+        pc,
+        base,
+        locals: frame_locals,
+        operands: value_chain_over(operands.values.iter().copied(), operands.rest),
+    };
+    let state = Commitment {
+        context: known.context,
+        status,
+        trap,
+        trap_arg,
+        steps,
+        gas_used,
+        depth,
+        height,
+        entry,
+        frame,
+        callers,
+        environment,
+    };
+    let (step, pre_hash, post_hash) = (known.step, known.pre_hash, known.post_hash);
     Ok(Proof { version, step, pre_hash, post_hash, state, operands, locals, caller, globals, memory, tables, segments })
+}
+
+/// The commitment to the opened memory, its chunk size read off its chunks.
+fn memory_commitment(m: &MemoryOpening) -> Result<Hash, String> {
+    let chunk_size = m.chunks.first().map_or(1, |(_, bytes)| bytes.len());
+    if !chunk_size.is_power_of_two() || chunk_size > 65536 || m.pages > memory::MAX_PAGES {
+        return Err("the memory's size or chunk size is impossible".into());
+    }
+    let root = m.chunks_root(chunk_size, m.chunks.iter().map(|(_, b)| b.as_slice()))?;
+    Ok(memory::commitment_of(m.pages, Some(m.max), &root))
+}
+
+/// The root of a store's tables, all of them opened.
+fn tables_root(t: &TablesOpening) -> Result<Hash, String> {
+    let leaves = t.tables.iter().map(|(_, l)| Ok(table_commitment_of(l.count, &l.root()?))).collect::<Result<Vec<_>, String>>()?;
+    Ok(tree::root(&leaves))
 }

@@ -11,7 +11,7 @@ pub mod proof;
 pub mod prove;
 mod verify;
 
-pub use codec::{from_bytes, to_bytes, FormatError};
+pub use codec::{from_bytes, from_bytes_with, to_bytes, to_full_bytes, FormatError, Known};
 pub use proof::Proof;
 pub use prove::prove;
 pub use verify::{Invalid, Judge, Verdict};

@@ -1,11 +1,14 @@
 //! What a one-step proof carries: the pre-state's commitment fields and the openings of
 //! exactly what the step reads or writes.
 
+use merkle_memory::hash::{leaf, slot_leaf, EMPTY};
 use merkle_memory::state::{Commitment, FrameCommitment};
+use merkle_memory::tree::proven_root;
 use merkle_memory::Hash;
+use stepper::store::PAGE_SIZE;
 
 /// The proof format's version.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Leaves opened in one Merkle tree of `count` slot-valued leaves (locals, globals, table
 /// elements): indices ascending, their values, and the rs_merkle multi-proof.
@@ -15,6 +18,29 @@ pub struct Leaves {
     pub indices: Vec<u32>,
     pub values: Vec<u64>,
     pub proof: Vec<Hash>,
+}
+
+impl Leaves {
+    /// The root of the tree this opening proves, with `values` at its indices (the opened
+    /// values, or the values after a step). Opened for its size alone (no indices), a tree
+    /// carries its root as the only proof hash, or nothing when it is empty.
+    pub fn root_with(&self, values: &[u64]) -> Result<Hash, String> {
+        if self.indices.is_empty() {
+            return match (self.count, self.proof.as_slice()) {
+                (0, []) => Ok(EMPTY),
+                (1.., [root]) => Ok(*root),
+                _ => Err("opened without leaves, it must carry exactly its root".into()),
+            };
+        }
+        let indices: Vec<usize> = self.indices.iter().map(|&i| i as usize).collect();
+        let hashes: Vec<Hash> = values.iter().map(|&v| slot_leaf(v)).collect();
+        proven_root(&self.proof, &indices, &hashes, self.count as usize).map_err(|e| e.to_string())
+    }
+
+    /// The root this opening proves.
+    pub fn root(&self) -> Result<Hash, String> {
+        self.root_with(&self.values)
+    }
 }
 
 /// The top operands of the running frame, bottom first, and the chain hash below them.
@@ -44,6 +70,27 @@ pub struct MemoryOpening {
     /// Chunk indices ascending, with their bytes.
     pub chunks: Vec<(u32, Vec<u8>)>,
     pub chunks_proof: Vec<Hash>,
+}
+
+impl MemoryOpening {
+    /// The chunk root this opening proves for chunks of `chunk_size` bytes, with `chunks`
+    /// as the opened chunks' bytes (as opened, or after a step). A memory opened without
+    /// chunks (for its size) carries its chunk root alone, or nothing when it is empty.
+    pub fn chunks_root<'a>(&self, chunk_size: usize, chunks: impl Iterator<Item = &'a [u8]>) -> Result<Hash, String> {
+        let count = self.pages as usize * PAGE_SIZE / chunk_size;
+        let leaves: Vec<Hash> = chunks
+            .map(|bytes| if bytes.len() == chunk_size { Ok(leaf(bytes)) } else { Err("a memory chunk has the wrong size") })
+            .collect::<Result<_, _>>()?;
+        if leaves.is_empty() {
+            return match self.chunks_proof.as_slice() {
+                [] => Ok(EMPTY),
+                [root] => Ok(*root),
+                _ => Err("a memory opened without chunks carries at most its chunk root".into()),
+            };
+        }
+        let indices: Vec<usize> = self.chunks.iter().map(|(i, _)| *i as usize).collect();
+        proven_root(&self.chunks_proof, &indices, &leaves, count).map_err(|e| format!("memory chunks: {e}"))
+    }
 }
 
 /// Tables opened: each with its length and opened elements, and their proof in the tree

@@ -16,7 +16,7 @@ use stepper::store::{Func, PAGE_SIZE};
 use stepper::{Config, Frame, Machine, Module, Registers, Status};
 
 use crate::partial::{Partial, PartialMemory, PartialTable};
-use crate::proof::{Leaves, Proof, VERSION};
+use crate::proof::{Leaves, MemoryOpening, Proof, TablesOpening, VERSION};
 
 /// Why a proof was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,17 +29,7 @@ fn invalid<T>(why: impl Into<String>) -> Result<T, Invalid> {
 
 /// The root a leaves opening proves, with the values it holds.
 fn leaves_root(what: &str, l: &Leaves, values: &[u64]) -> Result<Hash, Invalid> {
-    if l.indices.is_empty() {
-        // Opened for its size alone, a tree carries its root.
-        return match (l.count, l.proof.as_slice()) {
-            (0, []) => Ok(EMPTY),
-            (1.., [root]) => Ok(*root),
-            _ => invalid(format!("{what}: opened without leaves, it must carry exactly its root")),
-        };
-    }
-    let indices: Vec<usize> = l.indices.iter().map(|&i| i as usize).collect();
-    let hashes: Vec<Hash> = values.iter().map(|&v| slot_leaf(v)).collect();
-    proven_root(&l.proof, &indices, &hashes, l.count as usize).map_err(|e| Invalid(format!("{what}: {e}")))
+    l.root_with(values).map_err(|e| Invalid(format!("{what}: {e}")))
 }
 
 /// Checks that an opening proves `root`; its indices and values as a map.
@@ -372,7 +362,7 @@ impl Judge {
         })
     }
 
-    fn memories_after(&self, m: &crate::proof::MemoryOpening, pm: &PartialMemory) -> Result<Hash, Invalid> {
+    fn memories_after(&self, m: &MemoryOpening, pm: &PartialMemory) -> Result<Hash, Invalid> {
         let chunk_size = pm.chunk_size;
         let root = match pm.grown_from {
             Some(old_pages) if old_pages != pm.pages => {
@@ -394,7 +384,7 @@ impl Judge {
         proven_root(&m.memories_proof, &[m.index as usize], &[commitment], count).map_err(|e| Invalid(format!("memories: {e}")))
     }
 
-    fn tables_after(&self, t: &crate::proof::TablesOpening, p: &Partial) -> Result<Hash, Invalid> {
+    fn tables_after(&self, t: &TablesOpening, p: &Partial) -> Result<Hash, Invalid> {
         let zero = zero_hashes(slot_leaf(0), 34);
         let mut leaves = Vec::new();
         for (index, l) in &t.tables {
@@ -427,23 +417,6 @@ fn check_locals_only(p: &Partial, base: usize, floor: usize, opened: &[usize]) -
 }
 
 /// The chunk root an opening proves, with `chunks` as the opened chunks' bytes.
-fn chunks_root_of<'a>(
-    m: &crate::proof::MemoryOpening,
-    chunk_size: usize,
-    chunks: impl Iterator<Item = &'a [u8]>,
-) -> Result<Hash, Invalid> {
-    let count = m.pages as usize * PAGE_SIZE / chunk_size;
-    let leaves: Vec<Hash> = chunks
-        .map(|bytes| if bytes.len() == chunk_size { Ok(leaf(bytes)) } else { invalid("a memory chunk has the wrong size") })
-        .collect::<Result<_, _>>()?;
-    if leaves.is_empty() {
-        // A memory opened without chunks (for its size) carries its chunk root alone.
-        return match m.chunks_proof.as_slice() {
-            [] => Ok(EMPTY),
-            [root] => Ok(*root),
-            _ => invalid("a memory opened without chunks carries at most its chunk root"),
-        };
-    }
-    let indices: Vec<usize> = m.chunks.iter().map(|(i, _)| *i as usize).collect();
-    proven_root(&m.chunks_proof, &indices, &leaves, count).map_err(|e| Invalid(format!("memory chunks: {e}")))
+fn chunks_root_of<'a>(m: &MemoryOpening, chunk_size: usize, chunks: impl Iterator<Item = &'a [u8]>) -> Result<Hash, Invalid> {
+    m.chunks_root(chunk_size, chunks).map_err(Invalid)
 }

@@ -25,7 +25,9 @@ fn every_step(module: &Arc<Module>, config: &Config, export: &str, args: &[Value
     let mut halted_steps = 0;
     while halted_steps < 2 && m.steps < limit {
         let proof = prove(&m);
-        assert_eq!(judge::from_bytes(&judge::to_bytes(&proof)).as_ref(), Ok(&proof), "binary round trip");
+        let known = judge::Known::of(&proof);
+        assert_eq!(judge::from_bytes_with(&judge::to_bytes(&proof), &known).as_ref(), Ok(&proof), "compact round trip");
+        assert_eq!(judge::from_bytes(&judge::to_full_bytes(&proof)).as_ref(), Ok(&proof), "full binary round trip");
         assert_eq!(judge::json::from_json(&judge::json::to_json(&proof)).as_ref(), Ok(&proof), "JSON round trip");
         let verdict = judge.check(&proof).unwrap_or_else(|e| panic!("{export} step {}: {e}", m.steps));
         let pre = state_hash(&mut m);

@@ -1,6 +1,7 @@
 //! Tampered proofs: changing any field of a valid proof makes the judge refuse it (or,
-//! where the change cannot matter, still give the honest post-state). Never a panic,
-//! never an accepted forgery.
+//! where the change cannot matter, still give the honest post-state), whether the judge
+//! reads it directly or from the compact binary form, which recomputes the commitments
+//! the openings determine. Never a panic, never an accepted forgery.
 
 use std::sync::Arc;
 
@@ -30,6 +31,14 @@ const PROGRAM: &str = r#"(module
     (table.set $t (i32.const 2) (table.get $t (i32.const 4)))
     (call_indirect (param i32) (result i32) (local.get $n) (i32.const 1))
     (call $f)))"#;
+
+/// A machine at the start of `go(4)`.
+fn start(module: &Arc<Module>) -> Machine {
+    let (mut m, instance) = Machine::load(module, Config::default()).unwrap();
+    let Some(Extern::Func(go)) = m.export(instance, "go") else { panic!() };
+    m.invoke(go, &[Value::I32(4)]).unwrap();
+    m
+}
 
 /// Records one mutation by name.
 type Add<'a> = &'a mut dyn FnMut(&str, &dyn Fn(&mut Proof));
@@ -119,18 +128,23 @@ fn mutations(p: &Proof) -> Vec<(String, Proof)> {
 fn no_single_change_to_any_proof_of_a_run_is_accepted_as_a_forgery() {
     let module: Arc<Module> = Module::new(PROGRAM.as_bytes()).unwrap();
     let judge = Judge::new(module.clone(), Config::default()).unwrap();
-    let (mut m, instance) = Machine::load(&module, Config::default()).unwrap();
-    let Some(Extern::Func(go)) = m.export(instance, "go") else { panic!() };
-    m.invoke(go, &[Value::I32(4)]).unwrap();
+    let mut m = start(&module);
     let (mut refused, mut tried) = (0, 0);
     loop {
         let proof = prove(&m);
         let honest = judge.check(&proof).expect("the honest proof passes").post_hash;
+        let known = judge::Known::of(&proof);
         for (name, bad) in mutations(&proof) {
             tried += 1;
             match judge.check(&bad) {
                 Err(_) => refused += 1,
                 Ok(v) => assert_eq!(v.post_hash, honest, "step {}: changing the {name} forged a post-state", m.steps),
+            }
+            // Sent to a chain: the step, hashes and context are the chain's own.
+            if let Ok(sent) = judge::from_bytes_with(&judge::to_bytes(&bad), &known) {
+                if let Ok(v) = judge.check(&sent) {
+                    assert_eq!(v.post_hash, honest, "step {}: the compact form of a changed {name} forged a post-state", m.steps);
+                }
             }
         }
         if m.step().is_halted() {
@@ -143,9 +157,7 @@ fn no_single_change_to_any_proof_of_a_run_is_accepted_as_a_forgery() {
 #[test]
 fn a_proof_is_refused_by_a_judge_of_another_module_or_configuration() {
     let module: Arc<Module> = Module::new(PROGRAM.as_bytes()).unwrap();
-    let (mut m, instance) = Machine::load(&module, Config::default()).unwrap();
-    let Some(Extern::Func(go)) = m.export(instance, "go") else { panic!() };
-    m.invoke(go, &[Value::I32(4)]).unwrap();
+    let mut m = start(&module);
     m.run(5);
     let proof = prove(&m);
     let other = Module::new(PROGRAM.replace("(i32.const 508)", "(i32.const 509)").as_bytes()).unwrap();
@@ -156,20 +168,60 @@ fn a_proof_is_refused_by_a_judge_of_another_module_or_configuration() {
 }
 
 #[test]
+fn a_compact_proof_is_judged_against_what_the_chain_knows() {
+    let module: Arc<Module> = Module::new(PROGRAM.as_bytes()).unwrap();
+    let judge = Judge::new(module.clone(), Config::default()).unwrap();
+    let mut m = start(&module);
+    m.run(5);
+    let proof = prove(&m);
+    m.step();
+    let next = prove(&m);
+    let bytes = judge::to_bytes(&proof);
+    let known = judge::Known::of(&proof);
+    let honest = judge::from_bytes_with(&bytes, &known).unwrap();
+    assert_eq!(judge.check(&honest).unwrap().post_hash, proof.post_hash);
+    let other = judge::Known::of(&next);
+    let wrong = [
+        ("step", judge::Known { step: other.step, ..known }),
+        ("pre_hash", judge::Known { pre_hash: other.pre_hash, ..known }),
+        ("post_hash", judge::Known { post_hash: other.post_hash, ..known }),
+        ("context", judge::Known { context: [3; 32], ..known }),
+    ];
+    for (what, k) in wrong {
+        // The bytes do not carry these: the proof decodes, and the judge refuses it.
+        let p = judge::from_bytes_with(&bytes, &k).unwrap();
+        assert!(judge.check(&p).is_err(), "a proof judged against another {what}");
+    }
+}
+
+#[test]
 fn truncated_or_garbled_encodings_are_errors_not_panics() {
     let module: Arc<Module> = Module::new(PROGRAM.as_bytes()).unwrap();
-    let (mut m, instance) = Machine::load(&module, Config::default()).unwrap();
-    let Some(Extern::Func(go)) = m.export(instance, "go") else { panic!() };
-    m.invoke(go, &[Value::I32(4)]).unwrap();
+    let mut m = start(&module);
     m.run(12);
     let proof = prove(&m);
-    let bytes = judge::to_bytes(&proof);
-    for len in 0..bytes.len() {
-        assert!(judge::from_bytes(&bytes[..len]).is_err(), "a proof cut at {len} bytes was read");
+    let known = judge::Known::of(&proof);
+    for (form, bytes) in [("compact", judge::to_bytes(&proof)), ("full", judge::to_full_bytes(&proof))] {
+        let read = |b: &[u8]| if form == "compact" { judge::from_bytes_with(b, &known) } else { judge::from_bytes(b) };
+        assert_eq!(read(&bytes).as_ref(), Ok(&proof), "{form}");
+        for len in 0..bytes.len() {
+            assert!(read(&bytes[..len]).is_err(), "a {form} proof cut at {len} bytes was read");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(read(&longer).unwrap_err().0.contains("after the end"), "{form}");
     }
-    let mut longer = bytes.clone();
-    longer.push(0);
-    assert!(judge::from_bytes(&longer).unwrap_err().0.contains("after the end"));
+    // Integers in their shortest LEB128 form only, within their width; known parts only.
+    let bytes = judge::to_bytes(&proof);
+    let garbled = |at: usize, len: usize, with: &[u8]| {
+        let mut b = bytes.clone();
+        b.splice(at..at + len, with.iter().copied());
+        judge::from_bytes_with(&b, &known).unwrap_err().0
+    };
+    assert_eq!(bytes[0], 2, "the version");
+    assert!(garbled(0, 1, &[0x82, 0x00]).contains("shortest"));
+    assert!(garbled(3, 1, &[0xff, 0xff, 0xff, 0xff, 0x1f]).contains("exceeds 32 bits"), "the trap code");
+    assert!(garbled(1, 1, &[bytes[1] | 0x40]).contains("parts that do not exist"));
     let json = judge::json::to_json(&proof);
     let text = json.to_string();
     for cut in (0..text.len()).step_by(37) {

@@ -1,8 +1,10 @@
 //! Golden proof vectors in `traces/vectors/proofs.json`: one proof per instruction class
 //! and per hard case (calls, returns, growth, bulk sub-steps, traps, out of gas, a halted
 //! machine), with the module's binary, so that a judge in another language can be tested
-//! against them. This test checks that the file is what the prover gives today and that
-//! the judge accepts every proof in it, from the file's own JSON and binary forms.
+//! against them. Each proof is in its JSON form and in its compact binary form, which
+//! the vector's `step`, `pre_hash`, `post_hash` and `context` complete. This test checks
+//! that the file is what the prover gives today and that the judge accepts every proof in
+//! it, from the file's own JSON and binary forms.
 //!
 //! `VERIGAME_BLESS=1` rewrites the file after an intended change of the format.
 
@@ -45,6 +47,7 @@ fn vectors(module: &Arc<Module>, wasm: &[u8]) -> Json {
                 "step": proof.step,
                 "pre_hash": merkle_memory::hex(&proof.pre_hash),
                 "post_hash": merkle_memory::hex(&proof.post_hash),
+                "context": merkle_memory::hex(&proof.state.context),
                 "proof": json::to_json(&proof),
                 "binary": bytes_to_hex(&judge::to_bytes(&proof)),
             })
@@ -110,7 +113,9 @@ fn golden_proofs_are_what_the_prover_gives_and_the_judge_accepts() {
         let judge = Judge::new(module.clone(), config).unwrap();
         let from_json = json::from_json(&v["proof"]).unwrap();
         let bytes = hex_to_bytes(v["binary"].as_str().unwrap()).expect("hex bytes");
-        assert_eq!(judge::from_bytes(&bytes).unwrap(), from_json, "{}: the two forms differ", v["case"]);
+        let hash = |key: &str| merkle_memory::parse_hex(v[key].as_str().unwrap()).expect("a hash");
+        let known = judge::Known { step: v["step"].as_u64().unwrap(), pre_hash: hash("pre_hash"), post_hash: hash("post_hash"), context: hash("context") };
+        assert_eq!(judge::from_bytes_with(&bytes, &known).unwrap(), from_json, "{}: the two forms differ", v["case"]);
         let verdict = judge.check(&from_json).unwrap_or_else(|e| panic!("{}: {e}", v["case"]));
         assert_eq!(merkle_memory::hex(&verdict.post_hash), v["post_hash"].as_str().unwrap());
     }

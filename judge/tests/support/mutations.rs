@@ -135,7 +135,7 @@ impl Corpus {
             if keep(m.steps, op.map(|op| op.gas_class())) || m.status.is_halted() {
                 let proof = prove(&m);
                 let post = judge.check(&proof).expect("the honest proof passes").post_hash;
-                let bytes = judge::to_bytes(&proof);
+                let bytes = judge::to_full_bytes(&proof);
                 let instruction = op.map_or("(halted)".into(), |op| op.to_string());
                 self.posts.insert(proof.pre_hash, post);
                 self.cases.push(Case { run, honest: (proof.pre_hash, post), proof, bytes, instruction });
@@ -600,8 +600,8 @@ pub fn judge_proof(corpus: &Corpus, case: &Case, proof: &Proof) -> Outcome {
     }
 }
 
-/// Decodes mutated bytes (which must not panic, and must give back the same bytes
-/// when re-encoded) and judges the proof.
+/// Decodes mutated bytes of the full binary form (which must not panic, and must give
+/// back the same bytes when re-encoded) and judges the proof.
 pub fn judge_bytes(corpus: &Corpus, case: &Case, bytes: &[u8]) -> Outcome {
     if bytes == case.bytes {
         return Outcome::Unchanged;
@@ -610,20 +610,28 @@ pub fn judge_bytes(corpus: &Corpus, case: &Case, bytes: &[u8]) -> Outcome {
     match decoded {
         Err(_) => Outcome::Undecodable,
         Ok(proof) => {
-            assert_eq!(judge::to_bytes(&proof), bytes, "the binary form is not canonical");
+            assert_eq!(judge::to_full_bytes(&proof), bytes, "the binary form is not canonical");
             judge_proof(corpus, case, &proof)
         }
     }
 }
 
-/// Judges a mutated proof directly and through both of its encodings.
+/// Judges a mutated proof directly and through both of its encodings. The binary forms
+/// leave out the commitments the openings determine, so a proof whose fields disagree
+/// with its openings decodes with them recomputed (or not at all, when an opening
+/// determines nothing): that proof is judged too.
 pub fn judge_fields(corpus: &Corpus, case: &Case, proof: &Proof) -> Outcome {
     if *proof == case.proof {
         return Outcome::Unchanged;
     }
-    let bytes = judge::to_bytes(proof);
-    assert_eq!(judge::from_bytes(&bytes).as_ref(), Ok(proof), "binary round trip of a mutated proof");
     assert_eq!(judge::json::from_json(&judge::json::to_json(proof)).as_ref(), Ok(proof), "JSON round trip of a mutated proof");
+    let bytes = judge::to_full_bytes(proof);
+    if let Ok(decoded) = judge::from_bytes(&bytes) {
+        assert_eq!(judge::to_full_bytes(&decoded), bytes, "the binary form of a mutated proof is not canonical");
+        if decoded != *proof {
+            judge_proof(corpus, case, &decoded);
+        }
+    }
     judge_proof(corpus, case, proof)
 }
 

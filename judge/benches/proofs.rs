@@ -264,7 +264,7 @@ fn workloads() -> Vec<Workload> {
     add("ops t_depth (depth 100)".into(), &ops, shallow, "t_depth", vec![], 1);
     let small_stack = Config { max_value_stack: 1000, ..d() };
     add("ops t_depth (stack 1000)".into(), &ops, small_stack, "t_depth", vec![], 1);
-    let priced = Config { gas_limit: 500, gas: GasTable { costs: [1, 5, 1, 2, 2, 1, 3, 4, 6] }, ..d() };
+    let priced = Config { gas_limit: 500, gas: GasTable { costs: [1, 5, 1, 2, 2, 1, 3, 4, 6, 9] }, ..d() };
     add("ops spin (out of gas)".into(), &ops, priced, "spin", vec![], 1);
     add("ops grow_big".into(), &ops, d(), "grow_big", vec![], 1);
     out.last_mut().expect("just added").timed = false;

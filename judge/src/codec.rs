@@ -17,7 +17,10 @@ use merkle_memory::state::{
 };
 use merkle_memory::{memory, tree, Hash};
 
-use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, TablesOpening};
+use merkle_memory::storage::{key_hash, value_hash, Shape, StorageProof, Terminal};
+use stepper::storage::{MAX_KEY_LEN, MAX_VALUE_LEN};
+
+use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, StorageOpening, TablesOpening};
 
 /// Why bytes or JSON are not a proof.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +58,15 @@ const GLOBALS: u8 = 4;
 const MEMORY: u8 = 8;
 const TABLES: u8 = 16;
 const SEGMENTS: u8 = 32;
+const STORAGE: u8 = 64;
+
+/// The storage path's terminal and last sibling: their kinds as bytes.
+const TERMINAL_EMPTY: u8 = 0;
+/// The key's own leaf: its hashes are the opening's key and value, so none are written.
+const TERMINAL_OWN: u8 = 1;
+const TERMINAL_OTHER: u8 = 2;
+const SHAPE_LEAF: u8 = 1;
+const SHAPE_NODE: u8 = 2;
 
 /// Whether a multi-proof of the leaves `indices` opens its whole tree: with no sibling
 /// hash, it does when the indices are `0..k`, and the tree then has exactly `k` leaves.
@@ -106,6 +118,39 @@ impl Writer {
         l.values.iter().for_each(|&v| self.leb(v));
         self.hashes(&l.proof);
     }
+    fn bytes(&mut self, b: &[u8]) {
+        self.len(b.len());
+        self.0.extend(b);
+    }
+    fn storage(&mut self, s: &StorageOpening) {
+        self.bytes(&s.key);
+        self.hashes(&s.path.siblings);
+        match (s.path.terminal, &s.value) {
+            (Terminal::Empty, _) => self.u8(TERMINAL_EMPTY),
+            (Terminal::Leaf { key, .. }, Some(value)) if key == key_hash(&s.key) => {
+                self.u8(TERMINAL_OWN);
+                self.bytes(value);
+            }
+            (Terminal::Leaf { key, value }, _) => {
+                self.u8(TERMINAL_OTHER);
+                self.hash(&key);
+                self.hash(&value);
+            }
+        }
+        match s.path.last_sibling {
+            None => self.u8(0),
+            Some(Shape::Leaf { key, value }) => {
+                self.u8(SHAPE_LEAF);
+                self.hash(&key);
+                self.hash(&value);
+            }
+            Some(Shape::Node { left, right }) => {
+                self.u8(SHAPE_NODE);
+                self.hash(&left);
+                self.hash(&right);
+            }
+        }
+    }
     /// `n`, then the flags as bits, eight to a byte, lowest bit first.
     fn flags(&mut self, flags: &[bool]) {
         self.len(flags.len());
@@ -126,6 +171,7 @@ pub fn to_bytes(p: &Proof) -> Vec<u8> {
         (p.memory.is_some(), MEMORY),
         (p.tables.is_some(), TABLES),
         (p.segments.is_some(), SEGMENTS),
+        (p.storage.is_some(), STORAGE),
     ];
     w.u8(parts.iter().filter(|(present, _)| *present).map(|(_, bit)| bit).sum());
     let s = &p.state;
@@ -180,6 +226,9 @@ pub fn to_bytes(p: &Proof) -> Vec<u8> {
         w.flags(&s.elems);
         w.flags(&s.datas);
     }
+    if let Some(s) = &p.storage {
+        w.storage(s);
+    }
     // The state's hashes that no opening determines, in the state's order.
     let e = &s.environment;
     let written = [
@@ -190,6 +239,7 @@ pub fn to_bytes(p: &Proof) -> Vec<u8> {
         (e.tables, !p.tables.as_ref().is_some_and(tables_derived)),
         (e.segments, p.segments.is_none()),
         (e.output, true),
+        (e.storage, p.storage.is_none()),
     ];
     written.iter().filter(|(_, write)| *write).for_each(|(h, _)| w.hash(h));
     w.0
@@ -278,6 +328,33 @@ impl Reader<'_> {
         let values = (0..n).map(|_| self.u64(what)).collect::<Result<_, _>>()?;
         Ok(Leaves { count, indices, values, proof: self.hashes(what)? })
     }
+    fn bytes(&mut self, max: usize, what: &str) -> Result<Vec<u8>, FormatError> {
+        let n = self.u32(what)? as usize;
+        if n > max {
+            return bad(format!("{what}: {n} bytes, more than {max}"));
+        }
+        Ok(self.take(n, what)?.to_vec())
+    }
+    fn storage(&mut self) -> Result<StorageOpening, FormatError> {
+        let key = self.bytes(MAX_KEY_LEN, "the storage key")?;
+        let siblings = self.hashes("the storage path")?;
+        let (terminal, value) = match self.u8("the storage path's end")? {
+            TERMINAL_EMPTY => (Terminal::Empty, None),
+            TERMINAL_OWN => {
+                let value = self.bytes(MAX_VALUE_LEN, "the storage value")?;
+                (Terminal::Leaf { key: key_hash(&key), value: value_hash(&value) }, Some(value))
+            }
+            TERMINAL_OTHER => (Terminal::Leaf { key: self.hash("the storage leaf")?, value: self.hash("the storage leaf")? }, None),
+            k => return bad(format!("the storage path's end has kind {k}")),
+        };
+        let last_sibling = match self.u8("the storage path's last sibling")? {
+            0 => None,
+            SHAPE_LEAF => Some(Shape::Leaf { key: self.hash("the last sibling")?, value: self.hash("the last sibling")? }),
+            SHAPE_NODE => Some(Shape::Node { left: self.hash("the last sibling")?, right: self.hash("the last sibling")? }),
+            k => return bad(format!("the storage path's last sibling has kind {k}")),
+        };
+        Ok(StorageOpening { key, value, path: StorageProof { siblings, terminal, last_sibling } })
+    }
     fn flags(&mut self, what: &str) -> Result<Vec<bool>, FormatError> {
         let n = self.count(0, what)?;
         let bytes = self.take(n.div_ceil(8), what)?;
@@ -313,7 +390,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Proof, FormatError> {
 fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
     let version = r.u32("the version")?;
     let parts = r.u8("the parts")?;
-    if parts & !(LOCALS | CALLER | GLOBALS | MEMORY | TABLES | SEGMENTS) != 0 {
+    if parts & !(LOCALS | CALLER | GLOBALS | MEMORY | TABLES | SEGMENTS | STORAGE) != 0 {
         return bad(format!("the parts byte {parts:#04x} names parts that do not exist"));
     }
     let status = r.u8("the status")?;
@@ -363,6 +440,7 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
     } else {
         None
     };
+    let storage = has(STORAGE).then(|| r.storage()).transpose()?;
 
     // Each hash the openings determine, else the next written one.
     let mut next = |derived: Option<Result<Hash, String>>, what: &str| match derived {
@@ -377,6 +455,7 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
         tables: next(tables.as_ref().filter(|t| tables_derived(t)).map(tables_root), "the tables")?,
         segments: next(segments.as_ref().map(|s| Ok(segments_hash_of(&s.elems, &s.datas))), "the segments")?,
         output: next(None, "the output")?,
+        storage: next(storage.as_ref().map(|s| s.path.root(&key_hash(&s.key)).map_err(|e| e.to_string())), "the storage")?,
     };
     let frame = FrameCommitment {
         func,
@@ -400,7 +479,7 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
         environment,
     };
     let (step, pre_hash, post_hash) = (known.step, known.pre_hash, known.post_hash);
-    Ok(Proof { version, step, pre_hash, post_hash, state, operands, locals, caller, globals, memory, tables, segments })
+    Ok(Proof { version, step, pre_hash, post_hash, state, operands, locals, caller, globals, memory, tables, segments, storage })
 }
 
 /// The commitment to the opened memory, its chunk size read off its chunks.

@@ -7,7 +7,9 @@ use merkle_memory::{hex, parse_hex, Hash};
 use serde_json::{json, Map, Value as Json};
 
 use crate::codec::{bad, FormatError};
-use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, TablesOpening};
+use merkle_memory::storage::{Shape, StorageProof, Terminal};
+
+use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, StorageOpening, TablesOpening};
 
 
 fn slot(v: u64) -> Json {
@@ -59,6 +61,7 @@ pub fn to_json(p: &Proof) -> Json {
                 "tables": hex(&e.tables),
                 "segments": hex(&e.segments),
                 "output": hex(&e.output),
+                "storage": hex(&e.storage),
             },
         },
         "operands": {
@@ -96,7 +99,58 @@ pub fn to_json(p: &Proof) -> Json {
     if let Some(s) = &p.segments {
         o.insert("segments".into(), json!({ "elems": s.elems, "datas": s.datas }));
     }
+    if let Some(s) = &p.storage {
+        o.insert("storage".into(), storage_json(s));
+    }
     out
+}
+
+fn storage_json(s: &StorageOpening) -> Json {
+    let terminal = match s.path.terminal {
+        Terminal::Empty => json!({ "kind": "empty" }),
+        Terminal::Leaf { key, value } => json!({ "kind": "leaf", "key_hash": hex(&key), "value_hash": hex(&value) }),
+    };
+    let last_sibling = match s.path.last_sibling {
+        None => Json::Null,
+        Some(Shape::Leaf { key, value }) => json!({ "kind": "leaf", "key_hash": hex(&key), "value_hash": hex(&value) }),
+        Some(Shape::Node { left, right }) => json!({ "kind": "node", "left": hex(&left), "right": hex(&right) }),
+    };
+    json!({
+        "key": bytes_to_hex(&s.key),
+        "value": s.value.as_deref().map(bytes_to_hex),
+        "siblings": hashes_json(&s.path.siblings),
+        "terminal": terminal,
+        "last_sibling": last_sibling,
+    })
+}
+
+fn storage_of(v: &Json) -> Result<StorageOpening, FormatError> {
+    let s = Obj::of(v, "storage")?;
+    let bytes = |key: &str| -> Result<Vec<u8>, FormatError> {
+        s.get(key)?.as_str().and_then(hex_to_bytes).ok_or_else(|| FormatError(format!("{} is not 0x and hex digits", s.path(key))))
+    };
+    let terminal = s.obj("terminal")?;
+    let terminal = match terminal.get("kind")?.as_str() {
+        Some("empty") => Terminal::Empty,
+        Some("leaf") => Terminal::Leaf { key: terminal.hash("key_hash")?, value: terminal.hash("value_hash")? },
+        _ => return bad("storage.terminal.kind is not \"empty\" or \"leaf\""),
+    };
+    let last_sibling = match s.opt("last_sibling") {
+        None => None,
+        Some(_) => {
+            let l = s.obj("last_sibling")?;
+            match l.get("kind")?.as_str() {
+                Some("leaf") => Some(Shape::Leaf { key: l.hash("key_hash")?, value: l.hash("value_hash")? }),
+                Some("node") => Some(Shape::Node { left: l.hash("left")?, right: l.hash("right")? }),
+                _ => return bad("storage.last_sibling.kind is not \"leaf\" or \"node\""),
+            }
+        }
+    };
+    let value = match s.opt("value") {
+        Some(_) => Some(bytes("value")?),
+        None => None,
+    };
+    Ok(StorageOpening { key: bytes("key")?, value, path: StorageProof { siblings: s.hashes("siblings")?, terminal, last_sibling } })
 }
 
 /// A JSON object, read field by field with the path in every error.
@@ -216,6 +270,7 @@ pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
             tables: e.hash("tables")?,
             segments: e.hash("segments")?,
             output: e.hash("output")?,
+            storage: e.hash("storage")?,
         },
     };
     let ops = p.obj("operands")?;
@@ -288,5 +343,6 @@ pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
         memory,
         tables,
         segments,
+        storage: p.opt("storage").map(storage_of).transpose()?,
     })
 }

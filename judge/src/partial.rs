@@ -27,6 +27,14 @@ pub struct PartialMemory {
     pub grown_from: Option<u32>,
 }
 
+/// The opened storage key and its value (before the step, then after it).
+#[derive(Clone, Debug)]
+pub struct PartialStorage {
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+    pub written: bool,
+}
+
 pub struct Partial<'a> {
     /// The static layout: tables' declared maxima and element segments' items.
     pub layout: &'a Store,
@@ -40,6 +48,7 @@ pub struct Partial<'a> {
     pub memory: Option<PartialMemory>,
     pub segments: Option<(Vec<bool>, Vec<bool>)>,
     pub emitted: Vec<i64>,
+    pub storage: Option<PartialStorage>,
     /// The first thing the step needed that the proof does not open.
     pub missing: RefCell<Option<String>>,
 }
@@ -50,6 +59,14 @@ impl Partial<'_> {
         if missing.is_none() {
             *missing = Some(what());
         }
+    }
+
+    fn storage_entry(&self, key: &[u8]) -> Option<&PartialStorage> {
+        let entry = self.storage.as_ref().filter(|s| s.key == key);
+        if entry.is_none() {
+            self.miss(|| format!("storage key {}", merkle_memory::hash::bytes_to_hex(key)));
+        }
+        entry
     }
 
     fn table(&self, t: u32) -> Option<&PartialTable> {
@@ -328,5 +345,21 @@ impl Backend for Partial<'_> {
 
     fn emit(&mut self, value: i64) {
         self.emitted.push(value);
+    }
+
+    fn memory_count(&self) -> usize {
+        self.layout.memories.len()
+    }
+
+    fn storage_get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.storage_entry(key).and_then(|s| s.value.clone())
+    }
+
+    fn storage_set(&mut self, key: &[u8], value: Option<&[u8]>) {
+        if self.storage_entry(key).is_some() {
+            let s = self.storage.as_mut().expect("checked");
+            s.value = value.map(<[u8]>::to_vec);
+            s.written = true;
+        }
     }
 }

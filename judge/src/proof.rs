@@ -3,12 +3,13 @@
 
 use merkle_memory::hash::{leaf, slot_leaf, EMPTY};
 use merkle_memory::state::{Commitment, FrameCommitment};
+use merkle_memory::storage::StorageProof;
 use merkle_memory::tree::proven_root;
 use merkle_memory::Hash;
 use stepper::store::PAGE_SIZE;
 
 /// The proof format's version.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Leaves opened in one Merkle tree of `count` slot-valued leaves (locals, globals, table
 /// elements): indices ascending, their values, and the rs_merkle multi-proof.
@@ -109,6 +110,15 @@ pub struct Segments {
     pub datas: Vec<bool>,
 }
 
+/// The storage key a step reads or writes (one per step: a storage host call), its value
+/// before the step, and the path that opens it in the storage tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageOpening {
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+    pub path: StorageProof,
+}
+
 /// The proof of the step that takes the state at `step` to the next one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proof {
@@ -126,4 +136,5 @@ pub struct Proof {
     pub memory: Option<MemoryOpening>,
     pub tables: Option<TablesOpening>,
     pub segments: Option<Segments>,
+    pub storage: Option<StorageOpening>,
 }

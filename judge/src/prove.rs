@@ -9,7 +9,9 @@ use merkle_memory::state::{callers_chain, frame_extents, frame_records, state_ha
 use merkle_memory::{memory, tree, Hash};
 use stepper::{Backend, Direct, Frame, Machine};
 
-use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, TablesOpening, VERSION};
+use merkle_memory::storage::{key_hash, StorageTreeExt};
+
+use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, StorageOpening, TablesOpening, VERSION};
 
 /// What one step touched.
 #[derive(Default, Debug)]
@@ -27,6 +29,8 @@ struct Log {
     chunks: BTreeSet<usize>,
     memory_grown: bool,
     segments: bool,
+    /// The storage key a storage host call used.
+    storage_key: Option<Vec<u8>>,
 }
 
 /// The machine's state as a backend that logs what the executor touches.
@@ -209,6 +213,17 @@ impl Backend for Recorder<'_> {
     fn emit(&mut self, value: i64) {
         self.inner.emit(value)
     }
+    fn memory_count(&self) -> usize {
+        self.inner.memory_count()
+    }
+    fn storage_get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.note(|l| l.storage_key = Some(key.to_vec()));
+        self.inner.storage_get(key)
+    }
+    fn storage_set(&mut self, key: &[u8], value: Option<&[u8]>) {
+        self.note(|l| l.storage_key = Some(key.to_vec()));
+        self.inner.storage_set(key, value)
+    }
 }
 
 /// Leaves `indices` of the tree over `values`, with their multi-proof.
@@ -258,6 +273,7 @@ pub fn prove(machine: &Machine) -> Proof {
         memory: None,
         tables: None,
         segments: None,
+        storage: None,
     };
     if pre.status.is_halted() {
         return proof;
@@ -300,6 +316,13 @@ pub fn prove(machine: &Machine) -> Proof {
             elems: pre.store.elems.iter().map(Vec::is_empty).collect(),
             datas: pre.store.data_dropped.clone(),
         });
+    }
+    if let Some(key) = log.storage_key {
+        // The commitment above brought the storage tree up to date.
+        let storage = &mut pre.store.storage;
+        let value = storage.get(&key).map(<[u8]>::to_vec);
+        let path = storage.tree.prove(&key_hash(&key));
+        proof.storage = Some(StorageOpening { key, value, path });
     }
     proof
 }

@@ -10,12 +10,14 @@ use merkle_memory::state::{
     caller_link, context, locals_count, output_chain_over, segments_hash_of, table_commitment_of, value_chain_over as chain,
     Commitment, Environment, FrameCommitment, NO_FUNCTION,
 };
+use merkle_memory::storage::{key_hash, value_hash};
 use merkle_memory::tree::{append_root, proven_root, zero_hashes};
 use merkle_memory::{memory, Hash};
+use stepper::storage::{MAX_KEY_LEN, MAX_VALUE_LEN};
 use stepper::store::{Func, PAGE_SIZE};
 use stepper::{Config, Frame, Machine, Module, Registers, Status};
 
-use crate::partial::{Partial, PartialMemory, PartialTable};
+use crate::partial::{Partial, PartialMemory, PartialStorage, PartialTable};
 use crate::proof::{Leaves, MemoryOpening, Proof, TablesOpening, VERSION};
 
 /// Why a proof was refused.
@@ -192,6 +194,7 @@ impl Judge {
             memory,
             segments,
             emitted: Vec::new(),
+            storage: self.open_storage(proof)?,
             missing: Default::default(),
         };
         let mut regs = Registers { pc: frame.pc, steps: s.steps, gas_used: s.gas_used, status: Status::Running };
@@ -231,6 +234,22 @@ impl Judge {
             chunks: m.chunks.iter().map(|(i, b)| (*i as usize, b.clone())).collect(),
             grown_from: None,
         }))
+    }
+
+    fn open_storage(&self, proof: &Proof) -> Result<Option<PartialStorage>, Invalid> {
+        let Some(s) = &proof.storage else { return Ok(None) };
+        if s.key.len() > MAX_KEY_LEN || s.value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_LEN) {
+            return invalid("the opened storage key or value is over its length limit");
+        }
+        let key = key_hash(&s.key);
+        let root = s.path.root(&key).map_err(|e| Invalid(e.to_string()))?;
+        if root != proof.state.environment.storage {
+            return invalid("the storage path does not prove the storage root");
+        }
+        if s.path.lookup(&key) != s.value.as_deref().map(value_hash) {
+            return invalid("the opened storage value is not the one the storage path proves");
+        }
+        Ok(Some(PartialStorage { key: s.key.clone(), value: s.value.clone(), written: false }))
     }
 
     fn open_tables(&self, proof: &Proof) -> Result<BTreeMap<u32, PartialTable>, Invalid> {
@@ -345,6 +364,13 @@ impl Judge {
             None => env.segments,
         };
         let output = output_chain_over(&p.emitted, env.output);
+        let storage = match (&proof.storage, &p.storage) {
+            (Some(opening), Some(s)) if s.written => {
+                let key = key_hash(&s.key);
+                opening.path.root_after(&key, s.value.as_deref().map(value_hash)).map_err(|e| Invalid(e.to_string()))?
+            }
+            _ => env.storage,
+        };
         let (status, trap, trap_arg) = merkle_memory::state::status_code(regs.status);
         Ok(Commitment {
             context: s.context,
@@ -358,7 +384,7 @@ impl Judge {
             entry: s.entry,
             frame,
             callers,
-            environment: Environment { globals, memories, tables, segments, output },
+            environment: Environment { globals, memories, tables, segments, output, storage },
         })
     }
 

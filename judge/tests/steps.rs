@@ -63,7 +63,7 @@ fn traps_out_of_gas_and_deep_calls_are_provable() {
     for (export, args, want) in cases {
         assert_eq!(every_step(&module, &config, export, &args, u64::MAX).1, want, "{export}");
     }
-    let priced = Config { gas_limit: 60, gas: GasTable { costs: [1, 5, 1, 2, 2, 1, 3, 4, 6] }, ..Config::default() };
+    let priced = Config { gas_limit: 60, gas: GasTable { costs: [1, 5, 1, 2, 2, 1, 3, 4, 6, 9] }, ..Config::default() };
     assert_eq!(every_step(&module, &priced, "spin", &[], u64::MAX).1, Status::OutOfGas);
     assert_eq!(every_step(&module, &priced, "run", &[Value::I32(3)], u64::MAX).1, Status::OutOfGas);
     let shallow = Config { max_call_depth: 5, ..Config::default() };

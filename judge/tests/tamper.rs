@@ -218,10 +218,10 @@ fn truncated_or_garbled_encodings_are_errors_not_panics() {
         b.splice(at..at + len, with.iter().copied());
         judge::from_bytes_with(&b, &known).unwrap_err().0
     };
-    assert_eq!(bytes[0], 2, "the version");
+    assert_eq!(bytes[0], 3, "the version");
     assert!(garbled(0, 1, &[0x82, 0x00]).contains("shortest"));
     assert!(garbled(3, 1, &[0xff, 0xff, 0xff, 0xff, 0x1f]).contains("exceeds 32 bits"), "the trap code");
-    assert!(garbled(1, 1, &[bytes[1] | 0x40]).contains("parts that do not exist"));
+    assert!(garbled(1, 1, &[bytes[1] | 0x80]).contains("parts that do not exist"));
     let json = judge::json::to_json(&proof);
     let text = json.to_string();
     for cut in (0..text.len()).step_by(37) {

@@ -25,10 +25,16 @@ fn case_of(m: &Machine) -> Vec<String> {
         return vec!["halted".into()];
     }
     let op = instance.module.code[m.pc as usize];
-    let name = op.to_string().split(' ').next().unwrap_or_default().to_string();
+    let mut name = op.to_string().split(' ').next().unwrap_or_default().to_string();
     let mut cases = vec![format!("class {}", op.gas_class().name())];
+    if let stepper::op::Op::Call(index) = op {
+        if let stepper::store::Func::Host { func, .. } = m.store.funcs[instance.funcs[index as usize] as usize] {
+            name = stepper::host::HostFunc::VERIGAME.iter().find(|(_, f)| *f == func).map_or(name, |(n, _)| n.to_string());
+        }
+    }
     if ["call", "call_indirect", "return", "memory.grow", "table.grow", "memory.copy", "memory.fill", "memory.init",
-        "table.copy", "table.init", "table.fill", "br_table", "global.set", "local.set", "i64.store"]
+        "table.copy", "table.init", "table.fill", "br_table", "global.set", "local.set", "i64.store", "storage_write",
+        "storage_read", "storage_delete"]
         .contains(&name.as_str())
     {
         cases.push(name);

@@ -40,11 +40,13 @@ pub struct Environment {
     pub tables: Hash,
     pub segments: Hash,
     pub output: Hash,
+    /// Root of the contract storage tree ([`crate::storage`]).
+    pub storage: Hash,
 }
 
 impl Environment {
     pub fn hash(&self) -> Hash {
-        tagged(Tag::Environment, &[&self.globals, &self.memories, &self.tables, &self.segments, &self.output])
+        tagged(Tag::Environment, &[&self.globals, &self.memories, &self.tables, &self.segments, &self.output, &self.storage])
     }
 }
 
@@ -268,6 +270,7 @@ fn environment(machine: &mut Machine) -> Environment {
         tables: tree::root(&tables),
         segments: segments_hash(store),
         output: output_chain_over(&machine.output, EMPTY),
+        storage: crate::storage::storage_root(&mut store.storage),
     }
 }
 

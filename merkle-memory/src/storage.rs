@@ -8,7 +8,8 @@
 //! path: the siblings from the root down to where the key's path ends, at an empty
 //! subtree or at a leaf (its own, or another key's that shares the prefix).
 
-use std::collections::{BTreeMap, HashMap};
+pub use stepper::storage::StorageTree;
+use stepper::storage::Storage;
 
 use crate::hash::{tagged, Hash, Tag, EMPTY};
 
@@ -56,15 +57,6 @@ fn common_prefix(a: &Hash, b: &Hash) -> usize {
     a.iter().zip(b).position(|(x, y)| x != y).map_or(256, |i| i * 8 + (a[i] ^ b[i]).leading_zeros() as usize)
 }
 
-/// Key hash to value hash, with the hashes of subtrees of two or more keys cached
-/// between changes.
-#[derive(Clone, Debug, Default)]
-pub struct StorageTree {
-    leaves: BTreeMap<Hash, Hash>,
-    /// (depth, the subtree's lowest key) -> hash.
-    nodes: HashMap<(u16, Hash), Hash>,
-}
-
 /// Where a key's path ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Terminal {
@@ -110,97 +102,114 @@ pub enum StorageProofError {
     LastSibling,
 }
 
-impl StorageTree {
-    pub fn len(&self) -> usize {
-        self.leaves.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.leaves.is_empty()
-    }
-
-    pub fn get(&self, key: &Hash) -> Option<&Hash> {
-        self.leaves.get(key)
-    }
-
+/// The storage tree's operations over stepper's [`StorageTree`] (key hash to value hash,
+/// with the hashes of subtrees of two or more keys cached between changes by depth and
+/// lowest key).
+pub trait StorageTreeExt {
     /// Sets `key` to `value`, or removes it.
-    pub fn set(&mut self, key: Hash, value: Option<Hash>) {
+    fn set(&mut self, key: Hash, value: Option<Hash>);
+    fn root(&mut self) -> Hash;
+    /// The opening of `key`'s path.
+    fn prove(&mut self, key: &Hash) -> StorageProof;
+}
+
+/// The root of a machine's storage, bringing the cached tree up to date with the keys
+/// written since the last time.
+pub fn storage_root(storage: &mut Storage) -> Hash {
+    for key in std::mem::take(&mut storage.changed) {
+        let value = storage.get(&key).map(value_hash);
+        storage.tree.set(key_hash(&key), value);
+    }
+    storage.tree.root()
+}
+
+impl StorageTreeExt for StorageTree {
+    fn set(&mut self, key: Hash, value: Option<Hash>) {
         // The cached nodes on the key's path, as deep as the path goes before and after.
-        self.forget_path(&key);
+        forget_path(self, &key);
         match value {
             Some(v) => self.leaves.insert(key, v),
             None => self.leaves.remove(&key),
         };
-        self.forget_path(&key);
+        forget_path(self, &key);
     }
 
-    fn forget_path(&mut self, key: &Hash) {
-        let below = self.leaves.range(..*key).next_back().map(|(k, _)| common_prefix(k, key));
-        let above = self.leaves.range((std::ops::Bound::Excluded(*key), std::ops::Bound::Unbounded)).next().map(|(k, _)| common_prefix(k, key));
-        let depth = below.into_iter().chain(above).max().map_or(0, |d| d.min(255));
-        for d in 0..=depth {
-            self.nodes.remove(&(d as u16, bound(key, d, false)));
-        }
+    fn root(&mut self) -> Hash {
+        subtree(self, 0, &[0; 32])
     }
 
-    pub fn root(&mut self) -> Hash {
-        self.subtree(0, &[0; 32])
-    }
-
-    /// The hash of the subtree at `depth` on the path of `key`.
-    fn subtree(&mut self, depth: usize, key: &Hash) -> Hash {
-        let (lo, hi) = (bound(key, depth, false), bound(key, depth, true));
-        let mut keys = self.leaves.range(lo..=hi);
-        match (keys.next(), keys.next()) {
-            (None, _) => EMPTY,
-            (Some((k, v)), None) => leaf_hash(k, v),
-            _ => {
-                if let Some(h) = self.nodes.get(&(depth as u16, lo)) {
-                    return *h;
-                }
-                let left = self.subtree(depth + 1, &lo);
-                let right = self.subtree(depth + 1, &hi);
-                let h = node_hash(&left, &right);
-                self.nodes.insert((depth as u16, lo), h);
-                h
-            }
-        }
-    }
-
-    /// The opening of `key`'s path.
-    pub fn prove(&mut self, key: &Hash) -> StorageProof {
+    fn prove(&mut self, key: &Hash) -> StorageProof {
         let mut siblings = Vec::new();
         let mut depth = 0;
         let terminal = loop {
-            let (lo, hi) = (bound(key, depth, false), bound(key, depth, true));
-            let mut keys = self.leaves.range(lo..=hi);
-            match (keys.next(), keys.next()) {
-                (None, _) => break Terminal::Empty,
-                (Some((k, v)), None) => break Terminal::Leaf { key: *k, value: *v },
-                _ => {
-                    let mut other = *key;
-                    other[depth / 8] ^= 1 << (7 - depth % 8);
-                    siblings.push(self.subtree(depth + 1, &other));
+            match lone_key(self, depth, key) {
+                Ok(None) => break Terminal::Empty,
+                Ok(Some((k, v))) => break Terminal::Leaf { key: k, value: v },
+                Err(()) => {
+                    siblings.push(subtree(self, depth + 1, &flip(key, depth)));
                     depth += 1;
                 }
             }
         };
         let own_leaf = matches!(terminal, Terminal::Leaf { key: k, .. } if k == *key);
         let last_sibling = (own_leaf && depth > 0).then(|| {
-            let mut other = *key;
-            other[(depth - 1) / 8] ^= 1 << (7 - (depth - 1) % 8);
-            let (lo, hi) = (bound(&other, depth, false), bound(&other, depth, true));
-            let mut keys = self.leaves.range(lo..=hi);
-            match (keys.next(), keys.next()) {
-                (Some((k, v)), None) => Shape::Leaf { key: *k, value: *v },
+            let other = flip(key, depth - 1);
+            match lone_key(self, depth, &other) {
+                Ok(Some((k, v))) => Shape::Leaf { key: k, value: v },
                 _ => {
-                    let mut right = lo;
-                    right[depth / 8] |= 1 << (7 - depth % 8);
-                    Shape::Node { left: self.subtree(depth + 1, &lo), right: self.subtree(depth + 1, &right) }
+                    let lo = bound(&other, depth, false);
+                    Shape::Node { left: subtree(self, depth + 1, &lo), right: subtree(self, depth + 1, &flip(&lo, depth)) }
                 }
             }
         });
         StorageProof { siblings, terminal, last_sibling }
+    }
+}
+
+/// `key` with bit `depth` flipped: a key on the other side at that depth.
+fn flip(key: &Hash, depth: usize) -> Hash {
+    let mut k = *key;
+    k[depth / 8] ^= 1 << (7 - depth % 8);
+    k
+}
+
+/// The subtree at `depth` on `key`'s path: `Ok(None)` if empty, `Ok(Some(leaf))` if it
+/// holds one key, `Err(())` if more.
+fn lone_key(tree: &StorageTree, depth: usize, key: &Hash) -> Result<Option<(Hash, Hash)>, ()> {
+    let mut keys = tree.leaves.range(bound(key, depth, false)..=bound(key, depth, true));
+    match (keys.next(), keys.next()) {
+        (None, _) => Ok(None),
+        (Some((k, v)), None) => Ok(Some((*k, *v))),
+        _ => Err(()),
+    }
+}
+
+/// Drops the cached nodes on `key`'s path, as deep as the path goes.
+fn forget_path(tree: &mut StorageTree, key: &Hash) {
+    let below = tree.leaves.range(..*key).next_back().map(|(k, _)| common_prefix(k, key));
+    let above = tree.leaves.range((std::ops::Bound::Excluded(*key), std::ops::Bound::Unbounded)).next().map(|(k, _)| common_prefix(k, key));
+    let depth = below.into_iter().chain(above).max().map_or(0, |d| d.min(255));
+    for d in 0..=depth {
+        tree.nodes.remove(&(d as u16, bound(key, d, false)));
+    }
+}
+
+/// The hash of the subtree at `depth` on the path of `key`.
+fn subtree(tree: &mut StorageTree, depth: usize, key: &Hash) -> Hash {
+    match lone_key(tree, depth, key) {
+        Ok(None) => EMPTY,
+        Ok(Some((k, v))) => leaf_hash(&k, &v),
+        Err(()) => {
+            let lo = bound(key, depth, false);
+            if let Some(h) = tree.nodes.get(&(depth as u16, lo)) {
+                return *h;
+            }
+            let left = subtree(tree, depth + 1, &lo);
+            let right = subtree(tree, depth + 1, &flip(&lo, depth));
+            let h = node_hash(&left, &right);
+            tree.nodes.insert((depth as u16, lo), h);
+            h
+        }
     }
 }
 

@@ -74,6 +74,25 @@ fn spec_program(m: &Machine) -> Hash {
     msg(0x1B, &[&b])
 }
 
+/// The storage tree: over key hashes `keccak(0x1C || key)`, empty subtrees are zero, a
+/// subtree of one key is its leaf `keccak(0x1E || key hash || keccak(0x1D || value))`, any
+/// other is `keccak(0x1F || left || right)`, split by the key hashes' bits from the top.
+fn spec_storage<'a>(entries: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Hash {
+    fn subtree(keys: &[(Hash, Hash)], depth: usize) -> Hash {
+        match keys {
+            [] => [0; 32],
+            [(k, v)] => msg(0x1E, &[k, v]),
+            _ => {
+                let split = keys.partition_point(|(k, _)| k[depth / 8] >> (7 - depth % 8) & 1 == 0);
+                msg(0x1F, &[&subtree(&keys[..split], depth + 1), &subtree(&keys[split..], depth + 1)])
+            }
+        }
+    }
+    let mut leaves: Vec<(Hash, Hash)> = entries.map(|(k, v)| (msg(0x1C, &[k]), msg(0x1D, &[v]))).collect();
+    leaves.sort();
+    subtree(&leaves, 0)
+}
+
 fn spec_frame(func: u32, pc: u32, base: u32, locals: &[u64], operands: &[u64]) -> Hash {
     let leaves: Vec<Hash> = locals.iter().map(|&v| spec_slot_leaf(v)).collect();
     let locals = spec_tree(&leaves);
@@ -115,8 +134,11 @@ fn spec_state(m: &Machine) -> Hash {
     seg.extend((m.store.data_dropped.len() as u32).to_le_bytes());
     seg.extend(m.store.data_dropped.iter().map(|&d| d as u8));
     let output = spec_chain(0x18, m.output.iter().map(|&v| v as u64));
-    let environment =
-        msg(0x15, &[&spec_tree(&globals), &spec_tree(&memories), &spec_tree(&tables), &msg(0x19, &[&seg]), &output]);
+    let storage = spec_storage(m.store.storage.entries());
+    let environment = msg(
+        0x15,
+        &[&spec_tree(&globals), &spec_tree(&memories), &spec_tree(&tables), &msg(0x19, &[&seg]), &output, &storage],
+    );
     let mut b = vec![0x10];
     b.extend(context);
     b.push(status);
@@ -215,6 +237,7 @@ fn commitment_json(c: &Commitment) -> Json {
             "tables": hex(&env.tables),
             "segments": hex(&env.segments),
             "output": hex(&env.output),
+            "storage": hex(&env.storage),
             "hash": hex(&env.hash()),
         },
     })
@@ -237,7 +260,10 @@ fn state_from_fields(f: &Json) -> Hash {
     );
     assert_eq!(frame, hash(&fr["hash"]));
     let e = &f["environment"];
-    let env = msg(0x15, &[&hash(&e["globals"]), &hash(&e["memories"]), &hash(&e["tables"]), &hash(&e["segments"]), &hash(&e["output"])]);
+    let env = msg(
+        0x15,
+        &[&hash(&e["globals"]), &hash(&e["memories"]), &hash(&e["tables"]), &hash(&e["segments"]), &hash(&e["output"]), &hash(&e["storage"])],
+    );
     assert_eq!(env, hash(&e["hash"]));
     msg(
         0x10,
@@ -273,6 +299,7 @@ fn primitives() -> Json {
         "memory_0_pages_max_2": hex(&spec_memory(&[], Some(2), 64)),
         "table_null_f0_f1": hex(&spec_table(&[0, 1, 2])),
         "config_default": hex(&spec_config(&Config::default())),
+        "storage_a_1_b_2_c_3": hex(&spec_storage([(&b"a"[..], &b"1"[..]), (b"b", b"2"), (b"c", b"3")].into_iter())),
     })
 }
 
@@ -295,6 +322,11 @@ fn library_primitives() -> Json {
         "memory_0_pages_max_2": hex(&memory::commitment(&mut stepper::store::Memory::new(Vec::new(), Some(2), 64))),
         "table_null_f0_f1": hex(&state::table_commitment(&mut table)),
         "config_default": hex(&state::config_hash(&Config::default())),
+        "storage_a_1_b_2_c_3": hex(&{
+            let mut s = stepper::storage::Storage::default();
+            [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")].iter().for_each(|(k, v)| s.set(*k, Some(*v)));
+            merkle_memory::storage::storage_root(&mut s)
+        }),
     })
 }
 
@@ -314,7 +346,7 @@ fn vectors() -> Json {
     let mut m = machine(Config::default(), "fail", &[Value::I32(-7)]);
     m.run(u64::MAX);
     record("fail(-7)", &mut m);
-    let config = Config { gas_limit: 50, gas: GasTable { costs: [1, 5, 1, 2, 2, 1, 3, 4, 6] }, ..Config::default() };
+    let config = Config { gas_limit: 50, gas: GasTable { costs: [1, 5, 1, 2, 2, 1, 3, 4, 6, 9] }, ..Config::default() };
     let mut m = machine(config, "spin", &[]);
     m.run(u64::MAX);
     record("spin with 50 gas, costs 1 5 1 2 2 1 3 4 6", &mut m);
@@ -396,6 +428,7 @@ fn every_part_of_the_state_changes_the_hash() {
         ("a global", Box::new(|m| m.store.globals[0].value += 1)),
         ("a memory byte", Box::new(|m| m.store.memories[0].write(4095, &[9]).unwrap())),
         ("a table element", Box::new(|m| m.store.tables[0].set(0, 2))),
+        ("a storage entry", Box::new(|m| m.store.storage.set(b"key", Some(b"value")))),
         ("a data segment drop", Box::new(|m| m.store.data_dropped[1] = !m.store.data_dropped[1])),
         ("an element segment", Box::new(|m| m.store.elems[0] = if m.store.elems[0].is_empty() { vec![1] } else { vec![] })),
         ("the output log", Box::new(|m| m.output.push(0))),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use merkle_memory::hash::EMPTY;
-use merkle_memory::storage::{key_hash, leaf_hash, node_hash, value_hash, StorageTree};
+use merkle_memory::storage::{key_hash, leaf_hash, node_hash, value_hash, StorageTree, StorageTreeExt};
 use merkle_memory::Hash;
 use proptest::prelude::*;
 
@@ -51,7 +51,7 @@ proptest! {
             };
             prop_assert_eq!(tree.root(), reference_root(&model));
             prop_assert_eq!(predicted, tree.root());
-            prop_assert_eq!(tree.len(), model.len());
+            prop_assert_eq!(tree.leaves.len(), model.len());
         }
     }
 

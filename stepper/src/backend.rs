@@ -4,6 +4,7 @@
 
 use crate::machine::{Frame, Status};
 use crate::module::FuncType;
+use crate::storage::Storage;
 use crate::store::{Func, Global, Instance, Memory, Table};
 use crate::Config;
 
@@ -68,6 +69,13 @@ pub trait Backend {
 
     /// Appends to the output log (`verigame.emit`).
     fn emit(&mut self, value: i64);
+
+    /// How many memories the store has (storage functions use memory 0).
+    fn memory_count(&self) -> usize;
+    /// The value stored under `key` in contract storage.
+    fn storage_get(&self, key: &[u8]) -> Option<Vec<u8>>;
+    /// Stores `value` under `key`, or removes the key.
+    fn storage_set(&mut self, key: &[u8], value: Option<&[u8]>);
 }
 
 /// What a step needs besides the state it changes: the configuration and the store's
@@ -99,6 +107,7 @@ pub struct Direct<'a> {
     pub(crate) elems: &'a mut [Vec<u64>],
     pub(crate) data_dropped: &'a mut [bool],
     pub(crate) output: &'a mut Vec<i64>,
+    pub(crate) storage: &'a mut Storage,
 }
 
 #[inline(always)]
@@ -312,5 +321,17 @@ impl Backend for Direct<'_> {
 
     fn emit(&mut self, value: i64) {
         self.output.push(value);
+    }
+
+    fn memory_count(&self) -> usize {
+        self.memories.len()
+    }
+
+    fn storage_get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.storage.get(key).map(<[u8]>::to_vec)
+    }
+
+    fn storage_set(&mut self, key: &[u8], value: Option<&[u8]>) {
+        self.storage.set(key, value);
     }
 }

@@ -45,6 +45,11 @@ pub enum Trap {
     ValueStackExhausted,
     /// The program called `verigame.abort` with this code.
     Aborted(i32),
+    /// A storage key or value longer than the limits of [`crate::storage`].
+    StorageLimit,
+    /// A storage host function reached through `call_indirect`: storage functions are
+    /// called directly, so their gas price is known from the instruction.
+    IndirectStorageCall,
 }
 
 impl Trap {
@@ -63,6 +68,8 @@ impl Trap {
             Self::CallStackExhausted => 10,
             Self::ValueStackExhausted => 11,
             Self::Aborted(_) => 12,
+            Self::StorageLimit => 13,
+            Self::IndirectStorageCall => 14,
         }
     }
 
@@ -81,6 +88,8 @@ impl Trap {
             10 => Self::CallStackExhausted,
             11 => Self::ValueStackExhausted,
             12 => Self::Aborted(arg),
+            13 => Self::StorageLimit,
+            14 => Self::IndirectStorageCall,
             _ => return None,
         })
     }
@@ -101,6 +110,13 @@ impl fmt::Display for Trap {
             Self::CallStackExhausted => f.write_str("call stack exhausted"),
             Self::ValueStackExhausted => f.write_str("call stack exhausted: value stack limit reached"),
             Self::Aborted(code) => write!(f, "aborted by the program with code {code}"),
+            Self::StorageLimit => write!(
+                f,
+                "storage key over {} bytes or value over {} bytes",
+                crate::storage::MAX_KEY_LEN,
+                crate::storage::MAX_VALUE_LEN
+            ),
+            Self::IndirectStorageCall => f.write_str("storage function called through call_indirect"),
         }
     }
 }

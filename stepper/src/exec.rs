@@ -9,7 +9,7 @@ use crate::backend::{Backend, Context, Direct, Registers};
 use crate::fuse::MAX_FUSED;
 use crate::machine::{Frame, Status};
 use crate::numeric;
-use crate::op::{Branch, Op};
+use crate::op::{Branch, GasClass, Op};
 use crate::store::{Func, Store};
 use crate::{Machine, Trap};
 
@@ -60,6 +60,11 @@ fn backward_piece(end: u64, n: u64, chunk: u64) -> u64 {
     n.min((end - 1) % chunk + 1)
 }
 
+#[inline(always)]
+fn is_storage(f: Func) -> bool {
+    matches!(f, Func::Host { func, .. } if func.is_storage())
+}
+
 /// Calls `func` (whose record is `f`) with its arguments on top of the stack: pushes a
 /// frame and returns the callee's first pc, or runs a host function to completion and
 /// returns `None`. Leaves the state untouched when it traps.
@@ -73,10 +78,13 @@ pub(crate) fn enter_frame<B: Backend>(cx: &Context, b: &mut B, f: Func, func: u3
             for (i, arg) in args.iter_mut().enumerate().take(n) {
                 *arg = b.slot(first + i);
             }
-            if let Some(value) = host.call(&args[..n])? {
-                b.emit(value);
-            }
+            let result = host.call(b, &args[..n])?;
             b.truncate(first);
+            // Every host function with a result takes at least one argument: the room
+            // the arguments took holds it.
+            if let Some(value) = result {
+                b.push(value);
+            }
             Ok(None)
         }
         Func::Wasm { instance, index, .. } => {
@@ -156,10 +164,10 @@ impl Machine {
     /// and its state as a backend.
     pub fn split(&mut self) -> (Context<'_>, Registers, Direct<'_>) {
         let Machine { config, store, stack, frames, pc, steps, gas_used, status, output, .. } = self;
-        let Store { types, funcs, tables, memories, globals, instances, elems, data_dropped, .. } = store;
+        let Store { types, funcs, tables, memories, globals, instances, elems, data_dropped, storage, .. } = store;
         let cx = Context { config, types, funcs, instances };
         let regs = Registers { pc: *pc, steps: *steps, gas_used: *gas_used, status: *status };
-        (cx, regs, Direct { stack, frames, tables, memories, globals, elems, data_dropped, output })
+        (cx, regs, Direct { stack, frames, tables, memories, globals, elems, data_dropped, output, storage })
     }
 
     /// Sets the counters and status, as after running the executor over [`Machine::split`].
@@ -259,7 +267,11 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
         let ops = if UNIFORM_GAS && left + 1 >= MAX_FUSED { fast } else { code };
         let op = unsafe { *ops.get_unchecked(pc) };
         if !UNIFORM_GAS {
-            let gas = gas_used.saturating_add(costs[op.gas_class() as usize]);
+            let class = match op {
+                Op::Call(index) if is_storage(funcs[inst.funcs[index as usize] as usize]) => GasClass::Storage,
+                _ => op.gas_class(),
+            };
+            let gas = gas_used.saturating_add(costs[class as usize]);
             if gas > gas_limit {
                 regs.status = Status::OutOfGas;
                 break;
@@ -328,6 +340,9 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
                 let f = funcs[func as usize];
                 if f.type_id() != inst.type_ids[type_index as usize] {
                     trap!(Trap::IndirectCallTypeMismatch);
+                }
+                if is_storage(f) {
+                    trap!(Trap::IndirectStorageCall);
                 }
                 b.pop();
                 match enter_frame(cx, b, f, func, next as u32) {

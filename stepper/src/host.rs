@@ -1,7 +1,9 @@
 //! Host functions: the spec tests' `spectest` module and the deterministic `verigame`
 //! interface for programs. Nothing here reads a clock, randomness or the environment.
 
+use crate::backend::Backend;
 use crate::module::FuncType;
+use crate::storage::{MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::value::ValType::{self, F32, F64, I32, I64};
 use crate::Trap;
 
@@ -15,6 +17,14 @@ pub enum HostFunc {
     Abort,
     /// `verigame.emit(value: i64)`: append a value to the machine's output log.
     Emit,
+    /// `verigame.storage_read(key_ptr, key_len, value_ptr, value_cap: i32) -> i32`: copies
+    /// the value stored under the key (at most `value_cap` bytes of it) to `value_ptr` and
+    /// returns its full length, or -1 when the key is absent.
+    StorageRead,
+    /// `verigame.storage_write(key_ptr, key_len, value_ptr, value_len: i32)`.
+    StorageWrite,
+    /// `verigame.storage_delete(key_ptr, key_len: i32) -> i32`: 1 if the key was present.
+    StorageDelete,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,7 +39,7 @@ pub enum SpectestPrint {
 }
 
 /// The most parameters a host function takes.
-pub const MAX_PARAMS: usize = 2;
+pub const MAX_PARAMS: usize = 4;
 
 impl HostFunc {
     pub const SPECTEST: [(&'static str, HostFunc); 7] = [
@@ -42,7 +52,13 @@ impl HostFunc {
         ("print_f64_f64", HostFunc::SpectestPrint(SpectestPrint::F64F64)),
     ];
 
-    pub const VERIGAME: [(&'static str, HostFunc); 2] = [("abort", HostFunc::Abort), ("emit", HostFunc::Emit)];
+    pub const VERIGAME: [(&'static str, HostFunc); 5] = [
+        ("abort", HostFunc::Abort),
+        ("emit", HostFunc::Emit),
+        ("storage_read", HostFunc::StorageRead),
+        ("storage_write", HostFunc::StorageWrite),
+        ("storage_delete", HostFunc::StorageDelete),
+    ];
 
     pub fn ty(self) -> FuncType {
         let params: &[ValType] = match self {
@@ -57,8 +73,14 @@ impl HostFunc {
             },
             HostFunc::Abort => &[I32],
             HostFunc::Emit => &[I64],
+            HostFunc::StorageRead | HostFunc::StorageWrite => &[I32, I32, I32, I32],
+            HostFunc::StorageDelete => &[I32, I32],
         };
-        FuncType { params: params.to_vec(), results: Vec::new() }
+        let results: &[ValType] = match self {
+            HostFunc::StorageRead | HostFunc::StorageDelete => &[I32],
+            _ => &[],
+        };
+        FuncType { params: params.to_vec(), results: results.to_vec() }
     }
 
     /// Stable identifier used in snapshots and hashes.
@@ -67,20 +89,73 @@ impl HostFunc {
             HostFunc::SpectestPrint(p) => p as u8,
             HostFunc::Abort => 16,
             HostFunc::Emit => 17,
+            HostFunc::StorageRead => 18,
+            HostFunc::StorageWrite => 19,
+            HostFunc::StorageDelete => 20,
         }
+    }
+
+    /// Whether the function reads or writes contract storage: priced by the storage gas
+    /// class, and callable only directly.
+    pub fn is_storage(self) -> bool {
+        matches!(self, HostFunc::StorageRead | HostFunc::StorageWrite | HostFunc::StorageDelete)
     }
 
     pub fn from_code(code: u8) -> Option<Self> {
         Self::SPECTEST.iter().chain(Self::VERIGAME.iter()).map(|&(_, f)| f).find(|f| f.code() == code)
     }
 
-    /// Runs the function on its arguments and returns the value it appends to the
-    /// output log, if any.
-    pub(crate) fn call(self, args: &[u64]) -> Result<Option<i64>, Trap> {
+    /// Runs the function on its arguments over `b` and returns its result, if it has
+    /// one. Leaves the state untouched when it traps.
+    pub(crate) fn call<B: Backend>(self, b: &mut B, args: &[u64]) -> Result<Option<u64>, Trap> {
         match self {
             HostFunc::SpectestPrint(_) => Ok(None),
             HostFunc::Abort => Err(Trap::Aborted(args[0] as i32)),
-            HostFunc::Emit => Ok(Some(args[0] as i64)),
+            HostFunc::Emit => {
+                b.emit(args[0] as i64);
+                Ok(None)
+            }
+            HostFunc::StorageRead => {
+                let key = read_bytes(b, args[0], args[1], MAX_KEY_LEN)?;
+                let Some(value) = b.storage_get(&key) else { return Ok(Some(u32::MAX as u64)) };
+                let n = value.len().min(args[3] as u32 as usize);
+                let at = range(b, args[2], n as u64)?;
+                b.write(0, at, &value[..n]);
+                Ok(Some(value.len() as u64))
+            }
+            HostFunc::StorageWrite => {
+                let key = read_bytes(b, args[0], args[1], MAX_KEY_LEN)?;
+                let value = read_bytes(b, args[2], args[3], MAX_VALUE_LEN)?;
+                b.storage_set(&key, Some(&value));
+                Ok(None)
+            }
+            HostFunc::StorageDelete => {
+                let key = read_bytes(b, args[0], args[1], MAX_KEY_LEN)?;
+                let present = b.storage_get(&key).is_some();
+                b.storage_set(&key, None);
+                Ok(Some(present as u64))
+            }
         }
     }
+}
+
+/// Where `[ptr, ptr + len)` starts in memory 0 (the memory storage functions use), if it
+/// lies within it.
+fn range<B: Backend>(b: &B, ptr: u64, len: u64) -> Result<usize, Trap> {
+    let start = ptr as u32 as u64;
+    let size = if b.memory_count() > 0 { b.memory_len(0) as u64 } else { 0 };
+    if start + len > size {
+        return Err(Trap::MemoryOutOfBounds);
+    }
+    Ok(start as usize)
+}
+
+/// The `len` bytes at `ptr` in memory 0, at most `max` of them.
+fn read_bytes<B: Backend>(b: &B, ptr: u64, len: u64, max: usize) -> Result<Vec<u8>, Trap> {
+    let len = len as u32 as usize;
+    if len > max {
+        return Err(Trap::StorageLimit);
+    }
+    let at = range(b, ptr, len as u64)?;
+    Ok((at..at + len).map(|i| b.load(0, i, 1) as u8).collect())
 }

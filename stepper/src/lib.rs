@@ -25,6 +25,7 @@ pub mod module;
 pub mod numeric;
 pub mod op;
 mod snapshot;
+pub mod storage;
 pub mod store;
 mod value;
 

@@ -233,10 +233,12 @@ pub enum GasClass {
     MemoryTable = 7,
     /// One bounded sub-step of a bulk memory or table instruction.
     Bulk = 8,
+    /// A direct call of a contract storage host function (in place of `Call`).
+    Storage = 9,
 }
 
 impl GasClass {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
     pub const ALL: [GasClass; Self::COUNT] = [
         Self::Control,
         Self::Call,
@@ -247,6 +249,7 @@ impl GasClass {
         Self::Division,
         Self::MemoryTable,
         Self::Bulk,
+        Self::Storage,
     ];
 
     pub fn name(self) -> &'static str {
@@ -260,6 +263,7 @@ impl GasClass {
             Self::Division => "division",
             Self::MemoryTable => "memory-table",
             Self::Bulk => "bulk",
+            Self::Storage => "storage",
         }
     }
 }

@@ -5,7 +5,7 @@
 //! embedded: an instance names its module by `code_hash`, and [`Machine::restore`]
 //! takes the modules and matches them by that hash.
 //!
-//! # Encoding (version 1)
+//! # Encoding (version 2)
 //!
 //! Integers are LEB128: `u32`/`u64` unsigned, `i32`/`i64` signed, always in their
 //! shortest form (a restore rejects padded or overflowing encodings). Other primitives:
@@ -20,10 +20,10 @@
 //! A snapshot is, in order:
 //!
 //! ```text
-//! magic       4 bytes "VGSN", then u8 version = 1
+//! magic       4 bytes "VGSN", then u8 version = 2
 //! config      max_memory_pages u32, max_table_elements u32, max_value_stack u32,
 //!             max_call_depth u32, gas_limit u64, gas costs vec<u64> (exactly
-//!             GasClass::COUNT = 9 entries, by class number), memory_chunk_size u32
+//!             GasClass::COUNT = 10 entries, by class number), memory_chunk_size u32
 //! types       vec<functype>, functype = params vec<valtype>, results vec<valtype>;
 //!             the store's type ids are the positions; no two types are equal
 //! funcs       vec<func>, func = u8 0, instance u32, index u32, type_id u32   (wasm)
@@ -47,6 +47,8 @@
 //!               the abort argument i32
 //! entry       opt<u32>
 //! output      vec<i64>
+//! storage     vec<entry> in strictly increasing bytewise key order, entry = key bytes,
+//!             value bytes (bytes = u64 length, raw bytes; at most 64 and 256 bytes)
 //! ```
 //!
 //! and nothing after it. Memory `runs` cover the memory's `byte length / 64` blocks of 64
@@ -76,7 +78,7 @@ use crate::value::ValType;
 use crate::{Config, Error, GasTable, Machine, Trap};
 
 const MAGIC: [u8; 4] = *b"VGSN";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Memory is encoded in runs of blocks of this many bytes.
 const BLOCK: usize = 64;
 /// The most pages a 32-bit memory can have.
@@ -446,6 +448,13 @@ impl Machine {
         w.opt_u32(self.entry);
         w.count(self.output.len());
         self.output.iter().for_each(|&v| w.i64(v));
+        w.count(self.store.storage.len());
+        for (key, value) in self.store.storage.entries() {
+            w.count(key.len());
+            w.bytes(key);
+            w.count(value.len());
+            w.bytes(value);
+        }
         w.0
     }
 
@@ -516,6 +525,8 @@ impl Machine {
         let entry = r.opt_u32("the entry function")?;
         let n = r.count("the output length", 1)?;
         let output = (0..n).map(|_| r.i64("an output value")).collect::<Result<Vec<_>, _>>()?;
+        let mut store = store;
+        read_storage(&mut r, &mut store.storage)?;
         if r.remaining() != 0 {
             return Err(bad(format!("{} unexpected bytes after the end of the snapshot at offset {}", r.remaining(), r.pos)));
         }
@@ -527,6 +538,29 @@ impl Machine {
         machine.stack.reserve(need.saturating_sub(machine.stack.len()));
         Ok(machine)
     }
+}
+
+/// Storage entries, in strictly increasing key order so the encoding stays canonical.
+fn read_storage(r: &mut Reader<'_>, storage: &mut crate::storage::Storage) -> Result<(), Error> {
+    use crate::storage::{MAX_KEY_LEN, MAX_VALUE_LEN};
+    let n = r.count("the storage entry count", 2)?;
+    let mut previous: Option<Vec<u8>> = None;
+    for _ in 0..n {
+        let at = r.pos;
+        let len = r.count("a storage key's length", 1)?;
+        let key = r.take(len, "a storage key")?.to_vec();
+        let len = r.count("a storage value's length", 1)?;
+        let value = r.take(len, "a storage value")?;
+        if key.len() > MAX_KEY_LEN || value.len() > MAX_VALUE_LEN {
+            return Err(bad(format!("the storage entry at offset {at} is over the key or value length limit")));
+        }
+        if previous.as_ref().is_some_and(|p| *p >= key) {
+            return Err(bad(format!("the storage entry at offset {at} is out of key order")));
+        }
+        storage.set(&key, Some(value));
+        previous = Some(key);
+    }
+    Ok(())
 }
 
 fn read_config(r: &mut Reader<'_>) -> Result<Config, Error> {

@@ -252,6 +252,8 @@ pub struct Store {
     pub elems: Vec<Vec<u64>>,
     /// Whether each data segment was dropped (its bytes live in the module).
     pub data_dropped: Vec<bool>,
+    /// Contract storage (the `verigame.storage_*` host functions).
+    pub storage: crate::storage::Storage,
 }
 
 impl Store {

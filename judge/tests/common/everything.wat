@@ -1,9 +1,12 @@
 ;; Touches every kind of state: memory across chunk boundaries, bulk memory and table
 ;; instructions, growth of both, globals, nested and indirect calls, the output log,
-;; segment drops, and traps. Shared by the judge's tests.
+;; segment drops, contract storage, and traps. Shared by the judge's tests.
 (module
   (import "verigame" "emit" (func $emit (param i64)))
   (import "verigame" "abort" (func $abort (param i32)))
+  (import "verigame" "storage_write" (func $storage_write (param i32 i32 i32 i32)))
+  (import "verigame" "storage_read" (func $storage_read (param i32 i32 i32 i32) (result i32)))
+  (import "verigame" "storage_delete" (func $storage_delete (param i32 i32) (result i32)))
   (type $i2i (func (param i32) (result i32)))
   (memory 1 4)
   (table $t 4 16 funcref)
@@ -37,6 +40,11 @@
     (memory.fill (i32.const 700) (i32.const 0xAB) (i32.const 600))
     (memory.copy (i32.const 1100) (i32.const 1000) (i32.const 700))
     (memory.copy (i32.const 900) (i32.const 1000) (i32.const 300))
+    ;; Two keys from the data copied above, the second one then read and the first deleted.
+    (call $storage_write (i32.const 1000) (i32.const 5) (i32.const 1005) (i32.const 20))
+    (call $storage_write (i32.const 1010) (i32.const 5) (i32.const 1005) (i32.const 30))
+    (local.set $acc (call $storage_read (i32.const 1010) (i32.const 5) (i32.const 3000) (i32.const 8)))
+    (local.set $acc (i32.add (local.get $acc) (call $storage_delete (i32.const 1000) (i32.const 5))))
     (drop (table.grow $t (ref.func $leaf) (i32.const 3)))
     (table.init $t $fs (i32.const 4) (i32.const 0) (i32.const 3))
     (elem.drop $fs)
@@ -59,8 +67,8 @@
   (func (export "fail") (param $code i32) (call $abort (local.get $code)))
   (func (export "oob") (result i32) (i32.load (i32.const 0x7fffffff)))
   (func (export "div") (param i32) (result i32) (i32.div_s (i32.const 7) (local.get 0)))
-  (func (export "deep") (param i32) (result i32)
+  (func $deep (export "deep") (param i32) (result i32)
     (if (result i32) (local.get 0)
-      (then (i32.add (i32.const 1) (call 9 (i32.sub (local.get 0) (i32.const 1)))))
+      (then (i32.add (i32.const 1) (call $deep (i32.sub (local.get 0) (i32.const 1)))))
       (else (i32.const 0))))
   (func (export "spin") (loop $l (br $l))))

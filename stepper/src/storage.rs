@@ -1,0 +1,54 @@
+//! Contract storage: key-value pairs a program reads and writes through the `verigame`
+//! host functions, persisting across calls like memory does. Part of the state; the
+//! commitment to it (merkle-memory's storage tree) keeps its cache here, as memories keep
+//! their Merkle layers, so that hashing after a write rehashes one path.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The longest key a program may use, in bytes: keeps every storage step's proof small.
+pub const MAX_KEY_LEN: usize = 64;
+/// The longest value a program may store, in bytes.
+pub const MAX_VALUE_LEN: usize = 256;
+
+/// What the storage commitment caches: key hash to value hash, and the hashes of
+/// subtrees of two or more keys, by depth and lowest key. merkle-memory owns its meaning.
+#[derive(Clone, Debug, Default)]
+pub struct StorageTree {
+    pub leaves: BTreeMap<[u8; 32], [u8; 32]>,
+    pub nodes: HashMap<(u16, [u8; 32]), [u8; 32]>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Storage {
+    entries: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Keys written or removed since the commitment last caught up.
+    pub changed: BTreeSet<Vec<u8>>,
+    pub tree: StorageTree,
+}
+
+impl Storage {
+    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.entries.get(key).map(Vec::as_slice)
+    }
+
+    /// Stores `value` under `key`, or removes the key.
+    pub fn set(&mut self, key: &[u8], value: Option<&[u8]>) {
+        match value {
+            Some(v) => self.entries.insert(key.to_vec(), v.to_vec()),
+            None => self.entries.remove(key),
+        };
+        self.changed.insert(key.to_vec());
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}

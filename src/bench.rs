@@ -208,3 +208,300 @@ pub fn to_json(measurements: &[Measurement]) -> serde_json::Value {
         "geometric_mean_ratio": mean_ratio(measurements),
     })
 }
+
+/// A call of a bundled program, as `FILE:EXPORT:ARG` names it on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    pub file: String,
+    pub export: String,
+    pub arg: i32,
+}
+
+impl std::str::FromStr for Program {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not FILE:EXPORT:ARG (for example sort.wasm:sort_checksum:1000)");
+        let mut parts = s.split(':');
+        let (Some(file), Some(export), Some(arg), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        let arg = arg.parse().map_err(|_| bad())?;
+        Ok(Self { file: file.into(), export: export.into(), arg })
+    }
+}
+
+impl std::fmt::Display for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}({})", self.file, self.export, self.arg)
+    }
+}
+
+/// The runs `bench --dispute` plays games on: about 2 * 10^8 and 10^9 steps.
+pub const DISPUTE_WORKLOADS: &[Workload] = &[
+    Workload { file: "sort.wasm", export: "sort_checksum", arg: 100_000 },
+    Workload { file: "sha256.wasm", export: "sha256_rounds", arg: 24_000 },
+];
+
+/// The degrees `bench --dispute` compares by default.
+pub const DISPUTE_DEGREES: &[u64] = &[2, 4, 8, 16];
+
+/// Where in the run the liar of a benchmark game starts lying, in tenths of its steps:
+/// late, so the game bisects most of the run.
+const FAULT_AT_TENTHS: u64 = 7;
+
+impl From<&Workload> for Program {
+    fn from(w: &Workload) -> Self {
+        Self { file: w.file.into(), export: w.export.into(), arg: w.arg }
+    }
+}
+
+/// The games of a dispute benchmark at one degree.
+pub struct GameTiming {
+    pub degree: u64,
+    pub rounds: usize,
+    /// Median wall time of the whole `traces::game::dispute`: both recordings, every
+    /// round and the ruling.
+    pub time: Duration,
+    /// The shortest of those times: on a shared machine, the one least slowed by others.
+    pub best: Duration,
+    /// The process's processor time in that game (both parties' threads together).
+    pub cpu: Option<Duration>,
+    /// The process's peak resident memory during the games (both parties and the
+    /// referee), where /proc tells it.
+    pub peak_rss: Option<u64>,
+    pub breakdown: Breakdown,
+}
+
+/// Where one more game at the same degree spends its time, and each party's memory.
+pub struct Breakdown {
+    /// Both recordings, side by side.
+    pub recording: Duration,
+    /// The rounds and the ruling.
+    pub rounds: Duration,
+    /// The time each party spent answering the rounds: the honest one's, the faulty one's.
+    pub answering: [Duration; 2],
+    /// The most checkpoint bytes ([`traces::Trace::memory_bytes`]) each party held after
+    /// recording or after any round: the honest one's, the faulty one's.
+    pub checkpoint_bytes: [usize; 2],
+}
+
+/// Whole verification games on one program, timed against a plain run of it.
+pub struct DisputeMeasurement {
+    pub program: Program,
+    pub steps: u64,
+    /// Median time of the plain fast-path run (no hashing, no checkpoints).
+    pub plain: Duration,
+    /// The shortest plain run.
+    pub plain_best: Duration,
+    pub fault: traces::Fault,
+    pub games: Vec<GameTiming>,
+}
+
+impl DisputeMeasurement {
+    pub fn ratio(&self, game: &GameTiming) -> f64 {
+        game.time.as_secs_f64() / self.plain.as_secs_f64()
+    }
+
+    /// The shortest game over the shortest plain run.
+    pub fn best_ratio(&self, game: &GameTiming) -> f64 {
+        game.best.as_secs_f64() / self.plain_best.as_secs_f64()
+    }
+}
+
+/// A party that notes the time it takes to answer and the most checkpoint memory its
+/// trace holds.
+struct Metered {
+    party: traces::LocalParty,
+    answering: Duration,
+    peak: usize,
+}
+
+impl Metered {
+    fn new(party: traces::LocalParty) -> Self {
+        let peak = party.trace.memory_bytes();
+        Self { party, answering: Duration::ZERO, peak }
+    }
+}
+
+impl traces::Party for Metered {
+    fn claim(&mut self) -> Result<traces::Claim, String> {
+        self.party.claim()
+    }
+
+    fn hashes(&mut self, round: u32, range: (u64, u64), points: &[u64]) -> Result<Vec<merkle_memory::Hash>, String> {
+        let start = Instant::now();
+        let hashes = self.party.hashes(round, range, points);
+        self.answering += start.elapsed();
+        self.peak = self.peak.max(self.party.trace.memory_bytes());
+        hashes
+    }
+
+    fn prove(&mut self, step: u64) -> Result<judge::Proof, String> {
+        self.party.prove(step)
+    }
+}
+
+/// Resets the process's peak resident memory to its current one, where Linux allows.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident memory in bytes (VmHWM), where /proc tells it.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The processor time the process has used, all its threads (those ended too), where
+/// /proc tells it: user and system time in clock ticks of 1/100 s (Linux's fixed USER_HZ).
+pub fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses: utime and stime are
+    // the 12th and 13th of them.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Plays games on `program` at each of `degrees`, with a memory liar as the defender
+/// from 70% of the run on, under the default trace limits: `repeat` timed
+/// `traces::game::dispute`s, then one more for the breakdown of its time and memory.
+pub fn measure_dispute(dir: &Path, program: &Program, degrees: &[u64], repeat: usize) -> Result<DisputeMeasurement> {
+    use traces::game::{dispute, record_parties, Referee};
+    use traces::{Call, Fault, Limits, Role};
+    let path = dir.join(&program.file);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let call = Call::new(bytes, &program.export, vec![Value::I32(program.arg)], Config::default())?;
+    let (mut plain, mut steps) = (Vec::new(), 0);
+    for _ in 0..repeat.max(1) {
+        let mut machine = call.start()?;
+        let start = Instant::now();
+        let status = machine.run(u64::MAX);
+        plain.push(start.elapsed());
+        if status != Status::Returned {
+            bail!("{program} ended {status:?}");
+        }
+        steps = machine.steps;
+    }
+    let fault = Fault::Memory(steps / 10 * FAULT_AT_TENTHS);
+    let limits = Limits::default();
+    let won = |outcome: &traces::Outcome| {
+        if outcome.winner == Role::Challenger && outcome.disputed {
+            Ok(outcome.transcript.rounds.len())
+        } else {
+            Err(anyhow::anyhow!("{program}: the liar ({fault}) was not caught: {}", outcome.reason))
+        }
+    };
+    let referee = Referee::new(call.clone())?;
+    let mut games = Vec::new();
+    for &degree in degrees {
+        let (mut times, mut cpus, mut rounds) = (Vec::new(), Vec::new(), 0);
+        reset_peak_rss();
+        for _ in 0..repeat.max(1) {
+            let (start, cpu) = (Instant::now(), process_cpu());
+            let outcome = dispute(&call, fault, Role::Defender, degree, &limits, &|_, _| {})?;
+            times.push(start.elapsed());
+            cpus.extend(cpu.zip(process_cpu()).map(|(before, after)| after - before));
+            rounds = won(&outcome)?;
+        }
+        let peak_rss = peak_rss();
+        let start = Instant::now();
+        let (honest, liar) = record_parties(&call, fault, Role::Defender, &limits, &|_, _| {})?;
+        let recording = start.elapsed();
+        let (mut honest, mut liar) = (Metered::new(honest), Metered::new(liar));
+        let start = Instant::now();
+        won(&referee.play(degree, &mut liar, &mut honest))?;
+        let breakdown = Breakdown {
+            recording,
+            rounds: start.elapsed(),
+            answering: [honest.answering, liar.answering],
+            checkpoint_bytes: [honest.peak, liar.peak],
+        };
+        let cpu = (!cpus.is_empty()).then(|| median(cpus));
+        let best = *times.iter().min().expect("at least one game");
+        games.push(GameTiming { degree, rounds, time: median(times), best, cpu, peak_rss, breakdown });
+    }
+    let plain_best = *plain.iter().min().expect("at least one run");
+    Ok(DisputeMeasurement { program: program.clone(), steps, plain: median(plain), plain_best, fault, games })
+}
+
+const MIB: f64 = (1 << 20) as f64;
+
+fn seconds(d: Option<Duration>) -> String {
+    d.map_or("-".to_string(), |d| format!("{:.3}", d.as_secs_f64()))
+}
+
+pub fn print_dispute_table(measurements: &[DisputeMeasurement]) {
+    for m in measurements {
+        println!(
+            "{}: {} steps, plain run {:.3} s (best {:.3} s); the defender lies from {}",
+            m.program,
+            m.steps,
+            m.plain.as_secs_f64(),
+            m.plain_best.as_secs_f64(),
+            m.fault
+        );
+        println!(
+            "{:>6} {:>6} {:>9} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9} {:>9} {:>9} {:>10}",
+            "degree", "rounds", "dispute s", "/ plain", "best s", "/ best", "cpu s", "RSS MiB", "record s", "rounds s", "answer s",
+            "ckpt MiB"
+        );
+        for g in &m.games {
+            let b = &g.breakdown;
+            println!(
+                "{:>6} {:>6} {:>9.3} {:>6.2}x {:>7.3} {:>6.2}x {:>7} {:>8} {:>9.3} {:>9.3} {:>9.3} {:>10}",
+                g.degree,
+                g.rounds,
+                g.time.as_secs_f64(),
+                m.ratio(g),
+                g.best.as_secs_f64(),
+                m.best_ratio(g),
+                seconds(g.cpu),
+                g.peak_rss.map_or("-".to_string(), |b| format!("{:.0}", b as f64 / MIB)),
+                b.recording.as_secs_f64(),
+                b.rounds.as_secs_f64(),
+                b.answering[0].max(b.answering[1]).as_secs_f64(),
+                format!("{:.1}/{:.1}", b.checkpoint_bytes[0] as f64 / MIB, b.checkpoint_bytes[1] as f64 / MIB),
+            );
+        }
+    }
+    println!("dispute s: median wall time of the whole game (both recordings on two threads, every round, the ruling),");
+    println!("  / plain: over the median plain run; best s: the shortest game, / best: over the shortest plain run;");
+    println!("  cpu s: both parties' processor time; RSS: the process's peak (both parties and the referee)");
+    println!("one more game: record s, both recordings side by side; rounds s, the rounds and the ruling; answer s,");
+    println!("  the slower party's time answering; ckpt MiB, the honest and the faulty party's most checkpoint memory");
+}
+
+pub fn dispute_to_json(measurements: &[DisputeMeasurement]) -> serde_json::Value {
+    json!({
+        "disputes": measurements.iter().map(|m| json!({
+            "file": m.program.file,
+            "export": m.program.export,
+            "arg": m.program.arg,
+            "steps": m.steps,
+            "plain_seconds": m.plain.as_secs_f64(),
+            "plain_best_seconds": m.plain_best.as_secs_f64(),
+            "fault": m.fault.to_string(),
+            "games": m.games.iter().map(|g| json!({
+                "degree": g.degree,
+                "rounds": g.rounds,
+                "seconds": g.time.as_secs_f64(),
+                "ratio": m.ratio(g),
+                "best_seconds": g.best.as_secs_f64(),
+                "best_ratio": m.best_ratio(g),
+                "cpu_seconds": g.cpu.map(|d| d.as_secs_f64()),
+                "peak_rss_bytes": g.peak_rss,
+                "recording_seconds": g.breakdown.recording.as_secs_f64(),
+                "rounds_seconds": g.breakdown.rounds.as_secs_f64(),
+                "answering_seconds": {
+                    "honest": g.breakdown.answering[0].as_secs_f64(),
+                    "faulty": g.breakdown.answering[1].as_secs_f64(),
+                },
+                "checkpoint_bytes": {"honest": g.breakdown.checkpoint_bytes[0], "faulty": g.breakdown.checkpoint_bytes[1]},
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}

@@ -149,6 +149,17 @@ enum Command {
         /// Folder of the bundled programs.
         #[arg(long)]
         programs: Option<PathBuf>,
+        /// Time whole verification games instead (both parties, a liar late in the run)
+        /// against a plain run, with each party's memory.
+        #[arg(long)]
+        dispute: bool,
+        /// Degrees the games are played at (default: 2 4 8 16).
+        #[arg(long, num_args = 1.., requires = "dispute", value_parser = clap::value_parser!(u64).range(2..=traces::game::MAX_DEGREE))]
+        degree: Vec<u64>,
+        /// Programs the games run, as FILE:EXPORT:ARG (default: sort and sha256 runs of
+        /// about 2 * 10^8 and 10^9 steps).
+        #[arg(long, requires = "dispute")]
+        workload: Vec<verigame::bench::Program>,
         #[arg(long)]
         json: bool,
     },
@@ -314,7 +325,10 @@ fn main() -> ExitCode {
         Command::Dispute { call, fault, faulty_role, degree, transcript, limits, json } => {
             dispute(&call, fault, faulty_role.into(), degree, transcript.as_deref(), &limits, json)
         }
-        Command::Bench { repeat, programs, json } => bench(programs, repeat, json),
+        Command::Bench { repeat, programs, dispute: true, degree, workload, json } => {
+            bench_dispute(programs, &workload, &degree, repeat, json)
+        }
+        Command::Bench { repeat, programs, json, .. } => bench(programs, repeat, json),
         Command::Referee { listen, degree, timeout, transcript, json } => {
             referee(&listen, degree, timeout, transcript.as_deref(), json)
         }
@@ -573,6 +587,27 @@ fn bench(programs: Option<PathBuf>, repeat: usize, json: bool) -> ExitCode {
         println!("{}", to_json(&measurements));
     } else {
         print_table(&measurements);
+    }
+    ExitCode::SUCCESS
+}
+
+fn bench_dispute(programs: Option<PathBuf>, workloads: &[verigame::bench::Program], degrees: &[u64], repeat: usize, json: bool) -> ExitCode {
+    use verigame::bench::{dispute_to_json, measure_dispute, print_dispute_table, programs_dir, DISPUTE_DEGREES, DISPUTE_WORKLOADS};
+    let dir = programs.unwrap_or_else(programs_dir);
+    let defaults: Vec<_> = DISPUTE_WORKLOADS.iter().map(Into::into).collect();
+    let workloads = if workloads.is_empty() { &defaults[..] } else { workloads };
+    let degrees = if degrees.is_empty() { DISPUTE_DEGREES } else { degrees };
+    let mut measurements = Vec::new();
+    for program in workloads {
+        match measure_dispute(&dir, program, degrees, repeat) {
+            Ok(m) => measurements.push(m),
+            Err(e) => return unusable(e),
+        }
+    }
+    if json {
+        println!("{}", dispute_to_json(&measurements));
+    } else {
+        print_dispute_table(&measurements);
     }
     ExitCode::SUCCESS
 }

@@ -593,8 +593,9 @@ fn both<T: Send>(
     })
 }
 
-/// The default dissection degree. See docs/spec.md ("Choosing the degree") for the
-/// measurement behind it.
+/// The default dissection degree. In one process the degrees from 2 to 16 take the same
+/// time and memory within the noise of a measurement (docs/benchmarks.md, `verigame bench
+/// --dispute`), and 2 asks each party the fewest hashes per round.
 pub const DEFAULT_DEGREE: u64 = 2;
 
 /// A whole game in one process: records the honest run and the one with `fault` at
@@ -609,15 +610,27 @@ pub fn dispute(
     progress: &(dyn Fn(Role, u64) + Sync),
 ) -> Result<Outcome, crate::TraceError> {
     let referee = Referee::new(call.clone())?;
+    let (mut honest, mut liar) = record_parties(call, fault, faulty, limits, progress)?;
+    Ok(match faulty {
+        Role::Defender => referee.play(degree, &mut liar, &mut honest),
+        Role::Challenger => referee.play(degree, &mut honest, &mut liar),
+    })
+}
+
+/// The two parties of [`dispute`], recorded at once on two threads: the honest one and
+/// the one with `fault` (in role `faulty`), in that order.
+pub fn record_parties(
+    call: &Call,
+    fault: Fault,
+    faulty: Role,
+    limits: &crate::Limits,
+    progress: &(dyn Fn(Role, u64) + Sync),
+) -> Result<(LocalParty, LocalParty), crate::TraceError> {
     let record = |f: Option<Fault>, role: Role| Trace::record(call.clone(), f, limits.clone(), &mut |n| progress(role, n));
     let (honest, liar) = std::thread::scope(|s| {
         let liar = s.spawn(|| record(Some(fault), faulty));
         let honest = record(None, faulty.other());
         (honest, liar.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
-    let (mut honest, mut liar) = (LocalParty { trace: honest? }, LocalParty { trace: liar? });
-    Ok(match faulty {
-        Role::Defender => referee.play(degree, &mut liar, &mut honest),
-        Role::Challenger => referee.play(degree, &mut honest, &mut liar),
-    })
+    Ok((LocalParty { trace: honest? }, LocalParty { trace: liar? }))
 }

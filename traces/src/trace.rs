@@ -34,6 +34,12 @@ impl Default for Limits {
     }
 }
 
+/// At most this many checkpoints a focus lays down. Each costs a copy of the machine and
+/// a hash of what the replay wrote since the last one, often more than replaying the
+/// steps between them: with 16 rather than all the budget allows (62 by default), a
+/// game's rounds take about half the time (docs/benchmarks.md).
+const FOCUS_CHECKPOINTS: u64 = 16;
+
 /// A kept state: the executor at `step` and its state hash. Its machine's Merkle cache
 /// is up to date, so hashing a replay from it rehashes only what the replay wrote.
 #[derive(Clone, Debug)]
@@ -213,7 +219,7 @@ impl Trace {
 
     /// Narrows interest to steps `lo..=hi`: when fewer than a few checkpoints lie in that
     /// range, drops those outside it (but the first) and replays the range once to lay
-    /// down checkpoints evenly.
+    /// down checkpoints evenly (at most [`FOCUS_CHECKPOINTS`]).
     pub fn focus(&mut self, lo: u64, hi: u64) {
         let hi = hi.min(self.last.step);
         if lo >= hi {
@@ -221,7 +227,8 @@ impl Trace {
         }
         let inside = self.checkpoints.range(lo..=hi).count();
         let capacity = self.capacity(&self.last.executor.machine);
-        let spacing = (hi - lo).div_ceil((capacity as u64).saturating_sub(2).max(1)).max(1);
+        let laid = (capacity as u64).saturating_sub(2).clamp(1, FOCUS_CHECKPOINTS);
+        let spacing = (hi - lo).div_ceil(laid).max(1);
         if inside >= 4 || spacing >= self.interval {
             return;
         }

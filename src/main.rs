@@ -597,13 +597,11 @@ fn bench_dispute(programs: Option<PathBuf>, workloads: &[verigame::bench::Progra
     let defaults: Vec<_> = DISPUTE_WORKLOADS.iter().map(Into::into).collect();
     let workloads = if workloads.is_empty() { &defaults[..] } else { workloads };
     let degrees = if degrees.is_empty() { DISPUTE_DEGREES } else { degrees };
-    let mut measurements = Vec::new();
-    for program in workloads {
-        match measure_dispute(&dir, program, degrees, repeat) {
-            Ok(m) => measurements.push(m),
-            Err(e) => return unusable(e),
-        }
-    }
+    let measured: anyhow::Result<Vec<_>> = workloads.iter().map(|p| measure_dispute(&dir, p, degrees, repeat)).collect();
+    let measurements = match measured {
+        Ok(m) => m,
+        Err(e) => return unusable(e),
+    };
     if json {
         println!("{}", dispute_to_json(&measurements));
     } else {

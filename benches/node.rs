@@ -1,6 +1,7 @@
-//! The node under load: contract calls per second through FinalizeBlock and through the
-//! batch validator, and CheckTx latency with 50,000 transactions pending while blocks
-//! execute. Run with `cargo bench --bench node`; it prints its figures.
+//! The node under load: token transfers (two storage reads and two writes each) per second
+//! through FinalizeBlock and through the batch validator, and CheckTx latency with 50,000
+//! transactions pending while blocks execute. Run with `cargo bench --bench node`; it
+//! prints its figures.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,14 +17,17 @@ const TXS_PER_BLOCK: u64 = 2_000;
 const PENDING: usize = 50_000;
 
 fn setup() -> NodeSetup {
-    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/counter.wat")).unwrap();
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/token.wat")).unwrap();
     let module = stepper::Module::new(&bytes).unwrap();
-    let config = stepper::Config { gas_limit: verigame::node::DEFAULT_GAS_LIMIT, ..stepper::Config::default() };
+    let mut gas = stepper::GasTable::default();
+    gas.costs[stepper::op::GasClass::Storage as usize] = verigame::node::STORAGE_PRICE;
+    let config = stepper::Config { gas_limit: verigame::node::DEFAULT_GAS_LIMIT, gas, ..stepper::Config::default() };
     NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 5, fault: None }
 }
 
+/// A transfer between two of 1,000 accounts; account 0 is minted enough first.
 fn tx(i: u64) -> Vec<u8> {
-    format!(r#"{{"call":"add","args":[{}]}}"#, i % 1000).into_bytes()
+    format!(r#"{{"call":"transfer","args":[{}, {}, 1]}}"#, i % 1000, (i * 7 + 1) % 1000).into_bytes()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -33,9 +37,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn main() {
     let dir = std::env::temp_dir().join(format!("verigame-node-bench-{}", std::process::id()));
     let node = Node::create(&dir, setup()).unwrap();
+    let mints: Vec<Vec<u8>> = (0..1000).map(|a| format!(r#"{{"call":"mint","args":[{a}, 1000000]}}"#).into_bytes()).collect();
+    node.finalize(1, &mints.iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap();
+    node.commit_pending().unwrap();
 
     let start = Instant::now();
-    for h in 1..=BLOCKS {
+    for h in 2..=BLOCKS + 1 {
         let txs: Vec<Vec<u8>> = (0..TXS_PER_BLOCK).map(|i| tx(h * TXS_PER_BLOCK + i)).collect();
         let refs: Vec<&[u8]> = txs.iter().map(Vec::as_slice).collect();
         node.finalize(h, &refs).unwrap();
@@ -48,6 +55,7 @@ fn main() {
     let options = verigame::validate::Options { from: None, to: None, degree: 2, limits: traces::Limits::default() };
     let report = verigame::validate::validate(&dir, &options, &|_, _| {}).unwrap();
     assert!(report.wrong.is_none());
+    assert!(report.calls > calls);
     println!("validate: {} calls in {} blocks, {:.3} s, {:.0} calls/s", report.calls, report.blocks, report.seconds, report.calls_per_second());
 
     // CheckTx while blocks execute: the mempool connection does not wait for consensus.
@@ -56,7 +64,7 @@ fn main() {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_flag = stop.clone();
     let worker = std::thread::spawn(move || {
-        let mut h = BLOCKS;
+        let mut h = BLOCKS + 1;
         while !stop_flag.load(std::sync::atomic::Ordering::Relaxed) {
             h += 1;
             let txs: Vec<Vec<u8>> = (0..TXS_PER_BLOCK).map(tx).collect();

@@ -116,9 +116,15 @@ impl Ledger {
     }
 
     fn call(&mut self, call: &Tx) -> TxOutcome {
+        // The state to go back to, but for the storage, which records its writes instead:
+        // copying it would cost as much as the call.
+        let storage = std::mem::take(&mut self.executor.machine.store.storage);
         let before = self.executor.clone();
+        self.executor.machine.store.storage = storage;
+        self.executor.machine.store.storage.begin();
         self.executor.progress = Progress::Pending;
         if let Err(e) = self.executor.machine.invoke(call.func, &call.args) {
+            self.executor.machine.store.storage.commit();
             return TxOutcome { status: "rejected".into(), results: Vec::new(), steps: 0, gas: 0, error: Some(e.to_string()) };
         }
         self.executor.advance(u64::MAX);
@@ -129,9 +135,15 @@ impl Ledger {
         };
         let results = if m.status == Status::Returned { m.results() } else { Vec::new() };
         let outcome = TxOutcome { status: status.into(), results, steps: m.steps, gas: m.gas_used, error };
-        if m.status != Status::Returned {
+        let returned = m.status == Status::Returned;
+        let mut storage = std::mem::take(&mut self.executor.machine.store.storage);
+        if returned {
+            storage.commit();
+        } else {
+            storage.rollback();
             self.executor = before;
         }
+        self.executor.machine.store.storage = storage;
         outcome
     }
 }

@@ -228,7 +228,8 @@ impl Application for Node {
 
 impl Node {
     /// Query paths: `/tx` (data: the transaction's SHA-256, raw or as hex) gives its
-    /// outcome, `/state` (data: a height in decimal) the app hash at that height.
+    /// outcome, `/state` (data: a height in decimal) the app hash at that height,
+    /// `/storage` (data: a key's bytes) the value the committed state stores under it.
     pub fn answer(&self, path: &str, data: &[u8]) -> Result<Vec<u8>> {
         let s = self.lock();
         let text = std::str::from_utf8(data).ok().map(str::trim);
@@ -250,7 +251,11 @@ impl Node {
                 let hash = s.app_hashes.get(height).with_context(|| format!("no block {height} yet"))?;
                 Ok(json!({"height": height, "app_hash": hex(hash)}).to_string().into_bytes())
             }
-            _ => bail!("unknown query path `{path}`; paths: /tx, /state"),
+            "/storage" => {
+                let value = s.ledger.executor.machine.store.storage.get(data).map(merkle_memory::hash::bytes_to_hex);
+                Ok(json!({"key": merkle_memory::hash::bytes_to_hex(data), "value": value}).to_string().into_bytes())
+            }
+            _ => bail!("unknown query path `{path}`; paths: /tx, /state, /storage"),
         }
     }
 }
@@ -268,6 +273,8 @@ pub struct NewNode {
 /// that loops forever must end.
 pub const DEFAULT_GAS_LIMIT: u64 = 10_000_000;
 pub const DEFAULT_SNAPSHOT_INTERVAL: u64 = 100;
+/// Gas for one storage call: every other step costs 1.
+pub const STORAGE_PRICE: u64 = 100;
 
 /// Opens the node whose history is in `home`, or starts one there.
 pub fn start(home: &Path, new: NewNode) -> Result<Node> {
@@ -280,7 +287,9 @@ pub fn start(home: &Path, new: NewNode) -> Result<Node> {
     let Some(path) = new.module else { bail!("{} holds no history yet: give the contract with --module", home.display()) };
     let bytes = crate::run::read_module_bytes(&path)?;
     let module = stepper::Module::new(&bytes).with_context(|| format!("{}", path.display()))?;
-    let config = stepper::Config { gas_limit: new.gas_limit.unwrap_or(DEFAULT_GAS_LIMIT), ..stepper::Config::default() };
+    let mut gas = stepper::GasTable::default();
+    gas.costs[stepper::op::GasClass::Storage as usize] = STORAGE_PRICE;
+    let config = stepper::Config { gas_limit: new.gas_limit.unwrap_or(DEFAULT_GAS_LIMIT), gas, ..stepper::Config::default() };
     let snapshot_interval = new.snapshot_interval.unwrap_or(DEFAULT_SNAPSHOT_INTERVAL);
     if snapshot_interval == 0 {
         bail!("the snapshot interval must be at least 1 block");

@@ -156,10 +156,13 @@ pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> R
 /// record (or the last one, if only the block's app hash differs), returns its index, the
 /// honest outcome and the ledger before it.
 fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize, TxRecord, Ledger)>> {
+    // A copy per block, not per transaction: the state before a wrong one is rebuilt.
+    let start = ledger.clone();
     for (i, recorded) in block.txs.iter().enumerate() {
-        let before = ledger.clone();
         let honest = ledger.execute(&recorded.tx);
         if honest.post_hash != recorded.post_hash || (i + 1 == block.txs.len() && honest.post_hash != block.app_hash) {
+            let mut before = start;
+            block.txs[..i].iter().for_each(|t| drop(before.execute(&t.tx)));
             return Ok(Some((i, honest, before)));
         }
     }

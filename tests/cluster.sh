@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 verigame=${1:-target/release/verigame}
-contract=tests/contracts/counter.wat
+contract=tests/contracts/token.wat
 work=$(mktemp -d /tmp/verigame-cluster.XXXXXX)
 pids=()
 
@@ -80,9 +80,14 @@ done
 for i in 1 2 3 4; do wait_height "$i" 2; done
 echo "four validators running"
 
+# Mints to accounts 1 to 6, then transfers between them (each within its balance).
 for n in $(seq 1 12); do
     node=$(( (n - 1) % 4 + 1 ))
-    tx=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.quote(json.dumps(json.dumps({"call": "add", "args": [int(sys.argv[1])]}))))' "$n")
+    tx=$(python3 -c '
+import json, sys, urllib.parse
+n = int(sys.argv[1])
+call = {"call": "mint", "args": [n, 1000 * n]} if n <= 6 else {"call": "transfer", "args": [n - 6, n - 5, 10]}
+print(urllib.parse.quote(json.dumps(json.dumps(call))))' "$n")
     answer=$(rpc "$node" "broadcast_tx_commit?tx=$tx") || fail "broadcast_tx_commit to node $node"
     code=$(printf '%s' "$answer" | python3 -c 'import json,sys; r=json.load(sys.stdin)["result"]; print(r["check_tx"]["code"], r["tx_result"]["code"])')
     [ "$code" = "0 0" ] || fail "transaction $n: codes $code: $answer"
@@ -90,7 +95,16 @@ done
 # A malformed transaction is refused by CheckTx with a reason.
 answer=$(rpc 1 "broadcast_tx_sync?tx=%22not%20json%22")
 printf '%s' "$answer" | grep -q 'not JSON' || fail "CheckTx accepted a malformed transaction: $answer"
-echo "12 transactions committed"
+# An overdrawn transfer is committed as failed, and changes nothing.
+answer=$(rpc 1 "broadcast_tx_commit?tx=$(python3 -c 'import json,urllib.parse; print(urllib.parse.quote(json.dumps(json.dumps({"call": "transfer", "args": [1, 2, 1000000]}))))')")
+printf '%s' "$answer" | python3 -c 'import json,sys; r=json.load(sys.stdin)["result"]; assert r["tx_result"]["code"] == 1, r' ||
+    fail "an overdrawn transfer was not refused: $answer"
+# The balance of account 2 as the contract's storage holds it: 2000 + 10 - 10.
+key=$(printf 'bal:\x02\x00\x00\x00' | od -An -tx1 | tr -d ' \n')
+value=$(rpc 3 "abci_query?path=%22/storage%22&data=0x$key" |
+    python3 -c 'import base64,json,sys; print(json.loads(base64.b64decode(json.load(sys.stdin)["result"]["response"]["value"]))["value"])')
+[ "$value" = "0xd007000000000000" ] || fail "account 2's stored balance is $value, not 2000"
+echo "13 transactions committed, storage queried"
 
 # Kill a validator's node and its CometBFT at once, restart both: nothing committed is lost.
 target=$(height 2)

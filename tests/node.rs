@@ -178,3 +178,49 @@ fn a_faulty_nodes_history_is_caught_and_the_game_rules_against_it() {
     assert_eq!(json["wrong"]["game"]["winner"], "challenger");
     assert!(json["wrong"]["game"]["proof"]["pre_hash"].is_string());
 }
+
+fn token_setup() -> NodeSetup {
+    let bytes = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/token.wat")).unwrap();
+    let module = Module::new(&bytes).unwrap();
+    let mut gas = stepper::GasTable::default();
+    gas.costs[stepper::op::GasClass::Storage as usize] = verigame::node::STORAGE_PRICE;
+    let config = Config { gas_limit: 100_000, gas, ..Config::default() };
+    NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 2, fault: None }
+}
+
+#[test]
+fn contract_storage_commits_with_successful_calls_and_rolls_back_with_failed_ones() {
+    let dir = scratch("node-token");
+    let node = Node::create(&dir, token_setup()).unwrap();
+    let (_, initial) = node.committed();
+    let b1 = block(&node, 1, &[r#"{"call":"mint","args":[1, 100]}"#, r#"{"call":"transfer","args":[1, 2, 30]}"#]);
+    assert_ne!(b1.app_hash, initial, "storage is part of the app hash");
+    assert_eq!(b1.txs[1].outcome.results, vec![stepper::Value::I64(70)]);
+    // Storage calls are charged their own price.
+    assert!(b1.txs[0].outcome.gas > 2 * verigame::node::STORAGE_PRICE, "{:?}", b1.txs[0].outcome);
+    // Overdrawn: the debit the call wrote before aborting is undone with it.
+    let b2 = block(&node, 2, &[r#"{"call":"transfer","args":[2, 3, 31]}"#, r#"{"call":"balance","args":[2]}"#]);
+    assert_eq!(b2.txs[0].outcome.status, "trapped");
+    assert_eq!(b2.txs[0].post_hash, b1.app_hash);
+    assert_eq!(b2.txs[1].outcome.results, vec![stepper::Value::I64(30)]);
+    let key = |account: u32| [&b"bal:"[..], &account.to_le_bytes()].concat();
+    let stored = query(&node, "/storage", &key(1));
+    assert_eq!(stored["value"], merkle_memory::hash::bytes_to_hex(&70i64.to_le_bytes()));
+    assert!(query(&node, "/storage", &key(3))["value"].is_null());
+    // The storage survives a restart (from the snapshot after block 2).
+    drop(node);
+    let reopened = Node::open(&dir).unwrap();
+    assert_eq!(query(&reopened, "/storage", &key(2))["value"], merkle_memory::hash::bytes_to_hex(&30i64.to_le_bytes()));
+}
+
+#[test]
+fn a_wrong_storage_write_is_caught_by_the_validator() {
+    let dir = scratch("node-token-faulty");
+    // The fault flips the value on top of the stack after the 40th step of every call.
+    let node = Node::create(&dir, NodeSetup { fault: Some(traces::Fault::Stack(40)), ..token_setup() }).unwrap();
+    block(&node, 1, &[r#"{"call":"mint","args":[7, 1000]}"#, r#"{"call":"transfer","args":[7, 8, 1]}"#]);
+    let report = validate(&dir, None);
+    let wrong = report.wrong.as_ref().expect("the faulty node's block is wrong");
+    let game = wrong.game.as_ref().unwrap_or_else(|| panic!("no game: {:?}", wrong.no_game));
+    assert_eq!(game.winner, traces::Role::Challenger, "{}", game.reason);
+}

@@ -24,6 +24,9 @@ pub struct Storage {
     /// Keys written or removed since the commitment last caught up.
     pub changed: BTreeSet<Vec<u8>>,
     pub tree: StorageTree,
+    /// While recording ([`Storage::begin`]): each write's key and the value it replaced,
+    /// so that a failed call can be undone without copying the storage before it.
+    undo: Option<Vec<(Vec<u8>, Option<Vec<u8>>)>>,
 }
 
 impl Storage {
@@ -33,11 +36,35 @@ impl Storage {
 
     /// Stores `value` under `key`, or removes the key.
     pub fn set(&mut self, key: &[u8], value: Option<&[u8]>) {
-        match value {
+        let old = match value {
             Some(v) => self.entries.insert(key.to_vec(), v.to_vec()),
             None => self.entries.remove(key),
         };
+        if let Some(undo) = &mut self.undo {
+            undo.push((key.to_vec(), old));
+        }
         self.changed.insert(key.to_vec());
+    }
+
+    /// Starts recording writes, to undo them with [`Storage::rollback`].
+    pub fn begin(&mut self) {
+        self.undo = Some(Vec::new());
+    }
+
+    /// Keeps the writes since [`Storage::begin`] and stops recording.
+    pub fn commit(&mut self) {
+        self.undo = None;
+    }
+
+    /// Undoes the writes since [`Storage::begin`] and stops recording.
+    pub fn rollback(&mut self) {
+        for (key, old) in self.undo.take().unwrap_or_default().into_iter().rev() {
+            match old {
+                Some(v) => self.entries.insert(key.clone(), v),
+                None => self.entries.remove(&key),
+            };
+            self.changed.insert(key);
+        }
     }
 
     pub fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {

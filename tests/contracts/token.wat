@@ -1,0 +1,33 @@
+;; A token contract for the node: balances in contract storage under "bal:" and the
+;; account's 4 bytes. A transfer debits first, then aborts if the balance went negative:
+;; the node must undo the debit.
+(module
+  (import "verigame" "storage_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "verigame" "storage_write" (func $write (param i32 i32 i32 i32)))
+  (import "verigame" "abort" (func $abort (param i32)))
+  (memory (export "memory") 1)
+  ;; The key at 0 (8 bytes), the value at 16 (an i64).
+  (func $key (param $account i32)
+    (i32.store (i32.const 0) (i32.const 0x3a6c6162))
+    (i32.store (i32.const 4) (local.get $account)))
+  (func $balance (export "balance") (param $account i32) (result i64)
+    (call $key (local.get $account))
+    (if (i32.eq (call $read (i32.const 0) (i32.const 8) (i32.const 16) (i32.const 8)) (i32.const -1))
+      (then (return (i64.const 0))))
+    (i64.load (i32.const 16)))
+  (func $set (param $account i32) (param $amount i64)
+    (call $key (local.get $account))
+    (i64.store (i32.const 16) (local.get $amount))
+    (call $write (i32.const 0) (i32.const 8) (i32.const 16) (i32.const 8)))
+  (func (export "mint") (param $account i32) (param $amount i64) (result i64)
+    (local $new i64)
+    (local.set $new (i64.add (call $balance (local.get $account)) (local.get $amount)))
+    (call $set (local.get $account) (local.get $new))
+    (local.get $new))
+  (func (export "transfer") (param $from i32) (param $to i32) (param $amount i64) (result i64)
+    (local $left i64)
+    (local.set $left (i64.sub (call $balance (local.get $from)) (local.get $amount)))
+    (call $set (local.get $from) (local.get $left))
+    (if (i64.lt_s (local.get $left) (i64.const 0)) (then (call $abort (i32.const 1))))
+    (call $set (local.get $to) (i64.add (call $balance (local.get $to)) (local.get $amount)))
+    (local.get $left)))

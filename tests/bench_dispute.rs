@@ -1,18 +1,14 @@
 //! `verigame bench --dispute` on a tiny workload: what it reports, and how it refuses
 //! unusable input.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value as Json;
 use traces::game::rounds_for;
 
-fn verigame(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_verigame"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
+mod support;
+
+use support::verigame;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -1,25 +1,18 @@
 //! The `verigame` binary as users run it: output formats, exit codes and error messages.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value as Json;
 
-fn verigame(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_verigame"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
+mod support;
+
+use support::{is_hash, verigame};
 
 fn json_of(out: &Output) -> Json {
     assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
 
-fn is_hash(v: &Json) -> bool {
-    v.as_str().is_some_and(|s| s.len() == 66 && s.starts_with("0x") && s[2..].bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-}
 
 const FIB: &str = "tests/programs/fib.wasm";
 

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ChildStdout, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -18,11 +18,9 @@ const FIB_15: [&str; 4] = [FIB, "--invoke", "fib_rec", "15"];
 /// Any process still running this long after it should have ended has hung.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-fn verigame() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_verigame"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
+mod support;
+
+use support::{command as verigame, is_hash};
 
 fn tmp(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("net-{name}"));
@@ -176,9 +174,6 @@ impl Raw {
     }
 }
 
-fn is_hash(v: &Json) -> bool {
-    v.as_str().is_some_and(|s| s.len() == 66 && s.starts_with("0x"))
-}
 
 #[test]
 fn the_honest_party_wins_over_tcp_in_either_role() {

@@ -9,6 +9,8 @@
 //! `VERIGAME_GAMES_SEED=<seed> VERIGAME_GAMES_CASES=1 cargo test --test random_games`.
 
 use merkle_memory::{hex, state_hash, Hash};
+use proptest::prelude::Rng as _;
+use proptest::test_runner::{RngAlgorithm, TestRng};
 use stepper::module::ExportKind;
 use stepper::{Config, Module, Value};
 use traces::game::{dispute, rounds_for};
@@ -37,16 +39,18 @@ fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok()?.parse().ok()
 }
 
-/// splitmix64: every draw of a game comes from its seed.
-struct Rng(u64);
+/// Every draw of a game comes from its seed (proptest's ChaCha generator).
+struct Rng(TestRng);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&seed.to_le_bytes());
+        Self(TestRng::from_seed(RngAlgorithm::ChaCha, &key))
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `lo..=hi`.
@@ -147,7 +151,7 @@ fn random_limits(rng: &mut Rng) -> Limits {
 
 /// What one game showed: whether it was disputed.
 fn play(seed: u64) -> Option<bool> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let (call, what) = random_call(seed, &mut rng)?;
     let fresh = Fresh::new(&call);
     let fault = random_fault(&mut rng, fresh.claim.steps);

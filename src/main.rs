@@ -180,6 +180,17 @@ enum Command {
         /// Write every move as JSON here (what `verigame tui --transcript` replays).
         #[arg(long)]
         transcript: Option<PathBuf>,
+        /// Hold a game about this module only (with --invoke, ARGS and --gas-limit):
+        /// parties naming another call are refused. Without it the first party seated
+        /// names the call.
+        #[arg(long)]
+        module: Option<PathBuf>,
+        #[arg(long, requires = "module")]
+        invoke: Option<String>,
+        #[arg(long = "arg", requires = "module", allow_negative_numbers = true)]
+        args: Vec<String>,
+        #[arg(long, requires = "module")]
+        gas_limit: Option<u64>,
         #[arg(long)]
         json: bool,
     },
@@ -329,8 +340,12 @@ fn main() -> ExitCode {
             bench_dispute(programs, &workload, &degree, repeat, json)
         }
         Command::Bench { repeat, programs, json, .. } => bench(programs, repeat, json),
-        Command::Referee { listen, degree, timeout, transcript, json } => {
-            referee(&listen, degree, timeout, transcript.as_deref(), json)
+        Command::Referee { listen, degree, timeout, transcript, module, invoke, args, gas_limit, json } => {
+            let pinned = module.map(|path| verigame::dispute::trace_call(&path, invoke.as_deref(), &args, gas_config(gas_limit)));
+            match pinned.transpose() {
+                Ok(call) => referee(&listen, degree, timeout, call, transcript.as_deref(), json),
+                Err(e) => unusable(e),
+            }
         }
         Command::Party { call, connect, role, fault, trace, limits, json } => {
             party(&call, &connect, role.into(), fault, trace.as_deref(), &limits, json)
@@ -633,8 +648,15 @@ fn spectest(paths: &[PathBuf], verbose: bool) -> ExitCode {
 
 /// Exit codes: 0 a verdict was reached (a forfeit is one), 2 unusable input or a network
 /// failure.
-fn referee(listen: &str, degree: u64, timeout: std::time::Duration, transcript: Option<&std::path::Path>, json: bool) -> ExitCode {
-    let rules = traces::wire::Rules { degree, timeout, max_line: traces::wire::MAX_LINE };
+fn referee(
+    listen: &str,
+    degree: u64,
+    timeout: std::time::Duration,
+    call: Option<traces::Call>,
+    transcript: Option<&std::path::Path>,
+    json: bool,
+) -> ExitCode {
+    let rules = traces::wire::Rules { degree, timeout, max_line: traces::wire::MAX_LINE, call };
     match verigame::net::referee(listen, &rules, transcript) {
         Ok(hosted) => {
             let report = verigame::net::RefereeReport(&hosted);

@@ -385,6 +385,22 @@ fn hellos_about_another_call_or_a_taken_seat_are_refused_and_the_game_goes_on() 
 }
 
 #[test]
+fn a_referee_holding_a_call_refuses_every_other_one_even_first() {
+    let mut referee = Referee::start(&["--timeout", "20", "--json", "--module", FIB, "--invoke", "fib_rec", "--arg", "15"]);
+    // The first hello would otherwise name the call.
+    let mut raw = Raw::connect(&referee.address);
+    raw.send(&hello("defender", &fib_call("14", u64::MAX)));
+    let reason = raw.error();
+    assert!(reason.contains("another call than the referee's: its args is"), "{reason}");
+    let defender = referee.party("defender", &FIB_15);
+    referee.wait_for("the defender joined");
+    let challenger = referee.party("challenger", &[&FIB_15[..], &["--fault", "stack@100"]].concat());
+    let (defender, challenger) = (finish(defender, "the defender"), finish(challenger, "the challenger"));
+    assert_eq!((defender.status.code(), challenger.status.code()), (Some(0), Some(1)), "{}", stderr(&challenger));
+    assert!(referee.end().status.success());
+}
+
+#[test]
 fn unusable_input_and_network_failures_exit_with_code_2() {
     let expect = |out: Output, message: &str| {
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

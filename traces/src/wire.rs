@@ -577,11 +577,13 @@ pub struct Rules {
     /// How long a connection has to say hello, and a party to answer each request.
     pub timeout: Duration,
     pub max_line: usize,
+    /// The call the game must be about; without it, the first party seated names it.
+    pub call: Option<Call>,
 }
 
 impl Default for Rules {
     fn default() -> Self {
-        Self { degree: crate::game::DEFAULT_DEGREE, timeout: DEFAULT_TIMEOUT, max_line: MAX_LINE }
+        Self { degree: crate::game::DEFAULT_DEGREE, timeout: DEFAULT_TIMEOUT, max_line: MAX_LINE, call: None }
     }
 }
 
@@ -658,7 +660,7 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
         }
     });
     let mut seats: [Option<RemoteParty>; 2] = [None, None];
-    let mut agreed: Option<Call> = None;
+    let mut agreed: Option<Call> = rules.call.clone();
     loop {
         let Arrival { lines, peer, hello } = rx.recv().map_err(|_| io::Error::other("the connection acceptor stopped"))?;
         for seat in &mut seats {
@@ -668,7 +670,7 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
             }
         }
         if seats.iter().all(Option::is_none) {
-            agreed = None;
+            agreed = rules.call.clone();
         }
         let seated = |role: Role| seats[seat_index(role)].is_some();
         let hello = hello.and_then(|(role, call)| {
@@ -676,6 +678,7 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
                 return Err(format!("the {role}'s seat is taken"));
             }
             match agreed.as_ref().and_then(|a| call_difference(a, &call)) {
+                Some(d) if rules.call.is_some() => Err(format!("the hello names another call than the referee's: {d}")),
                 Some(d) => Err(format!("the hello names another call than the {}'s: {d}", role.other())),
                 None => Ok((role, call)),
             }
@@ -835,7 +838,7 @@ mod tests {
     }
 
     fn rules(timeout_ms: u64) -> Rules {
-        Rules { degree: 3, timeout: Duration::from_millis(timeout_ms), max_line: MAX_LINE }
+        Rules { degree: 3, timeout: Duration::from_millis(timeout_ms), max_line: MAX_LINE, call: None }
     }
 
     fn round_trip_party(m: FromParty) {

@@ -18,6 +18,9 @@ pub struct StorageTree {
     pub nodes: HashMap<(u16, [u8; 32]), [u8; 32]>,
 }
 
+/// A write's key and the value it replaced.
+type Undo = (Vec<u8>, Option<Vec<u8>>);
+
 #[derive(Clone, Debug, Default)]
 pub struct Storage {
     entries: BTreeMap<Vec<u8>, Vec<u8>>,
@@ -26,7 +29,7 @@ pub struct Storage {
     pub tree: StorageTree,
     /// While recording ([`Storage::begin`]): each write's key and the value it replaced,
     /// so that a failed call can be undone without copying the storage before it.
-    undo: Option<Vec<(Vec<u8>, Option<Vec<u8>>)>>,
+    undo: Option<Vec<Undo>>,
 }
 
 impl Storage {

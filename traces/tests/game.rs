@@ -163,7 +163,8 @@ fn a_malformed_transcript_is_an_error_naming_the_field() {
         edit(&mut v);
         traces::Transcript::from_json(&v).unwrap_err().to_string()
     };
-    let cases: [(&dyn Fn(&mut serde_json::Value), &str); 9] = [
+    type Damage<'a> = &'a dyn Fn(&mut serde_json::Value);
+    let cases: [(Damage, &str); 9] = [
         (&|v| v["version"] = 2.into(), "`version`"),
         (&|v| v["degree"] = "two".into(), "`degree`"),
         (&|v| v["rounds"][1]["defender"][0] = "0x12".into(), "`rounds[1].defender[0]`"),

@@ -29,7 +29,7 @@ impl Checkpoints {
     /// Keeps `machine` if its step is a multiple of the spacing, thinning to every other
     /// checkpoint while they hold more than the budget.
     fn offer(&mut self, machine: &Machine) {
-        if machine.steps % self.interval != 0 || self.kept.contains_key(&machine.steps) {
+        if !machine.steps.is_multiple_of(self.interval) || self.kept.contains_key(&machine.steps) {
             return;
         }
         self.kept.insert(machine.steps, machine.clone());

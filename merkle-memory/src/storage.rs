@@ -40,10 +40,14 @@ fn bit(key: &Hash, depth: usize) -> bool {
 /// `depth` on `key`'s path.
 fn bound(key: &Hash, depth: usize, ones: bool) -> Hash {
     let mut b = *key;
-    for i in depth..256 {
-        let mask = 1 << (7 - i % 8);
-        if ones { b[i / 8] |= mask } else { b[i / 8] &= !mask }
+    if depth >= 256 {
+        return b;
     }
+    let (byte, fill) = (depth / 8, if ones { 0xff } else { 0x00 });
+    // The bits of `depth`'s byte from `depth` on, then every later byte.
+    let low = 0xffu8 >> (depth % 8);
+    b[byte] = if ones { b[byte] | low } else { b[byte] & !low };
+    b[byte + 1..].fill(fill);
     b
 }
 
@@ -196,14 +200,15 @@ fn forget_path(tree: &mut StorageTree, key: &Hash) {
 
 /// The hash of the subtree at `depth` on the path of `key`.
 fn subtree(tree: &mut StorageTree, depth: usize, key: &Hash) -> Hash {
+    // Only subtrees of two or more keys are cached, and a change drops those on its path.
+    let lo = bound(key, depth, false);
+    if let Some(h) = tree.nodes.get(&(depth as u16, lo)) {
+        return *h;
+    }
     match lone_key(tree, depth, key) {
         Ok(None) => EMPTY,
         Ok(Some((k, v))) => leaf_hash(&k, &v),
         Err(()) => {
-            let lo = bound(key, depth, false);
-            if let Some(h) = tree.nodes.get(&(depth as u16, lo)) {
-                return *h;
-            }
             let left = subtree(tree, depth + 1, &lo);
             let right = subtree(tree, depth + 1, &flip(&lo, depth));
             let h = node_hash(&left, &right);

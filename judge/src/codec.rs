@@ -13,7 +13,8 @@
 //! compact form: a proof on its own.
 
 use merkle_memory::state::{
-    caller_link, segments_hash_of, table_commitment_of, value_chain_over, Commitment, Environment, FrameCommitment,
+    caller_link, segments_hash_of, table_commitment_of, value_chain_over, Commitment, Environment, EnvironmentCommitment,
+    FrameCommitment,
 };
 use merkle_memory::{memory, tree, Hash};
 
@@ -59,6 +60,10 @@ const MEMORY: u8 = 8;
 const TABLES: u8 = 16;
 const SEGMENTS: u8 = 32;
 const STORAGE: u8 = 64;
+/// The environment is sealed: one hash stands for its six.
+const SEALED: u8 = 128;
+/// The parts that open the environment, which a sealed one cannot have.
+const ENVIRONMENT_PARTS: u8 = GLOBALS | MEMORY | TABLES | SEGMENTS | STORAGE;
 
 /// The storage path's terminal and last sibling: their kinds as bytes.
 const TERMINAL_EMPTY: u8 = 0;
@@ -172,6 +177,7 @@ pub fn to_bytes(p: &Proof) -> Vec<u8> {
         (p.tables.is_some(), TABLES),
         (p.segments.is_some(), SEGMENTS),
         (p.storage.is_some(), STORAGE),
+        (p.state.environment.open().is_none(), SEALED),
     ];
     w.u8(parts.iter().filter(|(present, _)| *present).map(|(_, bit)| bit).sum());
     let s = &p.state;
@@ -230,17 +236,18 @@ pub fn to_bytes(p: &Proof) -> Vec<u8> {
         w.storage(s);
     }
     // The state's hashes that no opening determines, in the state's order.
-    let e = &s.environment;
-    let written = [
-        (s.frame.locals, p.locals.is_none()),
-        (s.callers, p.caller.is_none()),
-        (e.globals, p.globals.is_none()),
-        (e.memories, !p.memory.as_ref().is_some_and(memories_derived)),
-        (e.tables, !p.tables.as_ref().is_some_and(tables_derived)),
-        (e.segments, p.segments.is_none()),
-        (e.output, true),
-        (e.storage, p.storage.is_none()),
-    ];
+    let mut written = vec![(s.frame.locals, p.locals.is_none()), (s.callers, p.caller.is_none())];
+    match s.environment {
+        EnvironmentCommitment::Sealed(hash) => written.push((hash, true)),
+        EnvironmentCommitment::Open(e) => written.extend([
+            (e.globals, p.globals.is_none()),
+            (e.memories, !p.memory.as_ref().is_some_and(memories_derived)),
+            (e.tables, !p.tables.as_ref().is_some_and(tables_derived)),
+            (e.segments, p.segments.is_none()),
+            (e.output, true),
+            (e.storage, p.storage.is_none()),
+        ]),
+    }
     written.iter().filter(|(_, write)| *write).for_each(|(h, _)| w.hash(h));
     w.0
 }
@@ -390,8 +397,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Proof, FormatError> {
 fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
     let version = r.u32("the version")?;
     let parts = r.u8("the parts")?;
-    if parts & !(LOCALS | CALLER | GLOBALS | MEMORY | TABLES | SEGMENTS | STORAGE) != 0 {
-        return bad(format!("the parts byte {parts:#04x} names parts that do not exist"));
+    if parts & SEALED != 0 && parts & ENVIRONMENT_PARTS != 0 {
+        return bad(format!("the parts byte {parts:#04x} seals the environment yet opens part of it"));
     }
     let status = r.u8("the status")?;
     let (trap, trap_arg) = (r.u32("the trap")?, r.u32("the trap argument")?);
@@ -449,13 +456,17 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
     };
     let frame_locals = next(locals.as_ref().map(Leaves::root), "the locals")?;
     let callers = next(caller.map(|c| Ok(caller_link(&c.frame.hash(), &c.rest))), "the callers")?;
-    let environment = Environment {
-        globals: next(globals.as_ref().map(Leaves::root), "the globals")?,
-        memories: next(memory.as_ref().filter(|m| memories_derived(m)).map(memory_commitment), "the memories")?,
-        tables: next(tables.as_ref().filter(|t| tables_derived(t)).map(tables_root), "the tables")?,
-        segments: next(segments.as_ref().map(|s| Ok(segments_hash_of(&s.elems, &s.datas))), "the segments")?,
-        output: next(None, "the output")?,
-        storage: next(storage.as_ref().map(|s| s.path.root(&key_hash(&s.key)).map_err(|e| e.to_string())), "the storage")?,
+    let environment = if has(SEALED) {
+        EnvironmentCommitment::Sealed(next(None, "the environment")?)
+    } else {
+        EnvironmentCommitment::Open(Environment {
+            globals: next(globals.as_ref().map(Leaves::root), "the globals")?,
+            memories: next(memory.as_ref().filter(|m| memories_derived(m)).map(memory_commitment), "the memories")?,
+            tables: next(tables.as_ref().filter(|t| tables_derived(t)).map(tables_root), "the tables")?,
+            segments: next(segments.as_ref().map(|s| Ok(segments_hash_of(&s.elems, &s.datas))), "the segments")?,
+            output: next(None, "the output")?,
+            storage: next(storage.as_ref().map(|s| s.path.root(&key_hash(&s.key)).map_err(|e| e.to_string())), "the storage")?,
+        })
     };
     let frame = FrameCommitment {
         func,

@@ -1,7 +1,7 @@
 //! The proof's JSON form: hashes and byte strings as `0x` and hex digits, slot values as
 //! `0x` and 16 hex digits, counters as numbers. docs/spec.md defines it.
 
-use merkle_memory::state::{Commitment, Environment, FrameCommitment};
+use merkle_memory::state::{Commitment, Environment, EnvironmentCommitment, FrameCommitment};
 use merkle_memory::hash::{bytes_to_hex, hex_to_bytes};
 use merkle_memory::{hex, parse_hex, Hash};
 use serde_json::{json, Map, Value as Json};
@@ -37,7 +37,17 @@ fn leaves_json(l: &Leaves) -> Json {
 /// The JSON form.
 pub fn to_json(p: &Proof) -> Json {
     let s = &p.state;
-    let e = &s.environment;
+    let environment = match &s.environment {
+        EnvironmentCommitment::Sealed(hash) => json!({ "sealed": hex(hash) }),
+        EnvironmentCommitment::Open(e) => json!({
+            "globals": hex(&e.globals),
+            "memories": hex(&e.memories),
+            "tables": hex(&e.tables),
+            "segments": hex(&e.segments),
+            "output": hex(&e.output),
+            "storage": hex(&e.storage),
+        }),
+    };
     let mut out = json!({
         "version": p.version,
         "step": p.step,
@@ -55,14 +65,7 @@ pub fn to_json(p: &Proof) -> Json {
             "entry": s.entry,
             "frame": frame_json(&s.frame),
             "callers": hex(&s.callers),
-            "environment": {
-                "globals": hex(&e.globals),
-                "memories": hex(&e.memories),
-                "tables": hex(&e.tables),
-                "segments": hex(&e.segments),
-                "output": hex(&e.output),
-                "storage": hex(&e.storage),
-            },
+            "environment": environment,
         },
         "operands": {
             "values": p.operands.values.iter().map(|&v| slot(v)).collect::<Vec<_>>(),
@@ -264,13 +267,16 @@ pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
         entry: s.u32("entry")?,
         frame: s.frame("frame")?,
         callers: s.hash("callers")?,
-        environment: Environment {
-            globals: e.hash("globals")?,
-            memories: e.hash("memories")?,
-            tables: e.hash("tables")?,
-            segments: e.hash("segments")?,
-            output: e.hash("output")?,
-            storage: e.hash("storage")?,
+        environment: match e.opt("sealed") {
+            Some(_) => EnvironmentCommitment::Sealed(e.hash("sealed")?),
+            None => EnvironmentCommitment::Open(Environment {
+                globals: e.hash("globals")?,
+                memories: e.hash("memories")?,
+                tables: e.hash("tables")?,
+                segments: e.hash("segments")?,
+                output: e.hash("output")?,
+                storage: e.hash("storage")?,
+            }),
         },
     };
     let ops = p.obj("operands")?;

@@ -9,7 +9,7 @@ use merkle_memory::Hash;
 use stepper::store::PAGE_SIZE;
 
 /// The proof format's version.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// Leaves opened in one Merkle tree of `count` slot-valued leaves (locals, globals, table
 /// elements): indices ascending, their values, and the rs_merkle multi-proof.

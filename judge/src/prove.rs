@@ -5,7 +5,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use merkle_memory::hash::slot_leaf;
-use merkle_memory::state::{callers_chain, frame_extents, frame_records, state_hash, table_commitment, value_chain, Commitment};
+use merkle_memory::state::{
+    callers_chain, frame_extents, frame_records, state_hash, table_commitment, value_chain, Commitment, EnvironmentCommitment,
+};
 use merkle_memory::{memory, tree, Hash};
 use stepper::{Backend, Direct, Frame, Machine};
 
@@ -31,6 +33,8 @@ struct Log {
     segments: bool,
     /// The storage key a storage host call used.
     storage_key: Option<Vec<u8>>,
+    /// Whether the step appended to the output log.
+    emitted: bool,
 }
 
 /// The machine's state as a backend that logs what the executor touches.
@@ -211,6 +215,7 @@ impl Backend for Recorder<'_> {
         self.inner.drop_data(d)
     }
     fn emit(&mut self, value: i64) {
+        self.note(|l| l.emitted = true);
         self.inner.emit(value)
     }
     fn memory_count(&self) -> usize {
@@ -276,7 +281,7 @@ pub fn prove(machine: &Machine) -> Proof {
         storage: None,
     };
     if pre.status.is_halted() {
-        return proof;
+        return sealed(proof, false);
     }
 
     let stack = &pre.stack;
@@ -323,6 +328,20 @@ pub fn prove(machine: &Machine) -> Proof {
         let value = storage.get(&key).map(<[u8]>::to_vec);
         let path = storage.tree.prove(&key_hash(&key));
         proof.storage = Some(StorageOpening { key, value, path });
+    }
+    sealed(proof, log.emitted)
+}
+
+/// The proof with its environment sealed (one hash for six) when the step neither opens
+/// nor writes any of it.
+fn sealed(mut proof: Proof, emitted: bool) -> Proof {
+    let opens = proof.globals.is_some()
+        || proof.memory.is_some()
+        || proof.tables.is_some()
+        || proof.segments.is_some()
+        || proof.storage.is_some();
+    if !opens && !emitted {
+        proof.state.environment = EnvironmentCommitment::Sealed(proof.state.environment.hash());
     }
     proof
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use merkle_memory::hash::{leaf, slot_leaf, EMPTY};
 use merkle_memory::state::{
     caller_link, context, locals_count, output_chain_over, segments_hash_of, table_commitment_of, value_chain_over as chain,
-    Commitment, Environment, FrameCommitment, NO_FUNCTION,
+    Commitment, Environment, EnvironmentCommitment, FrameCommitment, NO_FUNCTION,
 };
 use merkle_memory::storage::{key_hash, value_hash};
 use merkle_memory::tree::{append_root, proven_root, zero_hashes};
@@ -128,7 +128,6 @@ impl Judge {
     fn execute_running(&self, proof: &Proof) -> Result<Verdict, Invalid> {
         let s = &proof.state;
         let store = &self.layout.store;
-        let env = &s.environment;
         let frame = s.frame;
         if s.depth == 0 || self.wasm_function(frame.func).is_none() {
             return invalid("a running state must have a frame of one of the module's functions");
@@ -165,7 +164,7 @@ impl Judge {
         frames.push(Frame { func: frame.func, base: frame.base, ret_pc });
 
         let globals = match &proof.globals {
-            Some(l) => open_leaves("globals", l, store.globals.len(), &env.globals)?.into_iter().map(|(i, v)| (i as u32, v)).collect(),
+            Some(l) => open_leaves("globals", l, store.globals.len(), &open_environment(proof)?.globals)?.into_iter().map(|(i, v)| (i as u32, v)).collect(),
             None => BTreeMap::new(),
         };
         let memory = self.open_memory(proof)?;
@@ -175,7 +174,7 @@ impl Judge {
                 if seg.elems.len() != store.elems.len() || seg.datas.len() != store.data_dropped.len() {
                     return invalid("the dropped segments do not list every segment");
                 }
-                if segments_hash_of(&seg.elems, &seg.datas) != env.segments {
+                if segments_hash_of(&seg.elems, &seg.datas) != open_environment(proof)?.segments {
                     return invalid("the dropped segments do not prove the segments hash");
                 }
                 Some((seg.elems.clone(), seg.datas.clone()))
@@ -223,7 +222,7 @@ impl Judge {
         let commitment = memory::commitment_of(m.pages, Some(m.max), &root);
         let proven = proven_root(&m.memories_proof, &[m.index as usize], &[commitment], count)
             .map_err(|e| Invalid(format!("memory {}: {e}", m.index)))?;
-        if proven != proof.state.environment.memories {
+        if proven != open_environment(proof)?.memories {
             return invalid(format!("memory {} does not prove the memories hash", m.index));
         }
         Ok(Some(PartialMemory {
@@ -243,7 +242,7 @@ impl Judge {
         }
         let key = key_hash(&s.key);
         let root = s.path.root(&key).map_err(|e| Invalid(e.to_string()))?;
-        if root != proof.state.environment.storage {
+        if root != open_environment(proof)?.storage {
             return invalid("the storage path does not prove the storage root");
         }
         if s.path.lookup(&key) != s.value.as_deref().map(value_hash) {
@@ -268,7 +267,7 @@ impl Judge {
         }
         let indices: Vec<usize> = t.tables.iter().map(|(i, _)| *i as usize).collect();
         let proven = proven_root(&t.tables_proof, &indices, &leaves, count).map_err(|e| Invalid(format!("tables: {e}")))?;
-        if proven != proof.state.environment.tables {
+        if proven != open_environment(proof)?.tables {
             return invalid("the opened tables do not prove the tables hash");
         }
         Ok(tables)
@@ -346,7 +345,30 @@ impl Judge {
             return invalid("the step changed the call depth by more than one");
         };
 
-        let env = &s.environment;
+        let environment = match s.environment {
+            EnvironmentCommitment::Sealed(hash) if p.emitted.is_empty() => EnvironmentCommitment::Sealed(hash),
+            EnvironmentCommitment::Sealed(_) => return invalid("the step writes the output log, which the proof's sealed environment does not open"),
+            EnvironmentCommitment::Open(env) => EnvironmentCommitment::Open(self.environment_after(proof, p, &env)?),
+        };
+        let (status, trap, trap_arg) = merkle_memory::state::status_code(regs.status);
+        Ok(Commitment {
+            context: s.context,
+            status,
+            trap,
+            trap_arg,
+            steps: regs.steps,
+            gas_used: regs.gas_used,
+            depth,
+            height: p.len as u32,
+            entry: s.entry,
+            frame,
+            callers,
+            environment,
+        })
+    }
+
+    /// The open environment after the step, from the pre-state's and what the step changed.
+    fn environment_after(&self, proof: &Proof, p: &Partial, env: &Environment) -> Result<Environment, Invalid> {
         let globals = match &proof.globals {
             Some(l) => reopen("globals", l, &p.globals.iter().map(|(&a, &v)| (a as usize, v)).collect())?,
             None => env.globals,
@@ -371,21 +393,7 @@ impl Judge {
             }
             _ => env.storage,
         };
-        let (status, trap, trap_arg) = merkle_memory::state::status_code(regs.status);
-        Ok(Commitment {
-            context: s.context,
-            status,
-            trap,
-            trap_arg,
-            steps: regs.steps,
-            gas_used: regs.gas_used,
-            depth,
-            height: p.len as u32,
-            entry: s.entry,
-            frame,
-            callers,
-            environment: Environment { globals, memories, tables, segments, output, storage },
-        })
+        Ok(Environment { globals, memories, tables, segments, output, storage })
     }
 
     fn memories_after(&self, m: &MemoryOpening, pm: &PartialMemory) -> Result<Hash, Invalid> {
@@ -431,6 +439,12 @@ impl Judge {
         let indices: Vec<usize> = t.tables.iter().map(|(i, _)| *i as usize).collect();
         proven_root(&t.tables_proof, &indices, &leaves, self.layout.store.tables.len()).map_err(|e| Invalid(format!("tables: {e}")))
     }
+}
+
+/// The pre-state's environment hashes, which a proof opening part of the environment must
+/// carry open.
+fn open_environment(proof: &Proof) -> Result<&Environment, Invalid> {
+    proof.state.environment.open().ok_or_else(|| Invalid("the proof opens part of the environment but seals its hashes".into()))
 }
 
 /// Slots written below the opened operands must be opened locals: the judge could not

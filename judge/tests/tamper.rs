@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use judge::proof::{Leaves, Proof};
 use judge::{prove, Judge};
+use merkle_memory::state::{Environment, EnvironmentCommitment};
 use merkle_memory::Hash;
 use stepper::{Config, Extern, Machine, Module, Value};
 
@@ -75,11 +76,32 @@ fn mutations(p: &Proof) -> Vec<(String, Proof)> {
     add("frame.locals", &|q| flip(&mut q.state.frame.locals));
     add("frame.operands", &|q| flip(&mut q.state.frame.operands));
     add("callers", &|q| flip(&mut q.state.callers));
-    add("globals root", &|q| flip(&mut q.state.environment.globals));
-    add("memories root", &|q| flip(&mut q.state.environment.memories));
-    add("tables root", &|q| flip(&mut q.state.environment.tables));
-    add("segments", &|q| flip(&mut q.state.environment.segments));
-    add("output", &|q| flip(&mut q.state.environment.output));
+    let environment = |name: &str, field: fn(&mut Environment) -> &mut Hash, add: Add| {
+        add(name, &|q| match &mut q.state.environment {
+            EnvironmentCommitment::Open(e) => flip(field(e)),
+            EnvironmentCommitment::Sealed(h) => flip(h),
+        });
+    };
+    environment("globals root", |e| &mut e.globals, &mut add);
+    environment("memories root", |e| &mut e.memories, &mut add);
+    environment("tables root", |e| &mut e.tables, &mut add);
+    environment("segments", |e| &mut e.segments, &mut add);
+    environment("output", |e| &mut e.output, &mut add);
+    environment("storage root", |e| &mut e.storage, &mut add);
+    // Sealing an open environment, or opening a sealed one with made-up hashes.
+    add("environment sealed or opened", &|q| {
+        q.state.environment = match q.state.environment {
+            EnvironmentCommitment::Open(e) => EnvironmentCommitment::Sealed(e.hash()),
+            EnvironmentCommitment::Sealed(h) => EnvironmentCommitment::Open(Environment {
+                globals: h,
+                memories: h,
+                tables: h,
+                segments: h,
+                output: h,
+                storage: h,
+            }),
+        }
+    });
     add("operand value", &|q| {
         if let Some(v) = q.operands.values.last_mut() {
             *v ^= 1 << 33;
@@ -218,10 +240,11 @@ fn truncated_or_garbled_encodings_are_errors_not_panics() {
         b.splice(at..at + len, with.iter().copied());
         judge::from_bytes_with(&b, &known).unwrap_err().0
     };
-    assert_eq!(bytes[0], 3, "the version");
+    assert_eq!(bytes[0], 4, "the version");
     assert!(garbled(0, 1, &[0x82, 0x00]).contains("shortest"));
     assert!(garbled(3, 1, &[0xff, 0xff, 0xff, 0xff, 0x1f]).contains("exceeds 32 bits"), "the trap code");
-    assert!(garbled(1, 1, &[bytes[1] | 0x80]).contains("parts that do not exist"));
+    // A sealed environment (bit 7) with a globals opening (bit 2).
+    assert!(garbled(1, 1, &[bytes[1] | 0x80 | 0x04]).contains("seals the environment yet opens part of it"));
     let json = judge::json::to_json(&proof);
     let text = json.to_string();
     for cut in (0..text.len()).step_by(37) {

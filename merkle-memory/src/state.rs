@@ -50,6 +50,31 @@ impl Environment {
     }
 }
 
+/// The environment as a state commits to it: its six hashes, or only their hash, which is
+/// all a proof of a step that touches none of them needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvironmentCommitment {
+    Open(Environment),
+    Sealed(Hash),
+}
+
+impl EnvironmentCommitment {
+    pub fn hash(&self) -> Hash {
+        match self {
+            Self::Open(e) => e.hash(),
+            Self::Sealed(h) => *h,
+        }
+    }
+
+    /// The six hashes, if they are open.
+    pub fn open(&self) -> Option<&Environment> {
+        match self {
+            Self::Open(e) => Some(e),
+            Self::Sealed(_) => None,
+        }
+    }
+}
+
 /// Every field the state hash covers, one level down: a proof carries these and opens
 /// further only the field an instruction touches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +98,7 @@ pub struct Commitment {
     pub frame: FrameCommitment,
     /// Hash chain of the callers' frames, outermost first.
     pub callers: Hash,
-    pub environment: Environment,
+    pub environment: EnvironmentCommitment,
 }
 
 impl Commitment {
@@ -81,7 +106,7 @@ impl Commitment {
     /// and tables since the last commitment.
     pub fn of(machine: &mut Machine) -> Self {
         let context = context(&machine.config, &machine.store);
-        let environment = environment(machine);
+        let environment = EnvironmentCommitment::Open(environment(machine));
         let (status, trap, trap_arg) = status_code(machine.status);
         let mut records = frame_records(machine);
         let Machine { stack, frames, .. } = &*machine;

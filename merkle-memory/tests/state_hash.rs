@@ -211,7 +211,7 @@ fn run_machine() -> Machine {
 // ---- golden vectors ----------------------------------------------------------------
 
 fn commitment_json(c: &Commitment) -> Json {
-    let env = &c.environment;
+    let env = c.environment.open().expect("a machine's commitment is open");
     json!({
         "context": hex(&c.context),
         "status": c.status,

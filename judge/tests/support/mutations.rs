@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use judge::proof::{Leaves, Proof};
 use judge::{prove, Judge};
+use merkle_memory::state::EnvironmentCommitment;
 use merkle_memory::Hash;
 use stepper::op::GasClass;
 use stepper::{Config, Extern, Machine, Module, Status, Value};
@@ -358,7 +359,10 @@ pub fn mutate_fields(src: &mut impl Source, proof: &Proof, donor: &Proof) -> Pro
                     3 => tweak_u32(src, &mut s.height),
                     4 => tweak_u32(src, &mut s.frame.pc),
                     5 => tweak_u32(src, &mut s.frame.base),
-                    6 => flip_hash(src, &mut s.environment.memories),
+                    6 => match &mut s.environment {
+                        EnvironmentCommitment::Open(e) => flip_hash(src, &mut e.memories),
+                        EnvironmentCommitment::Sealed(h) => flip_hash(src, h),
+                    },
                     _ => p.state = donor.state,
                 }
             }

@@ -85,7 +85,7 @@ fn f32_trunc_checked(x: u64, lo: f64, hi: f64) -> Result<f64, Trap> {
     trunc_checked(f32_in(x) as f64, lo, hi)
 }
 
-#[inline]
+#[inline(always)]
 pub fn unary(op: Unary, x: u64) -> Result<u64, Trap> {
     use Unary::*;
     let a32 = x as u32;
@@ -152,7 +152,7 @@ pub fn unary(op: Unary, x: u64) -> Result<u64, Trap> {
     })
 }
 
-#[inline]
+#[inline(always)]
 pub fn binary(op: Binary, x: u64, y: u64) -> Result<u64, Trap> {
     use Binary::*;
     let (a, b) = (x as u32, y as u32);

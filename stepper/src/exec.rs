@@ -46,6 +46,21 @@ fn bulk_operands<B: Backend>(b: &B) -> (u64, u64, u64) {
     (b.slot(len - 3) as u32 as u64, b.slot(len - 2), b.slot(len - 1) as u32 as u64)
 }
 
+/// Ends a sub-step of a bulk instruction that did `done` of the `n` units left: with units
+/// left, records how many in the count operand and returns true (the instruction runs
+/// again); else pops the instruction's three operands.
+#[inline(always)]
+fn bulk_continues<B: Backend>(b: &mut B, done: u64, n: u64) -> bool {
+    let len = b.stack_len();
+    if done < n {
+        b.set_slot(len - 1, n - done);
+        true
+    } else {
+        b.truncate(len - 3);
+        false
+    }
+}
+
 /// How far one sub-step of a forward bulk operation at `at` may go: to the end of
 /// `at`'s chunk, at most `n` bytes.
 #[inline(always)]
@@ -430,12 +445,9 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
                 if n > 0 {
                     b.table_set(t, i as usize, value);
                     b.set_slot(len - 3, i + 1);
-                    b.set_slot(len - 1, n - 1);
                 }
-                if n > 1 {
+                if bulk_continues(b, n.min(1), n) {
                     next = pc;
-                } else {
-                    b.truncate(len - 3);
                 }
             }
             Op::TableCopy { dst, src } => {
@@ -457,12 +469,9 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
                         let last = n as usize - 1;
                         b.table_set(dt, d as usize + last, b.table_get(st, s as usize + last));
                     }
-                    b.set_slot(len - 1, n - 1);
                 }
-                if n > 1 {
+                if bulk_continues(b, n.min(1), n) {
                     next = pc;
-                } else {
-                    b.truncate(len - 3);
                 }
             }
             Op::TableInit { elem, table } => {
@@ -477,12 +486,9 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
                     b.table_set(target, d as usize, b.elem_item(segment, s as usize));
                     b.set_slot(len - 3, d + 1);
                     b.set_slot(len - 2, s + 1);
-                    b.set_slot(len - 1, n - 1);
                 }
-                if n > 1 {
+                if bulk_continues(b, n.min(1), n) {
                     next = pc;
-                } else {
-                    b.truncate(len - 3);
                 }
             }
             Op::ElemDrop(e) => b.drop_elem(inst.elem_base + e),
@@ -523,12 +529,9 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
                 let k = forward_piece(d, n, chunk);
                 b.fill(m, d as usize, k as usize, value as u8);
                 let len = b.stack_len();
-                if k < n {
-                    b.set_slot(len - 3, d + k);
-                    b.set_slot(len - 1, n - k);
+                b.set_slot(len - 3, d + k);
+                if bulk_continues(b, k, n) {
                     next = pc;
-                } else {
-                    b.truncate(len - 3);
                 }
             }
             Op::MemoryCopy => {
@@ -554,11 +557,8 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
                     b.copy(m, (d + n - k) as usize, (s + n - k) as usize, k as usize);
                     k
                 };
-                if k < n {
-                    b.set_slot(len - 1, n - k);
+                if bulk_continues(b, k, n) {
                     next = pc;
-                } else {
-                    b.truncate(len - 3);
                 }
             }
             Op::MemoryInit(segment) => {
@@ -573,13 +573,10 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
                 let k = forward_piece(d, n, chunk);
                 b.write(m, d as usize, &bytes[s as usize..(s + k) as usize]);
                 let len = b.stack_len();
-                if k < n {
-                    b.set_slot(len - 3, d + k);
-                    b.set_slot(len - 2, s + k);
-                    b.set_slot(len - 1, n - k);
+                b.set_slot(len - 3, d + k);
+                b.set_slot(len - 2, s + k);
+                if bulk_continues(b, k, n) {
                     next = pc;
-                } else {
-                    b.truncate(len - 3);
                 }
             }
             Op::DataDrop(segment) => b.drop_data(inst.data_base + segment),

@@ -151,7 +151,9 @@ impl Node {
 /// Runs a block's transactions in order.
 pub fn execute_block<'a>(ledger: &mut Ledger, height: u64, txs: impl Iterator<Item = &'a [u8]>) -> BlockRecord {
     let txs: Vec<TxRecord> = txs.map(|tx| ledger.execute(tx)).collect();
-    BlockRecord { height, app_hash: ledger.state_hash(), txs }
+    // The state after the last transaction is the block's.
+    let app_hash = txs.last().map_or_else(|| ledger.state_hash(), |t| t.post_hash);
+    BlockRecord { height, app_hash, txs }
 }
 
 /// Stops the node: its state and CometBFT's no longer agree on what is committed.

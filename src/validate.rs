@@ -166,8 +166,12 @@ fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize
             return Ok(Some((i, honest, before)));
         }
     }
-    if ledger.state_hash() != block.app_hash {
-        bail!("block {} has no transactions, yet its app hash {} is not the state {}", block.height, hex(&block.app_hash), hex(&ledger.state_hash()));
+    // A block with transactions had its app hash checked with its last one.
+    if block.txs.is_empty() {
+        let state = ledger.state_hash();
+        if state != block.app_hash {
+            bail!("block {} has no transactions, yet its app hash {} is not the state {}", block.height, hex(&block.app_hash), hex(&state));
+        }
     }
     Ok(None)
 }

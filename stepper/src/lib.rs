@@ -18,7 +18,7 @@ mod backend;
 mod config;
 mod error;
 mod exec;
-mod fuse;
+mod fast;
 pub mod host;
 mod machine;
 pub mod module;

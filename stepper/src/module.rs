@@ -120,8 +120,8 @@ pub struct Module {
     pub num_imported_funcs: u32,
     pub bodies: Vec<FuncBody>,
     pub code: Vec<Op>,
-    /// `code` with common sequences fused, for the fast path (see `fuse`).
-    pub(crate) fast_code: Vec<Op>,
+    /// `code` compiled for the fast path.
+    pub(crate) fast: crate::fast::FastCode,
     /// Byte offset in the binary of the instruction each op comes from.
     pub code_offsets: Vec<u32>,
     pub tables: Vec<TableType>,
@@ -251,6 +251,9 @@ struct Control {
 #[derive(Default)]
 struct Translator {
     allocs: wasmparser::FuncValidatorAllocations,
+    /// Per op of the code: the operand height where it starts a reachable instruction
+    /// (for the fast path's compiler).
+    heights: Vec<u32>,
 }
 
 impl Translator {
@@ -263,7 +266,7 @@ impl Translator {
             num_imported_funcs: 0,
             bodies: Vec::new(),
             code: Vec::new(),
-            fast_code: Vec::new(),
+            fast: Default::default(),
             code_offsets: Vec::new(),
             tables: Vec::new(),
             memories: Vec::new(),
@@ -280,7 +283,7 @@ impl Translator {
             let payload = payload?;
             if let ValidPayload::Func(func, body) = validator.payload(&payload)? {
                 let fv = func.into_validator(std::mem::take(&mut self.allocs));
-                self.allocs = translate_body(&mut m, fv, &body)?;
+                self.allocs = translate_body(&mut m, fv, &body, &mut self.heights)?;
                 continue;
             }
             if let Payload::MemorySection(reader) = &payload {
@@ -288,7 +291,7 @@ impl Translator {
             }
             read_section(&mut m, payload)?;
         }
-        m.fast_code = crate::fuse::fuse(&m.code);
+        m.fast = crate::fast::compile(&m, &self.heights);
         Ok(m)
     }
 }
@@ -468,6 +471,7 @@ fn translate_body(
     m: &mut Module,
     mut fv: FuncValidator<ValidatorResources>,
     body: &FunctionBody<'_>,
+    heights: &mut Vec<u32>,
 ) -> Result<wasmparser::FuncValidatorAllocations, Error> {
     let func_index = m.num_imported_funcs + m.bodies.len() as u32;
     let type_index = m.func_types[func_index as usize];
@@ -483,6 +487,8 @@ fn translate_body(
     let mut max_height = 0u32;
     while !ops.eof() {
         let (op, offset) = ops.read_with_offset()?;
+        let reachable = fv.get_control_frame(0).is_some_and(|f| !f.unreachable);
+        let height = if reachable { fv.operand_stack_height() } else { crate::fast::UNREACHABLE };
         // Translation reads label heights before the validator sees the operator; if the
         // operator is invalid, the validator's error is the one worth reporting.
         let emitted = match translate_op(m, &fv, &mut ctrl, &op) {
@@ -500,8 +506,9 @@ fn translate_body(
         {
             return Err(Error::Invalid(format!("zero byte expected at offset {}", offset + 1)));
         }
-        for _ in 0..emitted {
+        for k in 0..emitted {
             m.code_offsets.push(offset as u32);
+            heights.push(if k == 0 { height } else { crate::fast::UNREACHABLE });
         }
         max_height = max_height.max(fv.operand_stack_height());
         // The stack is polymorphic in unreachable code; heights there are meaningless.

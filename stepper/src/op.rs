@@ -171,28 +171,6 @@ pub enum Op {
     RefNull,
     RefIsNull,
     RefFunc(u32),
-    // Fused sequences: only in `Module::fast_code`, run by the uniform-gas fast path
-    // when its budget covers every step of the sequence. Each counts all its steps.
-    /// local.get a; local.get b
-    LocalGet2 { a: u32, b: u32 },
-    /// local.get a; local.get b; binary
-    BinaryLocals { op: Binary, a: u32, b: u32 },
-    /// local.get a; i32.const c; binary (an i32 operation)
-    BinaryLocalConst { op: Binary, a: u32, c: u32 },
-    /// i32.const c; binary (a non-trapping i32 operation)
-    BinaryConst { op: Binary, c: u32 },
-    /// binary (non-trapping); local.set x
-    BinarySet { op: Binary, x: u32 },
-    /// local.get a; load
-    LoadLocal { kind: Load, offset: u32, a: u32 },
-    /// local.get a; local.get b; store
-    StoreLocals { kind: Store, offset: u32, a: u32, b: u32 },
-    /// comparison; br_if
-    BrIfBinary { op: Binary, branch: Branch },
-    /// i32.eqz; br_if
-    BrIfZero(Branch),
-    /// const; local.set x
-    ConstSet { c: u64, x: u32 },
 }
 
 impl Binary {
@@ -292,12 +270,6 @@ impl Op {
             Op::MemorySize | Op::MemoryGrow | Op::DataDrop(_) => GasClass::MemoryTable,
             Op::TableFill(_) | Op::TableCopy { .. } | Op::TableInit { .. } => GasClass::Bulk,
             Op::MemoryFill | Op::MemoryCopy | Op::MemoryInit(_) => GasClass::Bulk,
-            // Fused ops run only under uniform gas, where classes do not matter.
-            Op::LocalGet2 { .. } | Op::BinaryLocals { .. } | Op::BinaryLocalConst { .. } => GasClass::Numeric,
-            Op::BinaryConst { .. } | Op::BinarySet { .. } | Op::LoadLocal { .. } => GasClass::Numeric,
-            Op::StoreLocals { .. } | Op::BrIfBinary { .. } | Op::BrIfZero(_) | Op::ConstSet { .. } => {
-                GasClass::Numeric
-            }
         }
     }
 }
@@ -438,8 +410,6 @@ impl fmt::Display for Op {
             Op::RefNull => f.write_str("ref.null"),
             Op::RefIsNull => f.write_str("ref.is_null"),
             Op::RefFunc(i) => write!(f, "ref.func {i}"),
-            // Fused ops exist only in the fast path's code.
-            fused => write!(f, "{fused:?}"),
         }
     }
 }

@@ -202,6 +202,13 @@ impl<'a> FuncCompiler<'a> {
     /// virtual stack must already be as `inst` leaves it.
     fn emit(&mut self, mut inst: Inst, end: u32) -> usize {
         debug_assert!(end - self.range_start <= MAX_STEPS);
+        if let Some(i) = self.mergeable_copy(inst, end) {
+            let prev = &mut self.fast.insts[i];
+            *prev = Inst { code: Code::Copy2, c: inst.a, imm: inst.b as u64, ..*prev };
+            self.extend_last(i, end);
+            self.last = None;
+            return i;
+        }
         inst.steps = (end - self.range_start) as u8;
         self.fast.insts.push(inst);
         self.fast.exits.push(self.exit.clone());
@@ -226,12 +233,29 @@ impl<'a> FuncCompiler<'a> {
     /// Whether the last instruction computed the top of the stack and can absorb `more`
     /// steps.
     fn foldable(&self, more: u32) -> Option<usize> {
+        self.produced(self.stack.len().checked_sub(1)?, more)
+    }
+
+    /// Whether the last instruction computed the value of height `h` (everything above
+    /// it pushed since, so not in slots) and can absorb `more` steps.
+    fn produced(&self, h: usize, more: u32) -> Option<usize> {
         let i = self.last?;
-        let top = self.stack.len().checked_sub(1)?;
         let ok = i + 1 == self.fast.insts.len()
-            && self.stack[top] == Val::Stack
-            && self.fast.insts[i].a == self.slot(top)
+            && self.stack[h] == Val::Stack
+            && self.stack[h + 1..].iter().all(|&v| v != Val::Stack)
+            && self.fast.insts[i].a == self.slot(h)
             && self.fast.insts[i].steps as u32 + more <= MAX_STEPS;
+        ok.then_some(i)
+    }
+
+    /// The copy just before `inst`, a copy that can join it.
+    fn mergeable_copy(&self, inst: Inst, end: u32) -> Option<usize> {
+        let i = self.fast.insts.len().checked_sub(1)?;
+        let prev = self.fast.insts[i];
+        let ok = inst.code == Code::Copy
+            && prev.code == Code::Copy
+            && i >= self.floor
+            && prev.steps as u32 + (end - self.range_start) <= MAX_STEPS;
         ok.then_some(i)
     }
 
@@ -444,12 +468,32 @@ impl<'a> FuncCompiler<'a> {
             }
             Op::Binary(op) => self.binary(op, pc),
             Op::Load { kind, offset } => {
+                let (plain, indexed) = load_codes(kind);
+                // An address the last instruction added up becomes the load's.
+                if let Some(i) = self.produced(h - 1, next - self.range_start) {
+                    if let Some(load) = self.indexed(self.fast.insts[i], plain, indexed, offset) {
+                        self.fast.insts[i] = Inst { steps: self.fast.insts[i].steps, ..load };
+                        self.extend_last(i, next);
+                        return next;
+                    }
+                }
                 let addr = self.operand(h - 1, pc);
                 let dst = self.result(1);
-                self.emit_result(Inst::new(load_code(kind)).a(dst).b(addr).imm(offset as u64), next);
+                self.emit_result(Inst::new(plain).a(dst).b(addr).imm(offset as u64), next);
             }
             Op::Store { kind, offset } => {
-                let (plain, with_imm) = store_codes(kind);
+                let (plain, indexed, with_imm) = store_codes(kind);
+                if let (Val::Local(value), Some(i)) = (self.stack[h - 1], self.produced(h - 2, next - self.range_start)) {
+                    if let Some(store) = self.indexed(self.fast.insts[i], plain, indexed, offset) {
+                        // The store's index slot is `a`, where the load's result goes.
+                        let store = Inst { a: store.c, c: value, ..store };
+                        self.fast.insts[i] = Inst { steps: self.fast.insts[i].steps, ..store };
+                        self.pop(2);
+                        self.extend_last(i, next);
+                        self.last = None;
+                        return next;
+                    }
+                }
                 let inst = match self.stack[h - 1] {
                     Val::Const(v) if v <= u32::MAX as u64 => {
                         Inst::new(with_imm).b(self.operand(h - 2, pc)).pair(offset, v as u32)
@@ -657,6 +701,16 @@ impl<'a> FuncCompiler<'a> {
         })
     }
 
+    /// The access (`plain`, or `indexed` for two slots) whose address is what `add`
+    /// computes, if `add` is an i32 addition; its `a` is `add`'s, its `c` the index.
+    fn indexed(&self, add: Inst, plain: Code, indexed: Code, offset: u32) -> Option<Inst> {
+        match add.code {
+            Code::I32Add => Some(Inst { code: indexed, imm: offset as u64, ..add }),
+            Code::I32AddImm => Some(Inst::new(plain).a(add.a).b(add.b).pair(offset, add.imm as u32)),
+            _ => None,
+        }
+    }
+
     fn compare_of(&self, code: Code) -> Option<op::Binary> {
         COMPARES.iter().copied().find(|&op| Code::binary(op) == code || Code::binary_imm(op) == Some(code))
     }
@@ -745,27 +799,29 @@ fn falls_through(code: Code) -> bool {
     ) && !code.is_compare_branch()
 }
 
-fn load_code(kind: op::Load) -> Code {
+/// The load codes for a kind: of one address slot, and of the sum of two.
+fn load_codes(kind: op::Load) -> (Code, Code) {
     use op::Load::*;
     match kind {
-        I32U8 | I64U8 => Code::Load8U,
-        I32S8 => Code::Load8S32,
-        I64S8 => Code::Load8S64,
-        I32U16 | I64U16 => Code::Load16U,
-        I32S16 => Code::Load16S32,
-        I64S16 => Code::Load16S64,
-        I32 | F32 | I64U32 => Code::Load32U,
-        I64S32 => Code::Load32S64,
-        I64 | F64 => Code::Load64,
+        I32U8 | I64U8 => (Code::Load8U, Code::Load8UX),
+        I32S8 => (Code::Load8S32, Code::Load8S32X),
+        I64S8 => (Code::Load8S64, Code::Load8S64X),
+        I32U16 | I64U16 => (Code::Load16U, Code::Load16UX),
+        I32S16 => (Code::Load16S32, Code::Load16S32X),
+        I64S16 => (Code::Load16S64, Code::Load16S64X),
+        I32 | F32 | I64U32 => (Code::Load32U, Code::Load32UX),
+        I64S32 => (Code::Load32S64, Code::Load32S64X),
+        I64 | F64 => (Code::Load64, Code::Load64X),
     }
 }
 
-/// The store codes for a kind: from a slot, and of an immediate.
-fn store_codes(kind: op::Store) -> (Code, Code) {
+/// The store codes for a kind: to one address slot, to the sum of two, and of an
+/// immediate.
+fn store_codes(kind: op::Store) -> (Code, Code, Code) {
     match kind.width() {
-        1 => (Code::Store8, Code::Store8Imm),
-        2 => (Code::Store16, Code::Store16Imm),
-        4 => (Code::Store32, Code::Store32Imm),
-        _ => (Code::Store64, Code::Store64Imm),
+        1 => (Code::Store8, Code::Store8X, Code::Store8Imm),
+        2 => (Code::Store16, Code::Store16X, Code::Store16Imm),
+        4 => (Code::Store32, Code::Store32X, Code::Store32Imm),
+        _ => (Code::Store64, Code::Store64X, Code::Store64Imm),
     }
 }

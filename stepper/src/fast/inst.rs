@@ -139,11 +139,19 @@ codes! {
         // Leaves the fast path: the precise executor runs this instruction.
         Exit,
         Copy, Const, GlobalGet, GlobalSet, Select, MemorySize, RefFunc,
+        // Two copies in order: `a = b`, then `c = imm`.
+        Copy2,
         // `a = unary(imm)(b)`, for the unary operations without a code of their own.
         Unary,
+        // Loads of `a` from address `b + imm.hi` (wrapping) plus offset `imm.lo`.
         Load8U, Load8S32, Load8S64, Load16U, Load16S32, Load16S64, Load32U, Load32S64, Load64,
+        // The same from address `b + c` plus offset `imm`.
+        Load8UX, Load8S32X, Load8S64X, Load16UX, Load16S32X, Load16S64X, Load32UX, Load32S64X, Load64X,
+        // Stores of `c` to address `b + imm.hi` plus offset `imm.lo`.
         Store8, Store16, Store32, Store64,
-        // The value is `imm.hi`, zero-extended, the offset `imm.lo`.
+        // The same to address `b + a` plus offset `imm`.
+        Store8X, Store16X, Store32X, Store64X,
+        // Stores of `imm.hi`, zero-extended, to address `b` plus offset `imm.lo`.
         Store8Imm, Store16Imm, Store32Imm, Store64Imm,
         MemoryFill, MemoryCopy,
         Br, BrMove, BrIfNez, BrIfEqz, BrIfNez64, BrIfEqz64, BrIfNezMove, BrTable, BrTableEntry,
@@ -174,6 +182,8 @@ codes! {
         I64AddImm = I64Add, I64SubImm = I64Sub, I64MulImm = I64Mul, I64AndImm = I64And,
         I64OrImm = I64Or, I64XorImm = I64Xor, I64ShlImm = I64Shl, I64ShrSImm = I64ShrS,
         I64ShrUImm = I64ShrU, I64RotlImm = I64Rotl, I64RotrImm = I64Rotr,
+        F32AddImm = F32Add, F32SubImm = F32Sub, F32MulImm = F32Mul, F32DivImm = F32Div,
+        F32LtImm = F32Lt, F32GtImm = F32Gt, F32LeImm = F32Le, F32GeImm = F32Ge,
         F64AddImm = F64Add, F64SubImm = F64Sub, F64MulImm = F64Mul, F64DivImm = F64Div,
         F64LtImm = F64Lt, F64GtImm = F64Gt, F64LeImm = F64Le, F64GeImm = F64Ge,
     ],
@@ -227,7 +237,7 @@ pub fn swapped(op: Binary) -> Option<Binary> {
     Some(match op {
         I32Eq | I32Ne | I32Add | I32Mul | I32And | I32Or | I32Xor => op,
         I64Eq | I64Ne | I64Add | I64Mul | I64And | I64Or | I64Xor => op,
-        F64Add | F64Mul => op,
+        F32Add | F32Mul | F64Add | F64Mul => op,
         I32LtS => I32GtS,
         I32LtU => I32GtU,
         I32GtS => I32LtS,
@@ -244,6 +254,10 @@ pub fn swapped(op: Binary) -> Option<Binary> {
         I64LeU => I64GeU,
         I64GeS => I64LeS,
         I64GeU => I64LeU,
+        F32Lt => F32Gt,
+        F32Gt => F32Lt,
+        F32Le => F32Ge,
+        F32Ge => F32Le,
         F64Lt => F64Gt,
         F64Gt => F64Lt,
         F64Le => F64Ge,

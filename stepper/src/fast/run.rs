@@ -140,26 +140,37 @@ impl Machine {
                     jump_if!(matches!(numeric::binary(Binary::$op, s!(i.b), i.hi() as i32 as i64 as u64), Ok(1)))
                 };
             }
+            // The effective address of an access of `$width` bytes at `$addr` (an i32)
+            // plus `$offset`.
             macro_rules! address {
-                ($offset:expr, $width:expr) => {{
-                    let ea = (s!(i.b) as u32 as u64) + $offset as u64;
+                ($addr:expr, $offset:expr, $width:expr) => {{
+                    let ea = ($addr as u64) + $offset as u64;
                     if ea + $width > mem_len as u64 {
                         bail!()
                     }
                     ea as usize
                 }};
             }
+            // The address operand: `b` plus `imm.hi`, or with `X`, `b` plus `$index`.
+            macro_rules! addr {
+                () => {
+                    (s!(i.b) as u32).wrapping_add(i.hi())
+                };
+                (X $index:expr) => {
+                    (s!(i.b) as u32).wrapping_add(s!($index) as u32)
+                };
+            }
             macro_rules! load {
-                ($t:ty $(as $extend:ty)*) => {{
-                    let ea = address!(i.imm, std::mem::size_of::<$t>() as u64);
+                ($addr:expr, $offset:expr, $t:ty $(as $extend:ty)*) => {{
+                    let ea = address!($addr, $offset, std::mem::size_of::<$t>() as u64);
                     let raw = <$t>::from_le(ptr::read_unaligned(mem_base.add(ea) as *const $t));
                     set!(raw $(as $extend)* as u64)
                 }};
             }
             macro_rules! store {
-                ($t:ty, $offset:expr, $value:expr) => {{
+                ($addr:expr, $offset:expr, $t:ty, $value:expr) => {{
                     let width = std::mem::size_of::<$t>();
-                    let ea = address!($offset, width as u64);
+                    let ea = address!($addr, $offset, width as u64);
                     ptr::write_unaligned(mem_base.add(ea) as *mut $t, ($value as $t).to_le());
                     (*mem).touch(ea, width);
                     ip = ip.add(1);
@@ -201,6 +212,11 @@ impl Machine {
                 Code::Nop => ip = ip.add(1),
                 Code::Exit | Code::BrTableEntry => bail!(),
                 Code::Copy => set!(s!(i.b)),
+                Code::Copy2 => {
+                    s!(i.a) = s!(i.b);
+                    s!(i.c) = s!(i.imm);
+                    ip = ip.add(1);
+                }
                 Code::Const => set!(i.imm),
                 Code::GlobalGet => {
                     set!(globals.get_unchecked(*instance.globals.get_unchecked(i.imm as usize) as usize).value)
@@ -214,23 +230,36 @@ impl Machine {
                 Code::RefFunc => set!(*instance.funcs.get_unchecked(i.imm as usize) as u64 + 1),
                 Code::Unary => set!(ok_or_bail!(numeric::unary(*fast.unary_ops.get_unchecked(i.imm as usize), s!(i.b)))),
 
-                Code::Load8U => load!(u8),
-                Code::Load8S32 => load!(u8 as i8 as i32 as u32),
-                Code::Load8S64 => load!(u8 as i8 as i64),
-                Code::Load16U => load!(u16),
-                Code::Load16S32 => load!(u16 as i16 as i32 as u32),
-                Code::Load16S64 => load!(u16 as i16 as i64),
-                Code::Load32U => load!(u32),
-                Code::Load32S64 => load!(u32 as i32 as i64),
-                Code::Load64 => load!(u64),
-                Code::Store8 => store!(u8, i.imm, s!(i.c)),
-                Code::Store16 => store!(u16, i.imm, s!(i.c)),
-                Code::Store32 => store!(u32, i.imm, s!(i.c)),
-                Code::Store64 => store!(u64, i.imm, s!(i.c)),
-                Code::Store8Imm => store!(u8, i.lo(), i.hi()),
-                Code::Store16Imm => store!(u16, i.lo(), i.hi()),
-                Code::Store32Imm => store!(u32, i.lo(), i.hi()),
-                Code::Store64Imm => store!(u64, i.lo(), i.hi()),
+                Code::Load8U => load!(addr!(), i.lo(), u8),
+                Code::Load8S32 => load!(addr!(), i.lo(), u8 as i8 as i32 as u32),
+                Code::Load8S64 => load!(addr!(), i.lo(), u8 as i8 as i64),
+                Code::Load16U => load!(addr!(), i.lo(), u16),
+                Code::Load16S32 => load!(addr!(), i.lo(), u16 as i16 as i32 as u32),
+                Code::Load16S64 => load!(addr!(), i.lo(), u16 as i16 as i64),
+                Code::Load32U => load!(addr!(), i.lo(), u32),
+                Code::Load32S64 => load!(addr!(), i.lo(), u32 as i32 as i64),
+                Code::Load64 => load!(addr!(), i.lo(), u64),
+                Code::Load8UX => load!(addr!(X i.c), i.imm, u8),
+                Code::Load8S32X => load!(addr!(X i.c), i.imm, u8 as i8 as i32 as u32),
+                Code::Load8S64X => load!(addr!(X i.c), i.imm, u8 as i8 as i64),
+                Code::Load16UX => load!(addr!(X i.c), i.imm, u16),
+                Code::Load16S32X => load!(addr!(X i.c), i.imm, u16 as i16 as i32 as u32),
+                Code::Load16S64X => load!(addr!(X i.c), i.imm, u16 as i16 as i64),
+                Code::Load32UX => load!(addr!(X i.c), i.imm, u32),
+                Code::Load32S64X => load!(addr!(X i.c), i.imm, u32 as i32 as i64),
+                Code::Load64X => load!(addr!(X i.c), i.imm, u64),
+                Code::Store8 => store!(addr!(), i.lo(), u8, s!(i.c)),
+                Code::Store16 => store!(addr!(), i.lo(), u16, s!(i.c)),
+                Code::Store32 => store!(addr!(), i.lo(), u32, s!(i.c)),
+                Code::Store64 => store!(addr!(), i.lo(), u64, s!(i.c)),
+                Code::Store8X => store!(addr!(X i.a), i.imm, u8, s!(i.c)),
+                Code::Store16X => store!(addr!(X i.a), i.imm, u16, s!(i.c)),
+                Code::Store32X => store!(addr!(X i.a), i.imm, u32, s!(i.c)),
+                Code::Store64X => store!(addr!(X i.a), i.imm, u64, s!(i.c)),
+                Code::Store8Imm => store!(s!(i.b) as u32, i.lo(), u8, i.hi()),
+                Code::Store16Imm => store!(s!(i.b) as u32, i.lo(), u16, i.hi()),
+                Code::Store32Imm => store!(s!(i.b) as u32, i.lo(), u32, i.hi()),
+                Code::Store64Imm => store!(s!(i.b) as u32, i.lo(), u64, i.hi()),
                 Code::MemoryFill | Code::MemoryCopy => {
                     let o = i.b as usize;
                     let (d, src, n) = (s!(o) as u32 as u64, s!(o + 1), s!(o + 2) as u32 as u64);
@@ -452,6 +481,14 @@ impl Machine {
                 Code::I64ShrUImm => bin_imm!(I64ShrU),
                 Code::I64RotlImm => bin_imm!(I64Rotl),
                 Code::I64RotrImm => bin_imm!(I64Rotr),
+                Code::F32AddImm => bin_imm!(F32Add),
+                Code::F32SubImm => bin_imm!(F32Sub),
+                Code::F32MulImm => bin_imm!(F32Mul),
+                Code::F32DivImm => bin_imm!(F32Div),
+                Code::F32LtImm => bin_imm!(F32Lt),
+                Code::F32GtImm => bin_imm!(F32Gt),
+                Code::F32LeImm => bin_imm!(F32Le),
+                Code::F32GeImm => bin_imm!(F32Ge),
                 Code::F64AddImm => bin_imm!(F64Add),
                 Code::F64SubImm => bin_imm!(F64Sub),
                 Code::F64MulImm => bin_imm!(F64Mul),

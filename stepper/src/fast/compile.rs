@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::inst::{negate, swapped, Code, Inst, Slot};
+use super::inst::{float_branch, negate, swapped, Code, Inst, Slot};
 use super::{Exit, FastCode, FastFunc, Fixup, NO_ENTRY};
 use crate::module::Module;
 use crate::op::{self, Branch, Op};
@@ -682,6 +682,15 @@ impl<'a> FuncCompiler<'a> {
         Some(match fused {
             Fused::Eqz32 => Inst::new(if negated { Code::BrIfNez } else { Code::BrIfEqz }).b(inst.b),
             Fused::Eqz64 => Inst::new(if negated { Code::BrIfNez64 } else { Code::BrIfEqz64 }).b(inst.b),
+            Fused::Compare(computed) if float_branch(computed).is_some() => {
+                let (slots, with_imm) = float_branch(computed)?;
+                let polarity = negated as Slot;
+                if Code::binary_imm(computed) != Some(inst.code) {
+                    Inst::new(slots).a(polarity).b(inst.b).c(inst.c)
+                } else {
+                    Inst::new(with_imm?).a(polarity).b(inst.b).pair(0, inst.imm as u32)
+                }
+            }
             Fused::Compare(computed) => {
                 let is_imm = Code::binary_imm(computed) == Some(inst.code);
                 let op = if negated { negate(computed)? } else { computed };
@@ -770,12 +779,13 @@ impl<'a> FuncCompiler<'a> {
     }
 }
 
-/// Integer comparisons: the ones a branch can absorb.
-const COMPARES: [op::Binary; 20] = {
+/// The comparisons a branch can absorb.
+const COMPARES: [op::Binary; 32] = {
     use op::Binary::*;
     [
         I32Eq, I32Ne, I32LtS, I32LtU, I32GtS, I32GtU, I32LeS, I32LeU, I32GeS, I32GeU, I64Eq, I64Ne, I64LtS, I64LtU,
-        I64GtS, I64GtU, I64LeS, I64LeU, I64GeS, I64GeU,
+        I64GtS, I64GtU, I64LeS, I64LeU, I64GeS, I64GeU, F32Eq, F32Ne, F32Lt, F32Gt, F32Le, F32Ge, F64Eq, F64Ne, F64Lt,
+        F64Gt, F64Le, F64Ge,
     ]
 };
 
@@ -796,6 +806,22 @@ fn falls_through(code: Code) -> bool {
             | Code::Return
             | Code::Call
             | Code::CallIndirect
+            | Code::BrF32Eq
+            | Code::BrF32Ne
+            | Code::BrF32Lt
+            | Code::BrF32Gt
+            | Code::BrF32Le
+            | Code::BrF32Ge
+            | Code::BrF64Eq
+            | Code::BrF64Ne
+            | Code::BrF64Lt
+            | Code::BrF64Gt
+            | Code::BrF64Le
+            | Code::BrF64Ge
+            | Code::BrF32LtImm
+            | Code::BrF32GtImm
+            | Code::BrF32LeImm
+            | Code::BrF32GeImm
     ) && !code.is_compare_branch()
 }
 

@@ -156,6 +156,11 @@ codes! {
         MemoryFill, MemoryCopy,
         Br, BrMove, BrIfNez, BrIfEqz, BrIfNez64, BrIfEqz64, BrIfNezMove, BrTable, BrTableEntry,
         Return, Call, CallIndirect,
+        // Branch to `imm.lo` if `b op c` (or `b op imm.hi`) differs from `a != 0`: float
+        // comparisons are not negated by swapping the operation (NaN compares false).
+        BrF32Eq, BrF32Ne, BrF32Lt, BrF32Gt, BrF32Le, BrF32Ge,
+        BrF64Eq, BrF64Ne, BrF64Lt, BrF64Gt, BrF64Le, BrF64Ge,
+        BrF32LtImm, BrF32GtImm, BrF32LeImm, BrF32GeImm,
     ],
     binary: [
         I32Eq, I32Ne, I32LtS, I32LtU, I32GtS, I32GtU, I32LeS, I32LeU, I32GeS, I32GeU,
@@ -262,6 +267,27 @@ pub fn swapped(op: Binary) -> Option<Binary> {
         F64Gt => F64Lt,
         F64Le => F64Ge,
         F64Ge => F64Le,
+        _ => return None,
+    })
+}
+
+/// The codes branching on float comparison `op` of two slots, and of a slot and an f32
+/// immediate.
+pub fn float_branch(op: Binary) -> Option<(Code, Option<Code>)> {
+    use Binary::*;
+    Some(match op {
+        F32Eq => (Code::BrF32Eq, None),
+        F32Ne => (Code::BrF32Ne, None),
+        F32Lt => (Code::BrF32Lt, Some(Code::BrF32LtImm)),
+        F32Gt => (Code::BrF32Gt, Some(Code::BrF32GtImm)),
+        F32Le => (Code::BrF32Le, Some(Code::BrF32LeImm)),
+        F32Ge => (Code::BrF32Ge, Some(Code::BrF32GeImm)),
+        F64Eq => (Code::BrF64Eq, None),
+        F64Ne => (Code::BrF64Ne, None),
+        F64Lt => (Code::BrF64Lt, None),
+        F64Gt => (Code::BrF64Gt, None),
+        F64Le => (Code::BrF64Le, None),
+        F64Ge => (Code::BrF64Ge, None),
         _ => return None,
     })
 }

@@ -142,6 +142,12 @@ impl Machine {
             }
             // The effective address of an access of `$width` bytes at `$addr` (an i32)
             // plus `$offset`.
+            // Float comparisons branch when the result differs from `a != 0`.
+            macro_rules! br_float {
+                ($op:ident, $rhs:expr) => {
+                    jump_if!(matches!(numeric::binary(Binary::$op, s!(i.b), $rhs), Ok(1)) != (i.a != 0))
+                };
+            }
             macro_rules! address {
                 ($addr:expr, $offset:expr, $width:expr) => {{
                     let ea = ($addr as u64) + $offset as u64;
@@ -498,6 +504,22 @@ impl Machine {
                 Code::F64LeImm => bin_imm!(F64Le),
                 Code::F64GeImm => bin_imm!(F64Ge),
 
+                Code::BrF32Eq => br_float!(F32Eq, s!(i.c)),
+                Code::BrF32Ne => br_float!(F32Ne, s!(i.c)),
+                Code::BrF32Lt => br_float!(F32Lt, s!(i.c)),
+                Code::BrF32Gt => br_float!(F32Gt, s!(i.c)),
+                Code::BrF32Le => br_float!(F32Le, s!(i.c)),
+                Code::BrF32Ge => br_float!(F32Ge, s!(i.c)),
+                Code::BrF64Eq => br_float!(F64Eq, s!(i.c)),
+                Code::BrF64Ne => br_float!(F64Ne, s!(i.c)),
+                Code::BrF64Lt => br_float!(F64Lt, s!(i.c)),
+                Code::BrF64Gt => br_float!(F64Gt, s!(i.c)),
+                Code::BrF64Le => br_float!(F64Le, s!(i.c)),
+                Code::BrF64Ge => br_float!(F64Ge, s!(i.c)),
+                Code::BrF32LtImm => br_float!(F32Lt, i.hi() as u64),
+                Code::BrF32GtImm => br_float!(F32Gt, i.hi() as u64),
+                Code::BrF32LeImm => br_float!(F32Le, i.hi() as u64),
+                Code::BrF32GeImm => br_float!(F32Ge, i.hi() as u64),
                 Code::BrI32Eq => br!(I32Eq),
                 Code::BrI32EqImm => br_imm32!(I32Eq),
                 Code::BrI32Ne => br!(I32Ne),

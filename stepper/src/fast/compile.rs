@@ -446,6 +446,7 @@ impl<'a> FuncCompiler<'a> {
                 let dst = self.result(3);
                 self.emit_result(Inst::new(Code::Select).a(dst).b(x).c(y).imm(cond as u64), next);
             }
+            Op::Unary(op::Unary::I32Eqz) if self.negate_last_compare(next) => {}
             Op::Unary(u) => {
                 let src = self.operand(h - 1, pc);
                 let dst = self.result(1);
@@ -642,6 +643,9 @@ impl<'a> FuncCompiler<'a> {
     /// condition is zero).
     fn conditional(&mut self, br: Branch, negated: bool, pc: u32) {
         let next = pc + 1;
+        if br.drop == 0 && self.fuse_negated_float_branch(br, negated, next) {
+            return;
+        }
         if br.drop == 0 {
             if let Some(i) = self.foldable(next - self.range_start) {
                 if let Some(fused) = self.fused_branch(self.fast.insts[i], negated) {
@@ -670,6 +674,50 @@ impl<'a> FuncCompiler<'a> {
         let (plain, moving) = if negated { (Code::BrIfEqz, Code::BrIfEqz) } else { (Code::BrIfNez, Code::BrIfNezMove) };
         let inst = if br.drop == 0 { Inst::new(plain).b(cond) } else { Inst::new(moving).pair(0, cond as u32) };
         self.branch(plain, moving, inst, br, next);
+    }
+
+    /// A branch on `i32.eqz` of a float comparison, the two instructions before it and
+    /// nothing to settle, becomes one branch on the comparison with the other polarity
+    /// (integer comparisons are negated when `i32.eqz` is compiled).
+    fn fuse_negated_float_branch(&mut self, br: Branch, negated: bool, end: u32) -> bool {
+        let Some(i) = self.foldable(end - self.range_start) else { return false };
+        let eqz = self.fast.insts[i];
+        let Some(j) = i.checked_sub(1).filter(|&j| j >= self.floor) else { return false };
+        let compare = self.fast.insts[j];
+        let float = self.compare_of(compare.code).filter(|&op| float_branch(op).is_some());
+        let top = self.top();
+        let ok = eqz.code == Code::I32Eqz
+            && eqz.b == eqz.a
+            && compare.a == eqz.b
+            && self.stack[self.settled..top].iter().all(|&v| v == Val::Stack)
+            && compare.steps as u32 + eqz.steps as u32 + (end - self.range_start) <= MAX_STEPS;
+        let Some(fused) = float.filter(|_| ok).and_then(|_| self.fused_branch(compare, !negated)) else { return false };
+        self.fast.insts.pop();
+        self.fast.exits.pop();
+        let steps = compare.steps + eqz.steps;
+        self.fast.insts[j] = Inst { steps, ..fused.imm(fused.imm & !0xffff_ffff | br.target as u64) };
+        self.pop(1);
+        self.settled = self.stack.len();
+        self.extend_last(j, end);
+        self.last = None;
+        self.reached.insert(br.target);
+        self.patches.push(j);
+        true
+    }
+
+    /// Makes the comparison the last instruction computed answer the opposite, for an
+    /// `i32.eqz` of it; false (changing nothing) if there is none or it is a float one.
+    fn negate_last_compare(&mut self, end: u32) -> bool {
+        let Some(i) = self.foldable(end - self.range_start) else { return false };
+        let inst = self.fast.insts[i];
+        let Some((op, negated)) = self.compare_of(inst.code).and_then(|op| Some((op, negate(op)?))) else {
+            return false;
+        };
+        self.fast.insts[i].code =
+            if Code::binary_imm(op) == Some(inst.code) { Code::binary_imm(negated) } else { Some(Code::binary(negated)) }
+                .expect("integer comparisons have both forms");
+        self.extend_last(i, end);
+        true
     }
 
     /// The branch on the condition `inst` computes, if there is one.

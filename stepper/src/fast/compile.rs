@@ -32,10 +32,8 @@ const MAX_STEPS: u32 = u8::MAX as u32;
 
 pub(crate) fn compile(m: &Module, heights: &[u32]) -> FastCode {
     let mut labels = vec![false; m.code.len() + 1];
-    for op in &m.code {
-        for target in targets(op) {
-            labels[target as usize] = true;
-        }
+    for target in m.code.iter().filter_map(target) {
+        labels[target as usize] = true;
     }
     let mut fast = FastCode { entry: vec![NO_ENTRY; m.code.len()], ..FastCode::default() };
     for (i, body) in m.bodies.iter().enumerate() {
@@ -60,13 +58,13 @@ pub(crate) fn compile(m: &Module, heights: &[u32]) -> FastCode {
     fast
 }
 
-/// The pcs an op may jump to.
-fn targets(op: &Op) -> Vec<u32> {
+/// The pc an op may jump to.
+fn target(op: &Op) -> Option<u32> {
     match *op {
-        Op::If { else_target } => vec![else_target],
-        Op::Else { end_target } => vec![end_target],
-        Op::Br(b) | Op::BrIf(b) | Op::BrTableTarget(b) => vec![b.target],
-        _ => Vec::new(),
+        Op::If { else_target } => Some(else_target),
+        Op::Else { end_target } => Some(end_target),
+        Op::Br(b) | Op::BrIf(b) | Op::BrTableTarget(b) => Some(b.target),
+        _ => None,
     }
 }
 

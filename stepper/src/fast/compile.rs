@@ -648,16 +648,9 @@ impl<'a> FuncCompiler<'a> {
             if let Some(i) = self.foldable(next - self.range_start) {
                 if let Some(fused) = self.fused_branch(self.fast.insts[i], negated) {
                     if self.settle_before(i, |v| v != Val::Stack) {
-                        // The comparison becomes the branch; its exit stays.
                         let i = self.fast.insts.len() - 1;
                         let steps = self.fast.insts[i].steps;
-                        self.fast.insts[i] = Inst { steps, ..fused.imm(fused.imm & !0xffff_ffff | br.target as u64) };
-                        self.pop(1);
-                        self.settled = self.stack.len();
-                        self.extend_last(i, next);
-                        self.last = None;
-                        self.reached.insert(br.target);
-                        self.patches.push(i);
+                        self.replace_by_branch(i, fused, steps, br.target, next);
                         return;
                     }
                 }
@@ -692,15 +685,21 @@ impl<'a> FuncCompiler<'a> {
         let Some(fused) = float.filter(|_| ok).and_then(|_| self.fused_branch(compare, !negated)) else { return false };
         self.fast.insts.pop();
         self.fast.exits.pop();
-        let steps = compare.steps + eqz.steps;
-        self.fast.insts[j] = Inst { steps, ..fused.imm(fused.imm & !0xffff_ffff | br.target as u64) };
+        self.replace_by_branch(j, fused, compare.steps + eqz.steps, br.target, end);
+        true
+    }
+
+    /// Makes the last instruction `i`, which computed the condition on top of the stack,
+    /// the branch `fused` to `target` instead, completing `steps` and the steps up to
+    /// `end`. Its exit stays: the branch changes nothing before it jumps.
+    fn replace_by_branch(&mut self, i: usize, fused: Inst, steps: u8, target: u32, end: u32) {
+        self.fast.insts[i] = Inst { steps, ..fused.imm(fused.imm & !0xffff_ffff | target as u64) };
         self.pop(1);
         self.settled = self.stack.len();
-        self.extend_last(j, end);
+        self.extend_last(i, end);
         self.last = None;
-        self.reached.insert(br.target);
-        self.patches.push(j);
-        true
+        self.reached.insert(target);
+        self.patches.push(i);
     }
 
     /// Makes the comparison the last instruction computed answer the opposite, for an

@@ -29,14 +29,18 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// At most 32 checkpoints: each costs a machine copy and a hash of what was written
+    /// since the last, which the fast path made the larger part of a recording. With 64
+    /// a game on sort took 1.95x a plain run, with 32 1.3x to 1.4x, with 16 its rounds
+    /// replay more (docs/benchmarks.md).
     fn default() -> Self {
-        Self { interval: 1 << 16, max_checkpoints: 64, memory_budget: 512 << 20, max_steps: u64::MAX }
+        Self { interval: 1 << 16, max_checkpoints: 32, memory_budget: 512 << 20, max_steps: u64::MAX }
     }
 }
 
 /// At most this many checkpoints a focus lays down. Each costs a copy of the machine and
 /// a hash of what the replay wrote since the last one, often more than replaying the
-/// steps between them: with 16 rather than all the budget allows (62 by default), a
+/// steps between them: with 16 rather than all the budget allows (30 by default), a
 /// game's rounds take about half the time (docs/benchmarks.md).
 const FOCUS_CHECKPOINTS: u64 = 16;
 

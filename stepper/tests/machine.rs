@@ -398,3 +398,44 @@ fn fused_sequences_trap_like_single_steps() {
         assert_eq!(state(&fast), state(&single), "{name} {args:?}");
     }
 }
+
+/// Instructions the fast path folds together compute what single steps compute: an
+/// address an `i32.add` computed wraps at 2^32 before the offset is added, and a float
+/// comparison on NaN takes the same branch in both polarities.
+#[test]
+fn folded_addresses_wrap_and_float_branches_see_nan() {
+    let wat = r#"(module (memory 1)
+      (data (i32.const 0) "\2a\00\00\00\07\00\00\00")
+      (func (export "load_imm") (param i32) (result i32) (i32.load offset=4 (i32.add (local.get 0) (i32.const 8))))
+      (func (export "load_sum") (param i32 i32) (result i32) (i32.load (i32.add (local.get 0) (local.get 1))))
+      (func (export "store_sum") (param i32 i32) (result i32)
+        (i32.store (i32.add (local.get 0) (local.get 1)) (local.get 1)) (i32.load (i32.const 0)))
+      (func (export "gt") (param f32) (result i32)
+        (if (result i32) (f32.gt (local.get 0) (f32.const 4)) (then (i32.const 1)) (else (i32.const 2))))
+      (func (export "not_gt") (param f64 f64) (result i32)
+        (block (br_if 0 (i32.eqz (f64.gt (local.get 0) (local.get 1)))) (return (i32.const 1))) (i32.const 2)))"#;
+    let nan32 = Value::F32(f32::NAN.to_bits());
+    let nan64 = Value::F64(f64::NAN.to_bits());
+    let cases: [(&str, Vec<Value>, Status, Option<i32>); 9] = [
+        ("load_imm", vec![Value::I32(-8)], Status::Returned, Some(7)),
+        ("load_imm", vec![Value::I32(65524)], Status::Trapped(Trap::MemoryOutOfBounds), None),
+        ("load_sum", vec![Value::I32(-4), Value::I32(4)], Status::Returned, Some(42)),
+        ("load_sum", vec![Value::I32(65533), Value::I32(0)], Status::Trapped(Trap::MemoryOutOfBounds), None),
+        ("store_sum", vec![Value::I32(-5), Value::I32(5)], Status::Returned, Some(5)),
+        ("gt", vec![nan32], Status::Returned, Some(2)),
+        ("gt", vec![Value::F32(5.0f32.to_bits())], Status::Returned, Some(1)),
+        ("not_gt", vec![nan64, Value::F64(0)], Status::Returned, Some(2)),
+        ("not_gt", vec![Value::F64(1.0f64.to_bits()), Value::F64(0)], Status::Returned, Some(1)),
+    ];
+    for (name, args, status, result) in cases {
+        let (mut fast, i) = machine(wat, Config::default());
+        call(&mut fast, i, name, &args);
+        let mut single = fast.clone();
+        assert_eq!(fast.run(u64::MAX), status, "{name} {args:?}");
+        while single.step() == Status::Running {}
+        assert_eq!(state(&fast), state(&single), "{name} {args:?}");
+        if let Some(r) = result {
+            assert_eq!(fast.results(), vec![Value::I32(r)], "{name} {args:?}");
+        }
+    }
+}

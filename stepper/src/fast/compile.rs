@@ -769,7 +769,37 @@ impl<'a> FuncCompiler<'a> {
         COMPARES.iter().copied().find(|&op| Code::binary(op) == code || Code::binary_imm(op) == Some(code))
     }
 
+    /// An addition of a product the last instruction computed becomes one instruction.
+    fn fuse_multiply_add(&mut self, op: op::Binary, end: u32) -> bool {
+        let (mul, fused) = match op {
+            op::Binary::F32Add => (Code::F32Mul, Code::F32MulAdd),
+            op::Binary::F64Add => (Code::F64Mul, Code::F64MulAdd),
+            _ => return false,
+        };
+        let h = self.stack.len();
+        for (product, other) in [(h - 1, h - 2), (h - 2, h - 1)] {
+            let Some(i) = self.produced(product, end - self.range_start) else { continue };
+            let addend = match self.stack[other] {
+                Val::Local(l) => l,
+                Val::Stack if other < product => self.slot(other),
+                _ => continue,
+            };
+            let inst = self.fast.insts[i];
+            if inst.code != mul {
+                continue;
+            }
+            self.fast.insts[i] = Inst { code: fused, a: self.slot(h - 2), imm: addend as u64, ..inst };
+            self.result(2);
+            self.extend_last(i, end);
+            return true;
+        }
+        false
+    }
+
     fn binary(&mut self, op: op::Binary, pc: u32) {
+        if self.fuse_multiply_add(op, pc + 1) {
+            return;
+        }
         let h = self.stack.len();
         let (x, y) = (self.stack[h - 2], self.stack[h - 1]);
         let inst = match (x, y, Code::binary_imm(op), swapped(op).and_then(Code::binary_imm)) {

@@ -141,6 +141,8 @@ codes! {
         Copy, Const, GlobalGet, GlobalSet, Select, MemorySize, RefFunc,
         // Two copies in order: `a = b`, then `c = imm`.
         Copy2,
+        // `a = b * c + imm` (slot `imm`), as the two wasm instructions compute it.
+        F32MulAdd, F64MulAdd,
         // `a = unary(imm)(b)`, for the unary operations without a code of their own.
         Unary,
         // Loads of `a` from address `b + imm.hi` (wrapping) plus offset `imm.lo`.

@@ -218,6 +218,14 @@ impl Machine {
                 Code::Nop => ip = ip.add(1),
                 Code::Exit | Code::BrTableEntry => bail!(),
                 Code::Copy => set!(s!(i.b)),
+                Code::F32MulAdd => {
+                    let product = ok_or_bail!(numeric::binary(Binary::F32Mul, s!(i.b), s!(i.c)));
+                    set!(ok_or_bail!(numeric::binary(Binary::F32Add, product, s!(i.imm))))
+                }
+                Code::F64MulAdd => {
+                    let product = ok_or_bail!(numeric::binary(Binary::F64Mul, s!(i.b), s!(i.c)));
+                    set!(ok_or_bail!(numeric::binary(Binary::F64Add, product, s!(i.imm))))
+                }
                 Code::Copy2 => {
                     s!(i.a) = s!(i.b);
                     s!(i.c) = s!(i.imm);

@@ -38,14 +38,15 @@ pub(crate) fn compile(m: &Module, heights: &[u32]) -> FastCode {
     let mut fast = FastCode { entry: vec![NO_ENTRY; m.code.len()], ..FastCode::default() };
     for (i, body) in m.bodies.iter().enumerate() {
         let end = m.bodies.get(i + 1).map_or(m.code.len(), |b| b.start as usize) as u32;
-        let params = m.types[body.type_index as usize].params.len() as u32;
+        let ty = &m.types[body.type_index as usize];
+        let params = ty.params.len() as u32;
         let locals = params + body.locals.len() as u32;
         let frame = locals as u64 + body.max_height as u64;
         let mut func = FastFunc { start: NO_ENTRY, params, locals: body.locals.len() as u32, frame: frame as u32 };
         // Slots are 16-bit; larger frames run on the precise executor.
         if frame < Slot::MAX as u64 {
             func.start = fast.insts.len() as u32;
-            FuncCompiler::new(m, heights, &labels, &mut fast, locals).compile(body.start, end);
+            FuncCompiler::new(m, heights, &labels, &mut fast, locals, ty.results.len()).compile(body.start, end);
         }
         fast.funcs.push(func);
     }
@@ -78,13 +79,6 @@ enum Val {
     Const(u64),
 }
 
-/// How a condition that the last instruction computed can become a branch.
-enum Fused {
-    Compare(op::Binary),
-    Eqz32,
-    Eqz64,
-}
-
 struct FuncCompiler<'a> {
     m: &'a Module,
     heights: &'a [u32],
@@ -95,6 +89,8 @@ struct FuncCompiler<'a> {
     floor: usize,
     /// Parameters and declared locals: the slot of operand height `h` is `locals + h`.
     locals: u32,
+    /// How many values the function returns.
+    results: usize,
     stack: Vec<Val>,
     /// `stack[..settled]` are all [`Val::Stack`].
     settled: usize,
@@ -114,7 +110,14 @@ struct FuncCompiler<'a> {
 }
 
 impl<'a> FuncCompiler<'a> {
-    fn new(m: &'a Module, heights: &'a [u32], labels: &'a [bool], fast: &'a mut FastCode, locals: u32) -> Self {
+    fn new(
+        m: &'a Module,
+        heights: &'a [u32],
+        labels: &'a [bool],
+        fast: &'a mut FastCode,
+        locals: u32,
+        results: usize,
+    ) -> Self {
         let floor = fast.insts.len();
         Self {
             m,
@@ -123,6 +126,7 @@ impl<'a> FuncCompiler<'a> {
             fast,
             floor,
             locals,
+            results,
             stack: Vec::new(),
             settled: 0,
             range_start: 0,
@@ -294,11 +298,11 @@ impl<'a> FuncCompiler<'a> {
 
     /// Settles the whole stack: before labels, branches and calls.
     fn settle_all(&mut self, end: u32) {
-        self.settle_where_below(self.stack.len(), end);
+        self.settle_below(self.stack.len(), end);
     }
 
     /// Settles the heights below `height`.
-    fn settle_where_below(&mut self, height: usize, end: u32) {
+    fn settle_below(&mut self, height: usize, end: u32) {
         for h in self.settled..height {
             self.settle(h, end);
         }
@@ -368,7 +372,7 @@ impl<'a> FuncCompiler<'a> {
             let height = match self.heights[pc as usize] {
                 // The function's final `end`, after dead code: branches to the function's
                 // label leave its results there.
-                UNREACHABLE if self.m.code[pc as usize] == Op::Return => self.results(pc) as u32,
+                UNREACHABLE if self.m.code[pc as usize] == Op::Return => self.results as u32,
                 height => height,
             };
             if !self.reached.contains(&pc) || height == UNREACHABLE {
@@ -553,7 +557,7 @@ impl<'a> FuncCompiler<'a> {
                 return next + len + 1;
             }
             Op::Return => {
-                let results = self.results(pc);
+                let results = self.results;
                 let from = if results == 1 {
                     self.operand(h - 1, pc)
                 } else {
@@ -613,11 +617,6 @@ impl<'a> FuncCompiler<'a> {
         next
     }
 
-    /// How many results the function of op `pc` returns.
-    fn results(&self, pc: u32) -> usize {
-        self.m.func_type(self.m.func_at(pc).expect("code belongs to a function")).results.len()
-    }
-
     /// The slots a branch moves its kept values from and to (`keep` values from the top
     /// of the stack down by `drop`), the stack being settled.
     fn moved(&self, br: Branch) -> (Slot, Slot) {
@@ -660,7 +659,7 @@ impl<'a> FuncCompiler<'a> {
         // condition is still on the stack, as it is at the branch's exit).
         let cond = self.operand(self.top(), pc);
         let top = self.top();
-        self.settle_where_below(top, pc);
+        self.settle_below(top, pc);
         self.pop(1);
         let (plain, moving) = if negated { (Code::BrIfEqz, Code::BrIfEqz) } else { (Code::BrIfNez, Code::BrIfNezMove) };
         let inst = if br.drop == 0 { Inst::new(plain).b(cond) } else { Inst::new(moving).pair(0, cond as u32) };
@@ -675,14 +674,14 @@ impl<'a> FuncCompiler<'a> {
         let eqz = self.fast.insts[i];
         let Some(j) = i.checked_sub(1).filter(|&j| j >= self.floor) else { return false };
         let compare = self.fast.insts[j];
-        let float = self.compare_of(compare.code).filter(|&op| float_branch(op).is_some());
         let top = self.top();
         let ok = eqz.code == Code::I32Eqz
             && eqz.b == eqz.a
             && compare.a == eqz.b
+            && self.compare_of(compare.code).is_some_and(|op| float_branch(op).is_some())
             && self.stack[self.settled..top].iter().all(|&v| v == Val::Stack)
             && compare.steps as u32 + eqz.steps as u32 + (end - self.range_start) <= MAX_STEPS;
-        let Some(fused) = float.filter(|_| ok).and_then(|_| self.fused_branch(compare, !negated)) else { return false };
+        let Some(fused) = self.fused_branch(compare, !negated).filter(|_| ok) else { return false };
         self.fast.insts.pop();
         self.fast.exits.pop();
         self.replace_by_branch(j, fused, compare.steps + eqz.steps, br.target, end);
@@ -719,40 +718,33 @@ impl<'a> FuncCompiler<'a> {
 
     /// The branch on the condition `inst` computes, if there is one.
     fn fused_branch(&self, inst: Inst, negated: bool) -> Option<Inst> {
-        let fused = match inst.code {
-            Code::I32Eqz => Fused::Eqz32,
-            Code::I64Eqz => Fused::Eqz64,
-            code => Fused::Compare(self.compare_of(code)?),
+        let eqz = |taken_if_zero: Code, taken_if_not: Code| {
+            Some(Inst::new(if negated { taken_if_not } else { taken_if_zero }).b(inst.b))
         };
-        Some(match fused {
-            Fused::Eqz32 => Inst::new(if negated { Code::BrIfNez } else { Code::BrIfEqz }).b(inst.b),
-            Fused::Eqz64 => Inst::new(if negated { Code::BrIfNez64 } else { Code::BrIfEqz64 }).b(inst.b),
-            Fused::Compare(computed) if float_branch(computed).is_some() => {
-                let (slots, with_imm) = float_branch(computed)?;
-                let polarity = negated as Slot;
-                if Code::binary_imm(computed) != Some(inst.code) {
-                    Inst::new(slots).a(polarity).b(inst.b).c(inst.c)
-                } else {
-                    Inst::new(with_imm?).a(polarity).b(inst.b).pair(0, inst.imm as u32)
-                }
-            }
-            Fused::Compare(computed) => {
-                let is_imm = Code::binary_imm(computed) == Some(inst.code);
-                let op = if negated { negate(computed)? } else { computed };
-                let (slots, with_imm) = Code::branch(op)?;
-                if !is_imm {
-                    Inst::new(slots).b(inst.b).c(inst.c)
-                } else {
-                    // The immediate form: the branch holds 32 bits of it.
-                    let imm = inst.imm;
-                    let fits = if op.is_i32() { imm <= u32::MAX as u64 } else { imm as i64 == imm as i32 as i64 };
-                    if !fits {
-                        return None;
-                    }
-                    Inst::new(with_imm).b(inst.b).pair(0, imm as u32)
-                }
-            }
-        })
+        match inst.code {
+            Code::I32Eqz => return eqz(Code::BrIfEqz, Code::BrIfNez),
+            Code::I64Eqz => return eqz(Code::BrIfEqz64, Code::BrIfNez64),
+            _ => {}
+        }
+        let computed = self.compare_of(inst.code)?;
+        let is_imm = Code::binary_imm(computed) == Some(inst.code);
+        if let Some((slots, with_imm)) = float_branch(computed) {
+            let polarity = negated as Slot;
+            return Some(if is_imm {
+                Inst::new(with_imm?).a(polarity).b(inst.b).pair(0, inst.imm as u32)
+            } else {
+                Inst::new(slots).a(polarity).b(inst.b).c(inst.c)
+            });
+        }
+        let op = if negated { negate(computed)? } else { computed };
+        let (slots, with_imm) = Code::branch(op)?;
+        if !is_imm {
+            return Some(Inst::new(slots).b(inst.b).c(inst.c));
+        }
+        // The immediate form: the branch holds 32 bits of it.
+        let imm = inst.imm;
+        let fits = if op.is_i32() { imm <= u32::MAX as u64 } else { imm as i64 == imm as i32 as i64 };
+        fits.then(|| Inst::new(with_imm).b(inst.b).pair(0, imm as u32))
     }
 
     /// The access (`plain`, or `indexed` for two slots) whose address is what `add`

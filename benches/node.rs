@@ -37,7 +37,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn main() {
     let dir = std::env::temp_dir().join(format!("verigame-node-bench-{}", std::process::id()));
     let node = Node::create(&dir, setup()).unwrap();
-    let mints: Vec<Vec<u8>> = (0..1000).map(|a| format!(r#"{{"call":"mint","args":[{a}, 1000000]}}"#).into_bytes()).collect();
+    let mints: Vec<Vec<u8>> =
+        (0..1000).map(|a| format!(r#"{{"call":"mint","args":[{a}, 1000000]}}"#).into_bytes()).collect();
     node.finalize(1, &mints.iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap();
     node.commit_pending().unwrap();
 
@@ -50,13 +51,22 @@ fn main() {
     }
     let calls = BLOCKS * TXS_PER_BLOCK;
     let seconds = start.elapsed().as_secs_f64();
-    println!("finalize+commit: {calls} calls in {BLOCKS} blocks, {seconds:.3} s, {:.0} calls/s", calls as f64 / seconds);
+    println!(
+        "finalize+commit: {calls} calls in {BLOCKS} blocks, {seconds:.3} s, {:.0} calls/s",
+        calls as f64 / seconds
+    );
 
     let options = verigame::validate::Options { from: None, to: None, degree: 2, limits: traces::Limits::default() };
     let report = verigame::validate::validate(&dir, &options, &|_, _| {}).unwrap();
     assert!(report.wrong.is_none());
     assert!(report.calls > calls);
-    println!("validate: {} calls in {} blocks, {:.3} s, {:.0} calls/s", report.calls, report.blocks, report.seconds, report.calls_per_second());
+    println!(
+        "validate: {} calls in {} blocks, {:.3} s, {:.0} calls/s",
+        report.calls,
+        report.blocks,
+        report.seconds,
+        report.calls_per_second()
+    );
 
     // CheckTx while blocks execute: the mempool connection does not wait for consensus.
     let pending: Vec<Vec<u8>> = (0..PENDING as u64).map(tx).collect();

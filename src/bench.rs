@@ -190,7 +190,9 @@ pub fn print_table(measurements: &[Measurement]) {
     }
     println!("geometric mean ratio stepper/wasmi: {:.2}", mean_ratio(measurements));
     println!("* wasmi 2.0 with portable dispatch (deterministic, eager); its 2-3.5x faster tail-call build: benches/wasmi-tail");
-    println!("hashed/1M: stepper time when it also computes the state hash every {HASH_INTERVAL} steps, over the fast path");
+    println!(
+        "hashed/1M: stepper time when it also computes the state hash every {HASH_INTERVAL} steps, over the fast path"
+    );
 }
 
 pub fn to_json(measurements: &[Measurement]) -> serde_json::Value {
@@ -224,7 +226,8 @@ impl std::str::FromStr for Program {
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || format!("`{s}` is not FILE:EXPORT:ARG (for example sort.wasm:sort_checksum:1000)");
         let mut parts = s.split(':');
-        let (Some(file), Some(export), Some(arg), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(file), Some(export), Some(arg), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(bad());
         };
         let arg = arg.parse().map_err(|_| bad())?;
@@ -447,7 +450,17 @@ pub fn print_dispute_table(measurements: &[DisputeMeasurement]) {
         );
         println!(
             "{:>6} {:>6} {:>9} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9} {:>9} {:>9} {:>10}",
-            "degree", "rounds", "dispute s", "/ plain", "best s", "/ best", "cpu s", "RSS MiB", "record s", "rounds s", "answer s",
+            "degree",
+            "rounds",
+            "dispute s",
+            "/ plain",
+            "best s",
+            "/ best",
+            "cpu s",
+            "RSS MiB",
+            "record s",
+            "rounds s",
+            "answer s",
             "ckpt MiB"
         );
         for g in &m.games {
@@ -469,7 +482,9 @@ pub fn print_dispute_table(measurements: &[DisputeMeasurement]) {
             );
         }
     }
-    println!("dispute s: median wall time of the whole game (both recordings on two threads, every round, the ruling),");
+    println!(
+        "dispute s: median wall time of the whole game (both recordings on two threads, every round, the ruling),"
+    );
     println!("  / plain: over the median plain run; best s: the shortest game, / best: over the shortest plain run;");
     println!("  cpu s: both parties' processor time; RSS: the process's peak (both parties and the referee)");
     println!("one more game: record s, both recordings side by side; rounds s, the rounds and the ruling; answer s,");

@@ -20,7 +20,8 @@ pub fn trace_call(path: &Path, export: Option<&str>, args: &[String], config: Co
     let bytes = read_module_bytes(path)?;
     let module = Module::new(&bytes)?;
     let export = choose_export(&exported_funcs(&module), export)?;
-    let index = module.exports.iter().find(|(n, _, _)| *n == export).map(|&(_, _, i)| i).expect("chosen among the exports");
+    let index =
+        module.exports.iter().find(|(n, _, _)| *n == export).map(|&(_, _, i)| i).expect("chosen among the exports");
     let args = parse_args(&module.func_type(index).params, args)?;
     Ok(Call::new(bytes, &export, args, config)?)
 }
@@ -34,7 +35,8 @@ pub struct Progress {
 impl Progress {
     pub fn new(roles: &[(Role, &str)], quiet: bool) -> Self {
         let multi = MultiProgress::new();
-        let style = ProgressStyle::with_template("{spinner} {prefix:>24} {human_pos} steps ({per_sec})").expect("a valid template");
+        let style = ProgressStyle::with_template("{spinner} {prefix:>24} {human_pos} steps ({per_sec})")
+            .expect("a valid template");
         let shown = !quiet && std::io::stderr().is_terminal();
         let bars = roles
             .iter()
@@ -89,7 +91,13 @@ impl DisputeReport<'_> {
 
     pub fn print(&self) {
         let honest = self.faulty.other();
-        print_game(self.outcome, &|role| if role == honest { "honest".to_string() } else { format!("faulty, {}", self.fault) });
+        print_game(self.outcome, &|role| {
+            if role == honest {
+                "honest".to_string()
+            } else {
+                format!("faulty, {}", self.fault)
+            }
+        });
         if !self.outcome.disputed {
             println!("(the fault changed nothing the final state shows: the faulty party's claim is the honest one)");
             return;

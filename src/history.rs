@@ -184,25 +184,40 @@ impl History {
     /// does before appending; a validator reading another node's history does not).
     pub fn read(dir: &Path, repair: bool) -> Result<(Self, Vec<BlockRecord>)> {
         let node_path = dir.join(NODE);
-        let text = fs::read_to_string(&node_path).with_context(|| format!("{} is not a node history (no {NODE})", dir.display()))?;
-        let node: Json = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", node_path.display()))?;
+        let text = fs::read_to_string(&node_path)
+            .with_context(|| format!("{} is not a node history (no {NODE})", dir.display()))?;
+        let node: Json =
+            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", node_path.display()))?;
         if node["format"] != "verigame-node" || node["version"] != 1 {
             bail!("{}: not a verigame-node history of version 1", node_path.display());
         }
-        let module_bytes = fs::read(dir.join(MODULE)).with_context(|| format!("cannot read {}", dir.join(MODULE).display()))?;
+        let module_bytes =
+            fs::read(dir.join(MODULE)).with_context(|| format!("cannot read {}", dir.join(MODULE).display()))?;
         if node["module_hash"].as_str() != Some(&hex(&keccak(&module_bytes))) {
             bail!("{}: the module's hash is not the one {NODE} records", dir.join(MODULE).display());
         }
-        let config = config_from_json(&node["config"]).with_context(|| format!("{}: bad config", node_path.display()))?;
-        let snapshot_interval = node["snapshot_interval"].as_u64().filter(|&n| n > 0).with_context(|| format!("{}: bad snapshot_interval", node_path.display()))?;
+        let config =
+            config_from_json(&node["config"]).with_context(|| format!("{}: bad config", node_path.display()))?;
+        let snapshot_interval = node["snapshot_interval"]
+            .as_u64()
+            .filter(|&n| n > 0)
+            .with_context(|| format!("{}: bad snapshot_interval", node_path.display()))?;
         let fault = match node["fault"].as_str() {
-            Some(f) => Some(f.parse::<Fault>().map_err(anyhow::Error::msg).with_context(|| format!("{}: bad fault", node_path.display()))?),
+            Some(f) => Some(
+                f.parse::<Fault>()
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("{}: bad fault", node_path.display()))?,
+            ),
             None => None,
         };
         let module = Module::new(&module_bytes)?;
         let blocks = read_log(&dir.join(LOG), repair)?;
         let setup = NodeSetup { module_bytes: Arc::new(module_bytes), module, config, snapshot_interval, fault };
-        let log = if repair { open_log(dir)? } else { File::open(dir.join(LOG)).with_context(|| format!("cannot read {}", dir.join(LOG).display()))? };
+        let log = if repair {
+            open_log(dir)?
+        } else {
+            File::open(dir.join(LOG)).with_context(|| format!("cannot read {}", dir.join(LOG).display()))?
+        };
         Ok((Self { log, dir: dir.to_path_buf(), setup }, blocks))
     }
 
@@ -223,7 +238,11 @@ impl History {
 
     /// The latest snapshot at or below `height` whose state hash is `app_hash(height)`,
     /// restored; snapshots that do not restore to their block's app hash are reported.
-    pub fn latest_snapshot(&self, height: u64, app_hash: impl Fn(u64) -> Option<Hash>) -> Result<Option<(u64, Machine)>> {
+    pub fn latest_snapshot(
+        &self,
+        height: u64,
+        app_hash: impl Fn(u64) -> Option<Hash>,
+    ) -> Result<Option<(u64, Machine)>> {
         let dir = self.dir.join(SNAPSHOTS);
         let mut heights: Vec<u64> = fs::read_dir(&dir)
             .with_context(|| format!("cannot read {}", dir.display()))?
@@ -234,7 +253,8 @@ impl History {
         let Some(&h) = heights.last() else { return Ok(None) };
         let path = self.snapshot_path(h);
         let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut machine = Machine::restore(&bytes, std::slice::from_ref(&self.setup.module)).with_context(|| format!("{}", path.display()))?;
+        let mut machine = Machine::restore(&bytes, std::slice::from_ref(&self.setup.module))
+            .with_context(|| format!("{}", path.display()))?;
         if Some(state_hash(&mut machine)) != app_hash(h) {
             bail!("{}: the snapshot does not restore to block {h}'s app hash", path.display());
         }
@@ -256,13 +276,20 @@ fn read_log(path: &Path, repair: bool) -> Result<Vec<BlockRecord>> {
     for (i, line) in lines.iter().enumerate() {
         let last = i + 1 == lines.len();
         match parse_line(line) {
-            Some(block) if blocks.last().is_none_or(|b: &BlockRecord| b.height + 1 == block.height) => blocks.push(block),
+            Some(block) if blocks.last().is_none_or(|b: &BlockRecord| b.height + 1 == block.height) => {
+                blocks.push(block)
+            }
             Some(_) => bail!("{}: line {} is out of height order", path.display(), i + 1),
             None if last && !repair => break,
             None if last => {
                 // Never committed: the crash came before its sync finished.
-                let f = OpenOptions::new().write(true).open(path).with_context(|| format!("cannot repair {}", path.display()))?;
-                f.set_len(offset as u64).and_then(|_| f.sync_all()).with_context(|| format!("cannot repair {}", path.display()))?;
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .with_context(|| format!("cannot repair {}", path.display()))?;
+                f.set_len(offset as u64)
+                    .and_then(|_| f.sync_all())
+                    .with_context(|| format!("cannot repair {}", path.display()))?;
                 break;
             }
             None => bail!("{}: line {} is damaged (bad checksum or JSON)", path.display(), i + 1),

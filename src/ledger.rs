@@ -109,7 +109,13 @@ impl Ledger {
     /// Runs one transaction. A call that does not return is undone, its outcome kept.
     pub fn execute(&mut self, tx: &[u8]) -> TxRecord {
         let outcome = match self.exports.parse(tx) {
-            Err(e) => TxOutcome { status: "rejected".into(), results: Vec::new(), steps: 0, gas: 0, error: Some(format!("{e:#}")) },
+            Err(e) => TxOutcome {
+                status: "rejected".into(),
+                results: Vec::new(),
+                steps: 0,
+                gas: 0,
+                error: Some(format!("{e:#}")),
+            },
             Ok(call) => self.call(&call),
         };
         TxRecord { tx: tx.to_vec(), outcome, post_hash: self.state_hash() }
@@ -125,7 +131,13 @@ impl Ledger {
         self.executor.progress = Progress::Pending;
         if let Err(e) = self.executor.machine.invoke(call.func, &call.args) {
             self.executor.machine.store.storage.commit();
-            return TxOutcome { status: "rejected".into(), results: Vec::new(), steps: 0, gas: 0, error: Some(e.to_string()) };
+            return TxOutcome {
+                status: "rejected".into(),
+                results: Vec::new(),
+                steps: 0,
+                gas: 0,
+                error: Some(e.to_string()),
+            };
         }
         self.executor.advance(u64::MAX);
         let m = &self.executor.machine;

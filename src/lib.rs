@@ -2,15 +2,15 @@
 //! verification game. This crate ties the workspace together behind the `verigame`
 //! command line.
 
-pub mod reference;
 pub mod bench;
 pub mod cli_values;
 pub mod dispute;
 pub mod history;
 pub mod ledger;
-pub mod node;
 pub mod net;
+pub mod node;
 pub mod prove;
+pub mod reference;
 pub mod run;
 pub mod spectest;
 pub mod state;

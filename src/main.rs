@@ -341,7 +341,8 @@ fn main() -> ExitCode {
         }
         Command::Bench { repeat, programs, json, .. } => bench(programs, repeat, json),
         Command::Referee { listen, degree, timeout, transcript, module, invoke, args, gas_limit, json } => {
-            let pinned = module.map(|path| verigame::dispute::trace_call(&path, invoke.as_deref(), &args, gas_config(gas_limit)));
+            let pinned = module
+                .map(|path| verigame::dispute::trace_call(&path, invoke.as_deref(), &args, gas_config(gas_limit)));
             match pinned.transpose() {
                 Ok(call) => referee(&listen, degree, timeout, call, transcript.as_deref(), json),
                 Err(e) => unusable(e),
@@ -366,9 +367,18 @@ fn main() -> ExitCode {
 
 /// Exit codes: 0 every block checked is right, 1 a wrong block was found (and the game
 /// played), 2 an unreadable or inconsistent history.
-fn validate(dir: &std::path::Path, options: &verigame::validate::Options, proof_out: Option<&std::path::Path>, json: bool) -> ExitCode {
+fn validate(
+    dir: &std::path::Path,
+    options: &verigame::validate::Options,
+    proof_out: Option<&std::path::Path>,
+    json: bool,
+) -> ExitCode {
     use std::io::IsTerminal;
-    let bar = if json || !std::io::stderr().is_terminal() { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
+    let bar = if json || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0)
+    };
     let report = verigame::validate::validate(dir, options, &|height, last| {
         bar.set_length(last);
         bar.set_position(height);
@@ -378,7 +388,8 @@ fn validate(dir: &std::path::Path, options: &verigame::validate::Options, proof_
         Ok(r) => r,
         Err(e) => return unusable(e),
     };
-    let proof = report.wrong.as_ref().and_then(|w| w.game.as_ref()).and_then(|g| g.transcript.ruling.as_ref()?.proof.as_ref());
+    let proof =
+        report.wrong.as_ref().and_then(|w| w.game.as_ref()).and_then(|g| g.transcript.ruling.as_ref()?.proof.as_ref());
     if let (Some(path), Some(proof)) = (proof_out, proof) {
         let text = serde_json::to_string_pretty(&judge::json::to_json(proof)).expect("JSON serializes") + "\n";
         if let Err(e) = std::fs::write(path, text) {
@@ -390,7 +401,11 @@ fn validate(dir: &std::path::Path, options: &verigame::validate::Options, proof_
     } else {
         report.print();
     }
-    if report.wrong.is_none() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if report.wrong.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// Runs until killed; exit code 2 for an unusable history or address.
@@ -425,7 +440,11 @@ fn run(call: &Call, engine: Engine, max_steps: Option<u64>, gas_limit: Option<u6
             } else {
                 outcome.print();
             }
-            if outcome.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if outcome.succeeded() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(e) => unusable(e),
     }
@@ -465,7 +484,10 @@ fn prove(call: &Call, step: u64, gas_limit: Option<u64>, out: Option<&std::path:
     let result = call.start(gas_limit).and_then(|mut machine| {
         let proof = verigame::prove::prove_step(&mut machine, step);
         if proof.step < step {
-            eprintln!("note: the call halted at step {}, before step {step}; this proves a step of its final state", proof.step);
+            eprintln!(
+                "note: the call halted at step {}, before step {step}; this proves a step of its final state",
+                proof.step
+            );
         }
         let text = serde_json::to_string_pretty(&judge::json::to_json(&proof))? + "\n";
         match out {
@@ -502,18 +524,29 @@ fn judge(path: &std::path::Path, proof: &std::path::Path, gas_limit: Option<u64>
             } else {
                 report.print();
             }
-            if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if report.valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(e) => unusable(e),
     }
 }
 
 /// Exit codes: 0 recorded, 2 unusable input or an unwritable directory.
-fn record(call: &Call, out: &std::path::Path, fault: Option<traces::Fault>, limits: &TraceLimits, json: bool) -> ExitCode {
+fn record(
+    call: &Call,
+    out: &std::path::Path,
+    fault: Option<traces::Fault>,
+    limits: &TraceLimits,
+    json: bool,
+) -> ExitCode {
     use verigame::dispute::Progress;
     let result = limits.call(call).and_then(|c| {
         let progress = Progress::new(&[(traces::Role::Defender, "recording")], json);
-        let trace = traces::Trace::record(c, fault, limits.limits(), &mut |n| progress.update(traces::Role::Defender, n));
+        let trace =
+            traces::Trace::record(c, fault, limits.limits(), &mut |n| progress.update(traces::Role::Defender, n));
         progress.finish();
         let trace = trace?;
         trace.save(out)?;
@@ -521,9 +554,13 @@ fn record(call: &Call, out: &std::path::Path, fault: Option<traces::Fault>, limi
     });
     match result {
         Ok(trace) => {
-            let (steps, hash, kept) = (trace.steps(), merkle_memory::hex(&trace.final_hash()), trace.checkpoints().count());
+            let (steps, hash, kept) =
+                (trace.steps(), merkle_memory::hex(&trace.final_hash()), trace.checkpoints().count());
             if json {
-                println!("{}", serde_json::json!({"steps": steps, "final_hash": hash, "checkpoints": kept, "trace": out}));
+                println!(
+                    "{}",
+                    serde_json::json!({"steps": steps, "final_hash": hash, "checkpoints": kept, "trace": out})
+                );
             } else {
                 println!("recorded {steps} steps, final state {hash}, {kept} checkpoints in {}", out.display());
             }
@@ -565,7 +602,8 @@ fn dispute(
     let labels = [(faulty.other(), "honest"), (faulty, "faulty")];
     let outcome = limits.call(call).and_then(|c| {
         let progress = Progress::new(&labels, json);
-        let outcome = traces::game::dispute(&c, fault, faulty, degree, &limits.limits(), &|role, n| progress.update(role, n));
+        let outcome =
+            traces::game::dispute(&c, fault, faulty, degree, &limits.limits(), &|role, n| progress.update(role, n));
         progress.finish();
         Ok(outcome?)
     });
@@ -585,7 +623,11 @@ fn dispute(
         report.print();
     }
     // Without a dispute the claims agree: whichever role lied told the truth in effect.
-    if outcome.winner == faulty.other() || !outcome.disputed { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if outcome.winner == faulty.other() || !outcome.disputed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn bench(programs: Option<PathBuf>, repeat: usize, json: bool) -> ExitCode {
@@ -606,13 +648,22 @@ fn bench(programs: Option<PathBuf>, repeat: usize, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn bench_dispute(programs: Option<PathBuf>, workloads: &[verigame::bench::Program], degrees: &[u64], repeat: usize, json: bool) -> ExitCode {
-    use verigame::bench::{dispute_to_json, measure_dispute, print_dispute_table, programs_dir, DISPUTE_DEGREES, DISPUTE_WORKLOADS};
+fn bench_dispute(
+    programs: Option<PathBuf>,
+    workloads: &[verigame::bench::Program],
+    degrees: &[u64],
+    repeat: usize,
+    json: bool,
+) -> ExitCode {
+    use verigame::bench::{
+        dispute_to_json, measure_dispute, print_dispute_table, programs_dir, DISPUTE_DEGREES, DISPUTE_WORKLOADS,
+    };
     let dir = programs.unwrap_or_else(programs_dir);
     let defaults: Vec<_> = DISPUTE_WORKLOADS.iter().map(Into::into).collect();
     let workloads = if workloads.is_empty() { &defaults[..] } else { workloads };
     let degrees = if degrees.is_empty() { DISPUTE_DEGREES } else { degrees };
-    let measured: anyhow::Result<Vec<_>> = workloads.iter().map(|p| measure_dispute(&dir, p, degrees, repeat)).collect();
+    let measured: anyhow::Result<Vec<_>> =
+        workloads.iter().map(|p| measure_dispute(&dir, p, degrees, repeat)).collect();
     let measurements = match measured {
         Ok(m) => m,
         Err(e) => return unusable(e),
@@ -643,7 +694,11 @@ fn spectest(paths: &[PathBuf], verbose: bool) -> ExitCode {
         failed += report.failed;
     }
     println!("{passed} passed, {failed} failed");
-    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Exit codes: 0 a verdict was reached (a forfeit is one), 2 unusable input or a network
@@ -696,7 +751,11 @@ fn party(
     } else {
         report.print();
     }
-    if report.won() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if report.won() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// Exit codes: 0 quit, 1 the terminal failed, 2 unusable input.

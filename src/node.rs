@@ -77,7 +77,13 @@ impl Node {
         for block in &blocks[from as usize..] {
             let replayed = execute_block(&mut ledger, block.height, block.txs.iter().map(|t| t.tx.as_slice()));
             if replayed.app_hash != block.app_hash {
-                bail!("{}: block {} replays to app hash {}, the log records {}", dir.display(), block.height, hex(&replayed.app_hash), hex(&block.app_hash));
+                bail!(
+                    "{}: block {} replays to app hash {}, the log records {}",
+                    dir.display(),
+                    block.height,
+                    hex(&replayed.app_hash),
+                    hex(&block.app_hash)
+                );
             }
         }
         let mut outcomes = vec![Vec::new()];
@@ -110,7 +116,9 @@ impl Node {
 
     /// Serves ABCI on `addr` until the process ends.
     pub fn serve(self, addr: &str) -> Result<()> {
-        let server = tendermint_abci::ServerBuilder::new(1 << 20).bind(addr, self).with_context(|| format!("cannot listen on {addr}"))?;
+        let server = tendermint_abci::ServerBuilder::new(1 << 20)
+            .bind(addr, self)
+            .with_context(|| format!("cannot listen on {addr}"))?;
         server.listen().context("the ABCI server stopped")
     }
 
@@ -237,9 +245,13 @@ impl Node {
         let text = std::str::from_utf8(data).ok().map(str::trim);
         match path {
             "/tx" => {
-                let hash: [u8; 32] = match text.and_then(|t| merkle_memory::hash::hex_to_bytes(&format!("0x{}", t.trim_start_matches("0x").to_lowercase()))) {
+                let hash: [u8; 32] = match text.and_then(|t| {
+                    merkle_memory::hash::hex_to_bytes(&format!("0x{}", t.trim_start_matches("0x").to_lowercase()))
+                }) {
                     Some(bytes) => bytes.try_into().map_err(|_| anyhow::anyhow!("a transaction hash has 32 bytes"))?,
-                    None => data.try_into().map_err(|_| anyhow::anyhow!("the data is not a 32-byte transaction hash"))?,
+                    None => {
+                        data.try_into().map_err(|_| anyhow::anyhow!("the data is not a 32-byte transaction hash"))?
+                    }
                 };
                 let &(height, index) = s.txs.get(&hash).context("no committed transaction has this hash")?;
                 let record = &s.blocks[height as usize][index];
@@ -282,16 +294,22 @@ pub const STORAGE_PRICE: u64 = 100;
 pub fn start(home: &Path, new: NewNode) -> Result<Node> {
     if crate::history::exists(home) {
         if new.module.is_some() || new.gas_limit.is_some() || new.snapshot_interval.is_some() || new.fault.is_some() {
-            bail!("{} already holds a node's history, which fixes its module, gas limit, snapshot interval and fault", home.display());
+            bail!(
+                "{} already holds a node's history, which fixes its module, gas limit, snapshot interval and fault",
+                home.display()
+            );
         }
         return Node::open(home);
     }
-    let Some(path) = new.module else { bail!("{} holds no history yet: give the contract with --module", home.display()) };
+    let Some(path) = new.module else {
+        bail!("{} holds no history yet: give the contract with --module", home.display())
+    };
     let bytes = crate::run::read_module_bytes(&path)?;
     let module = stepper::Module::new(&bytes).with_context(|| format!("{}", path.display()))?;
     let mut gas = stepper::GasTable::default();
     gas.costs[stepper::op::GasClass::Storage as usize] = STORAGE_PRICE;
-    let config = stepper::Config { gas_limit: new.gas_limit.unwrap_or(DEFAULT_GAS_LIMIT), gas, ..stepper::Config::default() };
+    let config =
+        stepper::Config { gas_limit: new.gas_limit.unwrap_or(DEFAULT_GAS_LIMIT), gas, ..stepper::Config::default() };
     let snapshot_interval = new.snapshot_interval.unwrap_or(DEFAULT_SNAPSHOT_INTERVAL);
     if snapshot_interval == 0 {
         bail!("the snapshot interval must be at least 1 block");

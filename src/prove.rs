@@ -65,7 +65,8 @@ pub fn read_proof(path: &Path) -> Result<Proof> {
 /// Judges `proof` for `module` under `config`.
 pub fn judge_proof(module: Arc<Module>, config: Config, proof: &Proof) -> Result<Report> {
     let judge = Judge::new(module, config)?;
-    let instruction = judge.instruction(proof.state.frame.func, proof.state.frame.pc).filter(|_| proof.state.status == 0);
+    let instruction =
+        judge.instruction(proof.state.frame.func, proof.state.frame.pc).filter(|_| proof.state.status == 0);
     let executed = judge.execute(proof);
     let post_hash = executed.as_ref().ok().map(|v| hex(&v.post_hash));
     let reason = match &executed {

@@ -123,10 +123,21 @@ pub fn prepare_call(bytes: &[u8], export: Option<&str>, args: &[String], config:
 
 /// The names of a module's exported functions.
 pub fn exported_funcs(module: &Module) -> Vec<String> {
-    module.exports.iter().filter(|(_, k, _)| *k == stepper::module::ExportKind::Func).map(|(n, _, _)| n.clone()).collect()
+    module
+        .exports
+        .iter()
+        .filter(|(_, k, _)| *k == stepper::module::ExportKind::Func)
+        .map(|(n, _, _)| n.clone())
+        .collect()
 }
 
-pub fn run_stepper(bytes: &[u8], export: Option<&str>, args: &[String], max_steps: u64, config: Config) -> Result<RunOutcome> {
+pub fn run_stepper(
+    bytes: &[u8],
+    export: Option<&str>,
+    args: &[String],
+    max_steps: u64,
+    config: Config,
+) -> Result<RunOutcome> {
     let mut machine = prepare_call(bytes, export, args, config)?;
     let status = machine.run(max_steps);
     let (name, trap) = status_name(status);

@@ -310,4 +310,3 @@ fn matches(value: &Value, want: &WastRetCore<'_>) -> bool {
         _ => false,
     }
 }
-

@@ -92,7 +92,13 @@ impl Report {
     pub fn print(&self) {
         println!(
             "checked blocks {} to {} (from the snapshot at {}): {} blocks, {} calls in {:.2} s, {:.0} calls/s",
-            self.range.0, self.range.1, self.snapshot, self.blocks, self.calls, self.seconds, self.calls_per_second()
+            self.range.0,
+            self.range.1,
+            self.snapshot,
+            self.blocks,
+            self.calls,
+            self.seconds,
+            self.calls_per_second()
         );
         let Some(w) = &self.wrong else {
             println!("every block's app hash is right");
@@ -107,10 +113,19 @@ impl Report {
         if let Some(o) = &w.game {
             if let Some(r) = &o.transcript.ruling {
                 let place = r.instruction.as_deref().unwrap_or("(a halted state)");
-                println!("game: {} rounds; the executions part at step {} ({place}); proof {} bytes", o.transcript.rounds.len(), r.step, r.proof_bytes);
+                println!(
+                    "game: {} rounds; the executions part at step {} ({place}); proof {} bytes",
+                    o.transcript.rounds.len(),
+                    r.step,
+                    r.proof_bytes
+                );
             }
             println!("verdict: {}", o.reason);
-            println!("winner: {} ({})", o.winner, if o.winner == Role::Challenger { "the validator" } else { "the node" });
+            println!(
+                "winner: {} ({})",
+                o.winner,
+                if o.winner == Role::Challenger { "the validator" } else { "the node" }
+            );
         }
     }
 }
@@ -144,12 +159,26 @@ pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> R
             }
             calls += index as u64 + 1;
             let seconds = start.elapsed().as_secs_f64();
-            return Ok(Report { range: (from, to), snapshot, blocks: block.height - snapshot, calls, seconds, wrong: Some(wrong) });
+            return Ok(Report {
+                range: (from, to),
+                snapshot,
+                blocks: block.height - snapshot,
+                calls,
+                seconds,
+                wrong: Some(wrong),
+            });
         }
         calls += block.txs.len() as u64;
         progress(block.height, to);
     }
-    Ok(Report { range: (from, to), snapshot, blocks: to - snapshot, calls, seconds: start.elapsed().as_secs_f64(), wrong: None })
+    Ok(Report {
+        range: (from, to),
+        snapshot,
+        blocks: to - snapshot,
+        calls,
+        seconds: start.elapsed().as_secs_f64(),
+        wrong: None,
+    })
 }
 
 /// Replays a block honestly. At the first transaction whose state hash differs from the
@@ -170,7 +199,12 @@ fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize
     if block.txs.is_empty() {
         let state = ledger.state_hash();
         if state != block.app_hash {
-            bail!("block {} has no transactions, yet its app hash {} is not the state {}", block.height, hex(&block.app_hash), hex(&state));
+            bail!(
+                "block {} has no transactions, yet its app hash {} is not the state {}",
+                block.height,
+                hex(&block.app_hash),
+                hex(&state)
+            );
         }
     }
     Ok(None)
@@ -183,7 +217,8 @@ fn play(setup: &crate::history::NodeSetup, before: Ledger, recorded: &TxRecord, 
         bail!("the history does not record how the node executed (it claims to be honest), so its execution cannot be replayed here; play it against the node itself with `verigame party`");
     };
     let tx = before.exports.parse(&recorded.tx).context("the wrong transaction is not a valid call")?;
-    let call = Call::new(setup.module_bytes.to_vec(), &tx.export, tx.args, setup.config.clone())?.on(before.executor.machine)?;
+    let call = Call::new(setup.module_bytes.to_vec(), &tx.export, tx.args, setup.config.clone())?
+        .on(before.executor.machine)?;
     let record = |fault| Trace::record(call.clone(), fault, options.limits.clone(), &mut |_| {});
     let mut validator = LocalParty { trace: record(None)? };
     let mut node = LocalParty { trace: record(Some(fault))? };

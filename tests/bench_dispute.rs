@@ -16,11 +16,25 @@ fn stderr(out: &Output) -> String {
 
 #[test]
 fn a_dispute_bench_reports_each_degree_against_the_plain_run() {
-    let out = verigame(&["bench", "--dispute", "--workload", "sort.wasm:sort_checksum:60", "--degree", "2", "3", "--repeat", "1", "--json"]);
+    let out = verigame(&[
+        "bench",
+        "--dispute",
+        "--workload",
+        "sort.wasm:sort_checksum:60",
+        "--degree",
+        "2",
+        "3",
+        "--repeat",
+        "1",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Json = serde_json::from_slice(&out.stdout).expect("one JSON object");
     let [d] = report["disputes"].as_array().expect("a list of disputes").as_slice() else { panic!("{report}") };
-    assert_eq!((d["file"].as_str(), d["export"].as_str(), d["arg"].as_i64()), (Some("sort.wasm"), Some("sort_checksum"), Some(60)));
+    assert_eq!(
+        (d["file"].as_str(), d["export"].as_str(), d["arg"].as_i64()),
+        (Some("sort.wasm"), Some("sort_checksum"), Some(60))
+    );
 
     let run = verigame(&["run", "tests/programs/sort.wasm", "--invoke", "sort_checksum", "60", "--json"]);
     let run: Json = serde_json::from_slice(&run.stdout).expect("run --json prints JSON");
@@ -54,7 +68,16 @@ fn a_dispute_bench_reports_each_degree_against_the_plain_run() {
 
 #[test]
 fn a_dispute_bench_prints_a_table_by_degree() {
-    let out = verigame(&["bench", "--dispute", "--workload", "sha256.wasm:sha256_rounds:1", "--degree", "4", "--repeat", "1"]);
+    let out = verigame(&[
+        "bench",
+        "--dispute",
+        "--workload",
+        "sha256.wasm:sha256_rounds:1",
+        "--degree",
+        "4",
+        "--repeat",
+        "1",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("sha256.wasm sha256_rounds(1): "), "{text}");

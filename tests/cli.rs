@@ -13,7 +13,6 @@ fn json_of(out: &Output) -> Json {
     serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
 
-
 const FIB: &str = "tests/programs/fib.wasm";
 
 #[test]
@@ -123,7 +122,9 @@ fn prove_then_judge_accepts_an_honest_proof_and_refuses_a_tampered_one() {
 #[test]
 fn dispute_json_names_the_honest_winner_in_either_role() {
     let sort = ["dispute", "tests/programs/sort.wasm", "--invoke", "sort_checksum", "40"];
-    for (fault, role, degree) in [("memory@2000", "defender", "2"), ("stack@500", "challenger", "4"), ("halt@3000", "defender", "16")] {
+    for (fault, role, degree) in
+        [("memory@2000", "defender", "2"), ("stack@500", "challenger", "4"), ("halt@3000", "defender", "16")]
+    {
         let mut args = sort.to_vec();
         args.extend(["--fault", fault, "--faulty-role", role, "--degree", degree, "--json"]);
         let out = json_of(&verigame(&args));
@@ -131,7 +132,8 @@ fn dispute_json_names_the_honest_winner_in_either_role() {
         assert_eq!(out["honest"], honest, "{out}");
         assert_eq!(out["winner"], honest, "{out}");
         assert_eq!(out["degree"], degree.parse::<u64>().unwrap());
-        for key in ["rounds", "steps_honest", "steps_faulty", "diverged_step", "instruction", "proof_bytes", "verdict"] {
+        for key in ["rounds", "steps_honest", "steps_faulty", "diverged_step", "instruction", "proof_bytes", "verdict"]
+        {
             assert!(!out[key].is_null(), "missing {key} in {out}");
         }
         let steps = out["steps_honest"].as_u64().unwrap().max(out["steps_faulty"].as_u64().unwrap());
@@ -145,7 +147,15 @@ fn dispute_text_and_transcript_record_every_round() {
     std::fs::create_dir_all(&dir).unwrap();
     let transcript = dir.join("game.json");
     let out = verigame(&[
-        "dispute", FIB, "--invoke", "fib_rec", "12", "--fault", "branch@300", "--transcript", transcript.to_str().unwrap(),
+        "dispute",
+        FIB,
+        "--invoke",
+        "fib_rec",
+        "12",
+        "--fault",
+        "branch@300",
+        "--transcript",
+        transcript.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
@@ -154,7 +164,10 @@ fn dispute_text_and_transcript_record_every_round() {
     let rounds = t["rounds"].as_array().unwrap();
     assert_eq!(text.matches("round ").count(), rounds.len(), "{text}");
     assert_eq!(t["winner"], "challenger");
-    assert!(is_hash(&t["ruling"]["judged_after"]) && t["ruling"]["proof"]["pre_hash"] == t["ruling"]["agreed_hash"], "{t}");
+    assert!(
+        is_hash(&t["ruling"]["judged_after"]) && t["ruling"]["proof"]["pre_hash"] == t["ruling"]["agreed_hash"],
+        "{t}"
+    );
     // Each round keeps one of the parts it cut.
     for pair in rounds.windows(2) {
         assert_eq!(pair[0]["next"], pair[1]["range"]);
@@ -182,7 +195,8 @@ fn dispute_and_record_reject_bad_faults_and_degrees() {
 fn a_recorded_trace_is_queried_by_another_process() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-trace");
     let _ = std::fs::remove_dir_all(&dir);
-    let rec = json_of(&verigame(&["record", FIB, "--invoke", "fib_rec", "12", "--out", dir.to_str().unwrap(), "--json"]));
+    let rec =
+        json_of(&verigame(&["record", FIB, "--invoke", "fib_rec", "12", "--out", dir.to_str().unwrap(), "--json"]));
     let steps = rec["steps"].as_u64().unwrap();
     let run = json_of(&verigame(&["run", FIB, "--invoke", "fib_rec", "12", "--json"]));
     assert_eq!((rec["steps"].clone(), rec["final_hash"].clone()), (run["steps"].clone(), run["state_hash"].clone()));
@@ -211,7 +225,17 @@ fn recorded_game(name: &str) -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tui-cli");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
-    let out = verigame(&["dispute", SORT, "--invoke", "sort_checksum", "100", "--fault", "memory@2000", "--transcript", path.to_str().unwrap()]);
+    let out = verigame(&[
+        "dispute",
+        SORT,
+        "--invoke",
+        "sort_checksum",
+        "100",
+        "--fault",
+        "memory@2000",
+        "--transcript",
+        path.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     path
 }
@@ -245,7 +269,11 @@ fn tui_refuses_unusable_input_with_exit_code_2_before_taking_the_terminal() {
 #[test]
 fn tui_replays_a_recorded_dispute_to_the_disputed_step_in_the_stepper() {
     let game = recorded_game("game.json");
-    let mut app = tui::replay_from_files(&game, Some(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/sort.wasm")))).unwrap();
+    let mut app = tui::replay_from_files(
+        &game,
+        Some(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/sort.wasm"))),
+    )
+    .unwrap();
     let ruling = app.replay.as_ref().unwrap().transcript.ruling.clone().unwrap();
     assert_eq!(ruling.instruction.as_deref(), Some("i32.store"));
     use crossterm::event::{KeyCode, KeyEvent};

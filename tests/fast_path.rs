@@ -12,7 +12,7 @@ use merkle_memory::{hex, state_hash};
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 use stepper::module::ExportKind;
-use stepper::{Config, Machine, Module, Status, Value, ValType};
+use stepper::{Config, Machine, Module, Status, ValType, Value};
 use verigame::reference::{seeded_bytes, smith_module};
 
 const FIRST_SEED: u64 = 0x_fa57_0000;
@@ -132,7 +132,9 @@ fn check_module(wasm: &[u8], calls: &[(String, Vec<Value>)], label: &str, rng: &
     let Ok((mut machine, instance)) = Machine::load(&module, config) else { return 0 };
     let mut checked = 0;
     for (export, args) in calls {
-        let Some(stepper::Extern::Func(func)) = machine.export(instance, export) else { panic!("{label}: no {export}") };
+        let Some(stepper::Extern::Func(func)) = machine.export(instance, export) else {
+            panic!("{label}: no {export}")
+        };
         checked += 1;
         match check_call(&machine, func, args, rng, &format!("{label} {export}{args:?}")) {
             Some(next) => machine = next,
@@ -182,7 +184,8 @@ fn fast_path_matches_precise_steps_on_c_programs() {
     let mut rng = rng(1);
     for (file, exports) in runs {
         let wasm = std::fs::read(programs.join(file)).unwrap();
-        let calls: Vec<(String, Vec<Value>)> = exports.iter().map(|(e, a)| (e.to_string(), vec![Value::I32(*a)])).collect();
+        let calls: Vec<(String, Vec<Value>)> =
+            exports.iter().map(|(e, a)| (e.to_string(), vec![Value::I32(*a)])).collect();
         check_module(&wasm, &calls, file, &mut rng);
     }
 }

@@ -80,7 +80,8 @@ impl Referee {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         stdout.read_line(&mut first).unwrap();
-        let address = first.strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {first:?}")).trim().to_string();
+        let address =
+            first.strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {first:?}")).trim().to_string();
         let (tx, events) = mpsc::channel();
         let stderr = BufReader::new(child.stderr.take().unwrap());
         std::thread::spawn(move || stderr.lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
@@ -138,7 +139,8 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn hello(role: &str, call: &Call) -> String {
-    json!({"type": "hello", "version": 1, "role": role, "call": call.to_json(), "module": hex(&call.module_bytes)}).to_string()
+    json!({"type": "hello", "version": 1, "role": role, "call": call.to_json(), "module": hex(&call.module_bytes)})
+        .to_string()
 }
 
 /// A party written by hand: JSON lines on a TCP connection.
@@ -174,7 +176,6 @@ impl Raw {
     }
 }
 
-
 #[test]
 fn the_honest_party_wins_over_tcp_in_either_role() {
     let dir = tmp("honest");
@@ -183,14 +184,25 @@ fn the_honest_party_wins_over_tcp_in_either_role() {
     assert!(out.status.success(), "{}", stderr(&out));
     // (fault, the faulty role, degree, whether the honest side answers from the trace
     // directory)
-    let games = [("stack@3001", "defender", "2", true), ("branch@2000", "challenger", "4", false), ("halt@20000", "defender", "3", false)];
+    let games = [
+        ("stack@3001", "defender", "2", true),
+        ("branch@2000", "challenger", "4", false),
+        ("halt@20000", "defender", "3", false),
+    ];
     let transcripts: Vec<PathBuf> = (0..games.len()).map(|i| dir.join(format!("game{i}.json"))).collect();
     let running: Vec<_> = games
         .iter()
         .zip(&transcripts)
         .map(|(&(fault, faulty, degree, from_trace), transcript)| {
-            let referee =
-                Referee::start(&["--degree", degree, "--timeout", "20", "--transcript", transcript.to_str().unwrap(), "--json"]);
+            let referee = Referee::start(&[
+                "--degree",
+                degree,
+                "--timeout",
+                "20",
+                "--transcript",
+                transcript.to_str().unwrap(),
+                "--json",
+            ]);
             let honest_role = if faulty == "defender" { "challenger" } else { "defender" };
             let mut honest_args = FIB_15.to_vec();
             if from_trace {
@@ -202,7 +214,9 @@ fn the_honest_party_wins_over_tcp_in_either_role() {
             (referee, honest, liar)
         })
         .collect();
-    for (((referee, honest, liar), &(fault, faulty, degree, _)), transcript) in running.into_iter().zip(&games).zip(&transcripts) {
+    for (((referee, honest, liar), &(fault, faulty, degree, _)), transcript) in
+        running.into_iter().zip(&games).zip(&transcripts)
+    {
         let (honest, liar) = (finish(honest, "the honest party"), finish(liar, "the faulty party"));
         let ended = referee.end();
         assert!(ended.status.success(), "{fault}: {:?}", ended.events);
@@ -216,16 +230,26 @@ fn the_honest_party_wins_over_tcp_in_either_role() {
         assert_eq!(report["rejected"], json!({"defender": [], "challenger": []}));
         assert!(ended.events.iter().any(|e| e.contains("the defender joined from 127.0.0.1:")), "{:?}", ended.events);
         // The same game in one process comes to the same step and verdict.
-        let local = verigame().args(["dispute"]).args(FIB_15).args(["--fault", fault, "--faulty-role", faulty, "--degree", degree, "--json"]).output().unwrap();
+        let local = verigame()
+            .args(["dispute"])
+            .args(FIB_15)
+            .args(["--fault", fault, "--faulty-role", faulty, "--degree", degree, "--json"])
+            .output()
+            .unwrap();
         let local = json_of(&local.stdout);
-        for key in ["winner", "rounds", "diverged_step", "function", "instruction", "proof_bytes", "verdict", "disputed"] {
+        for key in
+            ["winner", "rounds", "diverged_step", "function", "instruction", "proof_bytes", "verdict", "disputed"]
+        {
             assert_eq!(report[key], local[key], "{fault}: {key}");
         }
         // Each party hears the result; the honest one exits 0, the liar 1.
         assert_eq!(honest.status.code(), Some(0), "{fault}: {}", stderr(&honest));
         assert_eq!(liar.status.code(), Some(1), "{fault}: {}", stderr(&liar));
         let (h, l) = (json_of(&honest.stdout), json_of(&liar.stdout));
-        assert_eq!((h["won"].clone(), h["role"].clone(), l["won"].clone()), (json!(true), json!(honest_role), json!(false)));
+        assert_eq!(
+            (h["won"].clone(), h["role"].clone(), l["won"].clone()),
+            (json!(true), json!(honest_role), json!(false))
+        );
         assert_eq!(h["diverged_step"], report["diverged_step"]);
         assert!(stderr(&honest).contains(&format!("joined as the {honest_role}")), "{}", stderr(&honest));
         let t: Json = serde_json::from_str(&std::fs::read_to_string(transcript).unwrap()).unwrap();
@@ -243,7 +267,14 @@ fn the_text_reports_name_the_winner_on_both_sides() {
     let (honest, liar) = (finish(honest, "the defender"), finish(liar, "the challenger"));
     let ended = referee.end();
     assert!(ended.status.success());
-    for line in ["degree 2, initial state 0x", "defender (at 127.0.0.1:", "round  15:", "diverged at step", "verdict: ", "winner: defender"] {
+    for line in [
+        "degree 2, initial state 0x",
+        "defender (at 127.0.0.1:",
+        "round  15:",
+        "diverged at step",
+        "verdict: ",
+        "winner: defender",
+    ] {
         assert!(ended.stdout.contains(line), "no {line:?} in\n{}", ended.stdout);
     }
     let text = String::from_utf8_lossy(&honest.stdout);
@@ -260,7 +291,10 @@ fn a_party_that_stops_answering_loses_by_timeout() {
     let mut silent = Raw::connect(&referee.address);
     silent.send(&hello("challenger", &fib_call("15", u64::MAX)));
     let welcome = silent.recv().unwrap();
-    assert_eq!((welcome["type"].clone(), welcome["role"].clone(), welcome["timeout_ms"].clone()), (json!("welcome"), json!("challenger"), json!(1000)));
+    assert_eq!(
+        (welcome["type"].clone(), welcome["role"].clone(), welcome["timeout_ms"].clone()),
+        (json!("welcome"), json!("challenger"), json!(1000))
+    );
     assert_eq!(silent.recv().unwrap(), json!({"type": "claim"}));
     // ... and says nothing more. The result still comes.
     let started = Instant::now();
@@ -268,7 +302,10 @@ fn a_party_that_stops_answering_loses_by_timeout() {
     assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
     assert_eq!(result["type"], "result");
     assert_eq!(result["winner"], "defender");
-    assert!(result["reason"].as_str().unwrap().contains("the challenger forfeits: no answer to the claim within 1 s"), "{result}");
+    assert!(
+        result["reason"].as_str().unwrap().contains("the challenger forfeits: no answer to the claim within 1 s"),
+        "{result}"
+    );
     assert!(silent.recv().is_none(), "the referee closes the connection after the result");
     let honest = finish(honest, "the defender");
     assert_eq!(honest.status.code(), Some(0), "{}", stderr(&honest));
@@ -300,20 +337,36 @@ fn garbage_and_out_of_turn_messages_are_rejected_and_the_game_ends_right() {
                 let junk = vec![
                     ("this is not json".to_string(), "not JSON"),
                     ("x".repeat(17 << 20), "a line longer than 16777216 bytes"),
-                    (json!({"type": "hashes", "round": 1, "hashes": []}).to_string(), "out of turn: a `hashes` message"),
-                    (json!({"type": "claim", "steps": "many", "final_hash": merkle_memory::hex(&c.final_hash)}).to_string(), "`steps` is not an integer"),
+                    (
+                        json!({"type": "hashes", "round": 1, "hashes": []}).to_string(),
+                        "out of turn: a `hashes` message",
+                    ),
+                    (
+                        json!({"type": "claim", "steps": "many", "final_hash": merkle_memory::hex(&c.final_hash)})
+                            .to_string(),
+                        "`steps` is not an integer",
+                    ),
                     (hello("challenger", &call), "out of turn: a hello"),
                 ];
-                (junk, json!({"type": "claim", "steps": c.steps, "final_hash": merkle_memory::hex(&c.final_hash)}).to_string())
+                (
+                    junk,
+                    json!({"type": "claim", "steps": c.steps, "final_hash": merkle_memory::hex(&c.final_hash)})
+                        .to_string(),
+                )
             }
             "hashes" => {
                 let round = request["round"].as_u64().unwrap() as u32;
                 let range = (request["range"][0].as_u64().unwrap(), request["range"][1].as_u64().unwrap());
-                let points: Vec<u64> = request["points"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap()).collect();
-                let hashes: Vec<String> = honest.hashes(round, range, &points).unwrap().iter().map(merkle_memory::hex).collect();
+                let points: Vec<u64> =
+                    request["points"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap()).collect();
+                let hashes: Vec<String> =
+                    honest.hashes(round, range, &points).unwrap().iter().map(merkle_memory::hex).collect();
                 let junk = vec![
                     (json!({"type": "hashes", "round": round + 1, "hashes": hashes}).to_string(), "but this is round"),
-                    (json!({"type": "hashes", "round": round, "hashes": [hashes[0], hashes[0]]}).to_string(), "2 hashes for the 1 points"),
+                    (
+                        json!({"type": "hashes", "round": round, "hashes": [hashes[0], hashes[0]]}).to_string(),
+                        "2 hashes for the 1 points",
+                    ),
                     ("[1, 2, 3]".to_string(), "not a JSON object"),
                 ];
                 (junk, json!({"type": "hashes", "round": round, "hashes": hashes}).to_string())
@@ -322,8 +375,14 @@ fn garbage_and_out_of_turn_messages_are_rejected_and_the_game_ends_right() {
                 let step = request["step"].as_u64().unwrap();
                 let proof = judge::json::to_json(&honest.prove(step).unwrap());
                 let junk = vec![
-                    (json!({"type": "proof", "step": step + 1, "proof": proof}).to_string(), "but the step in question is"),
-                    (json!({"type": "proof", "step": step, "proof": {"version": 1}}).to_string(), "`proof`: not a proof"),
+                    (
+                        json!({"type": "proof", "step": step + 1, "proof": proof}).to_string(),
+                        "but the step in question is",
+                    ),
+                    (
+                        json!({"type": "proof", "step": step, "proof": {"version": 1}}).to_string(),
+                        "`proof`: not a proof",
+                    ),
                     (json!({"type": "nonsense"}).to_string(), "unknown message type `nonsense`"),
                 ];
                 (junk, json!({"type": "proof", "step": step, "proof": proof}).to_string())
@@ -353,7 +412,11 @@ fn garbage_and_out_of_turn_messages_are_rejected_and_the_game_ends_right() {
     let report = json_of(ended.stdout.as_bytes());
     assert_eq!(report["rejected"]["challenger"], json!(rejected));
     assert_eq!(report["rejected"]["defender"], json!([]));
-    assert!(ended.events.iter().any(|e| e.contains("rejected a message from the challenger: not JSON")), "{:?}", ended.events);
+    assert!(
+        ended.events.iter().any(|e| e.contains("rejected a message from the challenger: not JSON")),
+        "{:?}",
+        ended.events
+    );
 }
 
 #[test]
@@ -370,7 +433,13 @@ fn hellos_about_another_call_or_a_taken_seat_are_refused_and_the_game_goes_on() 
     };
     refused(hello("challenger", &fib_call("14", u64::MAX)), "another call than the defender's: its args is");
     refused(hello("challenger", &fib_call("15", 100_000)), "its config's gas_limit is \"100000\"");
-    let sort = verigame::dispute::trace_call(Path::new("tests/programs/sort.wasm"), Some("sort_checksum"), &["15".into()], stepper::Config::default()).unwrap();
+    let sort = verigame::dispute::trace_call(
+        Path::new("tests/programs/sort.wasm"),
+        Some("sort_checksum"),
+        &["15".into()],
+        stepper::Config::default(),
+    )
+    .unwrap();
     refused(hello("challenger", &sort), "its module_hash is");
     refused(hello("defender", &fib_call("15", u64::MAX)), "the defender's seat is taken");
     refused("{\"type\": \"hello\"}".into(), "`hello` without `version`");
@@ -386,7 +455,8 @@ fn hellos_about_another_call_or_a_taken_seat_are_refused_and_the_game_goes_on() 
 
 #[test]
 fn a_referee_holding_a_call_refuses_every_other_one_even_first() {
-    let mut referee = Referee::start(&["--timeout", "20", "--json", "--module", FIB, "--invoke", "fib_rec", "--arg", "15"]);
+    let mut referee =
+        Referee::start(&["--timeout", "20", "--json", "--module", FIB, "--invoke", "fib_rec", "--arg", "15"]);
     // The first hello would otherwise name the call.
     let mut raw = Raw::connect(&referee.address);
     raw.send(&hello("defender", &fib_call("14", u64::MAX)));
@@ -407,11 +477,16 @@ fn unusable_input_and_network_failures_exit_with_code_2() {
         assert!(stderr(&out).contains(message), "{}", stderr(&out));
     };
     expect(verigame().args(["referee", "--listen", "nowhere"]).output().unwrap(), "cannot listen on nowhere");
-    expect(verigame().args(["referee", "--listen", "127.0.0.1:0", "--timeout", "0"]).output().unwrap(), "a timeout is more than 0");
+    expect(
+        verigame().args(["referee", "--listen", "127.0.0.1:0", "--timeout", "0"]).output().unwrap(),
+        "a timeout is more than 0",
+    );
     expect(verigame().args(["referee", "--listen", "127.0.0.1:0", "--degree", "1"]).output().unwrap(), "--degree");
     // A port nobody listens on: bind one, then free it.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    let party = |args: &[&str]| verigame().args(["party", "--connect", &port, "--role", "defender"]).args(args).output().unwrap();
+    let party = |args: &[&str]| {
+        verigame().args(["party", "--connect", &port, "--role", "defender"]).args(args).output().unwrap()
+    };
     expect(party(&FIB_15), "cannot connect to the referee");
     expect(party(&[FIB, "--invoke", "nope"]), "no exported function `nope`");
     let dir = tmp("unusable");
@@ -419,12 +494,20 @@ fn unusable_input_and_network_failures_exit_with_code_2() {
     let out = verigame().args(["record"]).args(FIB_15).args(["--out", recorded.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success());
     let trace = recorded.to_str().unwrap();
-    expect(party(&[FIB, "--invoke", "fib_rec", "14", "--trace", trace]), "records another call than the one given: its args is");
+    expect(
+        party(&[FIB, "--invoke", "fib_rec", "14", "--trace", trace]),
+        "records another call than the one given: its args is",
+    );
     expect(party(&[&FIB_15[..], &["--trace", trace, "--fault", "stack@3"]].concat()), "cannot be used with");
     // A referee that goes away mid-game: the party reports it.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
-    let child = verigame().args(["party", "--connect", &address, "--role", "defender"]).args(FIB_15).stderr(Stdio::piped()).spawn().unwrap();
+    let child = verigame()
+        .args(["party", "--connect", &address, "--role", "defender"])
+        .args(FIB_15)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let (stream, _) = listener.accept().unwrap();
     let mut first = String::new();
     BufReader::new(&stream).read_line(&mut first).unwrap();

@@ -132,7 +132,9 @@ fn queries_answer_outcomes_by_transaction_hash_and_app_hashes_by_height() {
     }
     let state = query(&node, "/state", b"1");
     assert_eq!(state["app_hash"], merkle_memory::hex(&b1.app_hash));
-    for (path, data, why) in [("/state", &b"9"[..], "no block 9"), ("/tx", b"abc", "32-byte"), ("/nope", b"", "unknown query path")] {
+    for (path, data, why) in
+        [("/state", &b"9"[..], "no block 9"), ("/tx", b"abc", "32-byte"), ("/nope", b"", "unknown query path")]
+    {
         let err = node.answer(path, data).unwrap_err().to_string();
         assert!(err.contains(why), "{err}");
     }

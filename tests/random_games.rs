@@ -144,7 +144,11 @@ fn random_limits(rng: &mut Rng) -> Limits {
         // Now and then more than a focus lays down (16), so that cap is reached too.
         max_checkpoints: if rng.one_in(4) { rng.range(18, 40) } else { rng.range(3, 10) } as usize,
         // Sometimes a budget that holds only a machine or two, so the capacity decides.
-        memory_budget: if rng.one_in(5) { rng.range(100_000, 600_000) as usize } else { Limits::default().memory_budget },
+        memory_budget: if rng.one_in(5) {
+            rng.range(100_000, 600_000) as usize
+        } else {
+            Limits::default().memory_budget
+        },
         max_steps: 10_000_000,
     }
 }

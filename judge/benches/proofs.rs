@@ -210,10 +210,11 @@ fn programs_dir() -> String {
 
 fn workloads() -> Vec<Workload> {
     let mut out = Vec::new();
-    let mut add = |label: String, module: &Arc<Module>, config: Config, export: &'static str, args: Vec<Value>, stride: u64| {
-        let judge = Arc::new(Judge::new(module.clone(), config.clone()).expect("judge"));
-        out.push(Workload { label, module: module.clone(), judge, config, export, args, stride, timed: true });
-    };
+    let mut add =
+        |label: String, module: &Arc<Module>, config: Config, export: &'static str, args: Vec<Value>, stride: u64| {
+            let judge = Arc::new(Judge::new(module.clone(), config.clone()).expect("judge"));
+            out.push(Workload { label, module: module.clone(), judge, config, export, args, stride, timed: true });
+        };
     let c_programs: [(&str, &str, i32, u64); 9] = [
         ("fib.wasm", "fib_rec", 15, 1),
         ("fib.wasm", "fib_iter", 1000, 1),
@@ -308,7 +309,13 @@ fn op_name(op: &Op) -> String {
 }
 
 /// Walks one run, proving and judging the steps the stride selects.
-fn walk(index: usize, w: &Workload, max_steps: u64, records: &mut Vec<Record>, samples: &mut Vec<Sample>) -> (u64, Status) {
+fn walk(
+    index: usize,
+    w: &Workload,
+    max_steps: u64,
+    records: &mut Vec<Record>,
+    samples: &mut Vec<Sample>,
+) -> (u64, Status) {
     let mut m = start(w);
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     let mut per_class = [0u64; GasClass::COUNT];
@@ -330,10 +337,19 @@ fn walk(index: usize, w: &Workload, max_steps: u64, records: &mut Vec<Record>, s
         let t = Instant::now();
         let verdict = w.judge.check(&proof);
         let verify_time = t.elapsed();
-        let verdict = verdict.unwrap_or_else(|e| panic!("{} step {}: the judge refuses the honest proof: {e}", w.label, m.steps));
+        let verdict =
+            verdict.unwrap_or_else(|e| panic!("{} step {}: the judge refuses the honest proof: {e}", w.label, m.steps));
         assert_eq!(proof.pre_hash, pre, "{} step {}", w.label, m.steps);
         let size = judge::to_bytes(&proof).len();
-        records.push(Record { workload: index, step: m.steps, pc, class, size, verify: verify_time, prove: prove_time });
+        records.push(Record {
+            workload: index,
+            step: m.steps,
+            pc,
+            class,
+            size,
+            verify: verify_time,
+            prove: prove_time,
+        });
         // Keep the 1st, 4th, 16th, ... proof of each class for the timed sample.
         let n = &mut per_class[class as usize];
         *n += 1;
@@ -486,7 +502,12 @@ fn report(ws: &[Workload], records: &[Record], samples: &[Sample], walk_time: Du
     eprintln!("{} {:>8} {:>10}", header("program"), "steps", "status");
     for (i, w) in ws.iter().enumerate() {
         if let Some(s) = stats(records.iter().filter(|r| r.workload == i)) {
-            eprintln!("{} {:>8} {:>10}", row(&w.label, &s), runs[i].0, format!("{:?}", runs[i].1).split('(').next().unwrap_or(""));
+            eprintln!(
+                "{} {:>8} {:>10}",
+                row(&w.label, &s),
+                runs[i].0,
+                format!("{:?}", runs[i].1).split('(').next().unwrap_or("")
+            );
         }
     }
     eprintln!();
@@ -502,7 +523,10 @@ fn report(ws: &[Workload], records: &[Record], samples: &[Sample], walk_time: Du
     let is_c = |r: &&Record| !ws[r.workload].label.starts_with("ops ");
     let c_programs = stats(records.iter().filter(is_c)).expect("proofs of the C programs");
     eprintln!("{}", row("ALL (C programs)", &c_programs));
-    eprintln!("{}", row("ALL (ops module)", &stats(records.iter().filter(|r| !is_c(r))).expect("proofs of the ops module")));
+    eprintln!(
+        "{}",
+        row("ALL (ops module)", &stats(records.iter().filter(|r| !is_c(r))).expect("proofs of the ops module"))
+    );
     eprintln!();
     eprintln!("-- by opcode --");
     eprintln!("{}", header("class / opcode"));
@@ -589,7 +613,8 @@ fn report(ws: &[Workload], records: &[Record], samples: &[Sample], walk_time: Du
     });
     for (what, times) in [("verify", verify), ("decode (compact form)", decode)] {
         let median_of = |class: Option<GasClass>| {
-            let mut v: Vec<Duration> = times.iter().filter(|(c, _)| class.is_none_or(|k| k == *c)).map(|(_, t)| *t).collect();
+            let mut v: Vec<Duration> =
+                times.iter().filter(|(c, _)| class.is_none_or(|k| k == *c)).map(|(_, t)| *t).collect();
             v.sort_unstable();
             (!v.is_empty()).then(|| quantile(&v, 0.5))
         };
@@ -604,7 +629,10 @@ fn report(ws: &[Workload], records: &[Record], samples: &[Sample], walk_time: Du
             per_class.join(", ")
         );
     }
-    eprintln!("prove: median {} µs over all proofs (the pre-state's memory hashed beforehand)", micros(all.prove_median));
+    eprintln!(
+        "prove: median {} µs over all proofs (the pre-state's memory hashed beforehand)",
+        micros(all.prove_median)
+    );
 }
 
 fn main() {
@@ -620,7 +648,13 @@ fn main() {
         .map(|(i, w)| {
             let (t, before) = (Instant::now(), records.len());
             let run = walk(i, w, max_steps, &mut records, &mut samples);
-            eprintln!("walked {}: {} steps, {} proofs in {:.1} s", w.label, run.0, records.len() - before, t.elapsed().as_secs_f64());
+            eprintln!(
+                "walked {}: {} steps, {} proofs in {:.1} s",
+                w.label,
+                run.0,
+                records.len() - before,
+                t.elapsed().as_secs_f64()
+            );
             run
         })
         .collect();

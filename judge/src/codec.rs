@@ -13,8 +13,8 @@
 //! compact form: a proof on its own.
 
 use merkle_memory::state::{
-    caller_link, segments_hash_of, table_commitment_of, value_chain_over, Commitment, Environment, EnvironmentCommitment,
-    FrameCommitment,
+    caller_link, segments_hash_of, table_commitment_of, value_chain_over, Commitment, Environment,
+    EnvironmentCommitment, FrameCommitment,
 };
 use merkle_memory::{memory, tree, Hash};
 
@@ -351,13 +351,19 @@ impl Reader<'_> {
                 let value = self.bytes(MAX_VALUE_LEN, "the storage value")?;
                 (Terminal::Leaf { key: key_hash(&key), value: value_hash(&value) }, Some(value))
             }
-            TERMINAL_OTHER => (Terminal::Leaf { key: self.hash("the storage leaf")?, value: self.hash("the storage leaf")? }, None),
+            TERMINAL_OTHER => {
+                (Terminal::Leaf { key: self.hash("the storage leaf")?, value: self.hash("the storage leaf")? }, None)
+            }
             k => return bad(format!("the storage path's end has kind {k}")),
         };
         let last_sibling = match self.u8("the storage path's last sibling")? {
             0 => None,
-            SHAPE_LEAF => Some(Shape::Leaf { key: self.hash("the last sibling")?, value: self.hash("the last sibling")? }),
-            SHAPE_NODE => Some(Shape::Node { left: self.hash("the last sibling")?, right: self.hash("the last sibling")? }),
+            SHAPE_LEAF => {
+                Some(Shape::Leaf { key: self.hash("the last sibling")?, value: self.hash("the last sibling")? })
+            }
+            SHAPE_NODE => {
+                Some(Shape::Node { left: self.hash("the last sibling")?, right: self.hash("the last sibling")? })
+            }
             k => return bad(format!("the storage path's last sibling has kind {k}")),
         };
         Ok(StorageOpening { key, value, path: StorageProof { siblings, terminal, last_sibling } })
@@ -437,7 +443,8 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
     };
     let tables = if has(TABLES) {
         let n = r.count(4, "tables")?;
-        let tables = (0..n).map(|_| Ok((r.u32("a table index")?, r.leaves("a table")?))).collect::<Result<_, FormatError>>()?;
+        let tables =
+            (0..n).map(|_| Ok((r.u32("a table index")?, r.leaves("a table")?))).collect::<Result<_, FormatError>>()?;
         Some(TablesOpening { tables, tables_proof: r.hashes("the tables proof")? })
     } else {
         None
@@ -465,7 +472,10 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
             tables: next(tables.as_ref().filter(|t| tables_derived(t)).map(tables_root), "the tables")?,
             segments: next(segments.as_ref().map(|s| Ok(segments_hash_of(&s.elems, &s.datas))), "the segments")?,
             output: next(None, "the output")?,
-            storage: next(storage.as_ref().map(|s| s.path.root(&key_hash(&s.key)).map_err(|e| e.to_string())), "the storage")?,
+            storage: next(
+                storage.as_ref().map(|s| s.path.root(&key_hash(&s.key)).map_err(|e| e.to_string())),
+                "the storage",
+            )?,
         })
     };
     let frame = FrameCommitment {
@@ -490,7 +500,21 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
         environment,
     };
     let (step, pre_hash, post_hash) = (known.step, known.pre_hash, known.post_hash);
-    Ok(Proof { version, step, pre_hash, post_hash, state, operands, locals, caller, globals, memory, tables, segments, storage })
+    Ok(Proof {
+        version,
+        step,
+        pre_hash,
+        post_hash,
+        state,
+        operands,
+        locals,
+        caller,
+        globals,
+        memory,
+        tables,
+        segments,
+        storage,
+    })
 }
 
 /// The commitment to the opened memory, its chunk size read off its chunks.
@@ -505,6 +529,10 @@ fn memory_commitment(m: &MemoryOpening) -> Result<Hash, String> {
 
 /// The root of a store's tables, all of them opened.
 fn tables_root(t: &TablesOpening) -> Result<Hash, String> {
-    let leaves = t.tables.iter().map(|(_, l)| Ok(table_commitment_of(l.count, &l.root()?))).collect::<Result<Vec<_>, String>>()?;
+    let leaves = t
+        .tables
+        .iter()
+        .map(|(_, l)| Ok(table_commitment_of(l.count, &l.root()?)))
+        .collect::<Result<Vec<_>, String>>()?;
     Ok(tree::root(&leaves))
 }

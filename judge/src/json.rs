@@ -1,8 +1,8 @@
 //! The proof's JSON form: hashes and byte strings as `0x` and hex digits, slot values as
 //! `0x` and 16 hex digits, counters as numbers. docs/spec.md defines it.
 
-use merkle_memory::state::{Commitment, Environment, EnvironmentCommitment, FrameCommitment};
 use merkle_memory::hash::{bytes_to_hex, hex_to_bytes};
+use merkle_memory::state::{Commitment, Environment, EnvironmentCommitment, FrameCommitment};
 use merkle_memory::{hex, parse_hex, Hash};
 use serde_json::{json, Map, Value as Json};
 
@@ -11,11 +11,9 @@ use merkle_memory::storage::{Shape, StorageProof, Terminal};
 
 use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, StorageOpening, TablesOpening};
 
-
 fn slot(v: u64) -> Json {
     json!(format!("0x{v:016x}"))
 }
-
 
 fn hashes_json(hs: &[Hash]) -> Json {
     json!(hs.iter().map(hex).collect::<Vec<_>>())
@@ -96,7 +94,8 @@ pub fn to_json(p: &Proof) -> Json {
         );
     }
     if let Some(t) = &p.tables {
-        let tables: Vec<Json> = t.tables.iter().map(|(i, l)| json!({ "index": i, "elements": leaves_json(l) })).collect();
+        let tables: Vec<Json> =
+            t.tables.iter().map(|(i, l)| json!({ "index": i, "elements": leaves_json(l) })).collect();
         o.insert("tables".into(), json!({ "tables": tables, "tables_proof": hashes_json(&t.tables_proof) }));
     }
     if let Some(s) = &p.segments {
@@ -130,7 +129,10 @@ fn storage_json(s: &StorageOpening) -> Json {
 fn storage_of(v: &Json) -> Result<StorageOpening, FormatError> {
     let s = Obj::of(v, "storage")?;
     let bytes = |key: &str| -> Result<Vec<u8>, FormatError> {
-        s.get(key)?.as_str().and_then(hex_to_bytes).ok_or_else(|| FormatError(format!("{} is not 0x and hex digits", s.path(key))))
+        s.get(key)?
+            .as_str()
+            .and_then(hex_to_bytes)
+            .ok_or_else(|| FormatError(format!("{} is not 0x and hex digits", s.path(key))))
     };
     let terminal = s.obj("terminal")?;
     let terminal = match terminal.get("kind")?.as_str() {
@@ -153,7 +155,11 @@ fn storage_of(v: &Json) -> Result<StorageOpening, FormatError> {
         Some(_) => Some(bytes("value")?),
         None => None,
     };
-    Ok(StorageOpening { key: bytes("key")?, value, path: StorageProof { siblings: s.hashes("siblings")?, terminal, last_sibling } })
+    Ok(StorageOpening {
+        key: bytes("key")?,
+        value,
+        path: StorageProof { siblings: s.hashes("siblings")?, terminal, last_sibling },
+    })
 }
 
 /// A JSON object, read field by field with the path in every error.
@@ -170,7 +176,11 @@ impl<'a> Obj<'a> {
         }
     }
     fn path(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
     }
     fn get(&self, key: &str) -> Result<&'a Json, FormatError> {
         self.map.get(key).ok_or_else(|| FormatError(format!("{} is missing", self.path(key))))
@@ -298,7 +308,8 @@ pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
                 .map(|(i, c)| {
                     let c = Obj::of(c, &format!("memory.chunks[{i}]"))?;
                     let bytes = c.get("bytes")?.as_str().and_then(hex_to_bytes);
-                    let bytes = bytes.ok_or_else(|| FormatError(format!("{} is not 0x and hex digits", c.path("bytes"))))?;
+                    let bytes =
+                        bytes.ok_or_else(|| FormatError(format!("{} is not 0x and hex digits", c.path("bytes"))))?;
                     Ok((c.u32("index")?, bytes))
                 })
                 .collect::<Result<_, FormatError>>()?;

@@ -80,7 +80,15 @@ impl MemoryOpening {
     pub fn chunks_root<'a>(&self, chunk_size: usize, chunks: impl Iterator<Item = &'a [u8]>) -> Result<Hash, String> {
         let count = self.pages as usize * PAGE_SIZE / chunk_size;
         let leaves: Vec<Hash> = chunks
-            .map(|bytes| if bytes.len() == chunk_size { Ok(leaf(bytes)) } else { Err("a memory chunk has the wrong size") })
+            .map(
+                |bytes| {
+                    if bytes.len() == chunk_size {
+                        Ok(leaf(bytes))
+                    } else {
+                        Err("a memory chunk has the wrong size")
+                    }
+                },
+            )
             .collect::<Result<_, _>>()?;
         if leaves.is_empty() {
             return match self.chunks_proof.as_slice() {

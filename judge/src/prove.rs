@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use merkle_memory::hash::slot_leaf;
 use merkle_memory::state::{
-    callers_chain, frame_extents, frame_records, state_hash, table_commitment, value_chain, Commitment, EnvironmentCommitment,
+    callers_chain, frame_extents, frame_records, state_hash, table_commitment, value_chain, Commitment,
+    EnvironmentCommitment,
 };
 use merkle_memory::{memory, tree, Hash};
 use stepper::{Backend, Direct, Frame, Machine};
@@ -259,7 +260,8 @@ pub fn prove(machine: &Machine) -> Proof {
         let chunk_size = post.config.memory_chunk_size as usize;
         let (cx, mut regs, direct) = post.split();
         let pre_len = direct.stack_len();
-        let mut recorder = Recorder { inner: direct, chunk_size, log: RefCell::new(Log { min_len: pre_len, ..Log::default() }) };
+        let mut recorder =
+            Recorder { inner: direct, chunk_size, log: RefCell::new(Log { min_len: pre_len, ..Log::default() }) };
         stepper::step(&cx, &mut regs, &mut recorder);
         let log = recorder.log.into_inner();
         post.set_registers(regs);
@@ -289,10 +291,7 @@ pub fn prove(machine: &Machine) -> Proof {
     let lowest_touched = log.touched.range(operands_start..).next().copied().unwrap_or(top);
     let floor = [top, log.min_len, lowest_touched, log.pushed_base.unwrap_or(top)].into_iter().min().unwrap_or(top);
     let floor = floor.max(operands_start);
-    proof.operands = Operands {
-        values: stack[floor..top].to_vec(),
-        rest: value_chain(&stack[operands_start..floor]),
-    };
+    proof.operands = Operands { values: stack[floor..top].to_vec(), rest: value_chain(&stack[operands_start..floor]) };
     if !log.popped_frame {
         let locals: BTreeSet<usize> = log.touched.range(base..operands_start).map(|i| i - base).collect();
         if !locals.is_empty() {
@@ -352,7 +351,11 @@ fn open_memory(pre: &mut Machine, m: u32, log: &Log) -> MemoryOpening {
     let mem = &mut pre.store.memories[m as usize];
     let count = memory::chunk_count(mem);
     // memory.grow opens the last chunk, to append zero chunks after it.
-    let indices: Vec<usize> = if log.memory_grown { count.checked_sub(1).into_iter().collect() } else { log.chunks.iter().copied().collect() };
+    let indices: Vec<usize> = if log.memory_grown {
+        count.checked_sub(1).into_iter().collect()
+    } else {
+        log.chunks.iter().copied().collect()
+    };
     let root = memory::chunks_root(mem);
     let chunks_proof = match indices.is_empty() {
         true if count > 0 => vec![root],

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use merkle_memory::hash::{leaf, slot_leaf, EMPTY};
 use merkle_memory::state::{
-    caller_link, context, locals_count, output_chain_over, segments_hash_of, table_commitment_of, value_chain_over as chain,
-    Commitment, Environment, EnvironmentCommitment, FrameCommitment, NO_FUNCTION,
+    caller_link, context, locals_count, output_chain_over, segments_hash_of, table_commitment_of,
+    value_chain_over as chain, Commitment, Environment, EnvironmentCommitment, FrameCommitment, NO_FUNCTION,
 };
 use merkle_memory::storage::{key_hash, value_hash};
 use merkle_memory::tree::{append_root, proven_root, zero_hashes};
@@ -164,7 +164,10 @@ impl Judge {
         frames.push(Frame { func: frame.func, base: frame.base, ret_pc });
 
         let globals = match &proof.globals {
-            Some(l) => open_leaves("globals", l, store.globals.len(), &open_environment(proof)?.globals)?.into_iter().map(|(i, v)| (i as u32, v)).collect(),
+            Some(l) => open_leaves("globals", l, store.globals.len(), &open_environment(proof)?.globals)?
+                .into_iter()
+                .map(|(i, v)| (i as u32, v))
+                .collect(),
             None => BTreeMap::new(),
         };
         let memory = self.open_memory(proof)?;
@@ -266,7 +269,8 @@ impl Judge {
             tables.insert(*index, PartialTable { len: l.count as usize, elems, grown_from: None });
         }
         let indices: Vec<usize> = t.tables.iter().map(|(i, _)| *i as usize).collect();
-        let proven = proven_root(&t.tables_proof, &indices, &leaves, count).map_err(|e| Invalid(format!("tables: {e}")))?;
+        let proven =
+            proven_root(&t.tables_proof, &indices, &leaves, count).map_err(|e| Invalid(format!("tables: {e}")))?;
         if proven != open_environment(proof)?.tables {
             return invalid("the opened tables do not prove the tables hash");
         }
@@ -286,15 +290,20 @@ impl Judge {
         let locals_after = |f: &FrameCommitment| -> Result<Hash, Invalid> {
             match &proof.locals {
                 Some(l) => {
-                    let now = l.indices.iter().map(|&i| (i as usize, p.slots.get(&(f.base as usize + i as usize)).copied().unwrap_or(0)));
+                    let now = l
+                        .indices
+                        .iter()
+                        .map(|&i| (i as usize, p.slots.get(&(f.base as usize + i as usize)).copied().unwrap_or(0)));
                     reopen("locals", l, &now.collect())
                 }
                 None => Ok(f.locals),
             }
         };
         // Writes below the opened operands must be to opened locals.
-        let opened_locals: Vec<usize> =
-            proof.locals.as_ref().map_or(Vec::new(), |l| l.indices.iter().map(|&i| pre.base as usize + i as usize).collect());
+        let opened_locals: Vec<usize> = proof
+            .locals
+            .as_ref()
+            .map_or(Vec::new(), |l| l.indices.iter().map(|&i| pre.base as usize + i as usize).collect());
         let depth = p.depth as u32;
         let (frame, callers) = if depth == s.depth {
             // The same frame (host calls included).
@@ -332,7 +341,13 @@ impl Judge {
             let results = known(pre.base as usize, p.len)?;
             match (&proof.caller, depth) {
                 (_, 0) => (
-                    FrameCommitment { func: NO_FUNCTION, pc: 0, base: 0, locals: EMPTY, operands: chain(results, EMPTY) },
+                    FrameCommitment {
+                        func: NO_FUNCTION,
+                        pc: 0,
+                        base: 0,
+                        locals: EMPTY,
+                        operands: chain(results, EMPTY),
+                    },
                     EMPTY,
                 ),
                 (Some(c), _) => {
@@ -347,7 +362,9 @@ impl Judge {
 
         let environment = match s.environment {
             EnvironmentCommitment::Sealed(hash) if p.emitted.is_empty() => EnvironmentCommitment::Sealed(hash),
-            EnvironmentCommitment::Sealed(_) => return invalid("the step writes the output log, which the proof's sealed environment does not open"),
+            EnvironmentCommitment::Sealed(_) => {
+                return invalid("the step writes the output log, which the proof's sealed environment does not open")
+            }
             EnvironmentCommitment::Open(env) => EnvironmentCommitment::Open(self.environment_after(proof, p, &env)?),
         };
         let (status, trap, trap_arg) = merkle_memory::state::status_code(regs.status);
@@ -415,7 +432,8 @@ impl Judge {
         };
         let commitment = memory::commitment_of(pm.pages, Some(pm.max), &root);
         let count = self.layout.store.memories.len();
-        proven_root(&m.memories_proof, &[m.index as usize], &[commitment], count).map_err(|e| Invalid(format!("memories: {e}")))
+        proven_root(&m.memories_proof, &[m.index as usize], &[commitment], count)
+            .map_err(|e| Invalid(format!("memories: {e}")))
     }
 
     fn tables_after(&self, t: &TablesOpening, p: &Partial) -> Result<Hash, Invalid> {
@@ -430,21 +448,27 @@ impl Judge {
                         ([i], [v]) if *i as usize + 1 == old => slot_leaf(*v),
                         _ => return invalid("table.grow needs exactly the table's last element"),
                     };
-                    append_root(old, last, &l.proof, table.len, &zero).map_err(|e| Invalid(format!("table.grow: {e}")))?
+                    append_root(old, last, &l.proof, table.len, &zero)
+                        .map_err(|e| Invalid(format!("table.grow: {e}")))?
                 }
                 _ => reopen(&format!("table {index}"), l, &table.elems)?,
             };
             leaves.push(table_commitment_of(table.len as u32, &root));
         }
         let indices: Vec<usize> = t.tables.iter().map(|(i, _)| *i as usize).collect();
-        proven_root(&t.tables_proof, &indices, &leaves, self.layout.store.tables.len()).map_err(|e| Invalid(format!("tables: {e}")))
+        proven_root(&t.tables_proof, &indices, &leaves, self.layout.store.tables.len())
+            .map_err(|e| Invalid(format!("tables: {e}")))
     }
 }
 
 /// The pre-state's environment hashes, which a proof opening part of the environment must
 /// carry open.
 fn open_environment(proof: &Proof) -> Result<&Environment, Invalid> {
-    proof.state.environment.open().ok_or_else(|| Invalid("the proof opens part of the environment but seals its hashes".into()))
+    proof
+        .state
+        .environment
+        .open()
+        .ok_or_else(|| Invalid("the proof opens part of the environment but seals its hashes".into()))
 }
 
 /// Slots written below the opened operands must be opened locals: the judge could not
@@ -457,6 +481,10 @@ fn check_locals_only(p: &Partial, base: usize, floor: usize, opened: &[usize]) -
 }
 
 /// The chunk root an opening proves, with `chunks` as the opened chunks' bytes.
-fn chunks_root_of<'a>(m: &MemoryOpening, chunk_size: usize, chunks: impl Iterator<Item = &'a [u8]>) -> Result<Hash, Invalid> {
+fn chunks_root_of<'a>(
+    m: &MemoryOpening,
+    chunk_size: usize,
+    chunks: impl Iterator<Item = &'a [u8]>,
+) -> Result<Hash, Invalid> {
     m.chunks_root(chunk_size, chunks).map_err(Invalid)
 }

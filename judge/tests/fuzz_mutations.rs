@@ -8,7 +8,9 @@
 #[path = "support/mutations.rs"]
 mod mutations;
 
-use mutations::{install_panic_hook, judge_bytes, judge_fields, mutate_bytes, mutate_fields, Corpus, Outcome, Rng, Source, CAUGHT};
+use mutations::{
+    install_panic_hook, judge_bytes, judge_fields, mutate_bytes, mutate_fields, Corpus, Outcome, Rng, Source, CAUGHT,
+};
 
 fn count(default: usize) -> usize {
     std::env::var("FUZZ_MUTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -67,5 +69,8 @@ fn random_mutations_of_proofs_are_never_accepted_as_forgeries() {
     }
     // The mutations must reach the judge, not only the decoder.
     let refused = bytes_outcomes.iter().chain(&fields_outcomes).filter(|&&o| o == Outcome::Refused).count();
-    assert!(refused * 3 >= bytes_outcomes.len() + fields_outcomes.len(), "only {refused} proofs reached the judge and were refused");
+    assert!(
+        refused * 3 >= bytes_outcomes.len() + fields_outcomes.len(),
+        "only {refused} proofs reached the judge and were refused"
+    );
 }

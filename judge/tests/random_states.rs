@@ -107,7 +107,8 @@ fn binary_ops() -> Vec<Binary> {
 }
 
 fn load_kinds() -> Vec<Load> {
-    every!(Load: I32, I64, F32, F64, I32S8, I32U8, I32S16, I32U16, I64S8, I64U8, I64S16, I64U16, I64S32, I64U32).to_vec()
+    every!(Load: I32, I64, F32, F64, I32S8, I32U8, I32S16, I32U16, I64S8, I64U8, I64S16, I64U16, I64S32, I64U32)
+        .to_vec()
 }
 
 fn store_kinds() -> Vec<Store> {
@@ -201,7 +202,10 @@ enum Gen {
     Cond,
     /// The address of a load or store of `width` bytes at `offset`: in bounds, across a
     /// chunk boundary, at the end of memory or past it.
-    Addr { width: u32, offset: u32 },
+    Addr {
+        width: u32,
+        offset: u32,
+    },
     /// memory.grow's page count.
     Pages,
     /// table.grow's element count, for a table.
@@ -237,7 +241,11 @@ fn case(kind: &str, wat: impl Into<String>, operands: &[Gen]) -> Case {
 }
 
 fn ref_type_of(table: u32) -> ValType {
-    if table == X { ValType::ExternRef } else { ValType::FuncRef }
+    if table == X {
+        ValType::ExternRef
+    } else {
+        ValType::FuncRef
+    }
 }
 
 fn table_name(table: u32) -> &'static str {
@@ -327,13 +335,19 @@ fn cases() -> Vec<Case> {
     let pushes: String = (0..40).map(|i| format!("(i32.const {i}) ")).collect();
     let mut gens = vec![Val(I32); 40];
     gens.extend([Val(I64), Val(F64)]);
-    c.push(case("br", format!("(func (result i64 f64) (block (result i64 f64) {pushes} (i64.const 1) (f64.const 2) (br 0)))"), &gens));
+    c.push(case(
+        "br",
+        format!("(func (result i64 f64) (block (result i64 f64) {pushes} (i64.const 1) (f64.const 2) (br 0)))"),
+        &gens,
+    ));
     // br_table with 1000 labels keeping a value, and with 3000 labels to a loop and blocks.
     let labels: String = (0..1000).map(|i| ["$a ", "$b ", "$c "][i * 7 % 3]).collect();
     c.push(case(
         "br_table",
-        format!("(func (result i64) (block $a (result i64) (block $b (result i64) (block $c (result i64)
-            (i32.const 7) (i64.const 1) (i64.const 2) (i32.const 0) (br_table {labels} $b)))))"),
+        format!(
+            "(func (result i64) (block $a (result i64) (block $b (result i64) (block $c (result i64)
+            (i32.const 7) (i64.const 1) (i64.const 2) (i32.const 0) (br_table {labels} $b)))))"
+        ),
         &[Val(I32), Val(I64), Val(I64), Label(1000)],
     ));
     let labels: String = (0..3000).map(|i| ["$a ", "$b ", "$l ", "$o "][i * 5 % 4]).collect();
@@ -369,14 +383,23 @@ fn cases() -> Vec<Case> {
         let grow = format!("(func (param i32) (drop (table.grow {name} {null} (local.get 0))))");
         c.push(case("table.grow", grow.clone(), &[Val(ty), Grow(t)]));
         c.push(case("table.fill", grow, &[Bulk(BulkOp::TableFill(t, ty))]));
-        c.push(case("table.fill", format!("(func (table.fill {name} (i32.const 0) {null} (i32.const 0)))"), &[Bulk(BulkOp::TableFill(t, ty))]));
+        c.push(case(
+            "table.fill",
+            format!("(func (table.fill {name} (i32.const 0) {null} (i32.const 0)))"),
+            &[Bulk(BulkOp::TableFill(t, ty))],
+        ));
     }
     for (dst, src) in [(T, T), (T, U), (U, T), (X, X)] {
-        let wat = format!("(func (table.copy {} {} (i32.const 0) (i32.const 0) (i32.const 0)))", table_name(dst), table_name(src));
+        let wat = format!(
+            "(func (table.copy {} {} (i32.const 0) (i32.const 0) (i32.const 0)))",
+            table_name(dst),
+            table_name(src)
+        );
         c.push(case("table.copy", wat, &[Bulk(BulkOp::TableCopy(dst, src))]));
     }
     for (elem, table) in [(0, T), (2, U), (1, X), (0, U)] {
-        let wat = format!("(func (table.init {} $e{elem} (i32.const 0) (i32.const 0) (i32.const 0)))", table_name(table));
+        let wat =
+            format!("(func (table.init {} $e{elem} (i32.const 0) (i32.const 0) (i32.const 0)))", table_name(table));
         c.push(case("table.init", wat, &[Bulk(BulkOp::TableInit(elem, table))]));
     }
     for d in 0..DATA_LENS.len() {
@@ -424,7 +447,11 @@ impl Rng {
     }
     /// Uniform in `0..n` (0 for n = 0).
     fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
     }
     /// Uniform in `lo..=hi`.
     fn range(&mut self, lo: u64, hi: u64) -> u64 {
@@ -439,31 +466,122 @@ impl Rng {
 }
 
 const I32_EDGES: [u32; 24] = [
-    0, 1, 2, 3, 7, 8, 31, 32, 33, 63, 64, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x1_0000, 0x7fff_ffff, 0x8000_0000,
-    0x8000_0001, 0xffff_fffe, 0xffff_ffff, 0xdead_beef,
+    0,
+    1,
+    2,
+    3,
+    7,
+    8,
+    31,
+    32,
+    33,
+    63,
+    64,
+    0x7f,
+    0x80,
+    0xff,
+    0x7fff,
+    0x8000,
+    0xffff,
+    0x1_0000,
+    0x7fff_ffff,
+    0x8000_0000,
+    0x8000_0001,
+    0xffff_fffe,
+    0xffff_ffff,
+    0xdead_beef,
 ];
 const I64_EDGES: [u64; 16] = [
-    0, 1, 2, 63, 64, 65, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x1_0000_0000, i64::MAX as u64, i64::MIN as u64,
-    i64::MIN as u64 + 1, u64::MAX, u64::MAX - 1, 0xffff_ffff_8000_0000,
+    0,
+    1,
+    2,
+    63,
+    64,
+    65,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_ffff,
+    0x1_0000_0000,
+    i64::MAX as u64,
+    i64::MIN as u64,
+    i64::MIN as u64 + 1,
+    u64::MAX,
+    u64::MAX - 1,
+    0xffff_ffff_8000_0000,
 ];
 const F32_EDGES: [u32; 30] = [
-    0, 0x8000_0000, 0x3f80_0000, 0xbf80_0000, 0x3f00_0000, 0xbf00_0000, 0x3fc0_0000, 0x4020_0000, 0xc020_0000,
-    0x7f80_0000, 0xff80_0000, 0x7fc0_0000, 0xffc0_0000, 0x7fa0_0000, 0x7f80_0001, 0xffff_ffff, 1, 0x007f_ffff,
-    0x0080_0000, 0x7f7f_ffff, 0x4f00_0000, 0xcf00_0000, 0x4eff_ffff, 0xcf00_0001, 0x4f80_0000, 0x5f00_0000, 0xdf00_0000,
-    0x5f80_0000, 0x4b00_0000, 0x4b7f_ffff,
+    0,
+    0x8000_0000,
+    0x3f80_0000,
+    0xbf80_0000,
+    0x3f00_0000,
+    0xbf00_0000,
+    0x3fc0_0000,
+    0x4020_0000,
+    0xc020_0000,
+    0x7f80_0000,
+    0xff80_0000,
+    0x7fc0_0000,
+    0xffc0_0000,
+    0x7fa0_0000,
+    0x7f80_0001,
+    0xffff_ffff,
+    1,
+    0x007f_ffff,
+    0x0080_0000,
+    0x7f7f_ffff,
+    0x4f00_0000,
+    0xcf00_0000,
+    0x4eff_ffff,
+    0xcf00_0001,
+    0x4f80_0000,
+    0x5f00_0000,
+    0xdf00_0000,
+    0x5f80_0000,
+    0x4b00_0000,
+    0x4b7f_ffff,
 ];
 
 fn f64_edges() -> Vec<u64> {
     let mut v: Vec<u64> = [
-        0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1.5, 2.5, -2.5, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN_POSITIVE,
-        2147483648.0, -2147483648.0, 2147483647.0, -2147483649.0, 4294967296.0, 4294967295.0, 9.223372036854776e18,
-        -9.223372036854776e18, 1.8446744073709552e19, 4503599627370496.0, 9007199254740993.0, -0.99, 0.49999999999999994,
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        -0.5,
+        1.5,
+        2.5,
+        -2.5,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        2147483648.0,
+        -2147483648.0,
+        2147483647.0,
+        -2147483649.0,
+        4294967296.0,
+        4294967295.0,
+        9.223372036854776e18,
+        -9.223372036854776e18,
+        1.8446744073709552e19,
+        4503599627370496.0,
+        9007199254740993.0,
+        -0.99,
+        0.49999999999999994,
     ]
     .iter()
     .map(|f: &f64| f.to_bits())
     .collect();
     // NaNs: canonical, negative, signalling, with payloads; and subnormals.
-    v.extend([0x7ff8_0000_0000_0000, 0xfff8_0000_0000_0000, 0x7ff4_0000_0000_0000, 0x7ff0_0000_0000_0001, 0xffff_ffff_ffff_ffff]);
+    v.extend([
+        0x7ff8_0000_0000_0000,
+        0xfff8_0000_0000_0000,
+        0x7ff4_0000_0000_0000,
+        0x7ff0_0000_0000_0001,
+        0xffff_ffff_ffff_ffff,
+    ]);
     v.extend([1, 0x000f_ffff_ffff_ffff, 0x8000_0000_0000_0001]);
     v
 }
@@ -711,7 +829,15 @@ fn local_types(module: &Module, func: u32) -> Vec<ValType> {
 }
 
 /// A random pre-state at the case's target instruction.
-fn random_state(rng: &mut Rng, w: &World, module: &Module, func: u32, c: &Case, caller_rets: &[u32], f64_edges: &[u64]) -> Machine {
+fn random_state(
+    rng: &mut Rng,
+    w: &World,
+    module: &Module,
+    func: u32,
+    c: &Case,
+    caller_rets: &[u32],
+    f64_edges: &[u64],
+) -> Machine {
     let config = &w.config;
     let chunk = config.memory_chunk_size as u64;
     let mut m = w.base.clone();
@@ -992,8 +1118,14 @@ fn every_instruction_from_random_states_is_judged_to_the_steppers_post_state() {
             let proof = prove(&m);
             assert_eq!(proof.pre_hash, pre, "{}", at());
             let known = judge::Known::of(&proof);
-            assert_eq!(judge::from_bytes_with(&judge::to_bytes(&proof), &known).as_ref(), Ok(&proof), "binary round trip: {}", at());
-            let verdict = w.judge.check(&proof).unwrap_or_else(|e| panic!("the judge refuses the honest proof: {e}\n{}", at()));
+            assert_eq!(
+                judge::from_bytes_with(&judge::to_bytes(&proof), &known).as_ref(),
+                Ok(&proof),
+                "binary round trip: {}",
+                at()
+            );
+            let verdict =
+                w.judge.check(&proof).unwrap_or_else(|e| panic!("the judge refuses the honest proof: {e}\n{}", at()));
             let before = m.clone();
             let op = module.code[m.pc as usize];
             m.step();

@@ -76,9 +76,12 @@ fn traps_out_of_gas_and_deep_calls_are_provable() {
 #[test]
 fn the_first_steps_of_the_c_programs_are_provable() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/programs");
-    for (file, export, arg) in
-        [("fib.wasm", "fib_rec", 6), ("sort.wasm", "sort_checksum", 20), ("memops.wasm", "memops", 2), ("sha256.wasm", "sha256_rounds", 1)]
-    {
+    for (file, export, arg) in [
+        ("fib.wasm", "fib_rec", 6),
+        ("sort.wasm", "sort_checksum", 20),
+        ("memops.wasm", "memops", 2),
+        ("sha256.wasm", "sha256_rounds", 1),
+    ] {
         let module = Module::new(&std::fs::read(format!("{dir}/{file}")).unwrap()).unwrap();
         every_step(&module, &Config::default(), export, &[Value::I32(arg)], 3000);
     }

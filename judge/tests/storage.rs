@@ -103,7 +103,9 @@ fn a_tampered_storage_opening_is_refused() {
     sibling.storage.as_mut().unwrap().path.siblings[0][5] ^= 1;
     let mut missing = proof.clone();
     missing.storage = None;
-    for (what, p) in [("value", other_value), ("absence", absent), ("key", other_key), ("sibling", sibling), ("no opening", missing)] {
+    for (what, p) in
+        [("value", other_value), ("absence", absent), ("key", other_key), ("sibling", sibling), ("no opening", missing)]
+    {
         let verdict = judge.check(&p);
         assert!(verdict.is_err(), "{what}: {verdict:?}");
     }

@@ -113,35 +113,119 @@ fn mutations(p: &Proof) -> Vec<(String, Proof)> {
     add("operand added", &|q| q.operands.values.insert(0, 5));
     add("operand rest", &|q| flip(&mut q.operands.rest));
     let leaves = |name: &str, get: fn(&mut Proof) -> Option<&mut Leaves>, add: Add| {
-        add(&format!("{name} value"), &|q| if let Some(l) = get(q) { l.values.iter_mut().for_each(|v| *v ^= 4) });
-        add(&format!("{name} index"), &|q| if let Some(l) = get(q) { l.indices.iter_mut().for_each(|i| *i ^= 1) });
-        add(&format!("{name} count"), &|q| if let Some(l) = get(q) { l.count += 1 });
-        add(&format!("{name} proof hash"), &|q| if let Some(l) = get(q) { l.proof.iter_mut().for_each(flip) });
-        add(&format!("{name} proof shortened"), &|q| if let Some(l) = get(q) { l.proof.pop(); });
-        add(&format!("{name} removed"), &|q| if get(q).is_some() { *get_slot(q, name) = None });
+        add(&format!("{name} value"), &|q| {
+            if let Some(l) = get(q) {
+                l.values.iter_mut().for_each(|v| *v ^= 4)
+            }
+        });
+        add(&format!("{name} index"), &|q| {
+            if let Some(l) = get(q) {
+                l.indices.iter_mut().for_each(|i| *i ^= 1)
+            }
+        });
+        add(&format!("{name} count"), &|q| {
+            if let Some(l) = get(q) {
+                l.count += 1
+            }
+        });
+        add(&format!("{name} proof hash"), &|q| {
+            if let Some(l) = get(q) {
+                l.proof.iter_mut().for_each(flip)
+            }
+        });
+        add(&format!("{name} proof shortened"), &|q| {
+            if let Some(l) = get(q) {
+                l.proof.pop();
+            }
+        });
+        add(&format!("{name} removed"), &|q| {
+            if get(q).is_some() {
+                *get_slot(q, name) = None
+            }
+        });
     };
     fn get_slot<'a>(q: &'a mut Proof, name: &str) -> &'a mut Option<Leaves> {
-        if name == "locals" { &mut q.locals } else { &mut q.globals }
+        if name == "locals" {
+            &mut q.locals
+        } else {
+            &mut q.globals
+        }
     }
     leaves("locals", |q| q.locals.as_mut(), &mut add);
     leaves("globals", |q| q.globals.as_mut(), &mut add);
-    add("caller frame", &|q| if let Some(c) = &mut q.caller { c.frame.pc += 1 });
-    add("caller rest", &|q| if let Some(c) = &mut q.caller { flip(&mut c.rest) });
+    add("caller frame", &|q| {
+        if let Some(c) = &mut q.caller {
+            c.frame.pc += 1
+        }
+    });
+    add("caller rest", &|q| {
+        if let Some(c) = &mut q.caller {
+            flip(&mut c.rest)
+        }
+    });
     add("caller removed", &|q| q.caller = None);
-    add("memory pages", &|q| if let Some(m) = &mut q.memory { m.pages += 1 });
-    add("memory max", &|q| if let Some(m) = &mut q.memory { m.max -= 1 });
-    add("memory chunk byte", &|q| if let Some((_, b)) = q.memory.as_mut().and_then(|m| m.chunks.first_mut()) { b[3] ^= 1 });
-    add("memory chunk index", &|q| if let Some((i, _)) = q.memory.as_mut().and_then(|m| m.chunks.first_mut()) { *i ^= 1 });
-    add("memory chunk removed", &|q| if let Some(m) = &mut q.memory { m.chunks.pop(); });
-    add("memory chunks proof", &|q| if let Some(m) = &mut q.memory { m.chunks_proof.iter_mut().for_each(flip) });
-    add("memories proof", &|q| if let Some(m) = &mut q.memory { m.memories_proof.push([1; 32]) });
+    add("memory pages", &|q| {
+        if let Some(m) = &mut q.memory {
+            m.pages += 1
+        }
+    });
+    add("memory max", &|q| {
+        if let Some(m) = &mut q.memory {
+            m.max -= 1
+        }
+    });
+    add("memory chunk byte", &|q| {
+        if let Some((_, b)) = q.memory.as_mut().and_then(|m| m.chunks.first_mut()) {
+            b[3] ^= 1
+        }
+    });
+    add("memory chunk index", &|q| {
+        if let Some((i, _)) = q.memory.as_mut().and_then(|m| m.chunks.first_mut()) {
+            *i ^= 1
+        }
+    });
+    add("memory chunk removed", &|q| {
+        if let Some(m) = &mut q.memory {
+            m.chunks.pop();
+        }
+    });
+    add("memory chunks proof", &|q| {
+        if let Some(m) = &mut q.memory {
+            m.chunks_proof.iter_mut().for_each(flip)
+        }
+    });
+    add("memories proof", &|q| {
+        if let Some(m) = &mut q.memory {
+            m.memories_proof.push([1; 32])
+        }
+    });
     add("memory removed", &|q| q.memory = None);
-    add("table element", &|q| if let Some(t) = &mut q.tables { t.tables.iter_mut().for_each(|(_, l)| l.values.iter_mut().for_each(|v| *v += 1)) });
-    add("table length", &|q| if let Some(t) = &mut q.tables { t.tables.iter_mut().for_each(|(_, l)| l.count += 1) });
-    add("table index", &|q| if let Some(t) = &mut q.tables { t.tables.iter_mut().for_each(|(i, _)| *i += 1) });
-    add("tables proof", &|q| if let Some(t) = &mut q.tables { t.tables_proof.push([2; 32]) });
+    add("table element", &|q| {
+        if let Some(t) = &mut q.tables {
+            t.tables.iter_mut().for_each(|(_, l)| l.values.iter_mut().for_each(|v| *v += 1))
+        }
+    });
+    add("table length", &|q| {
+        if let Some(t) = &mut q.tables {
+            t.tables.iter_mut().for_each(|(_, l)| l.count += 1)
+        }
+    });
+    add("table index", &|q| {
+        if let Some(t) = &mut q.tables {
+            t.tables.iter_mut().for_each(|(i, _)| *i += 1)
+        }
+    });
+    add("tables proof", &|q| {
+        if let Some(t) = &mut q.tables {
+            t.tables_proof.push([2; 32])
+        }
+    });
     add("tables removed", &|q| q.tables = None);
-    add("segment flag", &|q| if let Some(s) = &mut q.segments { s.datas.iter_mut().for_each(|d| *d = !*d) });
+    add("segment flag", &|q| {
+        if let Some(s) = &mut q.segments {
+            s.datas.iter_mut().for_each(|d| *d = !*d)
+        }
+    });
     add("segments removed", &|q| q.segments = None);
     out
 }
@@ -165,7 +249,11 @@ fn no_single_change_to_any_proof_of_a_run_is_accepted_as_a_forgery() {
             // Sent to a chain: the step, hashes and context are the chain's own.
             if let Ok(sent) = judge::from_bytes_with(&judge::to_bytes(&bad), &known) {
                 if let Ok(v) = judge.check(&sent) {
-                    assert_eq!(v.post_hash, honest, "step {}: the compact form of a changed {name} forged a post-state", m.steps);
+                    assert_eq!(
+                        v.post_hash, honest,
+                        "step {}: the compact form of a changed {name} forged a post-state",
+                        m.steps
+                    );
                 }
             }
         }

@@ -29,13 +29,31 @@ fn case_of(m: &Machine) -> Vec<String> {
     let mut cases = vec![format!("class {}", op.gas_class().name())];
     if let stepper::op::Op::Call(index) = op {
         if let stepper::store::Func::Host { func, .. } = m.store.funcs[instance.funcs[index as usize] as usize] {
-            name = stepper::host::HostFunc::VERIGAME.iter().find(|(_, f)| *f == func).map_or(name, |(n, _)| n.to_string());
+            name =
+                stepper::host::HostFunc::VERIGAME.iter().find(|(_, f)| *f == func).map_or(name, |(n, _)| n.to_string());
         }
     }
-    if ["call", "call_indirect", "return", "memory.grow", "table.grow", "memory.copy", "memory.fill", "memory.init",
-        "table.copy", "table.init", "table.fill", "br_table", "global.set", "local.set", "i64.store", "storage_write",
-        "storage_read", "storage_delete"]
-        .contains(&name.as_str())
+    if [
+        "call",
+        "call_indirect",
+        "return",
+        "memory.grow",
+        "table.grow",
+        "memory.copy",
+        "memory.fill",
+        "memory.init",
+        "table.copy",
+        "table.init",
+        "table.fill",
+        "br_table",
+        "global.set",
+        "local.set",
+        "i64.store",
+        "storage_write",
+        "storage_read",
+        "storage_delete",
+    ]
+    .contains(&name.as_str())
     {
         cases.push(name);
     }
@@ -108,7 +126,20 @@ fn golden_proofs_are_what_the_prover_gives_and_the_judge_accepts() {
     let stored: Json = serde_json::from_str(&std::fs::read_to_string(&path).expect("vectors exist")).unwrap();
     assert_eq!(stored, now, "the prover no longer gives the stored proofs");
     let cases: Vec<&str> = stored["proofs"].as_array().unwrap().iter().map(|p| p["case"].as_str().unwrap()).collect();
-    for want in ["class control", "class numeric", "class load", "class store", "class bulk", "call", "return", "memory.grow", "table.grow", "trap", "out of gas", "halted"] {
+    for want in [
+        "class control",
+        "class numeric",
+        "class load",
+        "class store",
+        "class bulk",
+        "call",
+        "return",
+        "memory.grow",
+        "table.grow",
+        "trap",
+        "out of gas",
+        "halted",
+    ] {
         assert!(cases.contains(&want), "no vector for {want}: {cases:?}");
     }
     for v in stored["proofs"].as_array().unwrap() {
@@ -120,7 +151,12 @@ fn golden_proofs_are_what_the_prover_gives_and_the_judge_accepts() {
         let from_json = json::from_json(&v["proof"]).unwrap();
         let bytes = hex_to_bytes(v["binary"].as_str().unwrap()).expect("hex bytes");
         let hash = |key: &str| merkle_memory::parse_hex(v[key].as_str().unwrap()).expect("a hash");
-        let known = judge::Known { step: v["step"].as_u64().unwrap(), pre_hash: hash("pre_hash"), post_hash: hash("post_hash"), context: hash("context") };
+        let known = judge::Known {
+            step: v["step"].as_u64().unwrap(),
+            pre_hash: hash("pre_hash"),
+            post_hash: hash("post_hash"),
+            context: hash("context"),
+        };
         assert_eq!(judge::from_bytes_with(&bytes, &known).unwrap(), from_json, "{}: the two forms differ", v["case"]);
         let verdict = judge.check(&from_json).unwrap_or_else(|e| panic!("{}: {e}", v["case"]));
         assert_eq!(merkle_memory::hex(&verdict.post_hash), v["post_hash"].as_str().unwrap());

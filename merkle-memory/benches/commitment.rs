@@ -177,7 +177,10 @@ fn chunk_size(c: &mut Criterion) {
     if !summarize("chunk_size") {
         return;
     }
-    eprintln!("\nchunk_size: full root of 1 MiB (raw keccak {:.2} ms) and the cost of opening one chunk:", k.as_secs_f64() * 1e3);
+    eprintln!(
+        "\nchunk_size: full root of 1 MiB (raw keccak {:.2} ms) and the cost of opening one chunk:",
+        k.as_secs_f64() * 1e3
+    );
     summary.iter().for_each(|s| eprintln!("{s}"));
 }
 

@@ -46,7 +46,10 @@ pub struct Environment {
 
 impl Environment {
     pub fn hash(&self) -> Hash {
-        tagged(Tag::Environment, &[&self.globals, &self.memories, &self.tables, &self.segments, &self.output, &self.storage])
+        tagged(
+            Tag::Environment,
+            &[&self.globals, &self.memories, &self.tables, &self.segments, &self.output, &self.storage],
+        )
     }
 }
 

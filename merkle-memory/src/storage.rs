@@ -8,8 +8,8 @@
 //! path: the siblings from the root down to where the key's path ends, at an empty
 //! subtree or at a leaf (its own, or another key's that shares the prefix).
 
-pub use stepper::storage::StorageTree;
 use stepper::storage::Storage;
+pub use stepper::storage::StorageTree;
 
 use crate::hash::{tagged, Hash, Tag, EMPTY};
 
@@ -53,7 +53,11 @@ fn bound(key: &Hash, depth: usize, ones: bool) -> Hash {
 
 /// The node at `depth` whose other child is `below`, on the side of `key`.
 fn join(key: &Hash, depth: usize, below: &Hash, sibling: &Hash) -> Hash {
-    if bit(key, depth) { node_hash(sibling, below) } else { node_hash(below, sibling) }
+    if bit(key, depth) {
+        node_hash(sibling, below)
+    } else {
+        node_hash(below, sibling)
+    }
 }
 
 /// The number of leading bits two key hashes share.
@@ -162,7 +166,10 @@ impl StorageTreeExt for StorageTree {
                 Ok(Some((k, v))) => Shape::Leaf { key: k, value: v },
                 _ => {
                     let lo = bound(&other, depth, false);
-                    Shape::Node { left: subtree(self, depth + 1, &lo), right: subtree(self, depth + 1, &flip(&lo, depth)) }
+                    Shape::Node {
+                        left: subtree(self, depth + 1, &lo),
+                        right: subtree(self, depth + 1, &flip(&lo, depth)),
+                    }
                 }
             }
         });
@@ -191,7 +198,11 @@ fn lone_key(tree: &StorageTree, depth: usize, key: &Hash) -> Result<Option<(Hash
 /// Drops the cached nodes on `key`'s path, as deep as the path goes.
 fn forget_path(tree: &mut StorageTree, key: &Hash) {
     let below = tree.leaves.range(..*key).next_back().map(|(k, _)| common_prefix(k, key));
-    let above = tree.leaves.range((std::ops::Bound::Excluded(*key), std::ops::Bound::Unbounded)).next().map(|(k, _)| common_prefix(k, key));
+    let above = tree
+        .leaves
+        .range((std::ops::Bound::Excluded(*key), std::ops::Bound::Unbounded))
+        .next()
+        .map(|(k, _)| common_prefix(k, key));
     let depth = below.into_iter().chain(above).max().map_or(0, |d| d.min(255));
     for d in 0..=depth {
         tree.nodes.remove(&(d as u16, bound(key, d, false)));
@@ -255,10 +266,13 @@ impl StorageProof {
     /// The root this proof opens for `key`.
     pub fn root(&self, key: &Hash) -> Result<Hash, StorageProofError> {
         self.check(key)?;
-        Ok(self.up(key, match self.terminal {
-            Terminal::Empty => EMPTY,
-            Terminal::Leaf { key, value } => leaf_hash(&key, &value),
-        }))
+        Ok(self.up(
+            key,
+            match self.terminal {
+                Terminal::Empty => EMPTY,
+                Terminal::Leaf { key, value } => leaf_hash(&key, &value),
+            },
+        ))
     }
 
     /// The root after `key` is set to the value hashed `value`, or removed (`None`).
@@ -286,16 +300,23 @@ impl StorageProof {
     fn root_after_removal(&self, key: &Hash) -> Hash {
         let depth = self.siblings.len();
         if self.lookup(key).is_none() {
-            return self.up(key, match self.terminal {
-                Terminal::Empty => EMPTY,
-                Terminal::Leaf { key, value } => leaf_hash(&key, &value),
-            });
+            return self.up(
+                key,
+                match self.terminal {
+                    Terminal::Empty => EMPTY,
+                    Terminal::Leaf { key, value } => leaf_hash(&key, &value),
+                },
+            );
         }
         match self.last_sibling {
             // The only key.
             None => EMPTY,
             Some(Shape::Node { .. }) => {
-                let upper = StorageProof { siblings: self.siblings[..depth - 1].to_vec(), terminal: Terminal::Empty, last_sibling: None };
+                let upper = StorageProof {
+                    siblings: self.siblings[..depth - 1].to_vec(),
+                    terminal: Terminal::Empty,
+                    last_sibling: None,
+                };
                 upper.up(key, join(key, depth - 1, &EMPTY, &self.siblings[depth - 1]))
             }
             // A lone leaf left beside the removed one rises past empty siblings.
@@ -305,7 +326,11 @@ impl StorageProof {
                 match rest {
                     None => leaf,
                     Some(d) => {
-                        let upper = StorageProof { siblings: self.siblings[..d].to_vec(), terminal: Terminal::Empty, last_sibling: None };
+                        let upper = StorageProof {
+                            siblings: self.siblings[..d].to_vec(),
+                            terminal: Terminal::Empty,
+                            last_sibling: None,
+                        };
                         upper.up(key, join(key, d, &leaf, &self.siblings[d]))
                     }
                 }

@@ -258,8 +258,14 @@ mod tests {
         assert!(p.verify(root(&l), &[10], &l[2..3], 5));
         assert!(proven_root(good, &[10], &l[2..3], 5).is_err());
         let longer = [good, &[l[0]]].concat();
-        assert!(p.verify(root(&l), &[2], &l[2..3], 5) && MerkleProof::<TreeHasher>::new(longer.clone()).verify(root(&l), &[2], &l[2..3], 5));
-        assert_eq!(proven_root(&longer, &[2], &l[2..3], 5), Err(ProofError::Length { needed: good.len(), got: good.len() + 1 }));
+        assert!(
+            p.verify(root(&l), &[2], &l[2..3], 5)
+                && MerkleProof::<TreeHasher>::new(longer.clone()).verify(root(&l), &[2], &l[2..3], 5)
+        );
+        assert_eq!(
+            proven_root(&longer, &[2], &l[2..3], 5),
+            Err(ProofError::Length { needed: good.len(), got: good.len() + 1 })
+        );
         assert!(proven_root(&good[1..], &[2], &l[2..3], 5).is_err());
         assert!(proven_root(good, &[], &[], 5).is_err());
         let two = proof(&lay, &[1, 3]);

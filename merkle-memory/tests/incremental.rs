@@ -107,17 +107,53 @@ fn tindex() -> impl Strategy<Value = TIdx> {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Store { which: usize, unfused: bool, at: Addr, value: u64 },
+    Store {
+        which: usize,
+        unfused: bool,
+        at: Addr,
+        value: u64,
+    },
     Grow(u32),
-    Fill { d: Addr, value: u8, n: Len },
-    Copy { d: Addr, s: Addr, n: Len },
-    Init { d: Addr, s: u16, n: Len },
+    Fill {
+        d: Addr,
+        value: u8,
+        n: Len,
+    },
+    Copy {
+        d: Addr,
+        s: Addr,
+        n: Len,
+    },
+    Init {
+        d: Addr,
+        s: u16,
+        n: Len,
+    },
     DataDrop,
-    TableSet { i: TIdx, k: u32 },
-    TableGrow { k: u32, n: u32 },
-    TableFill { i: TIdx, k: u32, n: TIdx },
-    TableCopy { d: TIdx, s: TIdx, n: TIdx, from_src: bool },
-    TableInit { d: TIdx, s: u32, n: u32 },
+    TableSet {
+        i: TIdx,
+        k: u32,
+    },
+    TableGrow {
+        k: u32,
+        n: u32,
+    },
+    TableFill {
+        i: TIdx,
+        k: u32,
+        n: TIdx,
+    },
+    TableCopy {
+        d: TIdx,
+        s: TIdx,
+        n: TIdx,
+        from_src: bool,
+    },
+    TableInit {
+        d: TIdx,
+        s: u32,
+        n: u32,
+    },
     ElemDrop,
     /// Ask for the roots (and compare with roots from scratch).
     Check,
@@ -162,8 +198,11 @@ struct Action {
 }
 
 fn action() -> impl Strategy<Value = Action> {
-    (op(), any::<u8>(), prop_oneof![3 => Just(0u16), 1 => 1u16..40])
-        .prop_map(|(op, target, slice)| Action { op, target, slice })
+    (op(), any::<u8>(), prop_oneof![3 => Just(0u16), 1 => 1u16..40]).prop_map(|(op, target, slice)| Action {
+        op,
+        target,
+        slice,
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -309,7 +348,11 @@ fn stores_straddling_chunk_boundaries_mark_both_chunks() {
                     let at = chunk * (1 + (chunk < 32768) as u32) - back;
                     let value = 0x0102_0304_0506_0708u64.wrapping_mul(at as u64 + 1) | 0x8080_8080_8080_8080;
                     assert_eq!(rig.store(&mut m, i, unfused, at, value), Status::Returned);
-                    assert_eq!(stale(&m.store.memories[0]), leaves_of(at, w, chunk), "width {w} at {at}, chunk {chunk}");
+                    assert_eq!(
+                        stale(&m.store.memories[0]),
+                        leaves_of(at, w, chunk),
+                        "width {w} at {at}, chunk {chunk}"
+                    );
                     check_commitments(&mut m, &format!("width {w} at {at}, chunk {chunk}"));
                 }
             }

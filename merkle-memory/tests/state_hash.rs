@@ -126,8 +126,12 @@ fn spec_state(m: &Machine) -> Hash {
     let frame = frames.pop().unwrap_or_else(|| spec_frame(u32::MAX, 0, 0, &[], &m.stack));
     let callers = frames.iter().fold([0u8; 32], |below, f| msg(0x14, &[f, &below]));
     let globals: Vec<Hash> = m.store.globals.iter().map(|g| spec_slot_leaf(g.value)).collect();
-    let memories: Vec<Hash> =
-        m.store.memories.iter().map(|mem| spec_memory(mem.data(), mem.max, m.config.memory_chunk_size as usize)).collect();
+    let memories: Vec<Hash> = m
+        .store
+        .memories
+        .iter()
+        .map(|mem| spec_memory(mem.data(), mem.max, m.config.memory_chunk_size as usize))
+        .collect();
     let tables: Vec<Hash> = m.store.tables.iter().map(|t| spec_table(t.elems())).collect();
     let mut seg = (m.store.elems.len() as u32).to_le_bytes().to_vec();
     seg.extend(m.store.elems.iter().map(|e| e.is_empty() as u8));
@@ -262,7 +266,14 @@ fn state_from_fields(f: &Json) -> Hash {
     let e = &f["environment"];
     let env = msg(
         0x15,
-        &[&hash(&e["globals"]), &hash(&e["memories"]), &hash(&e["tables"]), &hash(&e["segments"]), &hash(&e["output"]), &hash(&e["storage"])],
+        &[
+            &hash(&e["globals"]),
+            &hash(&e["memories"]),
+            &hash(&e["tables"]),
+            &hash(&e["segments"]),
+            &hash(&e["output"]),
+            &hash(&e["storage"]),
+        ],
     );
     assert_eq!(env, hash(&e["hash"]));
     msg(
@@ -369,7 +380,12 @@ fn golden_vectors_match_the_specification() {
     for (s, n) in stored_states.iter().zip(now["states"].as_array().unwrap()) {
         assert_eq!(s, n, "state vector of {} changed", s["program"]);
         let from_fields = state_from_fields(&s["fields"]);
-        assert_eq!(hex(&from_fields), s["state_hash"].as_str().unwrap(), "{}: fields do not give the hash", s["program"]);
+        assert_eq!(
+            hex(&from_fields),
+            s["state_hash"].as_str().unwrap(),
+            "{}: fields do not give the hash",
+            s["program"]
+        );
     }
 }
 
@@ -430,7 +446,10 @@ fn every_part_of_the_state_changes_the_hash() {
         ("a table element", Box::new(|m| m.store.tables[0].set(0, 2))),
         ("a storage entry", Box::new(|m| m.store.storage.set(b"key", Some(b"value")))),
         ("a data segment drop", Box::new(|m| m.store.data_dropped[1] = !m.store.data_dropped[1])),
-        ("an element segment", Box::new(|m| m.store.elems[0] = if m.store.elems[0].is_empty() { vec![1] } else { vec![] })),
+        (
+            "an element segment",
+            Box::new(|m| m.store.elems[0] = if m.store.elems[0].is_empty() { vec![1] } else { vec![] }),
+        ),
         ("the output log", Box::new(|m| m.output.push(0))),
         ("the configuration", Box::new(|m| m.config.max_call_depth -= 1)),
         ("a gas price", Box::new(|m| m.config.gas.costs[8] += 1)),

@@ -83,7 +83,13 @@ fn is_storage(f: Func) -> bool {
 /// frame and returns the callee's first pc, or runs a host function to completion and
 /// returns `None`. Leaves the state untouched when it traps.
 #[inline]
-pub(crate) fn enter_frame<B: Backend>(cx: &Context, b: &mut B, f: Func, func: u32, ret_pc: u32) -> Result<Option<u32>, Trap> {
+pub(crate) fn enter_frame<B: Backend>(
+    cx: &Context,
+    b: &mut B,
+    f: Func,
+    func: u32,
+    ret_pc: u32,
+) -> Result<Option<u32>, Trap> {
     match f {
         Func::Host { func: host, type_id } => {
             let n = cx.types[type_id as usize].params.len();
@@ -562,8 +568,11 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
                 let m = memory!();
                 let (d, s, n) = bulk_operands(b);
                 let s = s as u32 as u64;
-                let bytes: &[u8] =
-                    if b.data_dropped(inst.data_base + segment) { &[] } else { &inst.module.datas[segment as usize].bytes };
+                let bytes: &[u8] = if b.data_dropped(inst.data_base + segment) {
+                    &[]
+                } else {
+                    &inst.module.datas[segment as usize].bytes
+                };
                 if !in_bounds(s, n, bytes.len()) || !in_bounds(d, n, b.memory_len(m)) {
                     trap!(Trap::MemoryOutOfBounds);
                 }

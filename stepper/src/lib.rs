@@ -31,8 +31,8 @@ mod value;
 
 pub use backend::{Backend, Context, Direct, Registers};
 pub use config::{Config, GasTable};
-pub use exec::step;
 pub use error::{Error, Trap};
+pub use exec::step;
 pub use machine::{Frame, Machine, Status};
 pub use module::Module;
 pub use store::Extern;

@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::exec::enter_frame;
 use crate::host::HostFunc;
 use crate::module::{ConstOp, ExportKind, ImportKind, Module, SegmentMode};
 use crate::numeric;
-use crate::exec::enter_frame;
 use crate::store::{Extern, Func, Global, Instance, Memory, Store, Table, PAGE_SIZE};
-use crate::value::{Value, ValType};
+use crate::value::{ValType, Value};
 use crate::{Config, Error, Trap};
 
 /// Where a run stands.

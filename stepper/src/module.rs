@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use sha3::{Digest, Keccak256};
 use wasmparser::{
-    BlockType, CompositeInnerType, ElementItems, ElementKind, DataKind, ExternalKind, FrameKind,
-    FuncValidator, FunctionBody, KnownCustom, Name, Operator, OperatorsReader, Parser, Payload,
-    TypeRef, ValidPayload, Validator, ValidatorResources, WasmFeatures,
+    BlockType, CompositeInnerType, DataKind, ElementItems, ElementKind, ExternalKind, FrameKind, FuncValidator,
+    FunctionBody, KnownCustom, Name, Operator, OperatorsReader, Parser, Payload, TypeRef, ValidPayload, Validator,
+    ValidatorResources, WasmFeatures,
 };
 
 use crate::op::{Binary, Branch, Load, Op, Store, Unary};
@@ -388,18 +388,16 @@ fn read_section(m: &mut Module, payload: Payload<'_>) -> Result<(), Error> {
                         ValType::FuncRef,
                         funcs.into_iter().map(|f| Ok(vec![ConstOp::RefFunc(f?)])).collect::<Result<_, Error>>()?,
                     ),
-                    ElementItems::Expressions(ty, exprs) => (
-                        ref_type(ty)?,
-                        exprs.into_iter().map(|e| const_expr(&e?)).collect::<Result<_, Error>>()?,
-                    ),
+                    ElementItems::Expressions(ty, exprs) => {
+                        (ref_type(ty)?, exprs.into_iter().map(|e| const_expr(&e?)).collect::<Result<_, Error>>()?)
+                    }
                 };
                 let mode = match elem.kind {
                     ElementKind::Passive => SegmentMode::Passive,
                     ElementKind::Declared => SegmentMode::Declared,
-                    ElementKind::Active { table_index, offset_expr } => SegmentMode::Active {
-                        index: table_index.unwrap_or(0),
-                        offset: const_expr(&offset_expr)?,
-                    },
+                    ElementKind::Active { table_index, offset_expr } => {
+                        SegmentMode::Active { index: table_index.unwrap_or(0), offset: const_expr(&offset_expr)? }
+                    }
                 };
                 m.elems.push(ElemSegment { ty, items, mode });
             }
@@ -569,7 +567,8 @@ fn translate_op(
             Op::If { else_target: 0 }
         }
         O::Else => {
-            let frame = ctrl.last_mut().filter(|f| f.kind == FrameKind::If).ok_or_else(|| invalid("else without if"))?;
+            let frame =
+                ctrl.last_mut().filter(|f| f.kind == FrameKind::If).ok_or_else(|| invalid("else without if"))?;
             frame.kind = FrameKind::Else;
             frame.pending.push(here);
             if let Some(i) = frame.if_op.take() {
@@ -774,28 +773,82 @@ fn binary(op: &Operator<'_>) -> Option<Binary> {
     use Binary as B;
     use Operator as O;
     Some(match op {
-        O::I32Eq => B::I32Eq, O::I32Ne => B::I32Ne, O::I32LtS => B::I32LtS, O::I32LtU => B::I32LtU,
-        O::I32GtS => B::I32GtS, O::I32GtU => B::I32GtU, O::I32LeS => B::I32LeS, O::I32LeU => B::I32LeU,
-        O::I32GeS => B::I32GeS, O::I32GeU => B::I32GeU,
-        O::I64Eq => B::I64Eq, O::I64Ne => B::I64Ne, O::I64LtS => B::I64LtS, O::I64LtU => B::I64LtU,
-        O::I64GtS => B::I64GtS, O::I64GtU => B::I64GtU, O::I64LeS => B::I64LeS, O::I64LeU => B::I64LeU,
-        O::I64GeS => B::I64GeS, O::I64GeU => B::I64GeU,
-        O::F32Eq => B::F32Eq, O::F32Ne => B::F32Ne, O::F32Lt => B::F32Lt, O::F32Gt => B::F32Gt,
-        O::F32Le => B::F32Le, O::F32Ge => B::F32Ge,
-        O::F64Eq => B::F64Eq, O::F64Ne => B::F64Ne, O::F64Lt => B::F64Lt, O::F64Gt => B::F64Gt,
-        O::F64Le => B::F64Le, O::F64Ge => B::F64Ge,
-        O::I32Add => B::I32Add, O::I32Sub => B::I32Sub, O::I32Mul => B::I32Mul, O::I32DivS => B::I32DivS,
-        O::I32DivU => B::I32DivU, O::I32RemS => B::I32RemS, O::I32RemU => B::I32RemU, O::I32And => B::I32And,
-        O::I32Or => B::I32Or, O::I32Xor => B::I32Xor, O::I32Shl => B::I32Shl, O::I32ShrS => B::I32ShrS,
-        O::I32ShrU => B::I32ShrU, O::I32Rotl => B::I32Rotl, O::I32Rotr => B::I32Rotr,
-        O::I64Add => B::I64Add, O::I64Sub => B::I64Sub, O::I64Mul => B::I64Mul, O::I64DivS => B::I64DivS,
-        O::I64DivU => B::I64DivU, O::I64RemS => B::I64RemS, O::I64RemU => B::I64RemU, O::I64And => B::I64And,
-        O::I64Or => B::I64Or, O::I64Xor => B::I64Xor, O::I64Shl => B::I64Shl, O::I64ShrS => B::I64ShrS,
-        O::I64ShrU => B::I64ShrU, O::I64Rotl => B::I64Rotl, O::I64Rotr => B::I64Rotr,
-        O::F32Add => B::F32Add, O::F32Sub => B::F32Sub, O::F32Mul => B::F32Mul, O::F32Div => B::F32Div,
-        O::F32Min => B::F32Min, O::F32Max => B::F32Max, O::F32Copysign => B::F32Copysign,
-        O::F64Add => B::F64Add, O::F64Sub => B::F64Sub, O::F64Mul => B::F64Mul, O::F64Div => B::F64Div,
-        O::F64Min => B::F64Min, O::F64Max => B::F64Max, O::F64Copysign => B::F64Copysign,
+        O::I32Eq => B::I32Eq,
+        O::I32Ne => B::I32Ne,
+        O::I32LtS => B::I32LtS,
+        O::I32LtU => B::I32LtU,
+        O::I32GtS => B::I32GtS,
+        O::I32GtU => B::I32GtU,
+        O::I32LeS => B::I32LeS,
+        O::I32LeU => B::I32LeU,
+        O::I32GeS => B::I32GeS,
+        O::I32GeU => B::I32GeU,
+        O::I64Eq => B::I64Eq,
+        O::I64Ne => B::I64Ne,
+        O::I64LtS => B::I64LtS,
+        O::I64LtU => B::I64LtU,
+        O::I64GtS => B::I64GtS,
+        O::I64GtU => B::I64GtU,
+        O::I64LeS => B::I64LeS,
+        O::I64LeU => B::I64LeU,
+        O::I64GeS => B::I64GeS,
+        O::I64GeU => B::I64GeU,
+        O::F32Eq => B::F32Eq,
+        O::F32Ne => B::F32Ne,
+        O::F32Lt => B::F32Lt,
+        O::F32Gt => B::F32Gt,
+        O::F32Le => B::F32Le,
+        O::F32Ge => B::F32Ge,
+        O::F64Eq => B::F64Eq,
+        O::F64Ne => B::F64Ne,
+        O::F64Lt => B::F64Lt,
+        O::F64Gt => B::F64Gt,
+        O::F64Le => B::F64Le,
+        O::F64Ge => B::F64Ge,
+        O::I32Add => B::I32Add,
+        O::I32Sub => B::I32Sub,
+        O::I32Mul => B::I32Mul,
+        O::I32DivS => B::I32DivS,
+        O::I32DivU => B::I32DivU,
+        O::I32RemS => B::I32RemS,
+        O::I32RemU => B::I32RemU,
+        O::I32And => B::I32And,
+        O::I32Or => B::I32Or,
+        O::I32Xor => B::I32Xor,
+        O::I32Shl => B::I32Shl,
+        O::I32ShrS => B::I32ShrS,
+        O::I32ShrU => B::I32ShrU,
+        O::I32Rotl => B::I32Rotl,
+        O::I32Rotr => B::I32Rotr,
+        O::I64Add => B::I64Add,
+        O::I64Sub => B::I64Sub,
+        O::I64Mul => B::I64Mul,
+        O::I64DivS => B::I64DivS,
+        O::I64DivU => B::I64DivU,
+        O::I64RemS => B::I64RemS,
+        O::I64RemU => B::I64RemU,
+        O::I64And => B::I64And,
+        O::I64Or => B::I64Or,
+        O::I64Xor => B::I64Xor,
+        O::I64Shl => B::I64Shl,
+        O::I64ShrS => B::I64ShrS,
+        O::I64ShrU => B::I64ShrU,
+        O::I64Rotl => B::I64Rotl,
+        O::I64Rotr => B::I64Rotr,
+        O::F32Add => B::F32Add,
+        O::F32Sub => B::F32Sub,
+        O::F32Mul => B::F32Mul,
+        O::F32Div => B::F32Div,
+        O::F32Min => B::F32Min,
+        O::F32Max => B::F32Max,
+        O::F32Copysign => B::F32Copysign,
+        O::F64Add => B::F64Add,
+        O::F64Sub => B::F64Sub,
+        O::F64Mul => B::F64Mul,
+        O::F64Div => B::F64Div,
+        O::F64Min => B::F64Min,
+        O::F64Max => B::F64Max,
+        O::F64Copysign => B::F64Copysign,
         _ => return None,
     })
 }

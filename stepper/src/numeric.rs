@@ -57,7 +57,11 @@ macro_rules! min_max {
             }
             // Zeros of both signs compare equal; the sign decides.
             if a == b {
-                return $out(<$t>::from_bits(if $is_min { a.to_bits() | b.to_bits() } else { a.to_bits() & b.to_bits() }));
+                return $out(<$t>::from_bits(if $is_min {
+                    a.to_bits() | b.to_bits()
+                } else {
+                    a.to_bits() & b.to_bits()
+                }));
             }
             $out(if (a < b) == $is_min { a } else { b })
         }

@@ -86,35 +86,147 @@ impl Store {
 /// Numeric instructions without immediates, grouped by operand shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unary {
-    I32Eqz, I32Clz, I32Ctz, I32Popcnt,
-    I64Eqz, I64Clz, I64Ctz, I64Popcnt,
-    F32Abs, F32Neg, F32Ceil, F32Floor, F32Trunc, F32Nearest, F32Sqrt,
-    F64Abs, F64Neg, F64Ceil, F64Floor, F64Trunc, F64Nearest, F64Sqrt,
+    I32Eqz,
+    I32Clz,
+    I32Ctz,
+    I32Popcnt,
+    I64Eqz,
+    I64Clz,
+    I64Ctz,
+    I64Popcnt,
+    F32Abs,
+    F32Neg,
+    F32Ceil,
+    F32Floor,
+    F32Trunc,
+    F32Nearest,
+    F32Sqrt,
+    F64Abs,
+    F64Neg,
+    F64Ceil,
+    F64Floor,
+    F64Trunc,
+    F64Nearest,
+    F64Sqrt,
     I32WrapI64,
-    I32TruncF32S, I32TruncF32U, I32TruncF64S, I32TruncF64U,
-    I64ExtendI32S, I64ExtendI32U,
-    I64TruncF32S, I64TruncF32U, I64TruncF64S, I64TruncF64U,
-    F32ConvertI32S, F32ConvertI32U, F32ConvertI64S, F32ConvertI64U, F32DemoteF64,
-    F64ConvertI32S, F64ConvertI32U, F64ConvertI64S, F64ConvertI64U, F64PromoteF32,
-    I32Extend8S, I32Extend16S, I64Extend8S, I64Extend16S, I64Extend32S,
-    I32TruncSatF32S, I32TruncSatF32U, I32TruncSatF64S, I32TruncSatF64U,
-    I64TruncSatF32S, I64TruncSatF32U, I64TruncSatF64S, I64TruncSatF64U,
+    I32TruncF32S,
+    I32TruncF32U,
+    I32TruncF64S,
+    I32TruncF64U,
+    I64ExtendI32S,
+    I64ExtendI32U,
+    I64TruncF32S,
+    I64TruncF32U,
+    I64TruncF64S,
+    I64TruncF64U,
+    F32ConvertI32S,
+    F32ConvertI32U,
+    F32ConvertI64S,
+    F32ConvertI64U,
+    F32DemoteF64,
+    F64ConvertI32S,
+    F64ConvertI32U,
+    F64ConvertI64S,
+    F64ConvertI64U,
+    F64PromoteF32,
+    I32Extend8S,
+    I32Extend16S,
+    I64Extend8S,
+    I64Extend16S,
+    I64Extend32S,
+    I32TruncSatF32S,
+    I32TruncSatF32U,
+    I32TruncSatF64S,
+    I32TruncSatF64U,
+    I64TruncSatF32S,
+    I64TruncSatF32U,
+    I64TruncSatF64S,
+    I64TruncSatF64U,
     /// Reinterpretations leave the slot's bits as they are.
-    I32ReinterpretF32, I64ReinterpretF64, F32ReinterpretI32, F64ReinterpretI64,
+    I32ReinterpretF32,
+    I64ReinterpretF64,
+    F32ReinterpretI32,
+    F64ReinterpretI64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binary {
-    I32Eq, I32Ne, I32LtS, I32LtU, I32GtS, I32GtU, I32LeS, I32LeU, I32GeS, I32GeU,
-    I64Eq, I64Ne, I64LtS, I64LtU, I64GtS, I64GtU, I64LeS, I64LeU, I64GeS, I64GeU,
-    F32Eq, F32Ne, F32Lt, F32Gt, F32Le, F32Ge,
-    F64Eq, F64Ne, F64Lt, F64Gt, F64Le, F64Ge,
-    I32Add, I32Sub, I32Mul, I32DivS, I32DivU, I32RemS, I32RemU,
-    I32And, I32Or, I32Xor, I32Shl, I32ShrS, I32ShrU, I32Rotl, I32Rotr,
-    I64Add, I64Sub, I64Mul, I64DivS, I64DivU, I64RemS, I64RemU,
-    I64And, I64Or, I64Xor, I64Shl, I64ShrS, I64ShrU, I64Rotl, I64Rotr,
-    F32Add, F32Sub, F32Mul, F32Div, F32Min, F32Max, F32Copysign,
-    F64Add, F64Sub, F64Mul, F64Div, F64Min, F64Max, F64Copysign,
+    I32Eq,
+    I32Ne,
+    I32LtS,
+    I32LtU,
+    I32GtS,
+    I32GtU,
+    I32LeS,
+    I32LeU,
+    I32GeS,
+    I32GeU,
+    I64Eq,
+    I64Ne,
+    I64LtS,
+    I64LtU,
+    I64GtS,
+    I64GtU,
+    I64LeS,
+    I64LeU,
+    I64GeS,
+    I64GeU,
+    F32Eq,
+    F32Ne,
+    F32Lt,
+    F32Gt,
+    F32Le,
+    F32Ge,
+    F64Eq,
+    F64Ne,
+    F64Lt,
+    F64Gt,
+    F64Le,
+    F64Ge,
+    I32Add,
+    I32Sub,
+    I32Mul,
+    I32DivS,
+    I32DivU,
+    I32RemS,
+    I32RemU,
+    I32And,
+    I32Or,
+    I32Xor,
+    I32Shl,
+    I32ShrS,
+    I32ShrU,
+    I32Rotl,
+    I32Rotr,
+    I64Add,
+    I64Sub,
+    I64Mul,
+    I64DivS,
+    I64DivU,
+    I64RemS,
+    I64RemU,
+    I64And,
+    I64Or,
+    I64Xor,
+    I64Shl,
+    I64ShrS,
+    I64ShrU,
+    I64Rotl,
+    I64Rotr,
+    F32Add,
+    F32Sub,
+    F32Mul,
+    F32Div,
+    F32Min,
+    F32Max,
+    F32Copysign,
+    F64Add,
+    F64Sub,
+    F64Mul,
+    F64Div,
+    F64Min,
+    F64Max,
+    F64Copysign,
 }
 
 /// One executable instruction. Indices (`local`, `global`, `func`, `table`, ...) are
@@ -127,18 +239,27 @@ pub enum Op {
     Block,
     Loop,
     /// Pops the condition; jumps to `else_target` when it is zero.
-    If { else_target: u32 },
+    If {
+        else_target: u32,
+    },
     /// Reached by falling out of a then-branch: jumps past the `end`.
-    Else { end_target: u32 },
+    Else {
+        end_target: u32,
+    },
     End,
     Br(Branch),
     BrIf(Branch),
     /// Followed by `len + 1` [`Op::BrTableTarget`] entries, the last one the default.
-    BrTable { len: u32 },
+    BrTable {
+        len: u32,
+    },
     BrTableTarget(Branch),
     Return,
     Call(u32),
-    CallIndirect { type_index: u32, table: u32 },
+    CallIndirect {
+        type_index: u32,
+        table: u32,
+    },
     Drop,
     Select,
     LocalGet(u32),
@@ -153,11 +274,23 @@ pub enum Op {
     /// [`Op::TableFill`] writes it in bounded sub-steps, else it is skipped.
     TableGrow(u32),
     TableFill(u32),
-    TableCopy { dst: u32, src: u32 },
-    TableInit { elem: u32, table: u32 },
+    TableCopy {
+        dst: u32,
+        src: u32,
+    },
+    TableInit {
+        elem: u32,
+        table: u32,
+    },
     ElemDrop(u32),
-    Load { kind: Load, offset: u32 },
-    Store { kind: Store, offset: u32 },
+    Load {
+        kind: Load,
+        offset: u32,
+    },
+    Store {
+        kind: Store,
+        offset: u32,
+    },
     MemorySize,
     MemoryGrow,
     MemoryFill,
@@ -165,7 +298,10 @@ pub enum Op {
     MemoryInit(u32),
     DataDrop(u32),
     /// A constant's slot value; its type is for display.
-    Const { value: u64, ty: ValType },
+    Const {
+        value: u64,
+        ty: ValType,
+    },
     Unary(Unary),
     Binary(Binary),
     RefNull,
@@ -184,9 +320,31 @@ impl Binary {
         use Binary::*;
         matches!(
             self,
-            I32Eq | I32Ne | I32LtS | I32LtU | I32GtS | I32GtU | I32LeS | I32LeU | I32GeS | I32GeU
-                | I32Add | I32Sub | I32Mul | I32DivS | I32DivU | I32RemS | I32RemU | I32And | I32Or
-                | I32Xor | I32Shl | I32ShrS | I32ShrU | I32Rotl | I32Rotr
+            I32Eq
+                | I32Ne
+                | I32LtS
+                | I32LtU
+                | I32GtS
+                | I32GtU
+                | I32LeS
+                | I32LeU
+                | I32GeS
+                | I32GeU
+                | I32Add
+                | I32Sub
+                | I32Mul
+                | I32DivS
+                | I32DivU
+                | I32RemS
+                | I32RemU
+                | I32And
+                | I32Or
+                | I32Xor
+                | I32Shl
+                | I32ShrS
+                | I32ShrU
+                | I32Rotl
+                | I32Rotr
         )
     }
 }

@@ -502,7 +502,13 @@ impl Machine {
         let stack = r.u64s("the value stack")?;
         let n = r.count("the frame count", 3)?;
         let frames = (0..n)
-            .map(|_| Ok(Frame { func: r.u32("a frame's function")?, base: r.u32("a frame's base")?, ret_pc: r.u32("a frame's return pc")? }))
+            .map(|_| {
+                Ok(Frame {
+                    func: r.u32("a frame's function")?,
+                    base: r.u32("a frame's base")?,
+                    ret_pc: r.u32("a frame's return pc")?,
+                })
+            })
             .collect::<Result<Vec<_>, Error>>()?;
         let pc = r.u32("the pc")?;
         let steps = r.u64("the step counter")?;
@@ -516,7 +522,8 @@ impl Machine {
                 let code = r.u32("the trap code")?;
                 let arg = if code == Trap::Aborted(0).code() { r.i32("the abort code")? } else { 0 };
                 Status::Trapped(
-                    Trap::from_code(code, arg).ok_or_else(|| bad(format!("unknown trap code {code} at offset {at}")))?,
+                    Trap::from_code(code, arg)
+                        .ok_or_else(|| bad(format!("unknown trap code {code} at offset {at}")))?,
                 )
             }
             STATUS_OUT_OF_GAS => Status::OutOfGas,
@@ -528,7 +535,11 @@ impl Machine {
         let mut store = store;
         read_storage(&mut r, &mut store.storage)?;
         if r.remaining() != 0 {
-            return Err(bad(format!("{} unexpected bytes after the end of the snapshot at offset {}", r.remaining(), r.pos)));
+            return Err(bad(format!(
+                "{} unexpected bytes after the end of the snapshot at offset {}",
+                r.remaining(),
+                r.pos
+            )));
         }
         let mut machine = Machine { config, store, stack, frames, pc, steps, gas_used, status, entry, output };
         validate_store(&machine).map_err(bad)?;
@@ -667,7 +678,10 @@ fn read_store(r: &mut Reader<'_>, config: &Config, modules: &[Arc<Module>]) -> R
     for i in 0..n {
         let hash: [u8; 32] = r.take(32, "an instance's module hash")?.try_into().expect("32 bytes");
         let module = by_hash.get(&hash).ok_or_else(|| {
-            bad(format!("instance {i} needs the module with code hash {}, which is not among the given modules", hex(&hash)))
+            bad(format!(
+                "instance {i} needs the module with code hash {}, which is not among the given modules",
+                hex(&hash)
+            ))
         })?;
         let funcs = r.u32s("an instance's functions")?;
         let tables = r.u32s("an instance's tables")?;
@@ -734,7 +748,9 @@ fn read_memory_runs(r: &mut Reader<'_>, mem: usize, data: &mut [u8]) -> Result<(
             return Err(bad(format!("memory {mem}: empty zero run at offset {offset} (runs must be maximal)")));
         }
         if zeros > blocks - at {
-            return Err(bad(format!("memory {mem}: zero run of {zeros} blocks at offset {offset} overruns its {blocks} blocks")));
+            return Err(bad(format!(
+                "memory {mem}: zero run of {zeros} blocks at offset {offset} overruns its {blocks} blocks"
+            )));
         }
         at += zeros;
         let offset = r.pos;
@@ -791,11 +807,16 @@ fn validate_store(m: &Machine) -> Result<(), String> {
         match *f {
             Func::Wasm { instance, index, type_id } => {
                 let inst = s.instances.get(instance as usize).ok_or_else(|| {
-                    format!("function {i} belongs to instance {instance}, but there are {} instances", s.instances.len())
+                    format!(
+                        "function {i} belongs to instance {instance}, but there are {} instances",
+                        s.instances.len()
+                    )
                 })?;
                 let module = &inst.module;
                 if module.body(index).is_none() {
-                    return Err(format!("function {i} is function {index} of instance {instance}, which does not define it"));
+                    return Err(format!(
+                        "function {i} is function {index} of instance {instance}, which does not define it"
+                    ));
                 }
                 let expected = module.func_types.get(index as usize).and_then(|&t| inst.type_ids.get(t as usize));
                 if expected != Some(&type_id) {
@@ -817,7 +838,10 @@ fn validate_store(m: &Machine) -> Result<(), String> {
         }
         if t.ty == ValType::FuncRef {
             if let Some(k) = t.elems.iter().position(|&e| !func_ref_ok(e)) {
-                return Err(format!("table {i} element {k} refers to function {}, which does not exist", t.elems[k] - 1));
+                return Err(format!(
+                    "table {i} element {k} refers to function {}, which does not exist",
+                    t.elems[k] - 1
+                ));
             }
         }
     }
@@ -848,8 +872,12 @@ fn validate_store(m: &Machine) -> Result<(), String> {
                 return Err(format!("instance {i} function {j} (function {addr}) has the wrong type"));
             }
             let defined = j as u32 >= module.num_imported_funcs;
-            if defined && !matches!(*f, Func::Wasm { instance, index, .. } if instance as usize == i && index == j as u32) {
-                return Err(format!("instance {i} function {j} (function {addr}) is not the instance's own function {j}"));
+            if defined
+                && !matches!(*f, Func::Wasm { instance, index, .. } if instance as usize == i && index == j as u32)
+            {
+                return Err(format!(
+                    "instance {i} function {j} (function {addr}) is not the instance's own function {j}"
+                ));
             }
         }
         shape("tables", inst.tables.len(), module.tables.len())?;
@@ -858,14 +886,24 @@ fn validate_store(m: &Machine) -> Result<(), String> {
                 format!("instance {i} table {j} is table {addr}, but there are {} tables", s.tables.len())
             })?;
             if t.ty != module.tables[j].elem {
-                return Err(format!("instance {i} table {j} (table {addr}) holds {}, not {}", t.ty, module.tables[j].elem));
+                return Err(format!(
+                    "instance {i} table {j} (table {addr}) holds {}, not {}",
+                    t.ty, module.tables[j].elem
+                ));
             }
         }
         match inst.memory {
-            None if !module.memories.is_empty() => return Err(format!("instance {i} has no memory, but its module has one")),
-            Some(_) if module.memories.is_empty() => return Err(format!("instance {i} has a memory, but its module has none")),
+            None if !module.memories.is_empty() => {
+                return Err(format!("instance {i} has no memory, but its module has one"))
+            }
+            Some(_) if module.memories.is_empty() => {
+                return Err(format!("instance {i} has a memory, but its module has none"))
+            }
             Some(addr) if addr as usize >= s.memories.len() => {
-                return Err(format!("instance {i} memory is memory {addr}, but there are {} memories", s.memories.len()))
+                return Err(format!(
+                    "instance {i} memory is memory {addr}, but there are {} memories",
+                    s.memories.len()
+                ))
             }
             _ => {}
         }
@@ -1103,7 +1141,10 @@ fn analyze(module: &Module, func: u32) -> Result<BodyStates, String> {
             }
             Op::TableGrow(t) => {
                 let Some(tt) = module.tables.get(t as usize) else { return fail(format!("op {pc} uses table {t}")) };
-                check!(matches!(module.code.get(pc + 1), Some(Op::TableFill(f)) if *f == t), "table.fill after table.grow");
+                check!(
+                    matches!(module.code.get(pc + 1), Some(Op::TableFill(f)) if *f == t),
+                    "table.fill after table.grow"
+                );
                 pop!(2);
                 s.push(false);
                 // Either done (skipping the table.fill), or table.fill's operands pushed.
@@ -1248,7 +1289,10 @@ fn validate_execution(m: &Machine) -> Result<usize, String> {
         return Err(format!("{} frames exceed the call depth limit {}", m.frames.len(), m.config.max_call_depth));
     }
     if m.entry != Some(m.frames[0].func) {
-        return Err(format!("the first frame runs function {}, not the entry function {:?}", m.frames[0].func, m.entry));
+        return Err(format!(
+            "the first frame runs function {}, not the entry function {:?}",
+            m.frames[0].func, m.entry
+        ));
     }
 
     for (i, frame) in m.frames.iter().enumerate() {
@@ -1262,7 +1306,9 @@ fn validate_execution(m: &Machine) -> Result<usize, String> {
     for (i, frame) in m.frames.iter().enumerate() {
         let Frame { func, base, .. } = *frame;
         if base as u64 != expected_base {
-            return Err(format!("frame {i} starts at stack slot {base}, but its caller's operands end at {expected_base}"));
+            return Err(format!(
+                "frame {i} starts at stack slot {base}, but its caller's operands end at {expected_base}"
+            ));
         }
         let Some(&Func::Wasm { instance, index, .. }) = s.funcs.get(func as usize) else {
             return Err(format!("frame {i} runs function {func}, which is not a wasm function"));
@@ -1273,7 +1319,10 @@ fn validate_execution(m: &Machine) -> Result<usize, String> {
         let locals = local_types(module, index).ok_or_else(|| format!("frame {i}: function {func} has no type"))?;
         let top = base as u64 + locals.len() as u64 + body.max_height as u64;
         if top > m.config.max_value_stack as u64 {
-            return Err(format!("frame {i} may need {top} stack slots, over the limit of {}", m.config.max_value_stack));
+            return Err(format!(
+                "frame {i} may need {top} stack slots, over the limit of {}",
+                m.config.max_value_stack
+            ));
         }
         need = need.max(top);
         let states = match analyses.entry((instance, index)) {
@@ -1304,7 +1353,9 @@ fn validate_execution(m: &Machine) -> Result<usize, String> {
                 let callee_type = s.funcs.get(c.func as usize).map(|f| f.type_id());
                 let matches = match module.code[site] {
                     Op::Call(f) => inst.funcs.get(f as usize) == Some(&c.func),
-                    Op::CallIndirect { type_index, .. } => inst.type_ids.get(type_index as usize).copied() == callee_type,
+                    Op::CallIndirect { type_index, .. } => {
+                        inst.type_ids.get(type_index as usize).copied() == callee_type
+                    }
                     _ => return Err(format!("frame {i}: return pc {at} does not follow a call")),
                 };
                 if !matches {
@@ -1330,7 +1381,9 @@ fn validate_execution(m: &Machine) -> Result<usize, String> {
         }
         let slots = &m.stack[base as usize..expected_base as usize];
         let flags = locals.iter().map(|&t| t == ValType::FuncRef).chain(operands[..live].iter().copied());
-        if let Some((k, &slot)) = slots.iter().zip(flags).enumerate().find_map(|(k, (v, f))| (f && v > &nfuncs).then_some((k, v))) {
+        if let Some((k, &slot)) =
+            slots.iter().zip(flags).enumerate().find_map(|(k, (v, f))| (f && v > &nfuncs).then_some((k, v)))
+        {
             return Err(format!(
                 "stack slot {} (frame {i}) refers to function {}, which does not exist",
                 base as usize + k,

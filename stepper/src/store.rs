@@ -21,8 +21,15 @@ pub enum Extern {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Func {
     /// Function `index` of instance `instance`'s module.
-    Wasm { instance: u32, index: u32, type_id: u32 },
-    Host { func: HostFunc, type_id: u32 },
+    Wasm {
+        instance: u32,
+        index: u32,
+        type_id: u32,
+    },
+    Host {
+        func: HostFunc,
+        type_id: u32,
+    },
 }
 
 impl Func {
@@ -298,5 +305,4 @@ impl Store {
         self.funcs.push(Func::Host { func, type_id });
         self.funcs.len() as u32 - 1
     }
-
 }

@@ -89,10 +89,7 @@ fn run_in_pieces_equals_one_run() {
 
 #[test]
 fn halted_machines_are_fixed_points() {
-    for (wat, name) in [
-        (LOOP_SUM, "sum"),
-        (r#"(module (func (export "t") unreachable))"#, "t"),
-    ] {
+    for (wat, name) in [(LOOP_SUM, "sum"), (r#"(module (func (export "t") unreachable))"#, "t")] {
         let mut m = run(wat, name, if name == "sum" { &[Value::I32(3)] } else { &[] }, Config::default());
         assert!(m.status.is_halted());
         let before = state(&m);
@@ -362,7 +359,8 @@ fn fast_path_matches_single_steps_on_real_programs() {
 /// the long differential run): the stepper must load it and run every export to an end.
 #[test]
 fn module_that_crashes_wasmi_runs_on_the_stepper() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/regressions/wasmi-translator-panic.wasm");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/regressions/wasmi-translator-panic.wasm");
     let module = Module::new(&std::fs::read(path).unwrap()).unwrap();
     let (mut m, i) = Machine::load(&module, Config::default()).expect("instantiates");
     let exports: Vec<String> = module.exports.iter().map(|(n, _, _)| n.clone()).collect();

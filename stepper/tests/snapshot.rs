@@ -161,7 +161,12 @@ fn interesting_steps(mut m: Machine) -> Vec<(String, u64)> {
         m.step();
     }
     let total = m.steps;
-    for (name, at) in [("mid-call", deep), ("mid memory.copy", mid_copy), ("mid table.fill", mid_fill), ("after memory.grow", after_grow)] {
+    for (name, at) in [
+        ("mid-call", deep),
+        ("mid memory.copy", mid_copy),
+        ("mid table.fill", mid_fill),
+        ("after memory.grow", after_grow),
+    ] {
         points.push((name.to_string(), at.unwrap_or_else(|| panic!("the program never reached {name}"))));
     }
     points.push(("last step".to_string(), total - 1));
@@ -444,7 +449,13 @@ fn inconsistent_states_are_rejected() {
     check(m.clone(), &|m| m.frames[1].func = 999, "not a wasm function");
     check(m.clone(), &|m| m.frames[1].ret_pc += 1, "return pc");
     check(m.clone(), &|m| m.frames[1].base += 1, "frame 1 starts");
-    check(m.clone(), &|m| { m.stack.pop(); }, "the stack has");
+    check(
+        m.clone(),
+        &|m| {
+            m.stack.pop();
+        },
+        "the stack has",
+    );
     check(m.clone(), &|m| m.stack.push(0), "the stack has");
     check(m.clone(), &|m| m.stack.clear(), "the stack has");
     check(m.clone(), &|m| m.frames.clear(), "no frames");
@@ -464,7 +475,13 @@ fn inconsistent_states_are_rejected() {
     check(m.clone(), &|m| m.store.tables[0].set(1, 500), "refers to function 499");
     check(m.clone(), &|m| m.store.tables[0].max = Some(1), "more than its limit");
     check(m.clone(), &|m| m.store.globals[2].value = 77, "global 2 refers to function 76");
-    check(m.clone(), &|m| { m.store.instances[0].funcs.pop(); }, "functions");
+    check(
+        m.clone(),
+        &|m| {
+            m.store.instances[0].funcs.pop();
+        },
+        "functions",
+    );
     check(m.clone(), &|m| m.store.instances[0].funcs.swap(1, 2), "instance 0 function 1");
     check(m.clone(), &|m| m.store.instances[0].tables[0] = 9, "there are 1 tables");
     check(m.clone(), &|m| m.store.instances[0].memory = None, "no memory");
@@ -473,7 +490,13 @@ fn inconsistent_states_are_rejected() {
     check(m.clone(), &|m| m.store.instances[0].elem_base = 1, "element segments");
     check(m.clone(), &|m| m.store.instances[0].data_base = 3, "data segments");
     check(m.clone(), &|m| m.store.instances[0].type_ids[0] = 7, "type 0");
-    check(m.clone(), &|m| { m.store.instances[0].exports.insert("x".into(), Extern::Memory(3)); }, "export \"x\"");
+    check(
+        m.clone(),
+        &|m| {
+            m.store.instances[0].exports.insert("x".into(), Extern::Memory(3));
+        },
+        "export \"x\"",
+    );
     check(m.clone(), &|m| m.store.data_dropped.clear(), "data segments");
     check(
         m.clone(),
@@ -547,7 +570,10 @@ fn any_accepted_pc_and_stack_steps_safely() {
                             restored.run(3000);
                             restored.results()
                         }));
-                        assert!(result.is_ok(), "accepted state (step {k}, pc {pc}, delta {delta}, fill {fill}) panicked");
+                        assert!(
+                            result.is_ok(),
+                            "accepted state (step {k}, pc {pc}, delta {delta}, fill {fill}) panicked"
+                        );
                     }
                 }
             }

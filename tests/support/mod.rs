@@ -20,5 +20,7 @@ pub fn verigame(args: &[&str]) -> Output {
 
 /// `0x` and 64 lowercase hex digits.
 pub fn is_hash(v: &Json) -> bool {
-    v.as_str().is_some_and(|s| s.len() == 66 && s.starts_with("0x") && s[2..].bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    v.as_str().is_some_and(|s| {
+        s.len() == 66 && s.starts_with("0x") && s[2..].bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
 }

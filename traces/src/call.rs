@@ -28,7 +28,8 @@ pub struct Call {
 impl Call {
     pub fn new(module_bytes: Vec<u8>, export: &str, args: Vec<Value>, config: Config) -> Result<Self, TraceError> {
         let module = Module::new(&module_bytes)?;
-        let call = Self { module, module_bytes: Arc::new(module_bytes), export: export.to_string(), args, config, base: None };
+        let call =
+            Self { module, module_bytes: Arc::new(module_bytes), export: export.to_string(), args, config, base: None };
         call.start()?;
         Ok(call)
     }
@@ -135,7 +136,10 @@ pub fn config_to_json(c: &Config) -> Json {
 pub fn config_from_json(v: &Json) -> Result<Config, TraceError> {
     let bad = |what: &str| TraceError::Format(format!("config: {what}"));
     let u32_field = |name: &str| {
-        v[name].as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad(&format!("`{name}` is not a 32-bit count")))
+        v[name]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| bad(&format!("`{name}` is not a 32-bit count")))
     };
     let mut gas = GasTable::default();
     for class in GasClass::ALL {
@@ -147,11 +151,13 @@ pub fn config_from_json(v: &Json) -> Result<Config, TraceError> {
         max_table_elements: u32_field("max_table_elements")?,
         max_value_stack: u32_field("max_value_stack")?,
         max_call_depth: u32_field("max_call_depth")?,
-        gas_limit: v["gas_limit"].as_str().and_then(|s| s.parse().ok()).ok_or_else(|| bad("`gas_limit` is not a count"))?,
+        gas_limit: v["gas_limit"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("`gas_limit` is not a count"))?,
         gas,
         memory_chunk_size: u32_field("memory_chunk_size")?,
     };
     config.validate()?;
     Ok(config)
 }
-

@@ -128,19 +128,26 @@ impl Trace {
         if field("format")?.as_str() != Some(FORMAT) || field("version")?.as_u64() != Some(VERSION) {
             return Err(bad(&manifest_path, format!("not a {FORMAT} manifest of version {VERSION}")));
         }
-        let module_file = dir.join(field("module_file")?.as_str().ok_or_else(|| bad(&manifest_path, "bad `module_file`"))?);
+        let module_file =
+            dir.join(field("module_file")?.as_str().ok_or_else(|| bad(&manifest_path, "bad `module_file`"))?);
         let module_bytes = fs::read(&module_file).map_err(io(&module_file))?;
         let call = Call::from_json(field("call")?, module_bytes).map_err(|e| bad(&manifest_path, e))?;
         let fault = match &m["fault"] {
             Json::Null => None,
-            v => Some(v.as_str().ok_or_else(|| bad(&manifest_path, "bad `fault`"))?.parse::<Fault>().map_err(|e| bad(&manifest_path, e))?),
+            v => Some(
+                v.as_str()
+                    .ok_or_else(|| bad(&manifest_path, "bad `fault`"))?
+                    .parse::<Fault>()
+                    .map_err(|e| bad(&manifest_path, e))?,
+            ),
         };
         let limits = limits_from_json(field("limits")?).ok_or_else(|| bad(&manifest_path, "bad `limits`"))?;
         let interval = field("interval")?.as_u64().ok_or_else(|| bad(&manifest_path, "bad `interval`"))?;
         let steps = field("steps")?.as_u64().ok_or_else(|| bad(&manifest_path, "bad `steps`"))?;
         let final_hash = parse_hash(field("final_hash")?).ok_or_else(|| bad(&manifest_path, "bad `final_hash`"))?;
         let entries = field("checkpoints")?.as_array().ok_or_else(|| bad(&manifest_path, "bad `checkpoints`"))?;
-        let checkpoints = entries.iter().map(|e| read_checkpoint(dir, e, &call, fault)).collect::<Result<Vec<_>, _>>()?;
+        let checkpoints =
+            entries.iter().map(|e| read_checkpoint(dir, e, &call, fault)).collect::<Result<Vec<_>, _>>()?;
         let last = read_checkpoint(dir, field("last")?, &call, fault)?;
         if last.step != steps || last.hash != final_hash {
             return Err(bad(&manifest_path, "the last checkpoint is not the recorded final state"));
@@ -167,7 +174,10 @@ fn limits_from_json(v: &Json) -> Option<Limits> {
 
 /// Reads, checks and restores one checkpoint the manifest lists.
 fn read_checkpoint(dir: &Path, entry: &Json, call: &Call, fault: Option<Fault>) -> Result<Checkpoint, TraceError> {
-    let file = entry["file"].as_str().filter(|f| !f.contains("..")).ok_or_else(|| bad(dir, format!("bad checkpoint entry {entry}")))?;
+    let file = entry["file"]
+        .as_str()
+        .filter(|f| !f.contains(".."))
+        .ok_or_else(|| bad(dir, format!("bad checkpoint entry {entry}")))?;
     let path: PathBuf = dir.join(file);
     let field = |name: &str| entry[name].as_u64().ok_or_else(|| bad(&path, format!("the manifest gives no `{name}`")));
     let (step, size) = (field("step")?, field("bytes")?);
@@ -178,7 +188,10 @@ fn read_checkpoint(dir: &Path, entry: &Json, call: &Call, fault: Option<Fault>) 
     };
     let bytes = fs::read(&path).map_err(io(&path))?;
     if bytes.len() as u64 != size {
-        return Err(bad(&path, format!("{} bytes, the manifest records {size}: truncated or overwritten", bytes.len())));
+        return Err(bad(
+            &path,
+            format!("{} bytes, the manifest records {size}: truncated or overwritten", bytes.len()),
+        ));
     }
     if keccak(&bytes) != digest {
         return Err(bad(&path, "its contents do not match the manifest's digest: corrupted"));
@@ -187,7 +200,10 @@ fn read_checkpoint(dir: &Path, entry: &Json, call: &Call, fault: Option<Fault>) 
     let mut executor = Executor { machine, fault, progress };
     let hash = state_hash(&mut executor.machine);
     if hash != expected_hash || executor.steps() != step {
-        return Err(bad(&path, format!("restores to step {} with state {}, not the recorded step {step}", executor.steps(), hex(&hash))));
+        return Err(bad(
+            &path,
+            format!("restores to step {} with state {}, not the recorded step {step}", executor.steps(), hex(&hash)),
+        ));
     }
     Ok(Checkpoint { step, hash, executor })
 }

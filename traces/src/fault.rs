@@ -35,9 +35,12 @@ impl Fault {
     /// The step from which the executor lies, if it lies about execution at all.
     pub fn step(self) -> Option<u64> {
         match self {
-            Fault::Stack(s) | Fault::Memory(s) | Fault::Branch(s) | Fault::Gas(s) | Fault::Halt(s) | Fault::Extend(s) => {
-                Some(s)
-            }
+            Fault::Stack(s)
+            | Fault::Memory(s)
+            | Fault::Branch(s)
+            | Fault::Gas(s)
+            | Fault::Halt(s)
+            | Fault::Extend(s) => Some(s),
             Fault::Claim(_) => None,
         }
     }

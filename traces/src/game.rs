@@ -319,7 +319,9 @@ impl Transcript {
         let winner = top.at("winner");
         let winner = match winner.value {
             Json::Null => None,
-            _ => Some(Role::parse(winner.str()?).ok_or_else(|| winner.error("is neither \"challenger\" nor \"defender\""))?),
+            _ => Some(
+                Role::parse(winner.str()?).ok_or_else(|| winner.error("is neither \"challenger\" nor \"defender\""))?,
+            ),
         };
         Ok(Transcript {
             call: call.value.clone(),
@@ -418,7 +420,14 @@ fn round_from_json(f: &Field) -> Result<Round, crate::TraceError> {
             return Err(f.at(name).error(&format!("has {} hashes for {} points", hashes.len(), points.len())));
         }
     }
-    Ok(Round { round: f.at("round").u32()?, range: f.at("range").range()?, points, defender, challenger, next: f.at("next").range()? })
+    Ok(Round {
+        round: f.at("round").u32()?,
+        range: f.at("range").range()?,
+        points,
+        defender,
+        challenger,
+        next: f.at("next").range()?,
+    })
 }
 
 fn ruling_from_json(f: &Field) -> Result<Ruling, crate::TraceError> {
@@ -568,7 +577,8 @@ impl Referee {
         ruling.function = self.function_name(proof.state.frame.func).filter(|_| running);
         ruling.instruction = self.judge.instruction(proof.state.frame.func, proof.state.frame.pc).filter(|_| running);
         if proof.pre_hash != b.agreed {
-            ruling.rejected = Some(format!("it opens {}, not the agreed state {}", hex(&proof.pre_hash), hex(&b.agreed)));
+            ruling.rejected =
+                Some(format!("it opens {}, not the agreed state {}", hex(&proof.pre_hash), hex(&b.agreed)));
         } else {
             match self.judge.execute(&proof) {
                 Ok(verdict) => ruling.judged_after = Some(verdict.post_hash),
@@ -626,7 +636,8 @@ pub fn record_parties(
     limits: &crate::Limits,
     progress: &(dyn Fn(Role, u64) + Sync),
 ) -> Result<(LocalParty, LocalParty), crate::TraceError> {
-    let record = |f: Option<Fault>, role: Role| Trace::record(call.clone(), f, limits.clone(), &mut |n| progress(role, n));
+    let record =
+        |f: Option<Fault>, role: Role| Trace::record(call.clone(), f, limits.clone(), &mut |n| progress(role, n));
     let (honest, liar) = std::thread::scope(|s| {
         let liar = s.spawn(|| record(Some(fault), faulty));
         let honest = record(None, faulty.other());

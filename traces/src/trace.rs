@@ -79,7 +79,8 @@ pub struct Trace {
 /// The estimated bytes a machine holds: memories with their Merkle layers, tables,
 /// the value stack and the output log.
 pub fn machine_bytes(m: &Machine) -> usize {
-    let memory: usize = m.store.memories.iter().map(|mem| mem.data().len() + mem.data().len() / mem.chunk_size() * 64).sum();
+    let memory: usize =
+        m.store.memories.iter().map(|mem| mem.data().len() + mem.data().len() / mem.chunk_size() * 64).sum();
     let tables: usize = m.store.tables.iter().map(|t| t.elems().len() * 12).sum();
     memory + tables + m.stack.len() * 8 + m.frames.len() * 12 + m.output.len() * 8 + 4096
 }
@@ -87,7 +88,12 @@ pub fn machine_bytes(m: &Machine) -> usize {
 impl Trace {
     /// Runs `call` to its end with `fault`, checkpointing within `limits`, and reports
     /// the steps done so far to `progress` now and then.
-    pub fn record(call: Call, fault: Option<Fault>, limits: Limits, progress: &mut dyn FnMut(u64)) -> Result<Self, TraceError> {
+    pub fn record(
+        call: Call,
+        fault: Option<Fault>,
+        limits: Limits,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Self, TraceError> {
         if limits.interval == 0 || limits.max_checkpoints < 2 {
             return Err(TraceError::Call("a trace needs an interval of at least one step and two checkpoints".into()));
         }
@@ -118,7 +124,14 @@ impl Trace {
     }
 
     /// A trace from stored parts (see [`crate::disk`]).
-    pub(crate) fn from_parts(call: Call, fault: Option<Fault>, limits: Limits, checkpoints: Vec<Checkpoint>, last: Checkpoint, interval: u64) -> Self {
+    pub(crate) fn from_parts(
+        call: Call,
+        fault: Option<Fault>,
+        limits: Limits,
+        checkpoints: Vec<Checkpoint>,
+        last: Checkpoint,
+        interval: u64,
+    ) -> Self {
         let checkpoints = checkpoints.into_iter().map(|c| (c.step, c)).collect();
         Self { call, fault, limits, checkpoints, last, interval: interval.max(1) }
     }

@@ -42,12 +42,24 @@ pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 pub enum FromParty {
     /// The first message: the role taken and the call, as [`Call::to_json`], with the
     /// module's bytes.
-    Hello { role: Role, call: Json, module: Vec<u8> },
+    Hello {
+        role: Role,
+        call: Json,
+        module: Vec<u8>,
+    },
     Claim(Claim),
-    Hashes { round: u32, hashes: Vec<Hash> },
-    Proof { step: u64, proof: Box<Proof> },
+    Hashes {
+        round: u32,
+        hashes: Vec<Hash>,
+    },
+    Proof {
+        step: u64,
+        proof: Box<Proof>,
+    },
     /// Something the party could not use; the referee only logs it.
-    Error { reason: String },
+    Error {
+        reason: String,
+    },
 }
 
 /// A message from the referee to a party.
@@ -55,14 +67,31 @@ pub enum FromParty {
 pub enum FromReferee {
     /// The hello is accepted: the party holds `role` in a game of `degree` over `call`,
     /// and has `timeout_ms` to answer each request.
-    Welcome { role: Role, degree: u64, timeout_ms: u64, call: Json },
+    Welcome {
+        role: Role,
+        degree: u64,
+        timeout_ms: u64,
+        call: Json,
+    },
     Claim,
-    Hashes { round: u32, range: (u64, u64), points: Vec<u64> },
-    Prove { step: u64 },
+    Hashes {
+        round: u32,
+        range: (u64, u64),
+        points: Vec<u64>,
+    },
+    Prove {
+        step: u64,
+    },
     /// The party's last message was rejected (and ignored), for this reason.
-    Error { reason: String },
+    Error {
+        reason: String,
+    },
     /// The game is over; `summary` is [`summary`]'s.
-    Result { winner: Role, reason: String, summary: Json },
+    Result {
+        winner: Role,
+        reason: String,
+        summary: Json,
+    },
 }
 
 /// A message's fields, read with errors that name the message and the field.
@@ -148,7 +177,9 @@ impl FromParty {
             FromParty::Hashes { round, hashes } => {
                 json!({"type": "hashes", "round": round, "hashes": hashes.iter().map(hex).collect::<Vec<_>>()})
             }
-            FromParty::Proof { step, proof } => json!({"type": "proof", "step": step, "proof": judge::json::to_json(proof)}),
+            FromParty::Proof { step, proof } => {
+                json!({"type": "proof", "step": step, "proof": judge::json::to_json(proof)})
+            }
             FromParty::Error { reason } => json!({"type": "error", "reason": reason}),
         }
     }
@@ -163,17 +194,23 @@ impl FromParty {
                 if !call.is_object() {
                     return Err(f.bad("call", "an object"));
                 }
-                let module = hex_to_bytes(f.str("module")?).ok_or_else(|| f.bad("module", "0x and an even number of hex digits"))?;
+                let module = hex_to_bytes(f.str("module")?)
+                    .ok_or_else(|| f.bad("module", "0x and an even number of hex digits"))?;
                 FromParty::Hello { role: f.role("role")?, call: call.clone(), module }
             }
             "claim" => FromParty::Claim(Claim { steps: f.u64("steps")?, final_hash: f.hash("final_hash")? }),
             "hashes" => FromParty::Hashes { round: f.u32("round")?, hashes: f.hashes("hashes")? },
             "proof" => {
-                let proof = judge::json::from_json(f.get("proof")?).map_err(|e| format!("`proof`: not a proof: {}", e.0))?;
+                let proof =
+                    judge::json::from_json(f.get("proof")?).map_err(|e| format!("`proof`: not a proof: {}", e.0))?;
                 FromParty::Proof { step: f.u64("step")?, proof: Box::new(proof) }
             }
             "error" => FromParty::Error { reason: f.str("reason")?.to_string() },
-            other => return Err(format!("unknown message type `{other}`; a party sends hello, claim, hashes, proof or error")),
+            other => {
+                return Err(format!(
+                    "unknown message type `{other}`; a party sends hello, claim, hashes, proof or error"
+                ))
+            }
         })
     }
 }
@@ -240,9 +277,17 @@ impl FromReferee {
                 if !summary.is_object() {
                     return Err(f.bad("summary", "an object"));
                 }
-                FromReferee::Result { winner: f.role("winner")?, reason: f.str("reason")?.to_string(), summary: summary.clone() }
+                FromReferee::Result {
+                    winner: f.role("winner")?,
+                    reason: f.str("reason")?.to_string(),
+                    summary: summary.clone(),
+                }
             }
-            other => return Err(format!("unknown message type `{other}`; a referee sends welcome, claim, hashes, prove, error or result")),
+            other => {
+                return Err(format!(
+                    "unknown message type `{other}`; a referee sends welcome, claim, hashes, prove, error or result"
+                ))
+            }
         })
     }
 }
@@ -476,7 +521,9 @@ impl RemoteParty {
     /// Sends `message`, waiting at most `within` for the party to make room for it.
     fn send_within(&mut self, message: &FromReferee, within: Duration) -> Result<(), String> {
         let stream = self.lines.get_ref();
-        let sent = stream.set_write_timeout(Some(within.max(Duration::from_millis(1)))).and_then(|()| send(stream, &message.to_json()));
+        let sent = stream
+            .set_write_timeout(Some(within.max(Duration::from_millis(1))))
+            .and_then(|()| send(stream, &message.to_json()));
         sent.map_err(|e| format!("the connection failed: {e}"))
     }
 
@@ -507,7 +554,12 @@ impl RemoteParty {
     /// Sends `request` and reads until `accept` takes a message (its answer), the
     /// deadline passes or the connection ends. Replying to what it rejects counts
     /// against the same deadline.
-    fn ask<T>(&mut self, request: FromReferee, what: &str, accept: impl Fn(FromParty) -> Result<T, String>) -> Result<T, String> {
+    fn ask<T>(
+        &mut self,
+        request: FromReferee,
+        what: &str,
+        accept: impl Fn(FromParty) -> Result<T, String>,
+    ) -> Result<T, String> {
         self.send(&request)?;
         let deadline = Instant::now() + self.timeout;
         loop {
@@ -551,7 +603,9 @@ impl Party for RemoteParty {
         let what = format!("the hashes of round {round}");
         let request = FromReferee::Hashes { round, range, points: points.to_vec() };
         self.ask(request, &what, |m| match m {
-            FromParty::Hashes { round: r, .. } if r != round => Err(format!("hashes for round {r}, but this is round {round}")),
+            FromParty::Hashes { round: r, .. } if r != round => {
+                Err(format!("hashes for round {r}, but this is round {round}"))
+            }
             FromParty::Hashes { hashes, .. } if hashes.len() != points.len() => {
                 Err(format!("{} hashes for the {} points of round {round}", hashes.len(), points.len()))
             }
@@ -563,7 +617,9 @@ impl Party for RemoteParty {
     fn prove(&mut self, step: u64) -> Result<Proof, String> {
         let what = format!("the proof of step {step}");
         self.ask(FromReferee::Prove { step }, &what, |m| match m {
-            FromParty::Proof { step: s, .. } if s != step => Err(format!("a proof of step {s}, but the step in question is {step}")),
+            FromParty::Proof { step: s, .. } if s != step => {
+                Err(format!("a proof of step {s}, but the step in question is {step}"))
+            }
             FromParty::Proof { proof, .. } => Ok(*proof),
             other => Err(out_of_turn(&other, &what)),
         })
@@ -662,7 +718,8 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
     let mut seats: [Option<RemoteParty>; 2] = [None, None];
     let mut agreed: Option<Call> = rules.call.clone();
     loop {
-        let Arrival { lines, peer, hello } = rx.recv().map_err(|_| io::Error::other("the connection acceptor stopped"))?;
+        let Arrival { lines, peer, hello } =
+            rx.recv().map_err(|_| io::Error::other("the connection acceptor stopped"))?;
         for seat in &mut seats {
             if seat.as_ref().is_some_and(RemoteParty::is_gone) {
                 let gone = seat.take().expect("checked");
@@ -693,7 +750,9 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
         };
         let mut party = RemoteParty::from_lines(role, lines, rules.timeout, log.clone());
         let timeout_ms = rules.timeout.as_millis().try_into().unwrap_or(u64::MAX);
-        if let Err(e) = party.send(&FromReferee::Welcome { role, degree: rules.degree, timeout_ms, call: call.to_json() }) {
+        if let Err(e) =
+            party.send(&FromReferee::Welcome { role, degree: rules.degree, timeout_ms, call: call.to_json() })
+        {
             log(&format!("lost the {role} at {peer} before the game began: {e}"));
             continue;
         }
@@ -736,7 +795,8 @@ pub fn host(listener: &TcpListener, rules: &Rules, log: &Log) -> Result<Hosted, 
         gather(listener, rules, log).map_err(|source| TraceError::Io { path: address, source })?;
     let referee = Referee::new(call)?;
     let outcome = referee.play(rules.degree, &mut defender, &mut challenger);
-    let result = FromReferee::Result { winner: outcome.winner, reason: outcome.reason.clone(), summary: summary(&outcome) };
+    let result =
+        FromReferee::Result { winner: outcome.winner, reason: outcome.reason.clone(), summary: summary(&outcome) };
     let peers = [defender.peer.clone(), challenger.peer.clone()];
     let rejected = [std::mem::take(&mut defender.rejected), std::mem::take(&mut challenger.rejected)];
     thread::scope(|s| {
@@ -758,7 +818,13 @@ pub struct Verdict {
 /// hello about `call`, answers each request, and returns the result. The referee's
 /// `error` replies and messages this side cannot read are reported to `log` and
 /// otherwise ignored. An error means the game could not be played to its end here.
-pub fn join(stream: TcpStream, role: Role, call: &Call, party: &mut dyn Party, log: &dyn Fn(&str)) -> Result<Verdict, String> {
+pub fn join(
+    stream: TcpStream,
+    role: Role,
+    call: &Call,
+    party: &mut dyn Party,
+    log: &dyn Fn(&str),
+) -> Result<Verdict, String> {
     let _ = stream.set_nodelay(true);
     let hello = FromParty::Hello { role, call: call.to_json(), module: call.module_bytes.to_vec() };
     let failed = |e: io::Error| format!("the connection to the referee failed: {e}");
@@ -788,7 +854,10 @@ pub fn join(stream: TcpStream, role: Role, call: &Call, party: &mut dyn Party, l
                 if r != role || c != call.to_json() {
                     return Err(format!("the referee welcomes a {r} with another call: {c}"));
                 }
-                log(&format!("joined as the {role}: degree {degree}, {} to answer each request", seconds(Duration::from_millis(timeout_ms))));
+                log(&format!(
+                    "joined as the {role}: degree {degree}, {} to answer each request",
+                    seconds(Duration::from_millis(timeout_ms))
+                ));
                 continue;
             }
             FromReferee::Error { reason } => {
@@ -801,7 +870,9 @@ pub fn join(stream: TcpStream, role: Role, call: &Call, party: &mut dyn Party, l
             FromReferee::Hashes { round, range, points } => {
                 FromParty::Hashes { round, hashes: party.hashes(round, range, &points).map_err(cannot)? }
             }
-            FromReferee::Prove { step } => FromParty::Proof { step, proof: Box::new(party.prove(step).map_err(cannot)?) },
+            FromReferee::Prove { step } => {
+                FromParty::Proof { step, proof: Box::new(party.prove(step).map_err(cannot)?) }
+            }
         };
         send(lines.get_ref(), &answer.to_json()).map_err(failed)?;
     }
@@ -830,7 +901,13 @@ mod tests {
     }
 
     fn trace(call: &Call, fault: Option<Fault>) -> Trace {
-        Trace::record(call.clone(), fault, Limits { interval: 16, max_checkpoints: 8, ..Limits::default() }, &mut |_| {}).unwrap()
+        Trace::record(
+            call.clone(),
+            fault,
+            Limits { interval: 16, max_checkpoints: 8, ..Limits::default() },
+            &mut |_| {},
+        )
+        .unwrap()
     }
 
     fn quiet() -> Log {
@@ -881,23 +958,47 @@ mod tests {
             (&format!("{{\"type\": \"claim\", \"steps\": -1, \"final_hash\": {h}}}"), "`steps` is not an integer"),
             (&format!("{{\"type\": \"claim\", \"steps\": 1.5, \"final_hash\": {h}}}"), "`steps` is not an integer"),
             ("{\"type\": \"claim\", \"steps\": 3, \"final_hash\": \"0x12\"}", "`final_hash` is not a hash"),
-            (&format!("{{\"type\": \"hashes\", \"round\": 4294967296, \"hashes\": [{h}]}}"), "`round` is not a 32-bit count"),
+            (
+                &format!("{{\"type\": \"hashes\", \"round\": 4294967296, \"hashes\": [{h}]}}"),
+                "`round` is not a 32-bit count",
+            ),
             (&format!("{{\"type\": \"hashes\", \"round\": 1, \"hashes\": {h}}}"), "`hashes` is not a list"),
             ("{\"type\": \"hashes\", \"round\": 1, \"hashes\": [\"0xzz\"]}", "`hashes` is not a list of hashes"),
             ("{\"type\": \"proof\", \"step\": 1, \"proof\": {\"version\": 1}}", "`proof`: not a proof"),
-            ("{\"type\": \"hello\", \"version\": 2, \"role\": \"defender\", \"call\": {}, \"module\": \"0x\"}", "protocol version 2"),
-            ("{\"type\": \"hello\", \"version\": 1, \"role\": \"judge\", \"call\": {}, \"module\": \"0x\"}", "`role` is not `challenger` or `defender`"),
-            ("{\"type\": \"hello\", \"version\": 1, \"role\": \"defender\", \"call\": {}, \"module\": \"0x1\"}", "`module` is not 0x"),
-            ("{\"type\": \"hello\", \"version\": 1, \"role\": \"defender\", \"call\": 3, \"module\": \"0x\"}", "`call` is not an object"),
+            (
+                "{\"type\": \"hello\", \"version\": 2, \"role\": \"defender\", \"call\": {}, \"module\": \"0x\"}",
+                "protocol version 2",
+            ),
+            (
+                "{\"type\": \"hello\", \"version\": 1, \"role\": \"judge\", \"call\": {}, \"module\": \"0x\"}",
+                "`role` is not `challenger` or `defender`",
+            ),
+            (
+                "{\"type\": \"hello\", \"version\": 1, \"role\": \"defender\", \"call\": {}, \"module\": \"0x1\"}",
+                "`module` is not 0x",
+            ),
+            (
+                "{\"type\": \"hello\", \"version\": 1, \"role\": \"defender\", \"call\": 3, \"module\": \"0x\"}",
+                "`call` is not an object",
+            ),
         ];
         for (line, reason) in cases {
             let err = FromParty::parse(line).unwrap_err();
             assert!(err.contains(reason), "{line}: {err}");
         }
         let referee = [
-            ("{\"type\": \"hashes\", \"round\": 1, \"range\": [4, 2], \"points\": [3]}", "`range` is not two ascending"),
-            ("{\"type\": \"hashes\", \"round\": 1, \"range\": [0, 4], \"points\": [\"2\"]}", "`points` is not a list of step numbers"),
-            ("{\"type\": \"result\", \"winner\": \"defender\", \"reason\": \"r\", \"summary\": []}", "`summary` is not an object"),
+            (
+                "{\"type\": \"hashes\", \"round\": 1, \"range\": [4, 2], \"points\": [3]}",
+                "`range` is not two ascending",
+            ),
+            (
+                "{\"type\": \"hashes\", \"round\": 1, \"range\": [0, 4], \"points\": [\"2\"]}",
+                "`points` is not a list of step numbers",
+            ),
+            (
+                "{\"type\": \"result\", \"winner\": \"defender\", \"reason\": \"r\", \"summary\": []}",
+                "`summary` is not an object",
+            ),
             ("{\"type\": \"proof\"}", "unknown message type `proof`"),
         ];
         for (line, reason) in referee {
@@ -968,7 +1069,9 @@ mod tests {
                 "\"a string\"".to_string(),
                 "x".repeat(5000),
                 FromParty::Claim(Claim { steps: 1, final_hash: hash }).to_json().to_string(),
-                FromParty::Hello { role: Role::Challenger, call: c.to_json(), module: c.module_bytes.to_vec() }.to_json().to_string(),
+                FromParty::Hello { role: Role::Challenger, call: c.to_json(), module: c.module_bytes.to_vec() }
+                    .to_json()
+                    .to_string(),
                 FromParty::Hashes { round: 1, hashes: vec![hash, hash] }.to_json().to_string(),
                 FromParty::Hashes { round: 2, hashes: vec![hash] }.to_json().to_string(),
                 FromParty::Error { reason: "just saying".into() }.to_json().to_string(),
@@ -1049,7 +1152,11 @@ mod tests {
     #[test]
     fn the_honest_party_wins_over_tcp_in_either_role() {
         let c = call(40);
-        for (fault, faulty) in [(Fault::Memory(30), Role::Defender), (Fault::Branch(50), Role::Challenger), (Fault::Claim(2), Role::Defender)] {
+        for (fault, faulty) in [
+            (Fault::Memory(30), Role::Defender),
+            (Fault::Branch(50), Role::Challenger),
+            (Fault::Claim(2), Role::Defender),
+        ] {
             let parties = vec![(faulty, trace(&c, Some(fault))), (faulty.other(), trace(&c, None))];
             let (hosted, verdicts) = game(parties, rules(5000));
             let outcome = &hosted.outcome;
@@ -1057,7 +1164,8 @@ mod tests {
             assert!(outcome.transcript.ruling.is_some() && hosted.rejected.iter().all(Vec::is_empty));
             // In-process, the same traces play the same game.
             let referee = Referee::new(c.clone()).unwrap();
-            let (mut liar, mut honest) = (LocalParty { trace: trace(&c, Some(fault)) }, LocalParty { trace: trace(&c, None) });
+            let (mut liar, mut honest) =
+                (LocalParty { trace: trace(&c, Some(fault)) }, LocalParty { trace: trace(&c, None) });
             let local = match faulty {
                 Role::Defender => referee.play(3, &mut liar, &mut honest),
                 Role::Challenger => referee.play(3, &mut honest, &mut liar),
@@ -1078,7 +1186,9 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log_seen = seen.clone();
         let log: Log = Arc::new(move |s: &str| log_seen.lock().unwrap().push(s.to_string()));
-        let lobby = thread::spawn(move || gather(&listener, &rules(2000), &log).map(|s| (s.call, s.defender.role, s.challenger.role)));
+        let lobby = thread::spawn(move || {
+            gather(&listener, &rules(2000), &log).map(|s| (s.call, s.defender.role, s.challenger.role))
+        });
         let c = call(10);
         let exchange = |line: String| {
             let stream = TcpStream::connect(address).unwrap();
@@ -1087,7 +1197,11 @@ mod tests {
             (read_message(&mut lines), lines)
         };
         let hello = |role: Role, call: &Call| {
-            exchange(FromParty::Hello { role, call: call.to_json(), module: call.module_bytes.to_vec() }.to_json().to_string())
+            exchange(
+                FromParty::Hello { role, call: call.to_json(), module: call.module_bytes.to_vec() }
+                    .to_json()
+                    .to_string(),
+            )
         };
         let refused = |(message, mut lines): (FromReferee, Lines<TcpStream>)| {
             assert!(lines.next_line().unwrap().is_none(), "the connection is closed after the error");
@@ -1098,7 +1212,10 @@ mod tests {
         };
         // The first defender leaves; a second one takes the free seat.
         let (welcome, gone) = hello(Role::Defender, &c);
-        assert!(matches!(welcome, FromReferee::Welcome { role: Role::Defender, degree: 3, timeout_ms: 2000, .. }), "{welcome:?}");
+        assert!(
+            matches!(welcome, FromReferee::Welcome { role: Role::Defender, degree: 3, timeout_ms: 2000, .. }),
+            "{welcome:?}"
+        );
         drop(gone);
         thread::sleep(Duration::from_millis(100));
         let (welcome, _defender) = hello(Role::Defender, &c);
@@ -1107,12 +1224,19 @@ mod tests {
         let other = Call::new(c.module_bytes.to_vec(), "run", vec![Value::I32(11)], Config::default()).unwrap();
         let reason = refused(hello(Role::Challenger, &other));
         assert!(reason.contains("another call than the defender's: its args is"), "{reason}");
-        let cheap = Call::new(c.module_bytes.to_vec(), "run", vec![Value::I32(10)], Config { gas_limit: 5, ..Config::default() }).unwrap();
+        let cheap = Call::new(
+            c.module_bytes.to_vec(),
+            "run",
+            vec![Value::I32(10)],
+            Config { gas_limit: 5, ..Config::default() },
+        )
+        .unwrap();
         assert!(refused(hello(Role::Challenger, &cheap)).contains("its config's gas_limit is \"5\""));
         // Junk, and a hello that lies about its module.
         let reason = refused(exchange("{\"type\": \"claim\", \"steps\": 1}".into()));
         assert!(reason.contains("`claim` without `final_hash`"), "{reason}");
-        let mut forged = FromParty::Hello { role: Role::Challenger, call: c.to_json(), module: c.module_bytes.to_vec() }.to_json();
+        let mut forged =
+            FromParty::Hello { role: Role::Challenger, call: c.to_json(), module: c.module_bytes.to_vec() }.to_json();
         forged["module"] = json!("0x0061736d01000000");
         let reason = refused(exchange(forged.to_string()));
         assert!(reason.contains("the module's hash is"), "{reason}");
@@ -1125,6 +1249,10 @@ mod tests {
         let mut silent = Lines::new(silent, MAX_LINE);
         let reason = refused((read_message(&mut silent), silent));
         assert!(reason.contains("no hello within 2 s"), "{reason}");
-        assert!(seen.lock().unwrap().iter().any(|l| l.contains("left before the game began")), "{:?}", seen.lock().unwrap());
+        assert!(
+            seen.lock().unwrap().iter().any(|l| l.contains("left before the game began")),
+            "{:?}",
+            seen.lock().unwrap()
+        );
     }
 }

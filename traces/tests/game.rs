@@ -1,9 +1,9 @@
 //! Games between an honest party and a liar of every kind, in both roles and at several
 //! degrees: the honest side wins every one, in exactly ceil(log_k N) rounds.
 
+use stepper::{Config, Value};
 use traces::game::{dispute, rounds_for};
 use traces::{Call, Fault, Limits, Role, Trace};
-use stepper::{Config, Value};
 
 const PROGRAM: &str = r#"(module
   (memory 1)
@@ -187,8 +187,12 @@ fn no_single_damaged_value_makes_reading_a_transcript_panic() {
     let t = play(&call(30, u64::MAX), Fault::Stack(20), Role::Challenger, 2).transcript.to_json();
     fn leaves(v: &serde_json::Value, path: Vec<String>, out: &mut Vec<Vec<String>>) {
         match v {
-            serde_json::Value::Object(m) => m.iter().for_each(|(k, x)| leaves(x, [path.clone(), vec![k.clone()]].concat(), out)),
-            serde_json::Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| leaves(x, [path.clone(), vec![i.to_string()]].concat(), out)),
+            serde_json::Value::Object(m) => {
+                m.iter().for_each(|(k, x)| leaves(x, [path.clone(), vec![k.clone()]].concat(), out))
+            }
+            serde_json::Value::Array(a) => {
+                a.iter().enumerate().for_each(|(i, x)| leaves(x, [path.clone(), vec![i.to_string()]].concat(), out))
+            }
             _ => out.push(path),
         }
     }
@@ -196,7 +200,9 @@ fn no_single_damaged_value_makes_reading_a_transcript_panic() {
     leaves(&t, Vec::new(), &mut paths);
     for path in paths {
         let pointer: String = path.iter().map(|p| format!("/{p}")).collect();
-        for replacement in [serde_json::Value::Null, serde_json::json!(-1), serde_json::json!("x"), serde_json::json!({})] {
+        for replacement in
+            [serde_json::Value::Null, serde_json::json!(-1), serde_json::json!("x"), serde_json::json!({})]
+        {
             let mut v = t.clone();
             *v.pointer_mut(&pointer).unwrap() = replacement;
             // An error or a transcript, never a panic.

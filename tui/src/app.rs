@@ -209,7 +209,17 @@ impl App {
     }
 
     fn empty(view: View) -> Self {
-        Self { view, stepper: None, replay: None, call: None, prompt: None, search: None, help: false, message: String::new(), job: None }
+        Self {
+            view,
+            stepper: None,
+            replay: None,
+            call: None,
+            prompt: None,
+            search: None,
+            help: false,
+            message: String::new(),
+            job: None,
+        }
     }
 
     /// Whether Enter in the dispute view can show the disputed step.
@@ -264,7 +274,9 @@ impl App {
             (View::Stepper, Some(_), _) => self.view = View::Dispute,
             (View::Dispute, _, Some(_)) => self.view = View::Stepper,
             (View::Dispute, _, None) => self.message = "Enter opens the stepper at the disputed step".into(),
-            (View::Stepper, None, _) => self.message = "no dispute to switch to (verigame tui --transcript FILE)".into(),
+            (View::Stepper, None, _) => {
+                self.message = "no dispute to switch to (verigame tui --transcript FILE)".into()
+            }
         }
     }
 
@@ -285,7 +297,9 @@ impl App {
                 }
             }
             KeyCode::Char('j') | KeyCode::Down | KeyCode::Char('n') => {
-                let is_call = machine.current().is_some_and(|(_, i)| matches!(i.module.code[machine.pc as usize], Op::Call(_) | Op::CallIndirect { .. }));
+                let is_call = machine.current().is_some_and(|(_, i)| {
+                    matches!(i.module.code[machine.pc as usize], Op::Call(_) | Op::CallIndirect { .. })
+                });
                 // Over anything but a call is one step.
                 if is_call {
                     self.start(Goal::StepOver { depth });
@@ -467,7 +481,8 @@ impl App {
             KeyCode::Enter => {
                 if let Some(f) = chosen {
                     s.browsing = Some(f);
-                    self.message = format!("showing {} (Esc returns to the current instruction)", s.module.func_name(f));
+                    self.message =
+                        format!("showing {} (Esc returns to the current instruction)", s.module.func_name(f));
                 }
                 return;
             }

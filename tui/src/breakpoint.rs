@@ -17,7 +17,10 @@ pub enum Breakpoint {
     Step(u64),
     Trap,
     /// A write to memory 0 touching bytes `start..end`.
-    MemoryWrite { start: u64, end: u64 },
+    MemoryWrite {
+        start: u64,
+        end: u64,
+    },
 }
 
 pub const SYNTAX: &str = "func NAME|INDEX, offset 0xHEX, step N, trap, write ADDR[..END|+LEN]";
@@ -139,7 +142,14 @@ pub struct Run {
 
 impl Run {
     pub fn new(goal: Goal, breakpoints: &[Breakpoint], machine: &Machine) -> Self {
-        let mut run = Run { goal, from: machine.steps, step_limit: None, pcs: HashMap::new(), on_trap: false, writes: Vec::new() };
+        let mut run = Run {
+            goal,
+            from: machine.steps,
+            step_limit: None,
+            pcs: HashMap::new(),
+            on_trap: false,
+            writes: Vec::new(),
+        };
         if let Goal::GoTo(n) = goal {
             run.step_limit = Some(n);
             return run;
@@ -165,7 +175,9 @@ impl Run {
 
     /// Whether some stop condition needs a look after every step.
     fn steps_one_by_one(&self) -> bool {
-        !self.pcs.is_empty() || !self.writes.is_empty() || matches!(self.goal, Goal::StepOver { .. } | Goal::StepOut { .. })
+        !self.pcs.is_empty()
+            || !self.writes.is_empty()
+            || matches!(self.goal, Goal::StepOver { .. } | Goal::StepOut { .. })
     }
 
     /// Runs up to `budget` steps. Returns why the run stopped, or `None` if it goes on.
@@ -186,7 +198,9 @@ impl Run {
             let m = session.machine();
             if let Some((start, end)) = pending.and_then(|p| p.written(m, depth)) {
                 if let Some(&(ws, we)) = self.writes.iter().find(|&&(ws, we)| start < we && ws < end) {
-                    return Some(format!("breakpoint: write 0x{ws:x}..0x{we:x} (the step wrote 0x{start:x}..0x{end:x})"));
+                    return Some(format!(
+                        "breakpoint: write 0x{ws:x}..0x{we:x} (the step wrote 0x{start:x}..0x{end:x})"
+                    ));
                 }
             }
             if let Some(what) = self.pcs.get(&m.pc).filter(|_| m.status == Status::Running) {
@@ -266,7 +280,8 @@ impl PendingWrite {
             return None;
         }
         let end = self.start + self.len;
-        let unfinished = self.bulk && after.status == Status::Running && after.pc == self.pc && after.frames.len() == depth;
+        let unfinished =
+            self.bulk && after.status == Status::Running && after.pc == self.pc && after.frames.len() == depth;
         if !unfinished {
             return Some((self.start, end));
         }

@@ -50,7 +50,9 @@ fn block_ends(code: &[Op], start: u32, end: u32) -> Vec<Option<u32>> {
 pub fn listing(module: &Module, func: u32, current: Option<u32>, fold: bool, keep_open: &[u32]) -> Vec<CodeLine> {
     let Some((start, end)) = body_range(module, func) else { return Vec::new() };
     let ends = block_ends(&module.code, start, end);
-    let holds = |from: u32, to: u32| current.is_some_and(|c| (from..=to).contains(&c)) || keep_open.iter().any(|&k| (from..=to).contains(&k));
+    let holds = |from: u32, to: u32| {
+        current.is_some_and(|c| (from..=to).contains(&c)) || keep_open.iter().any(|&k| (from..=to).contains(&k))
+    };
     let mut lines = Vec::new();
     let (mut pc, mut depth) = (start, 0usize);
     while pc < end {

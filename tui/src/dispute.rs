@@ -80,16 +80,25 @@ impl Replay {
         match self.current() {
             Move::Claims => match t.claims {
                 [Some(d), Some(c)] if d.final_hash == c.final_hash => "both parties claim the same final state".into(),
-                [Some(d), Some(c)] => format!("the defender claims {} steps, the challenger {} steps", d.steps, c.steps),
+                [Some(d), Some(c)] => {
+                    format!("the defender claims {} steps, the challenger {} steps", d.steps, c.steps)
+                }
                 _ => "a party made no claim".into(),
             },
             Move::Round(i) => {
                 let r = &t.rounds[i];
                 let hashes = crate::ui::count(r.points.len(), "hash", "hashes");
-                format!("round {}: the defender and the challenger each post {hashes}; the referee keeps [{}, {}]", r.round, r.next.0, r.next.1)
+                format!(
+                    "round {}: the defender and the challenger each post {hashes}; the referee keeps [{}, {}]",
+                    r.round, r.next.0, r.next.1
+                )
             }
             Move::End => match &t.ruling {
-                Some(r) => format!("the challenger proves step {}; the judge rules for the {}", r.step, t.winner.map_or("nobody", Role::name)),
+                Some(r) => format!(
+                    "the challenger proves step {}; the judge rules for the {}",
+                    r.step,
+                    t.winner.map_or("nobody", Role::name)
+                ),
                 None => format!("the game ends: {}", t.reason),
             },
         }
@@ -133,7 +142,11 @@ impl DisputedStep {
     /// disputed step or the one after it.
     pub fn verdict_on(&self, step: u64, hash: &Hash) -> Option<String> {
         if step == self.step {
-            let agrees = if *hash == self.agreed { "this is the state both parties agreed on" } else { "this is NOT the agreed state" };
+            let agrees = if *hash == self.agreed {
+                "this is the state both parties agreed on"
+            } else {
+                "this is NOT the agreed state"
+            };
             return Some(format!("disputed step {}: {agrees}", self.step));
         }
         if step == self.step + 1 {

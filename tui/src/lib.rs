@@ -54,7 +54,8 @@ pub fn run(mut app: App) -> io::Result<()> {
 /// writes it). With the game's `module`, whose hash the transcript's call must name,
 /// the stepper can open at the disputed step.
 pub fn replay_from_files(transcript: &Path, module: Option<&Path>) -> Result<App, TraceError> {
-    let read = |path: &Path| std::fs::read(path).map_err(|source| TraceError::Io { path: path.display().to_string(), source });
+    let read =
+        |path: &Path| std::fs::read(path).map_err(|source| TraceError::Io { path: path.display().to_string(), source });
     let text = read(transcript)?;
     let json: serde_json::Value = serde_json::from_slice(&text)
         .map_err(|e| TraceError::Format(format!("{} is not JSON: {e}", transcript.display())))?;

@@ -34,7 +34,10 @@ fn the_code_pane_lists_offsets_marks_the_current_instruction_and_folds_other_blo
 
     // Inside the loop, the loop opens and its body shows indented.
     let mut s = stepper_at(5, 0);
-    while !matches!(s.session.machine().current().map(|(_, i)| i.module.code[s.session.machine().pc as usize]), Some(stepper::op::Op::Call(1))) {
+    while !matches!(
+        s.session.machine().current().map(|(_, i)| i.module.code[s.session.machine().pc as usize]),
+        Some(stepper::op::Op::Call(1))
+    ) {
         s.session.step();
     }
     s.breakpoints.push(Breakpoint::Function(1));
@@ -140,7 +143,9 @@ fn the_memory_pane_shows_hex_ascii_and_the_chunk_grid() {
 #[test]
 fn the_chunk_grid_marks_touched_dirty_and_clean_chunks_and_short_rows_keep_their_columns() {
     let facts = tui::session::Facts { step: 1, hash: [0; 32], touched: vec![3], dirty: vec![1, 3, 9] };
-    let rows = render(40, 4, |f, area| f.render_widget(ratatui::widgets::Paragraph::new(ui::chunk_grid(&facts, 20, 9, 40, 3)), area));
+    let rows = render(40, 4, |f, area| {
+        f.render_widget(ratatui::widgets::Paragraph::new(ui::chunk_grid(&facts, 20, 9, 40, 3)), area)
+    });
     // Chunk 9, in view, is drawn reversed: its text stays `+`.
     assert_eq!(rows[0].trim_end(), "     0 .+.#.....+..........");
     let short_row = format!("00000000  {:<23}  {:<23}  |A.~ |", "41 00 7e 20", "");
@@ -164,7 +169,17 @@ fn the_whole_stepper_view_with_help_search_prompt_and_progress() {
     let mut app = App::stepper(started("run", 5));
     let draw = |app: &App| render(150, 45, |f, _| ui::ui(f, app));
     let rows = draw(&app);
-    for pane in ["Code: run", "Value stack", "Locals: run", "Call stack: 1", "Globals: 1", "Breakpoints: 0", "Memory: 1 pages", "Chunks of 512 B", "step 0 │ gas 0"] {
+    for pane in [
+        "Code: run",
+        "Value stack",
+        "Locals: run",
+        "Call stack: 1",
+        "Globals: 1",
+        "Breakpoints: 0",
+        "Memory: 1 pages",
+        "Chunks of 512 B",
+        "step 0 │ gas 0",
+    ] {
         assert_shows(&rows, pane);
     }
     assert_shows(&rows, "? for help");
@@ -218,7 +233,10 @@ fn the_dispute_view_replays_claims_rounds_and_the_ruling() {
     assert_shows(&rows, "call run(40) on module 0x");
     assert_shows(&rows, &format!("degree 2, {} rounds", transcript.rounds.len()));
     let defender = transcript.claims[0].unwrap();
-    assert_shows(&rows, &format!("  defender: {} steps, final state {}", defender.steps, merkle_memory::hex(&defender.final_hash)));
+    assert_shows(
+        &rows,
+        &format!("  defender: {} steps, final state {}", defender.steps, merkle_memory::hex(&defender.final_hash)),
+    );
     assert_shows(&rows, "Move 1 of");
     assert_shows(&rows, "whole run ####");
     assert_shows(&rows, "both start from the initial state");
@@ -226,7 +244,13 @@ fn the_dispute_view_replays_claims_rounds_and_the_ruling() {
     press(&mut app, KeyCode::Right);
     let rows = draw(&app);
     let first = &transcript.rounds[0];
-    assert_shows(&rows, &format!("round 1: the defender and the challenger each post 1 hash; the referee keeps [{}, {}]", first.next.0, first.next.1));
+    assert_shows(
+        &rows,
+        &format!(
+            "round 1: the defender and the challenger each post 1 hash; the referee keeps [{}, {}]",
+            first.next.0, first.next.1
+        ),
+    );
     assert_shows(&rows, &format!("{:>14}  {}", first.points[0], ui::short_hash(&first.defender[0], 16)));
     assert_shows(&rows, "round     ");
     assert_shows(&rows, "= agreed   # disputed");

@@ -126,7 +126,14 @@ impl Corpus {
         corpus
     }
 
-    fn run(&mut self, label: &str, module: &Arc<Module>, export: &str, args: &[Value], keep: &dyn Fn(u64, Option<GasClass>) -> bool) {
+    fn run(
+        &mut self,
+        label: &str,
+        module: &Arc<Module>,
+        export: &str,
+        args: &[Value],
+        keep: &dyn Fn(u64, Option<GasClass>) -> bool,
+    ) {
         let run = self.judges.len();
         let judge = Judge::new(module.clone(), Config::default()).expect("judge");
         let mut m = start(module, export, args);
@@ -470,7 +477,8 @@ pub fn mutate_fields(src: &mut impl Source, proof: &Proof, donor: &Proof) -> Pro
                     }
                     1 if !t.tables.is_empty() => {
                         let i = src.below(t.tables.len());
-                        let donor_leaves = d.and_then(|d| d.tables.iter().find(|(k, _)| *k == t.tables[i].0)).map(|(_, l)| l);
+                        let donor_leaves =
+                            d.and_then(|d| d.tables.iter().find(|(k, _)| *k == t.tables[i].0)).map(|(_, l)| l);
                         tweak_leaves(src, &mut t.tables[i].1, donor_leaves);
                     }
                     2 => tweak_hashes(src, &mut t.tables_proof, d.map_or(&[], |d| &d.tables_proof)),
@@ -581,7 +589,10 @@ pub fn judge_proof(corpus: &Corpus, case: &Case, proof: &Proof) -> Outcome {
     let verdict = catch_unwind(AssertUnwindSafe(|| judge.check(proof)));
     IN_JUDGE.with(|f| f.set(false));
     let verdict = verdict.unwrap_or_else(|_| {
-        panic!("the judge panicked (outside its own guard) on a mutated proof of {} step {}", corpus.labels[case.run], case.proof.step)
+        panic!(
+            "the judge panicked (outside its own guard) on a mutated proof of {} step {}",
+            corpus.labels[case.run], case.proof.step
+        )
     });
     match verdict {
         Err(_) => Outcome::Refused,
@@ -610,7 +621,8 @@ pub fn judge_bytes(corpus: &Corpus, case: &Case, bytes: &[u8]) -> Outcome {
     if bytes == case.bytes {
         return Outcome::Unchanged;
     }
-    let decoded = catch_unwind(|| judge::from_bytes(bytes)).unwrap_or_else(|_| panic!("from_bytes panicked on {} bytes", bytes.len()));
+    let decoded = catch_unwind(|| judge::from_bytes(bytes))
+        .unwrap_or_else(|_| panic!("from_bytes panicked on {} bytes", bytes.len()));
     match decoded {
         Err(_) => Outcome::Undecodable,
         Ok(proof) => {
@@ -628,7 +640,11 @@ pub fn judge_fields(corpus: &Corpus, case: &Case, proof: &Proof) -> Outcome {
     if *proof == case.proof {
         return Outcome::Unchanged;
     }
-    assert_eq!(judge::json::from_json(&judge::json::to_json(proof)).as_ref(), Ok(proof), "JSON round trip of a mutated proof");
+    assert_eq!(
+        judge::json::from_json(&judge::json::to_json(proof)).as_ref(),
+        Ok(proof),
+        "JSON round trip of a mutated proof"
+    );
     let bytes = judge::to_full_bytes(proof);
     if let Ok(decoded) = judge::from_bytes(&bytes) {
         assert_eq!(judge::to_full_bytes(&decoded), bytes, "the binary form of a mutated proof is not canonical");

@@ -173,11 +173,7 @@ pub fn assert_layers(layers: &[Vec<Hash>], leaves: &[Hash], what: &str) {
     for (h, (ours, theirs)) in layers.iter().zip(&full).enumerate() {
         if ours != theirs {
             let first = ours.iter().zip(theirs).position(|(a, b)| a != b);
-            panic!(
-                "{what}: layer {h} differs ({} nodes vs {}), first at {first:?}",
-                ours.len(),
-                theirs.len()
-            );
+            panic!("{what}: layer {h} differs ({} nodes vs {}), first at {first:?}", ours.len(), theirs.len());
         }
     }
     let root = layers.last().unwrap()[0];

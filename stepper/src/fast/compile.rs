@@ -486,7 +486,8 @@ impl<'a> FuncCompiler<'a> {
             }
             Op::Store { kind, offset } => {
                 let (plain, indexed, with_imm) = store_codes(kind);
-                if let (Val::Local(value), Some(i)) = (self.stack[h - 1], self.produced(h - 2, next - self.range_start)) {
+                if let (Val::Local(value), Some(i)) = (self.stack[h - 1], self.produced(h - 2, next - self.range_start))
+                {
                     if let Some(store) = self.indexed(self.fast.insts[i], plain, indexed, offset) {
                         // The store's index slot is `a`, where the load's result goes.
                         let store = Inst { a: store.c, c: value, ..store };
@@ -519,7 +520,11 @@ impl<'a> FuncCompiler<'a> {
             }
             Op::MemoryFill | Op::MemoryCopy => {
                 self.settle_all(pc);
-                let code = if matches!(self.m.code[pc as usize], Op::MemoryFill) { Code::MemoryFill } else { Code::MemoryCopy };
+                let code = if matches!(self.m.code[pc as usize], Op::MemoryFill) {
+                    Code::MemoryFill
+                } else {
+                    Code::MemoryCopy
+                };
                 let operands = self.slot(h - 3);
                 self.pop(3);
                 self.emit(Inst::new(code).b(operands), next);
@@ -709,9 +714,12 @@ impl<'a> FuncCompiler<'a> {
         let Some((op, negated)) = self.compare_of(inst.code).and_then(|op| Some((op, negate(op)?))) else {
             return false;
         };
-        self.fast.insts[i].code =
-            if Code::binary_imm(op) == Some(inst.code) { Code::binary_imm(negated) } else { Some(Code::binary(negated)) }
-                .expect("integer comparisons have both forms");
+        self.fast.insts[i].code = if Code::binary_imm(op) == Some(inst.code) {
+            Code::binary_imm(negated)
+        } else {
+            Some(Code::binary(negated))
+        }
+        .expect("integer comparisons have both forms");
         self.extend_last(i, end);
         true
     }

@@ -51,8 +51,14 @@ struct Exit {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fixup {
     /// Slot `at` gets the value of local `from`.
-    Local { at: Slot, from: Slot },
-    Const { at: Slot, value: u64 },
+    Local {
+        at: Slot,
+        from: Slot,
+    },
+    Const {
+        at: Slot,
+        value: u64,
+    },
 }
 
 /// A defined function's frame, for calls from fast code.

@@ -61,7 +61,8 @@ impl Machine {
             Some(m) => &mut memories[m as usize],
             None => ptr::null_mut(),
         };
-        let (mem_base, mem_len) = if mem.is_null() { (ptr::null_mut(), 0) } else { ((*mem).data.as_mut_ptr(), (*mem).data.len()) };
+        let (mem_base, mem_len) =
+            if mem.is_null() { (ptr::null_mut(), 0) } else { ((*mem).data.as_mut_ptr(), (*mem).data.len()) };
         let chunk_mask = if mem.is_null() { 0 } else { (*mem).chunk_size() as u64 - 1 };
         let chunk_shift = chunk_mask.count_ones();
 
@@ -242,7 +243,9 @@ impl Machine {
                 Code::Select => set!(if s!(i.imm) as u32 != 0 { s!(i.b) } else { s!(i.c) }),
                 Code::MemorySize => set!((mem_len / PAGE_SIZE) as u64),
                 Code::RefFunc => set!(*instance.funcs.get_unchecked(i.imm as usize) as u64 + 1),
-                Code::Unary => set!(ok_or_bail!(numeric::unary(*fast.unary_ops.get_unchecked(i.imm as usize), s!(i.b)))),
+                Code::Unary => {
+                    set!(ok_or_bail!(numeric::unary(*fast.unary_ops.get_unchecked(i.imm as usize), s!(i.b))))
+                }
 
                 Code::Load8U => load!(addr!(), i.lo(), u8),
                 Code::Load8S32 => load!(addr!(), i.lo(), u8 as i8 as i32 as u32),
@@ -284,7 +287,8 @@ impl Machine {
                     }
                     // The precise executor's sub-steps end at every chunk boundary of the
                     // destination, and for a copy also of the source.
-                    let boundaries = |at: u64| if n == 0 { 0 } else { ((at + n - 1) >> chunk_shift) - (at >> chunk_shift) };
+                    let boundaries =
+                        |at: u64| if n == 0 { 0 } else { ((at + n - 1) >> chunk_shift) - (at >> chunk_shift) };
                     let extra = if fill || (d ^ src) & chunk_mask == 0 {
                         boundaries(d)
                     } else {
@@ -359,7 +363,8 @@ impl Machine {
                     let Some(addr) = slot.checked_sub(1).map(|a| a as u32) else { bail!() };
                     match funcs[addr as usize] {
                         Func::Wasm { instance: owner, index, type_id }
-                            if owner == instance_index && type_id == *instance.type_ids.get_unchecked(i.lo() as usize) =>
+                            if owner == instance_index
+                                && type_id == *instance.type_ids.get_unchecked(i.lo() as usize) =>
                         {
                             call!(index, addr, i.b, i.hi())
                         }

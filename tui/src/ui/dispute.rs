@@ -2,13 +2,13 @@
 //! parts, the list of moves, and the current move in detail (a round's hashes, or the
 //! disputed step with its proof and the verdict).
 
+use judge::proof::Leaves;
+use merkle_memory::hex;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
-use judge::proof::Leaves;
-use merkle_memory::hex;
 use traces::Role;
 
 use super::{count, highlight, pane, short_hash};
@@ -17,7 +17,8 @@ use crate::dispute::{Move, Replay};
 
 pub fn dispute_view(frame: &mut Frame, area: Rect, app: &App) {
     let Some(replay) = &app.replay else { return };
-    let [header, bar, body] = Layout::vertical([Constraint::Length(5), Constraint::Length(6), Constraint::Min(5)]).areas(area);
+    let [header, bar, body] =
+        Layout::vertical([Constraint::Length(5), Constraint::Length(6), Constraint::Min(5)]).areas(area);
     let [moves, detail] = Layout::horizontal([Constraint::Length(30), Constraint::Min(20)]).areas(body);
     header_pane(frame, header, replay);
     let block = pane(format!(" Move {} of {}: {} ", replay.at + 1, replay.moves().len(), replay.who_moved()));
@@ -31,7 +32,8 @@ pub fn dispute_view(frame: &mut Frame, area: Rect, app: &App) {
 fn header_pane(frame: &mut Frame, area: Rect, replay: &Replay) {
     let t = &replay.transcript;
     let call = &t.call;
-    let args: Vec<String> = call["args"].as_array().into_iter().flatten().map(|a| a["slot"].as_str().unwrap_or("?").to_string()).collect();
+    let args: Vec<String> =
+        call["args"].as_array().into_iter().flatten().map(|a| a["slot"].as_str().unwrap_or("?").to_string()).collect();
     let mut lines = vec![Line::raw(format!(
         "call {}({}) on module {}; degree {}, {} rounds",
         call["export"].as_str().unwrap_or("?"),
@@ -53,7 +55,9 @@ fn header_pane(frame: &mut Frame, area: Rect, replay: &Replay) {
 /// Cells of `width` over steps `0..span`: `=` agreed (before `lo`), `#` disputed
 /// (`lo..=hi`, at least one cell), `.` past the disputed part.
 fn bar_cells(span: u64, (lo, hi): (u64, u64), width: usize, cut: &[u64]) -> Vec<Span<'static>> {
-    let cell_of = |step: u64| ((step as u128 * width as u128) / span.max(1) as u128).min(width.saturating_sub(1) as u128) as usize;
+    let cell_of = |step: u64| {
+        ((step as u128 * width as u128) / span.max(1) as u128).min(width.saturating_sub(1) as u128) as usize
+    };
     let (first, last) = (cell_of(lo), cell_of(hi.saturating_sub(1)).max(cell_of(lo)));
     let cuts: Vec<usize> = cut.iter().map(|&p| cell_of(p)).collect();
     (0..width)
@@ -78,9 +82,9 @@ pub fn bars(replay: &Replay, width: usize) -> Vec<Line<'static>> {
     let span = replay.span();
     let label_width = 10;
     let cells = width.saturating_sub(label_width).max(1);
-    let mut lines = vec![
-        Line::from([vec![Span::raw(format!("{:<label_width$}", "whole run"))], bar_cells(span, (lo, hi), cells, &[])].concat()),
-    ];
+    let mut lines = vec![Line::from(
+        [vec![Span::raw(format!("{:<label_width$}", "whole run"))], bar_cells(span, (lo, hi), cells, &[])].concat(),
+    )];
     if let Move::Round(i) = replay.current() {
         let r = &replay.transcript.rounds[i];
         let (from, to) = r.range;
@@ -91,7 +95,10 @@ pub fn bars(replay: &Replay, width: usize) -> Vec<Line<'static>> {
     } else {
         lines.push(Line::raw(format!("agreed up to step {lo}, disputed up to step {hi}, of {span}")));
     }
-    lines.push(Line::styled("= agreed   # disputed   . past the disputed part   | cut points", Style::new().fg(Color::DarkGray)));
+    lines.push(Line::styled(
+        "= agreed   # disputed   . past the disputed part   | cut points",
+        Style::new().fg(Color::DarkGray),
+    ));
     lines
 }
 
@@ -110,11 +117,17 @@ pub fn move_list(frame: &mut Frame, area: Rect, replay: &Replay) {
         .map(|(i, m)| {
             let text = match *m {
                 Move::Claims => "claims".to_string(),
-                Move::Round(r) => format!("round {:<3} [{}, {}]", t.rounds[r].round, t.rounds[r].next.0, t.rounds[r].next.1),
+                Move::Round(r) => {
+                    format!("round {:<3} [{}, {}]", t.rounds[r].round, t.rounds[r].next.0, t.rounds[r].next.1)
+                }
                 Move::End if t.ruling.is_some() => "proof and verdict".to_string(),
                 Move::End => "end of the game".to_string(),
             };
-            if i == replay.at { Line::styled(text, highlight()) } else { Line::raw(text) }
+            if i == replay.at {
+                Line::styled(text, highlight())
+            } else {
+                Line::raw(text)
+            }
         })
         .collect();
     frame.render_widget(Paragraph::new(lines).block(block), area);
@@ -149,8 +162,17 @@ fn round_detail(replay: &Replay, i: usize, height: usize) -> Vec<Line<'static>> 
     let r = &replay.transcript.rounds[i];
     let first = replay.first_disagreement(i);
     let mut lines = vec![
-        Line::raw(format!("round {}: the range [{}, {}] is cut at {}", r.round, r.range.0, r.range.1, count(r.points.len(), "point", "points"))),
-        Line::styled(format!("{:>14}  {:<22} {:<22}", "step", "defender", "challenger"), Style::new().add_modifier(Modifier::BOLD)),
+        Line::raw(format!(
+            "round {}: the range [{}, {}] is cut at {}",
+            r.round,
+            r.range.0,
+            r.range.1,
+            count(r.points.len(), "point", "points")
+        )),
+        Line::styled(
+            format!("{:>14}  {:<22} {:<22}", "step", "defender", "challenger"),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
     ];
     let rows = height.saturating_sub(4).max(1);
     let centre = first.unwrap_or(r.points.len().saturating_sub(1));
@@ -162,7 +184,12 @@ fn round_detail(replay: &Replay, i: usize, height: usize) -> Vec<Line<'static>> 
             (true, _) => "  agree",
             (false, _) => "  differ",
         };
-        let text = format!("{:>14}  {:<22} {:<22}{mark}", r.points[p], short_hash(&r.defender[p], 16), short_hash(&r.challenger[p], 16));
+        let text = format!(
+            "{:>14}  {:<22} {:<22}{mark}",
+            r.points[p],
+            short_hash(&r.defender[p], 16),
+            short_hash(&r.challenger[p], 16)
+        );
         let style = if same { Style::new().fg(Color::Green) } else { Style::new().fg(Color::Red) };
         lines.push(Line::styled(text, style));
     }
@@ -201,9 +228,15 @@ fn end_detail(replay: &Replay, can_open: bool) -> Vec<Line<'static>> {
         lines.push(Line::styled(format!("the proof ({} bytes) opens:", r.proof_bytes), bold));
         lines.extend(proof_openings(p).into_iter().map(|l| Line::raw(format!("  {l}"))));
     }
-    lines.push(Line::styled(format!("verdict: {winner}: {}", t.reason), Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD)));
+    lines.push(Line::styled(
+        format!("verdict: {winner}: {}", t.reason),
+        Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD),
+    ));
     if can_open {
-        lines.push(Line::styled(format!("Enter opens the stepper at step {}", r.step), Style::new().fg(Color::DarkGray)));
+        lines.push(Line::styled(
+            format!("Enter opens the stepper at step {}", r.step),
+            Style::new().fg(Color::DarkGray),
+        ));
     }
     lines
 }
@@ -221,7 +254,10 @@ pub fn proof_openings(p: &judge::Proof) -> Vec<String> {
         s.frame.func, s.frame.pc, s.depth, s.height, s.steps, s.gas_used
     )];
     let operands: Vec<String> = p.operands.values.iter().map(|v| format!("0x{v:x}")).collect();
-    lines.push(format!("operands (bottom first): {}", if operands.is_empty() { "none".to_string() } else { operands.join(" ") }));
+    lines.push(format!(
+        "operands (bottom first): {}",
+        if operands.is_empty() { "none".to_string() } else { operands.join(" ") }
+    ));
     if let Some(l) = &p.locals {
         lines.push(format!("locals: {}", leaves_text(l)));
     }

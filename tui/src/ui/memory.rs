@@ -1,13 +1,13 @@
 //! The memory pane: hex and ASCII rows from the followed address, and the chunk grid of
 //! the Merkle commitment (chunks the last step touched, chunks dirty since the last hash).
 
+use merkle_memory::hash::leaf;
+use merkle_memory::memory::chunk;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
-use merkle_memory::hash::leaf;
-use merkle_memory::memory::chunk;
 
 use super::pane;
 use crate::app::Stepper;
@@ -23,7 +23,8 @@ pub fn memory_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
     };
     let [hex, grid] = Layout::horizontal([Constraint::Length(HEX_WIDTH), Constraint::Min(10)]).areas(area);
     let chunk_size = memory.chunk_size() as u64;
-    let block = pane(format!(" Memory: {} pages, {} bytes, from 0x{:x} ", memory.pages(), memory.data().len(), s.memory_view));
+    let block =
+        pane(format!(" Memory: {} pages, {} bytes, from 0x{:x} ", memory.pages(), memory.data().len(), s.memory_view));
     let rows = block.inner(hex).height as usize;
     let facts = &s.session.facts;
     let lines: Vec<Line> = hex_rows(memory.data(), s.memory_view, rows)
@@ -49,7 +50,10 @@ pub fn memory_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
         let hash = leaf(chunk(memory, viewed as usize));
         lines.push(Line::raw(format!("chunk {viewed} ({}): {}", range(viewed as u64), merkle_memory::hex(&hash))));
     } else {
-        lines.push(Line::styled(format!("chunk {viewed} ({}) in view; H shows its hash", range(viewed as u64)), Style::new().fg(Color::DarkGray)));
+        lines.push(Line::styled(
+            format!("chunk {viewed} ({}) in view; H shows its hash", range(viewed as u64)),
+            Style::new().fg(Color::DarkGray),
+        ));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
@@ -83,7 +87,8 @@ pub fn hex_rows(data: &[u8], start: u64, rows: usize) -> Vec<String> {
             let bytes = &data[at..(at + 16).min(data.len())];
             let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
             let (left, right) = hex.split_at(hex.len().min(8));
-            let ascii: String = bytes.iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }).collect();
+            let ascii: String =
+                bytes.iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }).collect();
             format!("{at:08x}  {:<23}  {:<23}  |{ascii}|", left.join(" "), right.join(" "))
         })
         .collect()

@@ -14,7 +14,7 @@ use ratatui::Frame;
 use crate::app::{App, Job, View, DISPUTE_KEYS, KEYS};
 use crate::breakpoint::{Goal, SYNTAX};
 
-pub use dispute::{bars, dispute_view, move_list, move_detail};
+pub use dispute::{bars, dispute_view, move_detail, move_list};
 pub use memory::{chunk_grid, hex_rows, memory_pane};
 pub use panes::{breakpoints_pane, calls_pane, code_pane, globals_pane, locals_pane, stack_pane, status_line};
 
@@ -42,9 +42,11 @@ pub fn stepper_view(frame: &mut Frame, area: Rect, app: &App) {
         Layout::vertical([Constraint::Min(8), Constraint::Length(12), Constraint::Length(status_height)]).areas(area);
     let [code, right] = Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
     let [stack, middle, lower] =
-        Layout::vertical([Constraint::Percentage(34), Constraint::Percentage(33), Constraint::Percentage(33)]).areas(right);
+        Layout::vertical([Constraint::Percentage(34), Constraint::Percentage(33), Constraint::Percentage(33)])
+            .areas(right);
     let [locals, calls] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
-    let [globals, breakpoints] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(lower);
+    let [globals, breakpoints] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(lower);
     code_pane(frame, code, s);
     stack_pane(frame, stack, s);
     locals_pane(frame, locals, s);
@@ -90,7 +92,10 @@ pub fn progress(job: &Job, steps: u64) -> String {
 fn help_overlay(frame: &mut Frame, area: Rect, app: &App) {
     let area = area.centered(Constraint::Max(76), Constraint::Max(32));
     let key = |(keys, what): &(&str, &str)| {
-        Line::from(vec![Span::styled(format!("{keys:>16}  "), Style::new().fg(Color::Cyan)), Span::raw(what.to_string())])
+        Line::from(vec![
+            Span::styled(format!("{keys:>16}  "), Style::new().fg(Color::Cyan)),
+            Span::raw(what.to_string()),
+        ])
     };
     let mut lines: Vec<Line> = KEYS.iter().map(key).collect();
     if app.replay.is_some() {

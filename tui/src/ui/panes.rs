@@ -1,12 +1,12 @@
 //! The stepper's panes: code, value stack, locals, call stack, globals, breakpoints and
 //! the status line.
 
+use merkle_memory::state::frame_extents;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
-use merkle_memory::state::frame_extents;
 use stepper::store::Func;
 use stepper::{Machine, Value};
 
@@ -176,13 +176,18 @@ pub fn status_line(frame: &mut Frame, area: Rect, s: &Stepper) {
     let pages = machine.store.memories.first().map_or(0, |m| m.pages());
     let facts = &s.session.facts;
     // While a run goes on, the hash waits for it to stop.
-    let hash = if facts.step == machine.steps { merkle_memory::hex(&facts.hash) } else { "computed when the run stops".into() };
+    let hash = if facts.step == machine.steps {
+        merkle_memory::hex(&facts.hash)
+    } else {
+        "computed when the run stops".into()
+    };
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("step {}", machine.steps), Style::new().add_modifier(Modifier::BOLD)),
         Span::raw(format!(" │ gas {} │ {status} │ memory {pages} pages │ state ", machine.gas_used)),
         Span::styled(hash, Style::new().fg(Color::Cyan)),
     ])];
-    let note = s.disputed.filter(|_| facts.step == machine.steps).and_then(|d| d.verdict_on(machine.steps, &facts.hash));
+    let note =
+        s.disputed.filter(|_| facts.step == machine.steps).and_then(|d| d.verdict_on(machine.steps, &facts.hash));
     if let Some(note) = note {
         lines.push(Line::styled(note, Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD)));
     }
@@ -200,7 +205,11 @@ pub fn search_overlay(frame: &mut Frame, area: Rect, app: &App) {
     let mut lines = vec![Line::raw(format!("/{}▏", search.query))];
     lines.extend(matches.iter().enumerate().skip(top).take(height).map(|(i, (f, name))| {
         let text = format!("{f:>5}  {name}");
-        if i == search.selected { Line::styled(text, highlight()) } else { Line::raw(text) }
+        if i == search.selected {
+            Line::styled(text, highlight())
+        } else {
+            Line::raw(text)
+        }
     }));
     frame.render_widget(Clear, area);
     frame.render_widget(Paragraph::new(lines).block(block), area);

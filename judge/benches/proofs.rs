@@ -431,8 +431,9 @@ fn breakdown(p: &Proof) -> String {
     let total = size(p);
     let mut parts = Vec::new();
     let mut bare = p.clone();
-    bare.operands.values.clear();
-    bare.locals = None;
+    bare.stack.indices.clear();
+    bare.stack.values.clear();
+    bare.stack.proof.clear();
     bare.caller = None;
     bare.globals = None;
     bare.memory = None;
@@ -447,8 +448,11 @@ fn breakdown(p: &Proof) -> String {
             parts.push(format!("{name} {d}"));
         }
     };
-    part("operands", &|q| q.operands.values.clear());
-    part("locals", &|q| q.locals = None);
+    part("stack", &|q| {
+        q.stack.indices.clear();
+        q.stack.values.clear();
+        q.stack.proof.clear();
+    });
     part("caller", &|q| q.caller = None);
     part("globals", &|q| q.globals = None);
     part("tables", &|q| q.tables = None);

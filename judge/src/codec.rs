@@ -4,8 +4,8 @@
 //! out what a judge there knows before it reads the proof ([`Known`]: the disputed step,
 //! the agreed pre-state hash, the claimed post-state hash and the context of its module
 //! and configuration) and every commitment the proof's own openings determine (the
-//! running frame's operand hash, and the locals, callers, globals, memories, tables and
-//! segments hashes where the proof opens them): the decoder computes those from the
+//! stack root, and the callers, globals, memories, tables and segments hashes where the
+//! proof opens them): the decoder computes those from the
 //! openings, and the judge's check that the state hashes to the pre-state hash binds the
 //! openings to the pre-state as a separate check of each would. Integers are LEB128.
 //!
@@ -13,15 +13,17 @@
 //! compact form: a proof on its own.
 
 use merkle_memory::state::{
-    caller_link, segments_hash_of, table_commitment_of, value_chain_over, Commitment, Environment,
-    EnvironmentCommitment, FrameCommitment,
+    caller_link, segments_hash_of, table_commitment_of, Commitment, Environment, EnvironmentCommitment, FrameCommitment,
 };
 use merkle_memory::{memory, tree, Hash};
 
 use merkle_memory::storage::{key_hash, value_hash, Shape, StorageProof, Terminal};
 use stepper::storage::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
-use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, StorageOpening, TablesOpening};
+use crate::proof::{
+    Caller, Leaves, MemoryOpening, Proof, Segments, StorageOpening, TablesOpening, MAX_CHUNK_SIZE, MAX_GLOBALS,
+    MAX_STACK_SLOTS, MAX_STORAGE_SIBLINGS, MAX_TABLES, MAX_TABLE_ELEMENTS,
+};
 
 /// Why bytes or JSON are not a proof.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,7 +55,8 @@ impl Known {
 }
 
 /// Bits of the parts byte: which optional openings follow.
-const LOCALS: u8 = 1;
+/// Bit 0 is reserved (it named the locals opening before the stack became one tree).
+const RESERVED: u8 = 1;
 const CALLER: u8 = 2;
 const GLOBALS: u8 = 4;
 const MEMORY: u8 = 8;
@@ -118,6 +121,11 @@ impl Writer {
     }
     fn leaves(&mut self, l: &Leaves) {
         self.leb(l.count.into());
+        self.opened(l);
+    }
+
+    /// A leaves opening without its count (which the reader knows).
+    fn opened(&mut self, l: &Leaves) {
         self.len(l.indices.len());
         l.indices.iter().for_each(|&i| self.leb(i.into()));
         l.values.iter().for_each(|&v| self.leb(v));
@@ -170,7 +178,6 @@ pub fn to_bytes(p: &Proof) -> Vec<u8> {
     let mut w = Writer(Vec::new());
     w.leb(p.version.into());
     let parts = [
-        (p.locals.is_some(), LOCALS),
         (p.caller.is_some(), CALLER),
         (p.globals.is_some(), GLOBALS),
         (p.memory.is_some(), MEMORY),
@@ -190,18 +197,11 @@ pub fn to_bytes(p: &Proof) -> Vec<u8> {
     for v in [s.depth, s.height, s.entry, s.frame.func, s.frame.pc, s.frame.base] {
         w.leb(v.into());
     }
-    w.len(p.operands.values.len());
-    p.operands.values.iter().for_each(|&v| w.leb(v));
-    w.hash(&p.operands.rest);
-    if let Some(l) = &p.locals {
-        w.leaves(l);
-    }
+    w.opened(&p.stack);
     if let Some(c) = &p.caller {
         for v in [c.frame.func, c.frame.pc, c.frame.base] {
             w.leb(v.into());
         }
-        w.hash(&c.frame.locals);
-        w.hash(&c.frame.operands);
         w.hash(&c.rest);
     }
     if let Some(l) = &p.globals {
@@ -236,7 +236,7 @@ pub fn to_bytes(p: &Proof) -> Vec<u8> {
         w.storage(s);
     }
     // The state's hashes that no opening determines, in the state's order.
-    let mut written = vec![(s.frame.locals, p.locals.is_none()), (s.callers, p.caller.is_none())];
+    let mut written = vec![(s.callers, p.caller.is_none())];
     match s.environment {
         EnvironmentCommitment::Sealed(hash) => written.push((hash, true)),
         EnvironmentCommitment::Open(e) => written.extend([
@@ -328,9 +328,18 @@ impl Reader<'_> {
         let n = self.count(32, what)?;
         (0..n).map(|_| self.hash(what)).collect()
     }
-    fn leaves(&mut self, what: &str) -> Result<Leaves, FormatError> {
+    fn leaves(&mut self, max: usize, what: &str) -> Result<Leaves, FormatError> {
         let count = self.u32(what)?;
+        self.opened(count, max, what)
+    }
+
+    /// A leaves opening of a tree of `count` leaves, written without its count, of at
+    /// most `max` leaves.
+    fn opened(&mut self, count: u32, max: usize, what: &str) -> Result<Leaves, FormatError> {
         let n = self.count(2, what)?;
+        if n > max {
+            return bad(format!("{what}: {n} leaves opened, one step opens at most {max}"));
+        }
         let indices = (0..n).map(|_| self.u32(what)).collect::<Result<_, _>>()?;
         let values = (0..n).map(|_| self.u64(what)).collect::<Result<_, _>>()?;
         Ok(Leaves { count, indices, values, proof: self.hashes(what)? })
@@ -345,6 +354,12 @@ impl Reader<'_> {
     fn storage(&mut self) -> Result<StorageOpening, FormatError> {
         let key = self.bytes(MAX_KEY_LEN, "the storage key")?;
         let siblings = self.hashes("the storage path")?;
+        if siblings.len() > MAX_STORAGE_SIBLINGS {
+            return bad(format!(
+                "the storage path has {} siblings; a key hash has {MAX_STORAGE_SIBLINGS} bits",
+                siblings.len()
+            ));
+        }
         let (terminal, value) = match self.u8("the storage path's end")? {
             TERMINAL_EMPTY => (Terminal::Empty, None),
             TERMINAL_OWN => {
@@ -403,6 +418,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Proof, FormatError> {
 fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
     let version = r.u32("the version")?;
     let parts = r.u8("the parts")?;
+    if parts & RESERVED != 0 {
+        return bad(format!("the parts byte {parts:#04x} sets the reserved bit 0"));
+    }
     if parts & SEALED != 0 && parts & ENVIRONMENT_PARTS != 0 {
         return bad(format!("the parts byte {parts:#04x} seals the environment yet opens part of it"));
     }
@@ -411,29 +429,31 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
     let (steps, gas_used) = (r.u64("the step counter")?, r.u64("gas used")?);
     let (depth, height, entry) = (r.u32("the depth")?, r.u32("the height")?, r.u32("the entry")?);
     let (func, pc, base) = (r.u32("the frame")?, r.u32("the frame")?, r.u32("the frame")?);
-    let n = r.count(1, "operands")?;
-    let values = (0..n).map(|_| r.u64("an operand")).collect::<Result<_, _>>()?;
-    let operands = Operands { values, rest: r.hash("the operands' rest")? };
+    let stack = r.opened(height, MAX_STACK_SLOTS, "the stack")?;
 
     let has = |bit: u8| parts & bit != 0;
-    let locals = has(LOCALS).then(|| r.leaves("locals")).transpose()?;
     let caller = if has(CALLER) {
         let (func, pc, base) = (r.u32("the caller")?, r.u32("the caller")?, r.u32("the caller")?);
-        let (locals, operands) = (r.hash("the caller")?, r.hash("the caller")?);
-        Some(Caller { frame: FrameCommitment { func, pc, base, locals, operands }, rest: r.hash("the callers' rest")? })
+        Some(Caller { frame: FrameCommitment { func, pc, base }, rest: r.hash("the callers' rest")? })
     } else {
         None
     };
-    let globals = has(GLOBALS).then(|| r.leaves("globals")).transpose()?;
+    let globals = has(GLOBALS).then(|| r.leaves(MAX_GLOBALS, "globals")).transpose()?;
     let memory = if has(MEMORY) {
         let index = r.u32("the memory index")?;
         let memories_proof = r.hashes("the memories proof")?;
         let (pages, max) = (r.u32("the memory size")?, r.u32("the memory maximum")?);
         let n = r.count(2, "memory chunks")?;
+        if n > crate::proof::max_chunks(1) {
+            return bad(format!("memory chunks: {n} opened, one step opens at most {}", crate::proof::max_chunks(1)));
+        }
         let chunks = (0..n)
             .map(|_| {
                 let i = r.u32("a chunk index")?;
                 let len = r.u32("a chunk length")? as usize;
+                if len > MAX_CHUNK_SIZE {
+                    return bad(format!("a chunk of {len} bytes is over the largest chunk size, {MAX_CHUNK_SIZE}"));
+                }
                 Ok((i, r.take(len, "a chunk")?.to_vec()))
             })
             .collect::<Result<_, FormatError>>()?;
@@ -443,8 +463,12 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
     };
     let tables = if has(TABLES) {
         let n = r.count(4, "tables")?;
-        let tables =
-            (0..n).map(|_| Ok((r.u32("a table index")?, r.leaves("a table")?))).collect::<Result<_, FormatError>>()?;
+        if n > MAX_TABLES {
+            return bad(format!("tables: {n} opened, one step opens at most {MAX_TABLES}"));
+        }
+        let tables = (0..n)
+            .map(|_| Ok((r.u32("a table index")?, r.leaves(MAX_TABLE_ELEMENTS, "a table")?)))
+            .collect::<Result<_, FormatError>>()?;
         Some(TablesOpening { tables, tables_proof: r.hashes("the tables proof")? })
     } else {
         None
@@ -461,7 +485,7 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
         Some(root) => root.map_err(|e| FormatError(format!("{what}: {e}"))),
         None => r.hash(what),
     };
-    let frame_locals = next(locals.as_ref().map(Leaves::root), "the locals")?;
+    let stack_root = stack.root().map_err(|e| FormatError(format!("the stack: {e}")))?;
     let callers = next(caller.map(|c| Ok(caller_link(&c.frame.hash(), &c.rest))), "the callers")?;
     let environment = if has(SEALED) {
         EnvironmentCommitment::Sealed(next(None, "the environment")?)
@@ -478,13 +502,7 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
             )?,
         })
     };
-    let frame = FrameCommitment {
-        func,
-        pc,
-        base,
-        locals: frame_locals,
-        operands: value_chain_over(operands.values.iter().copied(), operands.rest),
-    };
+    let frame = FrameCommitment { func, pc, base };
     let state = Commitment {
         context: known.context,
         status,
@@ -497,24 +515,11 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
         entry,
         frame,
         callers,
+        stack: stack_root,
         environment,
     };
     let (step, pre_hash, post_hash) = (known.step, known.pre_hash, known.post_hash);
-    Ok(Proof {
-        version,
-        step,
-        pre_hash,
-        post_hash,
-        state,
-        operands,
-        locals,
-        caller,
-        globals,
-        memory,
-        tables,
-        segments,
-        storage,
-    })
+    Ok(Proof { version, step, pre_hash, post_hash, state, stack, caller, globals, memory, tables, segments, storage })
 }
 
 /// The commitment to the opened memory, its chunk size read off its chunks.

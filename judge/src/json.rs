@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value as Json};
 use crate::codec::{bad, FormatError};
 use merkle_memory::storage::{Shape, StorageProof, Terminal};
 
-use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, StorageOpening, TablesOpening};
+use crate::proof::{Caller, Leaves, MemoryOpening, Proof, Segments, StorageOpening, TablesOpening};
 
 fn slot(v: u64) -> Json {
     json!(format!("0x{v:016x}"))
@@ -20,7 +20,7 @@ fn hashes_json(hs: &[Hash]) -> Json {
 }
 
 fn frame_json(f: &FrameCommitment) -> Json {
-    json!({ "func": f.func, "pc": f.pc, "base": f.base, "locals": hex(&f.locals), "operands": hex(&f.operands) })
+    json!({ "func": f.func, "pc": f.pc, "base": f.base })
 }
 
 fn leaves_json(l: &Leaves) -> Json {
@@ -63,17 +63,12 @@ pub fn to_json(p: &Proof) -> Json {
             "entry": s.entry,
             "frame": frame_json(&s.frame),
             "callers": hex(&s.callers),
+            "stack": hex(&s.stack),
             "environment": environment,
         },
-        "operands": {
-            "values": p.operands.values.iter().map(|&v| slot(v)).collect::<Vec<_>>(),
-            "rest": hex(&p.operands.rest),
-        },
+        "stack": leaves_json(&p.stack),
     });
     let o = out.as_object_mut().expect("an object");
-    if let Some(l) = &p.locals {
-        o.insert("locals".into(), leaves_json(l));
-    }
     if let Some(c) = &p.caller {
         o.insert("caller".into(), json!({ "frame": frame_json(&c.frame), "rest": hex(&c.rest) }));
     }
@@ -215,13 +210,7 @@ impl<'a> Obj<'a> {
     }
     fn frame(&self, key: &str) -> Result<FrameCommitment, FormatError> {
         let f = self.obj(key)?;
-        Ok(FrameCommitment {
-            func: f.u32("func")?,
-            pc: f.u32("pc")?,
-            base: f.u32("base")?,
-            locals: f.hash("locals")?,
-            operands: f.hash("operands")?,
-        })
+        Ok(FrameCommitment { func: f.u32("func")?, pc: f.u32("pc")?, base: f.u32("base")? })
     }
     fn leaves(&self, key: &str) -> Result<Leaves, FormatError> {
         let l = self.obj(key)?;
@@ -277,6 +266,7 @@ pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
         entry: s.u32("entry")?,
         frame: s.frame("frame")?,
         callers: s.hash("callers")?,
+        stack: s.hash("stack")?,
         environment: match e.opt("sealed") {
             Some(_) => EnvironmentCommitment::Sealed(e.hash("sealed")?),
             None => EnvironmentCommitment::Open(Environment {
@@ -289,8 +279,6 @@ pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
             }),
         },
     };
-    let ops = p.obj("operands")?;
-    let operands = Operands { values: slots_of(ops.array("values")?, "operands.values")?, rest: ops.hash("rest")? };
     let caller = match p.opt("caller") {
         Some(c) => {
             let c = Obj::of(c, "caller")?;
@@ -353,8 +341,7 @@ pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
         pre_hash: p.hash("pre_hash")?,
         post_hash: p.hash("post_hash")?,
         state,
-        operands,
-        locals: p.opt("locals").map(|_| p.leaves("locals")).transpose()?,
+        stack: p.leaves("stack")?,
         caller,
         globals: p.opt("globals").map(|_| p.leaves("globals")).transpose()?,
         memory,

@@ -35,11 +35,74 @@ pub struct PartialStorage {
     pub written: bool,
 }
 
+/// The value stack as a proof opens it: the slots it opened below the pre-state's top,
+/// and every slot the step pushes.
+#[derive(Clone, Debug)]
+pub struct PartialStack {
+    len: usize,
+    /// The lowest height the stack reached during the step: slots from there up are the
+    /// step's own pushes.
+    low: usize,
+    /// The opened slots below `low`, and the slots pushed from `low` up.
+    slots: BTreeMap<usize, u64>,
+    /// Slots opened by the proof, which the step may overwrite in place.
+    opened: Vec<usize>,
+}
+
+impl PartialStack {
+    pub fn new(len: usize, opened: BTreeMap<usize, u64>) -> Self {
+        Self { len, low: len, opened: opened.keys().copied().collect(), slots: opened }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn low(&self) -> usize {
+        self.low
+    }
+
+    /// The value of opened slot `i` after the step, if it lies below `low`.
+    pub fn written_below(&self, i: usize, low: usize) -> Option<u64> {
+        (i < low).then(|| self.slots.get(&i).copied()).flatten()
+    }
+
+    /// The slots written from `low` up, ascending.
+    pub fn pushed(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.slots.range(self.low..self.len).map(|(&i, &v)| (i, v))
+    }
+
+    /// Slot `i`: opened, or pushed by the step (a pushed slot nothing wrote is a zeroed
+    /// local of a new frame).
+    fn get(&self, i: usize) -> Option<u64> {
+        match self.slots.get(&i) {
+            Some(&v) => Some(v),
+            None => (self.low..self.len).contains(&i).then_some(0),
+        }
+    }
+
+    /// Writes slot `i`, which must be one the step pushed or one the proof opened.
+    fn set(&mut self, i: usize, value: u64) -> bool {
+        let writable = i >= self.low && i < self.len || self.opened.binary_search(&i).is_ok() && i < self.len;
+        if writable {
+            self.slots.insert(i, value);
+        }
+        writable
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len < self.len {
+            self.slots.split_off(&len);
+            self.len = len;
+            self.low = self.low.min(len);
+        }
+    }
+}
+
 pub struct Partial<'a> {
     /// The static layout: tables' declared maxima and element segments' items.
     pub layout: &'a Store,
-    pub len: usize,
-    pub slots: BTreeMap<usize, u64>,
+    pub stack: PartialStack,
     pub depth: usize,
     /// The frames the proof opened, innermost last.
     pub frames: Vec<Frame>,
@@ -123,67 +186,61 @@ impl Partial<'_> {
 
 impl Backend for Partial<'_> {
     fn stack_len(&self) -> usize {
-        self.len
+        self.stack.len
     }
 
     fn slot(&self, i: usize) -> u64 {
-        match self.slots.get(&i) {
-            Some(&v) => v,
-            None => {
-                self.miss(|| format!("value stack slot {i}"));
-                0
-            }
-        }
+        self.stack.get(i).unwrap_or_else(|| {
+            self.miss(|| format!("value stack slot {i}"));
+            0
+        })
     }
 
     fn set_slot(&mut self, i: usize, value: u64) {
-        self.slots.insert(i, value);
+        if !self.stack.set(i, value) {
+            self.miss(|| format!("value stack slot {i}"));
+        }
     }
 
     fn top(&self) -> u64 {
-        self.slot(self.len.wrapping_sub(1))
+        self.slot(self.stack.len.wrapping_sub(1))
     }
 
     fn set_top(&mut self, value: u64) {
-        self.set_slot(self.len.wrapping_sub(1), value);
+        self.set_slot(self.stack.len.wrapping_sub(1), value);
     }
 
     fn push(&mut self, value: u64) {
-        self.slots.insert(self.len, value);
-        self.len += 1;
+        self.stack.slots.insert(self.stack.len, value);
+        self.stack.len += 1;
     }
 
     fn pop(&mut self) -> u64 {
-        let Some(len) = self.len.checked_sub(1) else {
+        let Some(len) = self.stack.len.checked_sub(1) else {
             self.miss(|| "an operand below an empty stack".into());
             return 0;
         };
         let v = self.slot(len);
-        self.len = len;
-        self.slots.remove(&len);
+        self.stack.truncate(len);
         v
     }
 
     fn truncate(&mut self, len: usize) {
-        if len < self.len {
-            self.slots.split_off(&len);
-            self.len = len;
-        }
+        self.stack.truncate(len);
     }
 
     fn move_down(&mut self, from: usize, to: usize, n: usize) {
         for j in 0..n {
             let v = self.slot(from + j);
-            self.slots.insert(to + j, v);
+            self.set_slot(to + j, v);
         }
     }
 
     fn reserve(&mut self, _: usize) {}
 
     fn push_zeros(&mut self, n: usize) {
-        for _ in 0..n {
-            self.push(0);
-        }
+        // Slots above the lowest height with nothing written read as zero.
+        self.stack.len += n;
     }
 
     fn depth(&self) -> usize {

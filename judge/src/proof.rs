@@ -9,7 +9,33 @@ use merkle_memory::Hash;
 use stepper::store::PAGE_SIZE;
 
 /// The proof format's version.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
+
+/// The most results a function or block type may have (wasmparser's limit, which the
+/// stepper's validation applies).
+pub const MAX_RESULTS: usize = 1000;
+/// The most stack slots one step opens: a return or branch keeping [`MAX_RESULTS`] values
+/// reads them and writes them lower down, plus the slot where it cuts the stack.
+pub const MAX_STACK_SLOTS: usize = 2 * MAX_RESULTS + 1;
+/// One step reads or writes at most one global.
+pub const MAX_GLOBALS: usize = 1;
+/// table.copy touches two tables (one element each), or two elements of one.
+pub const MAX_TABLES: usize = 2;
+pub const MAX_TABLE_ELEMENTS: usize = 2;
+/// The most memory bytes one step touches: a storage write's key and value
+/// (`storage::MAX_KEY_LEN + storage::MAX_VALUE_LEN`); each range may straddle a chunk
+/// boundary.
+const MAX_STEP_MEMORY_BYTES: [usize; 2] = [stepper::storage::MAX_KEY_LEN, stepper::storage::MAX_VALUE_LEN];
+/// The largest chunk size a configuration may set.
+pub const MAX_CHUNK_SIZE: usize = 65536;
+/// A storage path has at most one sibling per bit of a key hash.
+pub const MAX_STORAGE_SIBLINGS: usize = 256;
+
+/// The most chunks one step opens with chunks of `chunk_size` bytes: a storage write's
+/// key and value ranges (each at least two for a bulk sub-step or an unaligned access).
+pub fn max_chunks(chunk_size: usize) -> usize {
+    MAX_STEP_MEMORY_BYTES.iter().map(|&bytes| bytes.div_ceil(chunk_size.max(1)) + 1).sum::<usize>().max(4)
+}
 
 /// Leaves opened in one Merkle tree of `count` slot-valued leaves (locals, globals, table
 /// elements): indices ascending, their values, and the rs_merkle multi-proof.
@@ -42,13 +68,6 @@ impl Leaves {
     pub fn root(&self) -> Result<Hash, String> {
         self.root_with(&self.values)
     }
-}
-
-/// The top operands of the running frame, bottom first, and the chain hash below them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Operands {
-    pub values: Vec<u64>,
-    pub rest: Hash,
 }
 
 /// The innermost caller's frame record and the callers chain below it (for a return).
@@ -91,10 +110,12 @@ impl MemoryOpening {
             )
             .collect::<Result<_, _>>()?;
         if leaves.is_empty() {
-            return match self.chunks_proof.as_slice() {
-                [] => Ok(EMPTY),
-                [root] => Ok(*root),
-                _ => Err("a memory opened without chunks carries at most its chunk root".into()),
+            // One encoding: an empty memory carries nothing, any other its chunk root.
+            return match (count, self.chunks_proof.as_slice()) {
+                (0, []) => Ok(EMPTY),
+                (1.., [root]) => Ok(*root),
+                (0, _) => Err("an empty memory opened without chunks carries no hash".into()),
+                _ => Err("a memory opened without chunks carries exactly its chunk root".into()),
             };
         }
         let indices: Vec<usize> = self.chunks.iter().map(|(i, _)| *i as usize).collect();
@@ -137,8 +158,10 @@ pub struct Proof {
     pub post_hash: Hash,
     /// The pre-state, one level below its hash.
     pub state: Commitment,
-    pub operands: Operands,
-    pub locals: Option<Leaves>,
+    /// Slots of the value stack tree (its `count` is the stack's height): every slot the
+    /// step reads or writes below the pre-state's top, and the slot where the step cuts or
+    /// extends the stack.
+    pub stack: Leaves,
     pub caller: Option<Caller>,
     pub globals: Option<Leaves>,
     pub memory: Option<MemoryOpening>,

@@ -6,25 +6,23 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use merkle_memory::hash::slot_leaf;
 use merkle_memory::state::{
-    callers_chain, frame_extents, frame_records, state_hash, table_commitment, value_chain, Commitment,
-    EnvironmentCommitment,
+    callers_chain, frame_records, state_hash, table_commitment, Commitment, EnvironmentCommitment,
 };
 use merkle_memory::{memory, tree, Hash};
 use stepper::{Backend, Direct, Frame, Machine};
 
 use merkle_memory::storage::{key_hash, StorageTreeExt};
 
-use crate::proof::{Caller, Leaves, MemoryOpening, Operands, Proof, Segments, StorageOpening, TablesOpening, VERSION};
+use crate::proof::{Caller, Leaves, MemoryOpening, Proof, Segments, StorageOpening, TablesOpening, VERSION};
 
 /// What one step touched.
 #[derive(Default, Debug)]
 struct Log {
     /// The lowest the stack got.
     min_len: usize,
-    /// Slots read or written, below or at the pre-step top.
+    /// Slots read or written.
     touched: BTreeSet<usize>,
     popped_frame: bool,
-    pushed_base: Option<usize>,
     globals: BTreeSet<u32>,
     tables: BTreeMap<u32, BTreeSet<usize>>,
     grown_tables: BTreeSet<u32>,
@@ -119,7 +117,6 @@ impl Backend for Recorder<'_> {
         self.inner.depth()
     }
     fn push_frame(&mut self, frame: Frame) {
-        self.note(|l| l.pushed_base = Some(frame.base as usize));
         self.inner.push_frame(frame)
     }
     fn pop_frame(&mut self) -> Frame {
@@ -273,8 +270,7 @@ pub fn prove(machine: &Machine) -> Proof {
         pre_hash: state.hash(),
         post_hash: state_hash(&mut post),
         state,
-        operands: Operands { values: Vec::new(), rest: state.frame.operands },
-        locals: None,
+        stack: open(&pre.stack, &BTreeSet::new()),
         caller: None,
         globals: None,
         memory: None,
@@ -286,23 +282,21 @@ pub fn prove(machine: &Machine) -> Proof {
         return sealed(proof, false);
     }
 
-    let stack = &pre.stack;
-    let (base, operands_start, top) = *frame_extents(&pre).last().expect("a running machine has a frame");
-    let lowest_touched = log.touched.range(operands_start..).next().copied().unwrap_or(top);
-    let floor = [top, log.min_len, lowest_touched, log.pushed_base.unwrap_or(top)].into_iter().min().unwrap_or(top);
-    let floor = floor.max(operands_start);
-    proof.operands = Operands { values: stack[floor..top].to_vec(), rest: value_chain(&stack[operands_start..floor]) };
-    if !log.popped_frame {
-        let locals: BTreeSet<usize> = log.touched.range(base..operands_start).map(|i| i - base).collect();
-        if !locals.is_empty() {
-            proof.locals = Some(open(&stack[base..operands_start], &locals));
-        }
+    // The slots the step read or wrote below the pre-state's top, and the slot where the
+    // tree is cut (the lowest height the stack reached) or, for a step that only pushes,
+    // the last slot, whose path gives the tree's complete subtrees to append to.
+    let (len, low) = (pre.stack.len(), log.min_len);
+    let mut slots: BTreeSet<usize> = log.touched.range(..len).copied().collect();
+    if low < len {
+        slots.insert(low);
+    } else if post.stack.len() > len && len > 0 {
+        slots.insert(len - 1);
     }
+    proof.stack = open(&pre.stack, &slots);
     if log.popped_frame && pre.frames.len() >= 2 {
         let records = frame_records(&pre);
         let below = &records[..records.len() - 2];
-        let rest = callers_chain(below);
-        proof.caller = Some(Caller { frame: records[records.len() - 2], rest });
+        proof.caller = Some(Caller { frame: records[records.len() - 2], rest: callers_chain(below) });
     }
     if !log.globals.is_empty() {
         let values: Vec<u64> = pre.store.globals.iter().map(|g| g.value).collect();

@@ -7,18 +7,22 @@ use std::sync::Arc;
 
 use merkle_memory::hash::{leaf, slot_leaf, EMPTY};
 use merkle_memory::state::{
-    caller_link, context, locals_count, output_chain_over, segments_hash_of, table_commitment_of,
-    value_chain_over as chain, Commitment, Environment, EnvironmentCommitment, FrameCommitment, NO_FUNCTION,
+    caller_link, context, output_chain_over, segments_hash_of, table_commitment_of, Commitment, Environment,
+    EnvironmentCommitment, FrameCommitment,
 };
 use merkle_memory::storage::{key_hash, value_hash};
-use merkle_memory::tree::{append_root, proven_root, zero_hashes};
+use merkle_memory::tree::{append_root, proven_root, zero_hashes, Peaks, ProvenNodes};
 use merkle_memory::{memory, Hash};
+use stepper::op::Op;
 use stepper::storage::{MAX_KEY_LEN, MAX_VALUE_LEN};
-use stepper::store::{Func, PAGE_SIZE};
-use stepper::{Config, Frame, Machine, Module, Registers, Status};
+use stepper::store::{Func, Instance, PAGE_SIZE};
+use stepper::{Config, Frame, Machine, Module, Registers, Status, Trap};
 
-use crate::partial::{Partial, PartialMemory, PartialStorage, PartialTable};
-use crate::proof::{Leaves, MemoryOpening, Proof, TablesOpening, VERSION};
+use crate::partial::{Partial, PartialMemory, PartialStack, PartialStorage, PartialTable};
+use crate::proof::{
+    max_chunks, Caller, Leaves, MemoryOpening, Proof, TablesOpening, MAX_GLOBALS, MAX_STACK_SLOTS,
+    MAX_STORAGE_SIBLINGS, MAX_TABLES, MAX_TABLE_ELEMENTS, VERSION,
+};
 
 /// Why a proof was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,6 +113,7 @@ impl Judge {
         if s.context != self.context {
             return invalid("the proof is for another module or configuration");
         }
+        self.check_bounds(proof)?;
         if s.hash() != proof.pre_hash {
             return invalid("the state fields do not hash to pre_hash");
         }
@@ -117,46 +122,178 @@ impl Judge {
         }
         if s.status != 0 {
             // A halted machine is a fixed point.
+            self.check_halted(s)?;
             return Ok(Verdict { post_hash: proof.pre_hash, instruction: None });
         }
+        self.check_running(proof)?;
         match catch_unwind(AssertUnwindSafe(|| self.execute_running(proof))) {
             Ok(result) => result,
             Err(_) => invalid("the proof describes a state the step cannot run on"),
         }
     }
 
+    /// Refuses what no step opens, before any Merkle work: each opening within what one
+    /// instruction can touch, and the segments' flags one per segment.
+    fn check_bounds(&self, proof: &Proof) -> Result<(), Invalid> {
+        let at_most = |what: &str, n: usize, max: usize| match n > max {
+            true => invalid(format!("{what}: {n} opened, one step opens at most {max}")),
+            false => Ok(()),
+        };
+        at_most("stack slots", proof.stack.indices.len(), MAX_STACK_SLOTS)?;
+        if let Some(g) = &proof.globals {
+            at_most("globals", g.indices.len(), MAX_GLOBALS)?;
+        }
+        if let Some(m) = &proof.memory {
+            at_most("memory chunks", m.chunks.len(), max_chunks(self.layout.config.memory_chunk_size as usize))?;
+        }
+        if let Some(t) = &proof.tables {
+            at_most("tables", t.tables.len(), MAX_TABLES)?;
+            for (index, l) in &t.tables {
+                at_most(&format!("table {index}'s elements"), l.indices.len(), MAX_TABLE_ELEMENTS)?;
+            }
+        }
+        if let Some(s) = &proof.storage {
+            at_most("storage path siblings", s.path.siblings.len(), MAX_STORAGE_SIBLINGS)?;
+        }
+        let store = &self.layout.store;
+        if let Some(seg) = &proof.segments {
+            if seg.elems.len() != store.elems.len() || seg.datas.len() != store.data_dropped.len() {
+                return invalid("the dropped segments do not list every segment");
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a halted state whose status fields no run gives.
+    fn check_halted(&self, s: &Commitment) -> Result<(), Invalid> {
+        let trap_ok = match s.status {
+            1 | 3 => s.trap == 0 && s.trap_arg == 0,
+            2 => Trap::from_code(s.trap, s.trap_arg as i32)
+                .is_some_and(|t| matches!(t, Trap::Aborted(_)) || s.trap_arg == 0),
+            other => return invalid(format!("status {other} is not one a machine has")),
+        };
+        match trap_ok {
+            true => Ok(()),
+            false => {
+                invalid(format!("status {} with trap {} ({}) is not one a machine has", s.status, s.trap, s.trap_arg))
+            }
+        }
+    }
+
+    /// Refuses a running state that no run of the module reaches, checking every value
+    /// the proof gives about control against the module and the configuration before
+    /// the step runs: the counters, the depth, the running frame's function, pc and base
+    /// against the stack height and the operand height at that pc, and the opened
+    /// caller's call instruction, its return pc and where the callee's frame starts.
+    fn check_running(&self, proof: &Proof) -> Result<(), Invalid> {
+        let s = &proof.state;
+        let config = &self.layout.config;
+        if s.trap != 0 || s.trap_arg != 0 {
+            return invalid("a running state carries a trap");
+        }
+        if s.gas_used > config.gas_limit {
+            return invalid(format!("gas used {} is over the limit {}", s.gas_used, config.gas_limit));
+        }
+        if s.depth == 0 || s.depth > config.max_call_depth {
+            return invalid(format!("call depth {} is not from 1 to {}", s.depth, config.max_call_depth));
+        }
+        if s.height > config.max_value_stack {
+            return invalid(format!("stack height {} is over the limit {}", s.height, config.max_value_stack));
+        }
+        if self.function(s.entry).is_none() {
+            return invalid(format!("the entry {} is not one of the module's functions", s.entry));
+        }
+        let frame = s.frame;
+        let (_, locals, operands) = self
+            .standing(frame.func, frame.pc)
+            .ok_or_else(|| Invalid(format!("function {} cannot stand at pc {}", frame.func, frame.pc)))?;
+        if frame.base as u64 + locals + operands != s.height as u64 {
+            return invalid(format!(
+                "stack height {} is not the frame's base {} + {locals} locals + {operands} operands at pc {}",
+                s.height, frame.base, frame.pc
+            ));
+        }
+        let outermost = s.depth == 1;
+        if outermost && (frame.func != s.entry || frame.base != 0 || s.callers != EMPTY) {
+            return invalid("the outermost frame is not the entry function's at the stack's bottom");
+        }
+        if !outermost && s.callers == EMPTY {
+            return invalid("a frame below the outermost has no callers");
+        }
+        match &proof.caller {
+            Some(c) => self.check_caller(s, c),
+            None => Ok(()),
+        }
+    }
+
+    fn check_caller(&self, s: &Commitment, c: &Caller) -> Result<(), Invalid> {
+        if s.depth < 2 {
+            return invalid("the outermost frame has no caller");
+        }
+        let (caller, callee) = (c.frame, s.frame);
+        let not_a_call = || Invalid(format!("the caller does not continue after a call at pc {}", caller.pc));
+        let call_pc = caller.pc.checked_sub(1).ok_or_else(not_a_call)?;
+        let (module, locals, operands) = self.standing(caller.func, call_pc).ok_or_else(not_a_call)?;
+        let (instance, _) = self.function(caller.func).ok_or_else(not_a_call)?;
+        let (calls_callee, popped) = match module.code[call_pc as usize] {
+            Op::Call(index) => (instance.funcs.get(index as usize) == Some(&callee.func), 0),
+            Op::CallIndirect { type_index, .. } => {
+                let callee_type = self.layout.store.funcs.get(callee.func as usize).map(|f| f.type_id());
+                (callee_type == instance.type_ids.get(type_index as usize).copied(), 1)
+            }
+            _ => return Err(not_a_call()),
+        };
+        if !calls_callee {
+            return invalid(format!("the caller's call at pc {call_pc} cannot call function {}", callee.func));
+        }
+        let (_, index) = self.function(callee.func).ok_or_else(not_a_call)?;
+        let params = self.module.func_type(index).params.len() as u64;
+        let base = (caller.base as u64 + locals + operands).checked_sub(popped + params);
+        if base != Some(callee.base as u64) {
+            return invalid(format!("the running frame's base {} is not where its caller's call puts it", callee.base));
+        }
+        let outermost = s.depth == 2;
+        if outermost && (caller.func != s.entry || caller.base != 0 || c.rest != EMPTY) {
+            return invalid("the outermost frame is not the entry function's at the stack's bottom");
+        }
+        if !outermost && c.rest == EMPTY {
+            return invalid("a frame below the outermost has no callers");
+        }
+        Ok(())
+    }
+
+    /// The instance and module function index of store function `func`, if it is wasm.
+    fn function(&self, func: u32) -> Option<(&Instance, u32)> {
+        match self.layout.store.funcs.get(func as usize)? {
+            Func::Wasm { instance, index, .. } => Some((&self.layout.store.instances[*instance as usize], *index)),
+            Func::Host { .. } => None,
+        }
+    }
+
+    /// Where a frame of store function `func` can stand at `pc`: the module, the number
+    /// of locals and the operand height there.
+    fn standing(&self, func: u32, pc: u32) -> Option<(&Module, u64, u64)> {
+        let (instance, index) = self.function(func)?;
+        let module = instance.module.as_ref();
+        let operands = module.operand_height(index, pc)?;
+        let locals = module.func_type(index).params.len() + module.body(index)?.locals.len();
+        Some((module, locals as u64, operands as u64))
+    }
+
     fn execute_running(&self, proof: &Proof) -> Result<Verdict, Invalid> {
         let s = &proof.state;
         let store = &self.layout.store;
         let frame = s.frame;
-        if s.depth == 0 || self.wasm_function(frame.func).is_none() {
-            return invalid("a running state must have a frame of one of the module's functions");
-        }
         let instruction = self.instruction(frame.func, frame.pc);
-        let nlocals = locals_count(store, frame.func);
-        let (base, height) = (frame.base as usize, s.height as usize);
-        let operands_start = base + nlocals;
-        let opened = &proof.operands.values;
-        if operands_start + opened.len() > height {
-            return invalid("the frame's locals and opened operands exceed the stack height");
+        let stack = &proof.stack;
+        if leaves_root("stack", stack, &stack.values)? != s.stack {
+            return invalid("stack: the opened slots do not prove the stack root");
         }
-        if chain(opened.iter().copied(), proof.operands.rest) != frame.operands {
-            return invalid("the opened operands do not prove the frame's operand hash");
-        }
-        let floor = height - opened.len();
-        let mut slots: BTreeMap<usize, u64> = opened.iter().enumerate().map(|(i, &v)| (floor + i, v)).collect();
-        if let Some(l) = &proof.locals {
-            for (i, v) in open_leaves("locals", l, nlocals, &frame.locals)? {
-                slots.insert(base + i, v);
-            }
-        }
+        let slots = stack.indices.iter().map(|&i| i as usize).zip(stack.values.iter().copied()).collect();
         let mut frames = Vec::new();
         if let Some(c) = &proof.caller {
             if caller_link(&c.frame.hash(), &c.rest) != s.callers {
                 return invalid("the caller frame does not prove the callers hash");
-            }
-            if s.depth < 2 || self.wasm_function(c.frame.func).is_none() {
-                return invalid("the opened caller is not a frame of the module's functions");
             }
             frames.push(Frame { func: c.frame.func, base: c.frame.base, ret_pc: 0 });
         }
@@ -174,9 +311,6 @@ impl Judge {
         let tables = self.open_tables(proof)?;
         let segments = match &proof.segments {
             Some(seg) => {
-                if seg.elems.len() != store.elems.len() || seg.datas.len() != store.data_dropped.len() {
-                    return invalid("the dropped segments do not list every segment");
-                }
                 if segments_hash_of(&seg.elems, &seg.datas) != open_environment(proof)?.segments {
                     return invalid("the dropped segments do not prove the segments hash");
                 }
@@ -187,8 +321,7 @@ impl Judge {
 
         let mut partial = Partial {
             layout: store,
-            len: height,
-            slots,
+            stack: PartialStack::new(s.height as usize, slots),
             depth: s.depth as usize,
             frames,
             globals,
@@ -210,7 +343,7 @@ impl Judge {
         if let Some(what) = partial.missing.take() {
             return invalid(format!("the step needs {what}, which the proof does not open"));
         }
-        let post = self.post_state(proof, &partial, &regs, floor)?;
+        let post = self.post_state(proof, &partial, &regs)?;
         Ok(Verdict { post_hash: post.hash(), instruction })
     }
 
@@ -278,82 +411,22 @@ impl Judge {
     }
 
     /// The post-state's commitment, from the pre-state's and what the step changed.
-    fn post_state(&self, proof: &Proof, p: &Partial, regs: &Registers, floor: usize) -> Result<Commitment, Invalid> {
+    fn post_state(&self, proof: &Proof, p: &Partial, regs: &Registers) -> Result<Commitment, Invalid> {
         let s = &proof.state;
-        let store = &self.layout.store;
-        let known = |from: usize, to: usize| -> Result<Vec<u64>, Invalid> {
-            (from..to)
-                .map(|i| p.slots.get(&i).copied().ok_or_else(|| Invalid(format!("the step leaves slot {i} unknown"))))
-                .collect()
-        };
         let pre = s.frame;
-        let locals_after = |f: &FrameCommitment| -> Result<Hash, Invalid> {
-            match &proof.locals {
-                Some(l) => {
-                    let now = l
-                        .indices
-                        .iter()
-                        .map(|&i| (i as usize, p.slots.get(&(f.base as usize + i as usize)).copied().unwrap_or(0)));
-                    reopen("locals", l, &now.collect())
-                }
-                None => Ok(f.locals),
-            }
-        };
-        // Writes below the opened operands must be to opened locals.
-        let opened_locals: Vec<usize> = proof
-            .locals
-            .as_ref()
-            .map_or(Vec::new(), |l| l.indices.iter().map(|&i| pre.base as usize + i as usize).collect());
         let depth = p.depth as u32;
         let (frame, callers) = if depth == s.depth {
             // The same frame (host calls included).
-            if p.len < floor {
-                return invalid("the step pops operands the proof does not open");
-            }
-            check_locals_only(p, pre.base as usize, floor, &opened_locals)?;
-            let operands = chain(known(floor, p.len)?, proof.operands.rest);
-            let locals = locals_after(&pre)?;
-            (FrameCommitment { pc: regs.pc, locals, operands, ..pre }, s.callers)
+            (FrameCommitment { pc: regs.pc, ..pre }, s.callers)
         } else if depth == s.depth + 1 {
             let callee = *p.frames.last().expect("a call pushed a frame");
-            let callee_base = callee.base as usize;
-            if callee_base < floor {
-                return invalid("the call's arguments are not among the opened operands");
-            }
-            check_locals_only(p, pre.base as usize, floor, &opened_locals)?;
-            let caller = FrameCommitment {
-                pc: callee.ret_pc,
-                locals: locals_after(&pre)?,
-                operands: chain(known(floor, callee_base)?, proof.operands.rest),
-                ..pre
-            };
-            let n = locals_count(store, callee.func);
-            let leaves: Vec<Hash> = known(callee_base, callee_base + n)?.into_iter().map(slot_leaf).collect();
-            let frame = FrameCommitment {
-                func: callee.func,
-                pc: regs.pc,
-                base: callee.base,
-                locals: merkle_memory::tree::root(&leaves),
-                operands: chain(known(callee_base + n, p.len)?, EMPTY),
-            };
+            let caller = FrameCommitment { pc: callee.ret_pc, ..pre };
+            let frame = FrameCommitment { func: callee.func, pc: regs.pc, base: callee.base };
             (frame, caller_link(&caller.hash(), &s.callers))
         } else if depth + 1 == s.depth {
-            let results = known(pre.base as usize, p.len)?;
             match (&proof.caller, depth) {
-                (_, 0) => (
-                    FrameCommitment {
-                        func: NO_FUNCTION,
-                        pc: 0,
-                        base: 0,
-                        locals: EMPTY,
-                        operands: chain(results, EMPTY),
-                    },
-                    EMPTY,
-                ),
-                (Some(c), _) => {
-                    let operands = chain(results, c.frame.operands);
-                    (FrameCommitment { pc: regs.pc, operands, ..c.frame }, c.rest)
-                }
+                (_, 0) => (FrameCommitment::NONE, EMPTY),
+                (Some(c), _) => (FrameCommitment { pc: regs.pc, ..c.frame }, c.rest),
                 (None, _) => return invalid("a return needs the caller's frame"),
             }
         } else {
@@ -376,10 +449,11 @@ impl Judge {
             steps: regs.steps,
             gas_used: regs.gas_used,
             depth,
-            height: p.len as u32,
+            height: p.stack.len() as u32,
             entry: s.entry,
             frame,
             callers,
+            stack: stack_after(&proof.stack, &p.stack)?,
             environment,
         })
     }
@@ -471,13 +545,40 @@ fn open_environment(proof: &Proof) -> Result<&Environment, Invalid> {
         .ok_or_else(|| Invalid("the proof opens part of the environment but seals its hashes".into()))
 }
 
-/// Slots written below the opened operands must be opened locals: the judge could not
-/// commit to anything else there.
-fn check_locals_only(p: &Partial, base: usize, floor: usize, opened: &[usize]) -> Result<(), Invalid> {
-    match p.slots.range(base..floor).map(|(&i, _)| i).find(|i| !opened.contains(i)) {
-        Some(i) => invalid(format!("the step touches slot {i}, which the proof does not open")),
-        None => Ok(()),
+/// The root of the value stack tree after the step. The slots below the lowest height the
+/// stack reached keep their place (those the step wrote are opened and re-enter the tree
+/// through the same multi-proof); the tree is cut there, at an opened slot (or after the
+/// opened last slot, when the step only pushes), and the slots pushed since are appended.
+fn stack_after(opening: &Leaves, p: &PartialStack) -> Result<Hash, Invalid> {
+    let (pre_len, low, len) = (opening.count as usize, p.low(), p.len());
+    let unchanged_height = low == pre_len && len == pre_len;
+    if opening.indices.is_empty() {
+        return match unchanged_height {
+            true => leaves_root("stack", opening, &[]),
+            false => invalid("the step changes the stack's height, which the proof does not open"),
+        };
     }
+    let indices: Vec<usize> = opening.indices.iter().map(|&i| i as usize).collect();
+    let leaves: Vec<Hash> = indices
+        .iter()
+        .zip(&opening.values)
+        .map(|(&i, &old)| slot_leaf(p.written_below(i, low).unwrap_or(old)))
+        .collect();
+    let nodes =
+        ProvenNodes::new(&opening.proof, &indices, &leaves, pre_len).map_err(|e| Invalid(format!("stack: {e}")))?;
+    if unchanged_height {
+        return Ok(nodes.root());
+    }
+    let mut peaks = Peaks::of_prefix(&nodes, low)
+        .ok_or_else(|| Invalid(format!("the step cuts the stack at slot {low}, which the proof does not open")))?;
+    let zero = zero_hashes(slot_leaf(0), usize::BITS as usize);
+    for (i, v) in p.pushed() {
+        // Slots pushed but never written are a new frame's zeroed locals.
+        peaks.push_zeros(i - peaks.count(), &zero);
+        peaks.push(slot_leaf(v));
+    }
+    peaks.push_zeros(len - peaks.count(), &zero);
+    Ok(peaks.root())
 }
 
 /// The chunk root an opening proves, with `chunks` as the opened chunks' bytes.

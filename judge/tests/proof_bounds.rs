@@ -2,9 +2,7 @@
 //! the Merkle path or with an instruction's operands; at most 2 KiB each), and on the
 //! judge's work. `cargo bench -p judge` measures the distribution over real programs.
 //!
-//! Sizes are of the compact binary form (`judge::to_bytes`), what a chain is sent. The
-//! `#[ignore]`d tests fail today: each documents a way the goals are not met yet (see its
-//! comment); `cargo test -p judge --test proof_bounds -- --ignored` runs them.
+//! Sizes are of the compact binary form (`judge::to_bytes`), what a chain is sent.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,23 +100,16 @@ fn wide(n: usize) -> Arc<Module> {
     Module::new(wat.as_bytes()).expect("module")
 }
 
-// FAILS: the operand stack is committed as a hash chain, so a branch that drops `n`
-// operands must open all of them (1 to 10 bytes each) to reach the chain below: a `br`
-// out of a block holding the 1000 values 0..999 needs 2147 bytes (8.5 KB in format
-// version 1), and 1000 arbitrary i64 values would need about 10 KB. Validation allows any
-// number.
+// The value stack is one Merkle tree over all frames' slots: a branch opens the slot where
+// it cuts the stack, whatever it drops, and a call leaves its arguments in place as the
+// callee's first locals, opening only the last slot to append the declared locals.
 #[test]
-#[ignore = "branch proofs grow with the number of operands dropped"]
 fn a_branch_dropping_many_operands_has_a_bounded_proof() {
     let (p, _) = proof_of(&wide(1000), "drop", &[], "br ");
     assert!(size(&p) <= 2048, "{} bytes for a br dropping 1000 operands", size(&p));
 }
 
-// FAILS: a call opens every argument (they become the callee's locals, whose tree the
-// judge builds): a call of a function with 1000 parameters, passed 0..999, needs 2147
-// bytes (8.5 KB in format version 1).
 #[test]
-#[ignore = "call proofs grow with the number of arguments"]
 fn a_call_with_many_arguments_has_a_bounded_proof() {
     let (p, _) = proof_of(&wide(1000), "call", &[], "call ");
     assert!(size(&p) <= 2048, "{} bytes for a call with 1000 arguments", size(&p));

@@ -73,8 +73,7 @@ fn mutations(p: &Proof) -> Vec<(String, Proof)> {
     add("frame.func", &|q| q.state.frame.func ^= 1);
     add("frame.pc", &|q| q.state.frame.pc += 1);
     add("frame.base", &|q| q.state.frame.base += 1);
-    add("frame.locals", &|q| flip(&mut q.state.frame.locals));
-    add("frame.operands", &|q| flip(&mut q.state.frame.operands));
+    add("stack root", &|q| flip(&mut q.state.stack));
     add("callers", &|q| flip(&mut q.state.callers));
     let environment = |name: &str, field: fn(&mut Environment) -> &mut Hash, add: Add| {
         add(name, &|q| match &mut q.state.environment {
@@ -102,16 +101,19 @@ fn mutations(p: &Proof) -> Vec<(String, Proof)> {
             }),
         }
     });
-    add("operand value", &|q| {
-        if let Some(v) = q.operands.values.last_mut() {
+    add("stack slot value", &|q| {
+        if let Some(v) = q.stack.values.last_mut() {
             *v ^= 1 << 33;
         }
     });
-    add("operand dropped", &|q| {
-        q.operands.values.pop();
+    add("stack slot dropped", &|q| {
+        q.stack.values.pop();
+        q.stack.indices.pop();
     });
-    add("operand added", &|q| q.operands.values.insert(0, 5));
-    add("operand rest", &|q| flip(&mut q.operands.rest));
+    add("stack emptied", &|q| {
+        q.stack.values.clear();
+        q.stack.indices.clear();
+    });
     let leaves = |name: &str, get: fn(&mut Proof) -> Option<&mut Leaves>, add: Add| {
         add(&format!("{name} value"), &|q| {
             if let Some(l) = get(q) {
@@ -138,21 +140,10 @@ fn mutations(p: &Proof) -> Vec<(String, Proof)> {
                 l.proof.pop();
             }
         });
-        add(&format!("{name} removed"), &|q| {
-            if get(q).is_some() {
-                *get_slot(q, name) = None
-            }
-        });
     };
-    fn get_slot<'a>(q: &'a mut Proof, name: &str) -> &'a mut Option<Leaves> {
-        if name == "locals" {
-            &mut q.locals
-        } else {
-            &mut q.globals
-        }
-    }
-    leaves("locals", |q| q.locals.as_mut(), &mut add);
+    leaves("stack", |q| Some(&mut q.stack), &mut add);
     leaves("globals", |q| q.globals.as_mut(), &mut add);
+    add("globals removed", &|q| q.globals = None);
     add("caller frame", &|q| {
         if let Some(c) = &mut q.caller {
             c.frame.pc += 1
@@ -328,7 +319,7 @@ fn truncated_or_garbled_encodings_are_errors_not_panics() {
         b.splice(at..at + len, with.iter().copied());
         judge::from_bytes_with(&b, &known).unwrap_err().0
     };
-    assert_eq!(bytes[0], 4, "the version");
+    assert_eq!(bytes[0], 5, "the version");
     assert!(garbled(0, 1, &[0x82, 0x00]).contains("shortest"));
     assert!(garbled(3, 1, &[0xff, 0xff, 0xff, 0xff, 0x1f]).contains("exceeds 32 bits"), "the trap code");
     // A sealed environment (bit 7) with a globals opening (bit 2).
@@ -341,10 +332,10 @@ fn truncated_or_garbled_encodings_are_errors_not_panics() {
         }
     }
     let mut wrong = json.clone();
-    wrong["state"]["frame"]["locals"] = serde_json::json!("0x12");
+    wrong["state"]["frame"]["pc"] = serde_json::json!("0x12");
     let err = judge::json::from_json(&wrong).unwrap_err();
-    assert!(err.0.contains("state.frame.locals"), "{err}");
+    assert!(err.0.contains("state.frame.pc"), "{err}");
     wrong = json.clone();
-    wrong["operands"]["values"] = serde_json::json!([1]);
-    assert!(judge::json::from_json(&wrong).unwrap_err().0.contains("operands.values[0]"));
+    wrong["stack"]["values"] = serde_json::json!([1]);
+    assert!(judge::json::from_json(&wrong).unwrap_err().0.contains("stack.values[0]"));
 }

@@ -19,7 +19,6 @@ pub enum Tag {
     State = 0x10,
     Context = 0x11,
     Frame = 0x12,
-    Value = 0x13,
     Caller = 0x14,
     Environment = 0x15,
     Memory = 0x16,

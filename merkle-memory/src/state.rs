@@ -10,7 +10,9 @@ use crate::{memory, tree};
 /// `func` of the frame record a machine without frames shows (its results are the operands).
 pub const NO_FUNCTION: u32 = u32::MAX;
 
-/// What a frame commits to: its function, where it continues, its locals and operands.
+/// What a frame commits to: its function, where it continues and where its locals start.
+/// Its locals and operands are slots of the value stack, which the state commits to as one
+/// tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameCommitment {
     /// Store address of the function.
@@ -19,16 +21,15 @@ pub struct FrameCommitment {
     pub pc: u32,
     /// Value stack height below the frame's first local.
     pub base: u32,
-    /// Root of the Merkle tree over the locals (parameters first).
-    pub locals: Hash,
-    /// Hash chain of the frame's operands, bottom first.
-    pub operands: Hash,
 }
 
 impl FrameCommitment {
+    /// The record of a machine without frames (its results are the whole value stack).
+    pub const NONE: Self = Self { func: NO_FUNCTION, pc: 0, base: 0 };
+
     pub fn hash(&self) -> Hash {
         let (func, pc, base) = (self.func.to_le_bytes(), self.pc.to_le_bytes(), self.base.to_le_bytes());
-        tagged(Tag::Frame, &[&func, &pc, &base, &self.locals, &self.operands])
+        tagged(Tag::Frame, &[&func, &pc, &base])
     }
 }
 
@@ -101,6 +102,8 @@ pub struct Commitment {
     pub frame: FrameCommitment,
     /// Hash chain of the callers' frames, outermost first.
     pub callers: Hash,
+    /// Root of the Merkle tree over the whole value stack's slots, bottom first.
+    pub stack: Hash,
     pub environment: EnvironmentCommitment,
 }
 
@@ -113,13 +116,7 @@ impl Commitment {
         let (status, trap, trap_arg) = status_code(machine.status);
         let mut records = frame_records(machine);
         let Machine { stack, frames, .. } = &*machine;
-        let frame = records.pop().unwrap_or(FrameCommitment {
-            func: NO_FUNCTION,
-            pc: 0,
-            base: 0,
-            locals: EMPTY,
-            operands: value_chain(stack),
-        });
+        let frame = records.pop().unwrap_or(FrameCommitment::NONE);
         Self {
             context,
             status,
@@ -132,6 +129,7 @@ impl Commitment {
             entry: machine.entry.unwrap_or(NO_FUNCTION),
             frame,
             callers: callers_chain(&records),
+            stack: stack_root(stack),
             environment,
         }
     }
@@ -151,6 +149,7 @@ impl Commitment {
                 &self.entry.to_le_bytes(),
                 &self.frame.hash(),
                 &self.callers,
+                &self.stack,
                 &self.environment.hash(),
             ],
         )
@@ -174,21 +173,22 @@ pub fn frame_extents(machine: &Machine) -> Vec<(usize, usize, usize)> {
 
 /// The records of all frames, outermost first.
 pub fn frame_records(machine: &Machine) -> Vec<FrameCommitment> {
-    let Machine { stack, frames, pc, .. } = machine;
-    frame_extents(machine)
-        .into_iter()
+    let Machine { frames, pc, .. } = machine;
+    frames
+        .iter()
         .enumerate()
-        .map(|(i, (locals, operands, end))| {
-            let leaves: Vec<Hash> = stack[locals..operands].iter().map(|&v| slot_leaf(v)).collect();
-            FrameCommitment {
-                func: frames[i].func,
-                pc: frames.get(i + 1).map_or(*pc, |callee| callee.ret_pc),
-                base: frames[i].base,
-                locals: tree::root(&leaves),
-                operands: value_chain(&stack[operands..end]),
-            }
+        .map(|(i, f)| FrameCommitment {
+            func: f.func,
+            pc: frames.get(i + 1).map_or(*pc, |callee| callee.ret_pc),
+            base: f.base,
         })
         .collect()
+}
+
+/// The root of the Merkle tree over the value stack's slots.
+pub fn stack_root(stack: &[u64]) -> Hash {
+    let leaves: Vec<Hash> = stack.iter().map(|&v| slot_leaf(v)).collect();
+    tree::root(&leaves)
 }
 
 /// The state hash of `machine`.
@@ -217,21 +217,6 @@ pub fn locals_count(store: &Store, func: u32) -> usize {
         }
         Func::Host { .. } => 0,
     }
-}
-
-/// `keccak(0x13 || value u64 || below)`: one value pushed on a hashed stack.
-pub fn value_link(value: u64, below: &Hash) -> Hash {
-    tagged(Tag::Value, &[&value.to_le_bytes(), below])
-}
-
-/// The hash chain of `values`, bottom first.
-pub fn value_chain(values: &[u64]) -> Hash {
-    value_chain_over(values.iter().copied(), EMPTY)
-}
-
-/// `values`, bottom first, pushed on a hashed stack whose hash is `below`.
-pub fn value_chain_over(values: impl IntoIterator<Item = u64>, below: Hash) -> Hash {
-    values.into_iter().fold(below, |below, v| value_link(v, &below))
 }
 
 /// The callers chain of frame `records`, outermost first.

@@ -160,24 +160,160 @@ pub fn append_root(old: usize, last: Hash, siblings: &[Hash], new: usize, zero: 
 /// after the checks rs_merkle leaves to its caller: it reads an index past the end as that
 /// index modulo a power of two and ignores hashes past the ones it needs, so a verifier
 /// must require sorted, distinct indices below `count` and exactly the hashes they need.
-/// With new leaf hashes, the same proof gives the root after the leaves change.
+/// With new leaf hashes, the same proof gives the root after the leaves change. Linear in
+/// the number of indices times the tree's height.
 pub fn proven_root(proof: &[Hash], indices: &[usize], leaves: &[Hash], count: usize) -> Result<Hash, ProofError> {
-    if indices.is_empty() || indices.len() != leaves.len() {
-        return Err(ProofError::Shape("a proof opens at least one leaf, with one hash per index"));
+    Ok(ProvenNodes::new(proof, indices, leaves, count)?.root())
+}
+
+/// Every node a multi-proof determines: the opened leaves, the proof's hashes and every
+/// node computed from them, layer by layer. What a verifier needs to cut or extend the
+/// tree at an opened leaf ([`Peaks::of_prefix`]).
+#[derive(Clone, Debug)]
+pub struct ProvenNodes {
+    /// Per layer, leaves first: (node index, hash), ascending by index.
+    layers: Vec<Vec<(usize, Hash)>>,
+}
+
+impl ProvenNodes {
+    /// Checks a multi-proof's shape as [`proven_root`] does and computes its nodes.
+    pub fn new(proof: &[Hash], indices: &[usize], leaves: &[Hash], count: usize) -> Result<Self, ProofError> {
+        if indices.is_empty() || indices.len() != leaves.len() {
+            return Err(ProofError::Shape("a proof opens at least one leaf, with one hash per index"));
+        }
+        if !indices.windows(2).all(|w| w[0] < w[1]) {
+            return Err(ProofError::Shape("leaf indices must be sorted and distinct"));
+        }
+        if indices[indices.len() - 1] >= count {
+            return Err(ProofError::Shape("a leaf index is past the last leaf"));
+        }
+        let mut proof = proof.iter();
+        let mut used = 0;
+        let mut current: Vec<(usize, Hash)> = indices.iter().copied().zip(leaves.iter().copied()).collect();
+        let mut layers = Vec::new();
+        let mut width = count;
+        while width > 1 {
+            let mut known = Vec::with_capacity(current.len() * 2);
+            let mut parents = Vec::with_capacity(current.len());
+            let mut k = 0;
+            while k < current.len() {
+                let (i, h) = current[k];
+                let sibling = i ^ 1;
+                let pair = if sibling >= width {
+                    // The last node of an odd layer moves up unchanged.
+                    known.push((i, h));
+                    k += 1;
+                    parents.push((i / 2, h));
+                    continue;
+                } else if current.get(k + 1).is_some_and(|&(j, _)| j == sibling) {
+                    let right = current[k + 1];
+                    k += 2;
+                    ((i, h), right)
+                } else {
+                    let other = *proof.next().ok_or(ProofError::Length { needed: used + 1, got: used })?;
+                    used += 1;
+                    k += 1;
+                    if i % 2 == 0 {
+                        ((i, h), (sibling, other))
+                    } else {
+                        ((sibling, other), (i, h))
+                    }
+                };
+                let ((l, left), (r, right)) = pair;
+                known.push((l, left));
+                known.push((r, right));
+                parents.push((i / 2, node(&left, &right)));
+            }
+            layers.push(known);
+            current = parents;
+            width = width.div_ceil(2);
+        }
+        let left_over = proof.len();
+        if left_over > 0 {
+            return Err(ProofError::Length { needed: used, got: used + left_over });
+        }
+        layers.push(current);
+        Ok(Self { layers })
     }
-    if !indices.windows(2).all(|w| w[0] < w[1]) {
-        return Err(ProofError::Shape("leaf indices must be sorted and distinct"));
+
+    /// The root the proof opens.
+    pub fn root(&self) -> Hash {
+        self.layers[self.layers.len() - 1][0].1
     }
-    if indices[indices.len() - 1] >= count {
-        return Err(ProofError::Shape("a leaf index is past the last leaf"));
+
+    /// The node at `index` of layer `height` (0 for leaves), if the proof determines it.
+    pub fn get(&self, height: usize, index: usize) -> Option<Hash> {
+        let layer = self.layers.get(height)?;
+        layer.binary_search_by_key(&index, |&(i, _)| i).ok().map(|k| layer[k].1)
     }
-    let needed: usize = rs_merkle::utils::indices::proof_indices_by_layers(indices, count).iter().map(Vec::len).sum();
-    if proof.len() != needed {
-        return Err(ProofError::Length { needed, got: proof.len() });
+}
+
+/// The complete subtrees ("peaks") that a tree's first leaves fall into, largest first,
+/// as (height, hash): the state of an append-only accumulator whose root is the root of a
+/// tree of rs_merkle's shape over the leaves appended so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Peaks {
+    count: usize,
+    peaks: Vec<(usize, Hash)>,
+}
+
+impl Peaks {
+    /// The peaks of the first `prefix` leaves of a tree a multi-proof opened: complete
+    /// subtrees left of leaf `prefix`, which must be known (the left siblings on the path
+    /// of an opened leaf `prefix`, or the path of an opened last leaf `prefix - 1`).
+    pub fn of_prefix(nodes: &ProvenNodes, prefix: usize) -> Option<Self> {
+        let mut peaks = Vec::new();
+        for height in (0..usize::BITS as usize).rev() {
+            if prefix >> height & 1 == 1 {
+                peaks.push((height, nodes.get(height, (prefix >> height) - 1)?));
+            }
+        }
+        Some(Self { count: prefix, peaks })
     }
-    MerkleProof::<TreeHasher>::new(proof.to_vec())
-        .root(indices, leaves, count)
-        .map_err(|_| ProofError::Shape("the proof does not fit the tree"))
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Appends one leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        self.push_subtree(0, leaf);
+    }
+
+    /// Appends `n` leaves whose hash is `zero[0]`, in as many steps as complete zero
+    /// subtrees cover them (`zero` as [`zero_hashes`] gives, tall enough for `n`).
+    pub fn push_zeros(&mut self, mut n: usize, zero: &[Hash]) {
+        while n > 0 {
+            // The largest complete subtree that starts at the current count and fits.
+            let aligned = if self.count == 0 { usize::BITS } else { self.count.trailing_zeros() };
+            let height = aligned.min(n.ilog2()).min(zero.len() as u32 - 1) as usize;
+            self.push_subtree(height, zero[height]);
+            n -= 1 << height;
+        }
+    }
+
+    /// Appends a complete subtree of `2^height` leaves, which must start at a multiple of
+    /// its size, merging it with equal peaks before it.
+    fn push_subtree(&mut self, height: usize, hash: Hash) {
+        self.count += 1 << height;
+        let (mut height, mut hash) = (height, hash);
+        while let Some(&(h, left)) = self.peaks.last() {
+            if h != height {
+                break;
+            }
+            self.peaks.pop();
+            hash = node(&left, &hash);
+            height += 1;
+        }
+        self.peaks.push((height, hash));
+    }
+
+    /// The root of a tree of rs_merkle's shape over the leaves appended so far.
+    pub fn root(&self) -> Hash {
+        let mut peaks = self.peaks.iter().rev();
+        let Some(&(_, last)) = peaks.next() else { return EMPTY };
+        peaks.fold(last, |right, (_, left)| node(left, &right))
+    }
 }
 
 /// Why a Merkle proof was refused before its root was compared.
@@ -271,6 +407,39 @@ mod tests {
         let two = proof(&lay, &[1, 3]);
         assert!(proven_root(two.proof_hashes(), &[3, 1], &[l[3], l[1]], 5).is_err(), "unsorted");
         assert_eq!(proven_root(two.proof_hashes(), &[1, 3], &[l[1], l[3]], 5), Ok(root(&l)));
+    }
+
+    #[test]
+    fn peaks_cut_and_extend_a_tree_at_an_opened_leaf() {
+        let z = zero_hashes(slot_leaf_of(0), 12);
+        for n in 1..=40 {
+            let l = leaves(n, 5);
+            let lay = layers(&l);
+            for cut in 0..=n {
+                // The leaf at the cut, or the last leaf when the cut is the end.
+                let opened = cut.min(n - 1);
+                let p = proof(&lay, &[opened]);
+                let nodes = ProvenNodes::new(p.proof_hashes(), &[opened], &[l[opened]], n).unwrap();
+                assert_eq!(nodes.root(), root(&l));
+                let mut peaks = Peaks::of_prefix(&nodes, cut).unwrap_or_else(|| panic!("{n} leaves, cut at {cut}"));
+                assert_eq!(peaks.root(), root(&l[..cut]), "{n} leaves cut at {cut}");
+                peaks.push(l[0]);
+                peaks.push_zeros(7, &z);
+                let mut longer = l[..cut].to_vec();
+                longer.push(l[0]);
+                longer.extend([z[0]; 7]);
+                assert_eq!((peaks.count(), peaks.root()), (longer.len(), root(&longer)), "{n} leaves cut at {cut}");
+            }
+        }
+        // A cut the proof does not reach.
+        let l = leaves(8, 5);
+        let p = proof(&layers(&l), &[7]);
+        let nodes = ProvenNodes::new(p.proof_hashes(), &[7], &[l[7]], 8).unwrap();
+        assert!(Peaks::of_prefix(&nodes, 3).is_none());
+    }
+
+    fn slot_leaf_of(v: u64) -> Hash {
+        leaf(&v.to_le_bytes())
     }
 
     #[test]

@@ -93,17 +93,8 @@ fn spec_storage<'a>(entries: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Hash
     subtree(&leaves, 0)
 }
 
-fn spec_frame(func: u32, pc: u32, base: u32, locals: &[u64], operands: &[u64]) -> Hash {
-    let leaves: Vec<Hash> = locals.iter().map(|&v| spec_slot_leaf(v)).collect();
-    let locals = spec_tree(&leaves);
-    let operands = spec_chain(0x13, operands.iter().copied());
-    msg(0x12, &[&func.to_le_bytes(), &pc.to_le_bytes(), &base.to_le_bytes(), &locals, &operands])
-}
-
-fn local_count(m: &Machine, func: u32) -> usize {
-    let Func::Wasm { instance, index, .. } = m.store.funcs[func as usize] else { unreachable!() };
-    let module = &m.store.instances[instance as usize].module;
-    module.func_type(index).params.len() + module.body(index).unwrap().locals.len()
+fn spec_frame(func: u32, pc: u32, base: u32) -> Hash {
+    msg(0x12, &[&func.to_le_bytes(), &pc.to_le_bytes(), &base.to_le_bytes()])
 }
 
 fn spec_state(m: &Machine) -> Hash {
@@ -116,15 +107,13 @@ fn spec_state(m: &Machine) -> Hash {
     };
     let mut frames: Vec<Hash> = Vec::new();
     for (i, f) in m.frames.iter().enumerate() {
-        let locals_end = f.base as usize + local_count(m, f.func);
-        let (pc, end) = match m.frames.get(i + 1) {
-            Some(callee) => (callee.ret_pc, callee.base as usize),
-            None => (m.pc, m.stack.len()),
-        };
-        frames.push(spec_frame(f.func, pc, f.base, &m.stack[f.base as usize..locals_end], &m.stack[locals_end..end]));
+        let pc = m.frames.get(i + 1).map_or(m.pc, |callee| callee.ret_pc);
+        frames.push(spec_frame(f.func, pc, f.base));
     }
-    let frame = frames.pop().unwrap_or_else(|| spec_frame(u32::MAX, 0, 0, &[], &m.stack));
+    let frame = frames.pop().unwrap_or_else(|| spec_frame(u32::MAX, 0, 0));
     let callers = frames.iter().fold([0u8; 32], |below, f| msg(0x14, &[f, &below]));
+    let slots: Vec<Hash> = m.stack.iter().map(|&v| spec_slot_leaf(v)).collect();
+    let stack = spec_tree(&slots);
     let globals: Vec<Hash> = m.store.globals.iter().map(|g| spec_slot_leaf(g.value)).collect();
     let memories: Vec<Hash> = m
         .store
@@ -155,8 +144,9 @@ fn spec_state(m: &Machine) -> Hash {
     b.extend(m.entry.unwrap_or(u32::MAX).to_le_bytes());
     b.extend(frame);
     b.extend(callers);
+    b.extend(stack);
     b.extend(environment);
-    assert_eq!(b.len(), 166, "the state message is 166 bytes");
+    assert_eq!(b.len(), 198, "the state message is 198 bytes");
     h(&b)
 }
 
@@ -230,11 +220,10 @@ fn commitment_json(c: &Commitment) -> Json {
             "func": c.frame.func,
             "pc": c.frame.pc,
             "base": c.frame.base,
-            "locals": hex(&c.frame.locals),
-            "operands": hex(&c.frame.operands),
             "hash": hex(&c.frame.hash()),
         },
         "callers": hex(&c.callers),
+        "stack": hex(&c.stack),
         "environment": {
             "globals": hex(&env.globals),
             "memories": hex(&env.memories),
@@ -254,13 +243,7 @@ fn state_from_fields(f: &Json) -> Hash {
     let fr = &f["frame"];
     let frame = msg(
         0x12,
-        &[
-            &u32_of(&fr["func"]).to_le_bytes(),
-            &u32_of(&fr["pc"]).to_le_bytes(),
-            &u32_of(&fr["base"]).to_le_bytes(),
-            &hash(&fr["locals"]),
-            &hash(&fr["operands"]),
-        ],
+        &[&u32_of(&fr["func"]).to_le_bytes(), &u32_of(&fr["pc"]).to_le_bytes(), &u32_of(&fr["base"]).to_le_bytes()],
     );
     assert_eq!(frame, hash(&fr["hash"]));
     let e = &f["environment"];
@@ -290,6 +273,7 @@ fn state_from_fields(f: &Json) -> Hash {
             &u32_of(&f["entry"]).to_le_bytes(),
             &frame,
             &hash(&f["callers"]),
+            &hash(&f["stack"]),
             &env,
         ],
     )
@@ -304,7 +288,6 @@ fn primitives() -> Json {
         "leaf_of_u64_7": hex(&spec_slot_leaf(7)),
         "node_of_leaves_0_1": hex(&msg(0x01, &[&leaves[0], &leaves[1]])),
         "tree_roots_of_leaves_0_to_n": (0..=5).map(|n| hex(&spec_tree(&leaves[..n]))).collect::<Vec<_>>(),
-        "value_chain_1_2_3": hex(&spec_chain(0x13, [1, 2, 3])),
         "output_chain_minus_1": hex(&spec_chain(0x18, [u64::MAX])),
         "memory_1_page_max_none_chunk_64_bytes_60_to_90_are_ab_last_is_1": hex(&spec_memory(&memory, None, 64)),
         "memory_0_pages_max_2": hex(&spec_memory(&[], Some(2), 64)),
@@ -326,7 +309,6 @@ fn library_primitives() -> Json {
         "leaf_of_u64_7": hex(&hash::leaf(&7u64.to_le_bytes())),
         "node_of_leaves_0_1": hex(&hash::node(&leaves[0], &leaves[1])),
         "tree_roots_of_leaves_0_to_n": (0..=5).map(|n| hex(&tree::root(&leaves[..n]))).collect::<Vec<_>>(),
-        "value_chain_1_2_3": hex(&state::value_chain(&[1, 2, 3])),
         "output_chain_minus_1": hex(&state::output_link(-1, &hash::EMPTY)),
         "memory_1_page_max_none_chunk_64_bytes_60_to_90_are_ab_last_is_1":
             hex(&memory::commitment(&mut stepper::store::Memory::new(data, None, 64))),

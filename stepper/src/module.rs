@@ -134,6 +134,9 @@ pub struct Module {
     pub(crate) datas: Vec<DataSegment>,
     /// Function names from the name section, where present.
     pub func_names: HashMap<u32, String>,
+    /// Per op of `code`: the operand height where it starts a reachable instruction, or
+    /// `fast::UNREACHABLE` (dead code, br_table's targets, table.grow's fill).
+    heights: Vec<u32>,
 }
 
 impl Module {
@@ -159,6 +162,42 @@ impl Module {
     pub fn func_at(&self, pc: u32) -> Option<u32> {
         let i = self.bodies.partition_point(|b| b.start <= pc);
         (i > 0).then(|| self.num_imported_funcs + i as u32 - 1)
+    }
+
+    /// The code range `[start, end)` of a defined function, by function index.
+    pub fn code_range(&self, func: u32) -> Option<std::ops::Range<u32>> {
+        let i = func.checked_sub(self.num_imported_funcs)? as usize;
+        let start = self.bodies.get(i)?.start;
+        let end = self.bodies.get(i + 1).map_or(self.code.len() as u32, |b| b.start);
+        Some(start..end)
+    }
+
+    /// The operand height (above the frame's locals) at which a machine can stand at `pc`
+    /// of function `func`, ready to execute the op there: `None` where no run can stand
+    /// (outside the function, dead code, a br_table's target entries). Bulk instructions
+    /// stand at their own pc between sub-steps, with the height they started at; the
+    /// table.fill after a table.grow with the grow's three extra operands.
+    pub fn operand_height(&self, func: u32, pc: u32) -> Option<u32> {
+        let range = self.code_range(func)?;
+        if !range.contains(&pc) {
+            return None;
+        }
+        let height = self.heights[pc as usize];
+        if height != crate::fast::UNREACHABLE {
+            return Some(height);
+        }
+        let previous = pc.checked_sub(1).filter(|p| range.contains(p));
+        match self.code[pc as usize] {
+            // The final `end` is reached by a branch to the function's label even after
+            // dead code, with the results on the stack.
+            Op::Return if pc + 1 == range.end => Some(self.func_type(func).results.len() as u32),
+            Op::TableFill(_) => previous
+                .filter(|&p| matches!(self.code[p as usize], Op::TableGrow(_)))
+                .map(|p| self.heights[p as usize])
+                .filter(|&h| h != crate::fast::UNREACHABLE)
+                .map(|h| h + 2),
+            _ => None,
+        }
     }
 
     /// A printable name: the name section's, else the export's, else `func[i]`.
@@ -277,6 +316,7 @@ impl Translator {
             elems: Vec::new(),
             datas: Vec::new(),
             func_names: HashMap::new(),
+            heights: Vec::new(),
         };
         let mut validator = Validator::new_with_features(features());
         for payload in Parser::new(0).parse_all(wasm) {
@@ -292,6 +332,7 @@ impl Translator {
             read_section(&mut m, payload)?;
         }
         m.fast = crate::fast::compile(&m, &self.heights);
+        m.heights = self.heights;
         Ok(m)
     }
 }

@@ -380,21 +380,11 @@ pub fn mutate_fields(src: &mut impl Source, proof: &Proof, donor: &Proof) -> Pro
                 p.pre_hash = donor.pre_hash;
                 p.step = donor.step;
             }
-            3 => match src.below(4) {
-                0 => {
-                    p.operands.values.pop();
-                }
-                1 => p.operands.values.insert(0, src.next_u32() as u64),
-                2 if !p.operands.values.is_empty() => {
-                    let i = src.below(p.operands.values.len());
-                    tweak_u64(src, &mut p.operands.values[i]);
-                }
-                _ => p.operands = donor.operands.clone(),
-            },
-            4 => flip_hash(src, &mut p.operands.rest),
-            5 => match (&mut p.locals, src.chance(4)) {
-                (Some(l), false) => tweak_leaves(src, l, donor.locals.as_ref()),
-                (l, _) => *l = donor.locals.clone(),
+            3 => tweak_leaves(src, &mut p.stack, Some(&donor.stack)),
+            4 => flip_hash(src, &mut p.state.stack),
+            5 => match &mut p.caller {
+                Some(c) => tweak_u32(src, &mut c.frame.func),
+                None => p.caller = donor.caller,
             },
             6 => match (&mut p.globals, src.chance(4)) {
                 (Some(l), false) => tweak_leaves(src, l, donor.globals.as_ref()),

@@ -253,14 +253,7 @@ pub fn proof_openings(p: &judge::Proof) -> Vec<String> {
         "frame: function at store address {} at @{}, {} frames, {} stack slots, step {}, gas {}",
         s.frame.func, s.frame.pc, s.depth, s.height, s.steps, s.gas_used
     )];
-    let operands: Vec<String> = p.operands.values.iter().map(|v| format!("0x{v:x}")).collect();
-    lines.push(format!(
-        "operands (bottom first): {}",
-        if operands.is_empty() { "none".to_string() } else { operands.join(" ") }
-    ));
-    if let Some(l) = &p.locals {
-        lines.push(format!("locals: {}", leaves_text(l)));
-    }
+    lines.push(format!("stack slots: {}", leaves_text(&p.stack)));
     if let Some(c) = &p.caller {
         lines.push(format!("caller: function {} continuing at @{}", c.frame.func, c.frame.pc));
     }

@@ -74,7 +74,7 @@ enum Command {
         /// The step: the proof takes the state at this step to the next.
         #[arg(long)]
         step: u64,
-        /// Gas the call may use (the judge must be given the same).
+        /// Gas the call may use (the proof file records the configuration for the judge).
         #[arg(long)]
         gas_limit: Option<u64>,
         /// Write the proof (JSON) here instead of to standard output.
@@ -86,9 +86,13 @@ enum Command {
         /// The module the proof is about.
         module: PathBuf,
         proof: PathBuf,
-        /// Gas limit of the call the proof is about.
+        /// Gas limit of the call the proof is about, for a proof file that does not
+        /// record its configuration.
         #[arg(long)]
         gas_limit: Option<u64>,
+        /// The pre-state hash both parties agreed on: a proof from another state is invalid.
+        #[arg(long, value_parser = parse_hash)]
+        pre_hash: Option<merkle_memory::Hash>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -330,7 +334,9 @@ fn main() -> ExitCode {
         Command::Run { call, engine, max_steps, gas_limit, json } => run(&call, engine, max_steps, gas_limit, json),
         Command::State { call, at, gas_limit, json } => state(&call, at, gas_limit, json),
         Command::Prove { call, step, gas_limit, out } => prove(&call, step, gas_limit, out.as_deref()),
-        Command::Judge { module, proof, gas_limit, json } => judge(&module, &proof, gas_limit, json),
+        Command::Judge { module, proof, gas_limit, pre_hash, json } => {
+            judge(&module, &proof, gas_limit, pre_hash, json)
+        }
         Command::Record { call, out, fault, limits, json } => record(&call, &out, fault, &limits, json),
         Command::Query { trace, at, json } => query(&trace, at, json),
         Command::Dispute { call, fault, faulty_role, degree, transcript, limits, json } => {
@@ -391,8 +397,13 @@ fn validate(
     let proof =
         report.wrong.as_ref().and_then(|w| w.game.as_ref()).and_then(|g| g.transcript.ruling.as_ref()?.proof.as_ref());
     if let (Some(path), Some(proof)) = (proof_out, proof) {
-        let text = serde_json::to_string_pretty(&judge::json::to_json(proof)).expect("JSON serializes") + "\n";
-        if let Err(e) = std::fs::write(path, text) {
+        let call =
+            &report.wrong.as_ref().and_then(|w| w.game.as_ref()).expect("a proof comes from a game").transcript.call;
+        let config = match traces::call::config_from_json(&call["config"]) {
+            Ok(config) => config,
+            Err(e) => return unusable(e.into()),
+        };
+        if let Err(e) = std::fs::write(path, verigame::prove::proof_file(proof, &config)) {
             return unusable(anyhow::anyhow!("cannot write {}: {e}", path.display()));
         }
     }
@@ -456,6 +467,11 @@ fn unusable(e: anyhow::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// A state hash as the commands print it: `0x` and 64 hex digits.
+fn parse_hash(s: &str) -> Result<merkle_memory::Hash, String> {
+    merkle_memory::parse_hex(s).ok_or_else(|| format!("`{s}` is not 0x and 64 hex digits"))
+}
+
 fn gas_config(gas_limit: Option<u64>) -> Config {
     Config { gas_limit: gas_limit.unwrap_or(u64::MAX), ..Config::default() }
 }
@@ -489,7 +505,7 @@ fn prove(call: &Call, step: u64, gas_limit: Option<u64>, out: Option<&std::path:
                 proof.step
             );
         }
-        let text = serde_json::to_string_pretty(&judge::json::to_json(&proof))? + "\n";
+        let text = verigame::prove::proof_file(&proof, &machine.config);
         match out {
             Some(file) => {
                 std::fs::write(file, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
@@ -511,11 +527,24 @@ fn prove(call: &Call, step: u64, gas_limit: Option<u64>, out: Option<&std::path:
 }
 
 /// Exit codes: 0 a valid proof, 1 an invalid one, 2 unreadable input.
-fn judge(path: &std::path::Path, proof: &std::path::Path, gas_limit: Option<u64>, json: bool) -> ExitCode {
+fn judge(
+    path: &std::path::Path,
+    proof: &std::path::Path,
+    gas_limit: Option<u64>,
+    pre_hash: Option<merkle_memory::Hash>,
+    json: bool,
+) -> ExitCode {
     let report = verigame::run::read_module_bytes(path).and_then(|bytes| {
         let module = stepper::Module::new(&bytes)?;
-        let proof = verigame::prove::read_proof(proof)?;
-        verigame::prove::judge_proof(module, gas_config(gas_limit), &proof)
+        let (proof, recorded) = verigame::prove::read_proof(proof)?;
+        let config = match (recorded, gas_limit) {
+            (Some(c), Some(g)) if c.gas_limit != g => {
+                anyhow::bail!("the proof file records gas limit {}, not {g}", c.gas_limit)
+            }
+            (Some(c), _) => c,
+            (None, _) => gas_config(gas_limit),
+        };
+        verigame::prove::judge_proof(module, config, &proof, pre_hash)
     });
     match report {
         Ok(report) => {

@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use judge::{Judge, Proof};
-use merkle_memory::hex;
+use merkle_memory::{hex, Hash};
 use serde_json::{json, Value as Json};
 use stepper::{Config, Machine, Module};
 
@@ -26,6 +26,9 @@ pub struct Report {
     pub post_hash: Option<String>,
     pub instruction: Option<String>,
     pub proof_bytes: usize,
+    /// Whether the proof starts from the pre-state hash the judge was given
+    /// (`--pre-hash`), if one was.
+    pub pre_hash_matches: Option<bool>,
     pub reason: Option<String>,
 }
 
@@ -38,6 +41,7 @@ impl Report {
             "post_hash": self.post_hash,
             "instruction": self.instruction,
             "proof_bytes": self.proof_bytes,
+            "pre_hash_matches": self.pre_hash_matches,
             "reason": self.reason,
         })
     }
@@ -55,26 +59,56 @@ impl Report {
     }
 }
 
-/// Reads a proof file in its JSON form.
-pub fn read_proof(path: &Path) -> Result<Proof> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read proof {}", path.display()))?;
-    let value: Json = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-    Ok(judge::json::from_json(&value)?)
+/// The largest proof file read: far above any honest proof (its openings are capped at
+/// what one step touches: at most four 64 KiB chunks, 2,001 stack slots), so that reading
+/// and parsing a hostile file stays bounded.
+pub const MAX_PROOF_FILE: u64 = 2 << 20;
+
+/// A proof file: the proof's JSON form with the configuration it commits to under
+/// `config`, so that `verigame judge` checks it with the module alone.
+pub fn proof_file(proof: &Proof, config: &Config) -> String {
+    let mut value = judge::json::to_json(proof);
+    value["config"] = traces::call::config_to_json(config);
+    serde_json::to_string_pretty(&value).expect("JSON serializes") + "\n"
 }
 
-/// Judges `proof` for `module` under `config`.
-pub fn judge_proof(module: Arc<Module>, config: Config, proof: &Proof) -> Result<Report> {
+/// Reads a proof file in its JSON form, and the configuration it names, if any.
+pub fn read_proof(path: &Path) -> Result<(Proof, Option<Config>)> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read proof {}", path.display()))?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_PROOF_FILE + 1), &mut text)
+        .with_context(|| format!("cannot read proof {}", path.display()))?;
+    if text.len() as u64 > MAX_PROOF_FILE {
+        bail!("{} is over {MAX_PROOF_FILE} bytes, more than any one-step proof", path.display());
+    }
+    let value: Json = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let config = match value.get("config") {
+        Some(c) => Some(traces::call::config_from_json(c).with_context(|| format!("{}", path.display()))?),
+        None => None,
+    };
+    Ok((judge::json::from_json(&value)?, config))
+}
+
+/// Judges `proof` for `module` under `config`; with `agreed`, the pre-state both parties
+/// agreed on, a proof starting from another state is invalid.
+pub fn judge_proof(module: Arc<Module>, config: Config, proof: &Proof, agreed: Option<Hash>) -> Result<Report> {
     let judge = Judge::new(module, config)?;
     let instruction =
         judge.instruction(proof.state.frame.func, proof.state.frame.pc).filter(|_| proof.state.status == 0);
     let executed = judge.execute(proof);
     let post_hash = executed.as_ref().ok().map(|v| hex(&v.post_hash));
-    let reason = match &executed {
-        Err(invalid) => Some(invalid.to_string()),
-        Ok(v) if v.post_hash != proof.post_hash => {
+    let pre_hash_matches = agreed.map(|h| h == proof.pre_hash);
+    let reason = match (&executed, agreed) {
+        (_, Some(agreed)) if agreed != proof.pre_hash => Some(format!(
+            "the proof starts from state {}, not the agreed pre-state {}",
+            hex(&proof.pre_hash),
+            hex(&agreed)
+        )),
+        (Err(invalid), _) => Some(invalid.to_string()),
+        (Ok(v), _) if v.post_hash != proof.post_hash => {
             Some(format!("the proof claims post-state {}, the step gives {}", hex(&proof.post_hash), hex(&v.post_hash)))
         }
-        Ok(_) => None,
+        (Ok(_), _) => None,
     };
     Ok(Report {
         valid: reason.is_none(),
@@ -83,6 +117,7 @@ pub fn judge_proof(module: Arc<Module>, config: Config, proof: &Proof) -> Result
         post_hash,
         instruction,
         proof_bytes: judge::to_bytes(proof).len(),
+        pre_hash_matches,
         reason,
     })
 }

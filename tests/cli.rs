@@ -2,7 +2,7 @@
 
 use std::process::Output;
 
-use serde_json::Value as Json;
+use serde_json::{json, Value as Json};
 
 mod support;
 
@@ -98,6 +98,31 @@ fn prove_then_judge_accepts_an_honest_proof_and_refuses_a_tampered_one() {
             assert!(report.get(key).is_some(), "missing {key}");
         }
     }
+    // The agreed pre-state: the proof's own is accepted, another refused.
+    let proof: Json = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let pre = proof["pre_hash"].as_str().unwrap();
+    let report = json_of(&verigame(&["judge", FIB, file, "--json", "--pre-hash", pre]));
+    assert_eq!((report["valid"].clone(), report["pre_hash_matches"].clone()), (json!(true), json!(true)), "{report}");
+    let other = proof["post_hash"].as_str().unwrap();
+    let out = verigame(&["judge", FIB, file, "--json", "--pre-hash", other]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["pre_hash_matches"], false);
+    assert!(report["reason"].as_str().unwrap().contains("not the agreed pre-state"), "{report}");
+    // The configuration travels with the proof: a proof under another gas limit is
+    // checked without being told it, and a contradicting --gas-limit is refused.
+    let out = verigame(&["prove", FIB, "--invoke", "fib_rec", "8", "--step", "9", "--gas-limit", "777", "--out", file]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json_of(&verigame(&["judge", FIB, file, "--json"]))["valid"], true);
+    let out = verigame(&["judge", FIB, file, "--gas-limit", "778"]);
+    assert_eq!(out.status.code(), Some(2));
+    // A file larger than any proof is refused before it is parsed.
+    std::fs::write(file, vec![b' '; (verigame::prove::MAX_PROOF_FILE + 1) as usize]).unwrap();
+    let out = verigame(&["judge", FIB, file]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than any one-step proof"));
+    let out = verigame(&["prove", FIB, "--invoke", "fib_rec", "8", "--step", "500", "--out", file]);
+    assert!(out.status.success());
     // A proof of another step's state, or with a changed operand, is refused with a reason.
     let mut proof: Json = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     proof["post_hash"] = proof["pre_hash"].clone();

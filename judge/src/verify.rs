@@ -16,7 +16,7 @@ use merkle_memory::{memory, Hash};
 use stepper::op::Op;
 use stepper::storage::{MAX_KEY_LEN, MAX_VALUE_LEN};
 use stepper::store::{Func, Instance, PAGE_SIZE};
-use stepper::{Config, Frame, Machine, Module, Registers, Status, Trap};
+use stepper::{Config, Frame, Machine, Module, Registers, Status, Trap, ValType};
 
 use crate::partial::{Partial, PartialMemory, PartialStack, PartialStorage, PartialTable};
 use crate::proof::{
@@ -190,6 +190,9 @@ impl Judge {
         let config = &self.layout.config;
         if s.trap != 0 || s.trap_arg != 0 {
             return invalid("a running state carries a trap");
+        }
+        if s.steps == u64::MAX {
+            return invalid("the step counter has no step left");
         }
         if s.gas_used > config.gas_limit {
             return invalid(format!("gas used {} is over the limit {}", s.gas_used, config.gas_limit));
@@ -393,8 +396,17 @@ impl Judge {
         let mut leaves = Vec::new();
         let mut tables = BTreeMap::new();
         for (index, l) in &t.tables {
-            if *index as usize >= count {
+            let Some(table) = self.layout.store.tables.get(*index as usize) else {
                 return invalid(format!("table {index} does not exist"));
+            };
+            let limit = table.max.unwrap_or(u32::MAX).min(self.layout.config.max_table_elements);
+            if l.count > limit {
+                return invalid(format!("table {index} has {} elements, more than its limit {limit}", l.count));
+            }
+            // A function reference is null or a function's address plus one.
+            let functions = self.layout.store.funcs.len() as u64;
+            if table.ty == ValType::FuncRef && l.values.iter().any(|&v| v > functions) {
+                return invalid(format!("table {index} holds a reference to no function"));
             }
             let root = leaves_root(&format!("table {index}"), l, &l.values)?;
             leaves.push(table_commitment_of(l.count, &root));

@@ -91,6 +91,9 @@ pub struct Case {
     /// The honest (pre_hash, post_hash): the only pair an accepted proof may carry.
     pub honest: (Hash, Hash),
     pub instruction: String,
+    /// The machine in the pre-state, for runs whose memory is small enough to keep a copy
+    /// per step: what mutations of the pre-state are mirrored on.
+    pub machine: Option<Machine>,
 }
 
 pub struct Corpus {
@@ -115,14 +118,15 @@ impl Corpus {
     pub fn build() -> Self {
         let mut corpus = Corpus { judges: Vec::new(), labels: Vec::new(), cases: Vec::new(), posts: HashMap::new() };
         let program = Module::new(PROGRAM.as_bytes()).expect("the program");
-        corpus.run("go(3)", &program, "go", &[Value::I32(3)], &|_, _| true);
-        corpus.run("trap(5)", &program, "trap", &[Value::I32(5)], &|_, _| true);
+        corpus.run("go(3)", &program, "go", &[Value::I32(3)], &|_, _| true, true);
+        corpus.run("trap(5)", &program, "trap", &[Value::I32(5)], &|_, _| true, true);
         let memops = Module::new(MEMOPS).expect("memops.wasm");
-        corpus.run("memops(1)", &memops, "memops", &[Value::I32(1)], &|step, class| {
+        let memory_steps = |step: u64, class: Option<GasClass>| {
             step % 50 == 0 || matches!(class, Some(GasClass::Bulk | GasClass::MemoryTable))
-        });
+        };
+        corpus.run("memops(1)", &memops, "memops", &[Value::I32(1)], &memory_steps, false);
         let fib = Module::new(FIB).expect("fib.wasm");
-        corpus.run("fib_rec(4)", &fib, "fib_rec", &[Value::I32(4)], &|_, _| true);
+        corpus.run("fib_rec(4)", &fib, "fib_rec", &[Value::I32(4)], &|_, _| true, true);
         corpus
     }
 
@@ -133,6 +137,7 @@ impl Corpus {
         export: &str,
         args: &[Value],
         keep: &dyn Fn(u64, Option<GasClass>) -> bool,
+        keep_machines: bool,
     ) {
         let run = self.judges.len();
         let judge = Judge::new(module.clone(), Config::default()).expect("judge");
@@ -146,7 +151,8 @@ impl Corpus {
                 let bytes = judge::to_full_bytes(&proof);
                 let instruction = op.map_or("(halted)".into(), |op| op.to_string());
                 self.posts.insert(proof.pre_hash, post);
-                self.cases.push(Case { run, honest: (proof.pre_hash, post), proof, bytes, instruction });
+                let machine = keep_machines.then(|| m.clone());
+                self.cases.push(Case { run, honest: (proof.pre_hash, post), proof, bytes, instruction, machine });
             }
             halted += u32::from(m.step() != Status::Running);
         }
@@ -262,11 +268,11 @@ pub fn mutate_bytes(src: &mut impl Source, bytes: &[u8], donor: &[u8]) -> Vec<u8
     b
 }
 
-fn flip_hash(src: &mut impl Source, h: &mut Hash) {
+pub fn flip_hash(src: &mut impl Source, h: &mut Hash) {
     h[src.below(32)] ^= 1 << src.below(8);
 }
 
-fn tweak_u32(src: &mut impl Source, v: &mut u32) {
+pub fn tweak_u32(src: &mut impl Source, v: &mut u32) {
     *v = match src.below(4) {
         0 => v.wrapping_add(1),
         1 => v.wrapping_sub(1),
@@ -275,7 +281,7 @@ fn tweak_u32(src: &mut impl Source, v: &mut u32) {
     };
 }
 
-fn tweak_u64(src: &mut impl Source, v: &mut u64) {
+pub fn tweak_u64(src: &mut impl Source, v: &mut u64) {
     *v = match src.below(4) {
         0 => v.wrapping_add(1),
         1 => v.wrapping_sub(1),

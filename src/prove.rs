@@ -59,10 +59,9 @@ impl Report {
     }
 }
 
-/// The largest proof file read: far above any honest proof (its openings are capped at
-/// what one step touches: at most four 64 KiB chunks, 2,001 stack slots), so that reading
-/// and parsing a hostile file stays bounded.
-pub const MAX_PROOF_FILE: u64 = 2 << 20;
+/// The largest proof file read: the longest JSON text the judge reads as a proof, with
+/// room for the configuration beside it.
+pub const MAX_PROOF_FILE: u64 = judge::json::MAX_TEXT as u64 + 4096;
 
 /// A proof file: the proof's JSON form with the configuration it commits to under
 /// `config`, so that `verigame judge` checks it with the module alone.

@@ -249,6 +249,20 @@ fn slots_of(values: &[Json], path: &str) -> Result<Vec<u64>, FormatError> {
         .collect()
 }
 
+/// The longest JSON text read as a proof: far above any honest proof (its openings are
+/// capped at what one step touches: at most 2,001 stack slots, four 64 KiB chunks), so
+/// parsing a hostile text stays bounded.
+pub const MAX_TEXT: usize = 2 << 20;
+
+/// Reads the JSON form from text, refusing text over [`MAX_TEXT`] before parsing it.
+pub fn from_str(text: &str) -> Result<Proof, FormatError> {
+    if text.len() > MAX_TEXT {
+        return bad(format!("{} bytes of JSON, more than any one-step proof ({MAX_TEXT} at most)", text.len()));
+    }
+    let value: Json = serde_json::from_str(text).map_err(|e| FormatError(format!("not JSON: {e}")))?;
+    from_json(&value)
+}
+
 /// Reads the JSON form.
 pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
     let p = Obj::of(v, "")?;

@@ -564,25 +564,28 @@ fn open_environment(proof: &Proof) -> Result<&Environment, Invalid> {
 fn stack_after(opening: &Leaves, p: &PartialStack) -> Result<Hash, Invalid> {
     let (pre_len, low, len) = (opening.count as usize, p.low(), p.len());
     let unchanged_height = low == pre_len && len == pre_len;
-    if opening.indices.is_empty() {
-        return match unchanged_height {
-            true => leaves_root("stack", opening, &[]),
-            false => invalid("the step changes the stack's height, which the proof does not open"),
-        };
-    }
-    let indices: Vec<usize> = opening.indices.iter().map(|&i| i as usize).collect();
-    let leaves: Vec<Hash> = indices
-        .iter()
-        .zip(&opening.values)
-        .map(|(&i, &old)| slot_leaf(p.written_below(i, low).unwrap_or(old)))
-        .collect();
-    let nodes =
-        ProvenNodes::new(&opening.proof, &indices, &leaves, pre_len).map_err(|e| Invalid(format!("stack: {e}")))?;
-    if unchanged_height {
-        return Ok(nodes.root());
-    }
-    let mut peaks = Peaks::of_prefix(&nodes, low)
-        .ok_or_else(|| Invalid(format!("the step cuts the stack at slot {low}, which the proof does not open")))?;
+    let mut peaks = if opening.indices.is_empty() {
+        match (unchanged_height, low) {
+            (true, _) => return leaves_root("stack", opening, &[]),
+            // Pushes onto an empty stack.
+            (false, 0) => Peaks::default(),
+            (false, _) => return invalid("the step changes the stack's height, which the proof does not open"),
+        }
+    } else {
+        let indices: Vec<usize> = opening.indices.iter().map(|&i| i as usize).collect();
+        let leaves: Vec<Hash> = indices
+            .iter()
+            .zip(&opening.values)
+            .map(|(&i, &old)| slot_leaf(p.written_below(i, low).unwrap_or(old)))
+            .collect();
+        let nodes =
+            ProvenNodes::new(&opening.proof, &indices, &leaves, pre_len).map_err(|e| Invalid(format!("stack: {e}")))?;
+        if unchanged_height {
+            return Ok(nodes.root());
+        }
+        Peaks::of_prefix(&nodes, low)
+            .ok_or_else(|| Invalid(format!("the step cuts the stack at slot {low}, which the proof does not open")))?
+    };
     let zero = zero_hashes(slot_leaf(0), usize::BITS as usize);
     for (i, v) in p.pushed() {
         // Slots pushed but never written are a new frame's zeroed locals.

@@ -382,7 +382,8 @@ fn cases() -> Vec<Case> {
         // A non-null value makes table.grow's second op, a table.fill, write the new elements.
         let grow = format!("(func (param i32) (drop (table.grow {name} {null} (local.get 0))))");
         c.push(case("table.grow", grow.clone(), &[Val(ty), Grow(t)]));
-        c.push(case("table.fill", grow, &[Bulk(BulkOp::TableFill(t, ty))]));
+        // The grow's result (the old length) lies below the fill's operands.
+        c.push(case("table.fill", grow, &[Val(ValType::I32), Bulk(BulkOp::TableFill(t, ty))]));
         c.push(case(
             "table.fill",
             format!("(func (table.fill {name} (i32.const 0) {null} (i32.const 0)))"),
@@ -828,6 +829,13 @@ fn local_types(module: &Module, func: u32) -> Vec<ValType> {
     types
 }
 
+/// Where callers continue: the generic `$caller`'s return pcs, and the case's own caller
+/// (its function index and the pc after its call of the case).
+struct Callers<'a> {
+    generic: &'a [u32],
+    case: (u32, u32),
+}
+
 /// A random pre-state at the case's target instruction.
 fn random_state(
     rng: &mut Rng,
@@ -835,7 +843,7 @@ fn random_state(
     module: &Module,
     func: u32,
     c: &Case,
-    caller_rets: &[u32],
+    callers: &Callers,
     f64_edges: &[u64],
 ) -> Machine {
     let config = &w.config;
@@ -918,38 +926,43 @@ fn random_state(
     }
     .min(max_depth)
     .max(1);
+    // Frames: callers running `$caller`, each with random locals and operands (never
+    // opened by a proof: only the innermost caller is), then the case's own caller at the
+    // pc after its call, then the case's function, with exactly the operands validation
+    // gives its target instruction.
+    let locals = local_types(module, func);
+    let slots: usize = c.operands.iter().map(|g| if matches!(g, Gen::Bulk(_)) { 3 } else { 1 }).sum();
+    // Sometimes up to a few slots below the value stack's limit (where a call traps): the
+    // padding goes into a generic caller's operands.
+    let near_limit = config.max_value_stack <= 1000 && max_depth >= 3 && rng.chance(30);
+    let depth = if near_limit { depth.max(3) } else { depth };
     let mut stack: Vec<u64> = Vec::new();
     let mut frames = Vec::new();
     let mut ret_pc = 0;
     let caller_types = local_types(module, CALLER);
-    for _ in 1..depth {
+    for _ in 2..depth {
         frames.push(Frame { func: address[CALLER as usize], base: stack.len() as u32, ret_pc });
         stack.extend(caller_types.iter().map(|&ty| value(rng, ty, funcs, f64_edges)));
         for _ in 0..rng.below(4) {
             let ty = rng.pick(&TYPES);
             stack.push(value(rng, ty, funcs, f64_edges));
         }
-        ret_pc = rng.pick(caller_rets);
+        ret_pc = rng.pick(callers.generic);
     }
-    // Padding below the innermost frame's operands, sometimes up to a few slots below the
-    // value stack's limit (where a call traps).
-    let locals = local_types(module, func);
-    let slots: usize = c.operands.iter().map(|g| if matches!(g, Gen::Bulk(_)) { 3 } else { 1 }).sum();
-    let pad = if config.max_value_stack <= 1000 && rng.chance(30) {
-        (config.max_value_stack as u64).saturating_sub((stack.len() + locals.len() + slots) as u64 + rng.below(4))
-    } else {
-        rng.below(3)
-    };
-    let locals: Vec<u64> = locals.iter().map(|&ty| value(rng, ty, funcs, f64_edges)).collect();
-    if frames.is_empty() {
-        frames.push(Frame { func: address[func as usize], base: 0, ret_pc: 0 });
-        stack.extend(locals);
+    let (case_caller, case_ret) = callers.case;
+    let case_caller_types = local_types(module, case_caller);
+    if near_limit {
+        let above = case_caller_types.len() + locals.len() + slots;
+        let pad = (config.max_value_stack as u64).saturating_sub((stack.len() + above) as u64 + rng.below(4));
         stack.extend((0..pad).map(|_| rng.next() as u32 as u64));
-    } else {
-        stack.extend((0..pad).map(|_| rng.next() as u32 as u64));
-        frames.push(Frame { func: address[func as usize], base: stack.len() as u32, ret_pc });
-        stack.extend(locals);
     }
+    if depth >= 2 {
+        frames.push(Frame { func: address[case_caller as usize], base: stack.len() as u32, ret_pc });
+        stack.extend(case_caller_types.iter().map(|&ty| value(rng, ty, funcs, f64_edges)));
+        ret_pc = case_ret;
+    }
+    frames.push(Frame { func: address[func as usize], base: stack.len() as u32, ret_pc });
+    stack.extend(locals.iter().map(|&ty| value(rng, ty, funcs, f64_edges)));
     let ops = operands(rng, &c.operands, &shape, f64_edges);
     stack.extend(&ops);
     // Room for the executor's unchecked pushes (a call reserves its callee's).
@@ -1077,9 +1090,26 @@ fn every_instruction_from_random_states_is_judged_to_the_steppers_post_state() {
         wat.push_str(&c.wat);
         wat.push('\n');
     }
+    let cases_only = Module::new(format!("{wat})").as_bytes()).unwrap_or_else(|e| panic!("the test module: {e}"));
+    let first_case = cases_only.num_imported_funcs + cases_only.bodies.len() as u32 - cases.len() as u32;
+    // A caller per case, which really calls it: a proof of a return opens the caller, and
+    // the judge checks that its call is of the returning function.
+    for i in 0..cases.len() as u32 {
+        let ty = cases_only.func_type(first_case + i);
+        let args: String = ty.params.iter().map(|&t| format!("{} ", const_of(t))).collect();
+        let drops = "(drop) ".repeat(ty.results.len());
+        wat.push_str(&format!("(func (param i32 i64) (local f32 f64) {args}(call {}) {drops})\n", first_case + i));
+    }
     wat.push(')');
     let module = Module::new(wat.as_bytes()).unwrap_or_else(|e| panic!("the test module: {e}"));
-    let first_case = module.num_imported_funcs + module.bodies.len() as u32 - cases.len() as u32;
+    let case_callers: Vec<(u32, u32)> = (0..cases.len() as u32)
+        .map(|i| {
+            let caller = first_case + cases.len() as u32 + i;
+            let start = module.body(caller).expect("a case's caller").start;
+            let call = (start..).find(|&pc| matches!(module.code[pc as usize], Op::Call(_))).expect("its call");
+            (caller, call + 1)
+        })
+        .collect();
     let caller_start = module.body(CALLER).expect("$caller").start;
     let caller_rets: Vec<u32> = (caller_start..)
         .take_while(|&pc| module.func_at(pc) == Some(CALLER))
@@ -1112,7 +1142,8 @@ fn every_instruction_from_random_states_is_judged_to_the_steppers_post_state() {
         let func = first_case + i as u32;
         for n in 0..per_case {
             let w = &worlds[(n % 2) as usize];
-            let mut m = random_state(&mut rng, w, &module, func, c, &caller_rets, &f64_edges);
+            let callers = Callers { generic: &caller_rets, case: case_callers[i] };
+            let mut m = random_state(&mut rng, w, &module, func, c, &callers, &f64_edges);
             let at = || format!("{} (case {i}, state {n}, {} configuration, seed {seed:#x})", c.wat, w.name);
             let pre = state_hash(&mut m);
             let proof = prove(&m);

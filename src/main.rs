@@ -177,10 +177,23 @@ enum Command {
         /// Dissection degree: hashes per round plus one.
         #[arg(long, default_value_t = traces::game::DEFAULT_DEGREE, value_parser = clap::value_parser!(u64).range(2..=traces::game::MAX_DEGREE))]
         degree: u64,
-        /// Seconds a connection has to say hello, and a party to answer each request;
-        /// a party that does not answer in time loses.
+        /// Seconds a party has to answer each request; a party that does not answer in
+        /// time loses.
         #[arg(long, default_value = "60", value_parser = verigame::net::parse_seconds)]
         timeout: std::time::Duration,
+        /// Seconds a connection has to say hello before it is dropped.
+        #[arg(long, default_value = "10", value_parser = verigame::net::parse_seconds)]
+        hello_timeout: std::time::Duration,
+        /// Without --module: the most gas the module's start function may use (the
+        /// referee runs it to learn the state the game starts on).
+        #[arg(long, default_value_t = traces::wire::CallLimits::default().max_start_gas)]
+        max_start_gas: u64,
+        /// Without --module: the largest memory, in 64 KiB pages, the call may have.
+        #[arg(long, default_value_t = traces::wire::CallLimits::default().max_memory_pages)]
+        max_memory_pages: u32,
+        /// Without --module: the smallest memory chunk, in bytes, the call may ask for.
+        #[arg(long, default_value_t = traces::wire::CallLimits::default().min_chunk_size)]
+        min_chunk_size: u32,
         /// Write every move as JSON here (what `verigame tui --transcript` replays).
         #[arg(long)]
         transcript: Option<PathBuf>,
@@ -346,11 +359,41 @@ fn main() -> ExitCode {
             bench_dispute(programs, &workload, &degree, repeat, json)
         }
         Command::Bench { repeat, programs, json, .. } => bench(programs, repeat, json),
-        Command::Referee { listen, degree, timeout, transcript, module, invoke, args, gas_limit, json } => {
+        Command::Referee {
+            listen,
+            degree,
+            timeout,
+            hello_timeout,
+            max_start_gas,
+            max_memory_pages,
+            min_chunk_size,
+            transcript,
+            module,
+            invoke,
+            args,
+            gas_limit,
+            json,
+        } => {
             let pinned = module
                 .map(|path| verigame::dispute::trace_call(&path, invoke.as_deref(), &args, gas_config(gas_limit)));
             match pinned.transpose() {
-                Ok(call) => referee(&listen, degree, timeout, call, transcript.as_deref(), json),
+                Ok(call) => {
+                    let limits = traces::wire::CallLimits {
+                        max_start_gas,
+                        max_memory_pages,
+                        min_chunk_size,
+                        ..traces::wire::CallLimits::default()
+                    };
+                    let rules = traces::wire::Rules {
+                        degree,
+                        timeout,
+                        hello_timeout,
+                        call,
+                        limits,
+                        ..traces::wire::Rules::default()
+                    };
+                    referee(&listen, &rules, transcript.as_deref(), json)
+                }
                 Err(e) => unusable(e),
             }
         }
@@ -732,16 +775,8 @@ fn spectest(paths: &[PathBuf], verbose: bool) -> ExitCode {
 
 /// Exit codes: 0 a verdict was reached (a forfeit is one), 2 unusable input or a network
 /// failure.
-fn referee(
-    listen: &str,
-    degree: u64,
-    timeout: std::time::Duration,
-    call: Option<traces::Call>,
-    transcript: Option<&std::path::Path>,
-    json: bool,
-) -> ExitCode {
-    let rules = traces::wire::Rules { degree, timeout, max_line: traces::wire::MAX_LINE, call };
-    match verigame::net::referee(listen, &rules, transcript) {
+fn referee(listen: &str, rules: &traces::wire::Rules, transcript: Option<&std::path::Path>, json: bool) -> ExitCode {
+    match verigame::net::referee(listen, rules, transcript) {
         Ok(hosted) => {
             let report = verigame::net::RefereeReport(&hosted);
             if json {

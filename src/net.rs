@@ -44,14 +44,16 @@ pub fn referee(listen: &str, rules: &Rules, transcript: Option<&Path>) -> Result
 pub struct RefereeReport<'a>(pub &'a Hosted);
 
 impl RefereeReport<'_> {
-    /// [`wire::summary`] with each party's address and the reasons its rejected
-    /// messages were given.
+    /// [`wire::summary`] with each party's address, the reasons the referee gave for the
+    /// first rejected messages of each party and how many it rejected.
     pub fn to_json(&self) -> Json {
         let Hosted { outcome, peers, rejected } = self.0;
         let mut report = wire::summary(outcome);
         let fields = report.as_object_mut().expect("the summary is an object");
         fields.insert("peers".into(), json!({"defender": peers[0], "challenger": peers[1]}));
-        fields.insert("rejected".into(), json!({"defender": rejected[0], "challenger": rejected[1]}));
+        let [defender, challenger] = rejected;
+        fields.insert("rejected".into(), json!({"defender": defender.reasons, "challenger": challenger.reasons}));
+        fields.insert("rejected_count".into(), json!({"defender": defender.count, "challenger": challenger.count}));
         report
     }
 
@@ -60,8 +62,8 @@ impl RefereeReport<'_> {
         let seat = |role: Role| if role == Role::Defender { 0 } else { 1 };
         print_game(outcome, &|role| format!("at {}", peers[seat(role)]));
         for role in [Role::Defender, Role::Challenger] {
-            if !rejected[seat(role)].is_empty() {
-                println!("{} messages from the {role} rejected", rejected[seat(role)].len());
+            if rejected[seat(role)].count > 0 {
+                println!("{} messages from the {role} rejected", rejected[seat(role)].count);
             }
         }
         println!("winner: {}", outcome.winner);
@@ -89,7 +91,7 @@ pub fn party(connect: &str, role: Role, call: Call, answers: Answers, quiet: boo
         }
         Answers::Trace(dir) => {
             let trace = Trace::open(dir)?;
-            if let Some(difference) = wire::call_difference(&call, &trace.call) {
+            if let Some(difference) = wire::call_difference(&call.to_json(), &trace.call.to_json()) {
                 bail!("{} records another call than the one given: {difference}", dir.display());
             }
             trace

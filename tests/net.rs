@@ -328,6 +328,7 @@ fn garbage_and_out_of_turn_messages_are_rejected_and_the_game_ends_right() {
     raw.send(&hello("challenger", &call));
     assert_eq!(raw.recv().unwrap()["type"], "welcome");
     let mut rejected = Vec::new();
+    let too_long = format!("a line longer than {} bytes", traces::wire::MAX_ANSWER_LINE);
     let result = loop {
         let request = raw.recv().expect("the game goes on");
         // Each request first gets junk, each piece answered with an error, then the answer.
@@ -336,7 +337,7 @@ fn garbage_and_out_of_turn_messages_are_rejected_and_the_game_ends_right() {
                 let c = honest.claim().unwrap();
                 let junk = vec![
                     ("this is not json".to_string(), "not JSON"),
-                    ("x".repeat(17 << 20), "a line longer than 16777216 bytes"),
+                    ("x".repeat(3 << 20), too_long.as_str()),
                     (
                         json!({"type": "hashes", "round": 1, "hashes": []}).to_string(),
                         "out of turn: a `hashes` message",
@@ -410,8 +411,12 @@ fn garbage_and_out_of_turn_messages_are_rejected_and_the_game_ends_right() {
     assert_eq!(finish(liar, "the defender").status.code(), Some(1));
     let ended = referee.end();
     let report = json_of(ended.stdout.as_bytes());
-    assert_eq!(report["rejected"]["challenger"], json!(rejected));
+    // The first reasons are kept, the rest counted.
+    let kept = rejected.len().min(traces::wire::KEPT_REASONS);
+    assert_eq!(report["rejected"]["challenger"], json!(rejected[..kept]));
+    assert_eq!(report["rejected_count"]["challenger"], json!(rejected.len()));
     assert_eq!(report["rejected"]["defender"], json!([]));
+    assert_eq!(report["rejected_count"]["defender"], json!(0));
     assert!(
         ended.events.iter().any(|e| e.contains("rejected a message from the challenger: not JSON")),
         "{:?}",

@@ -83,7 +83,7 @@ impl PartialStack {
 
     /// Writes slot `i`, which must be one the step pushed or one the proof opened.
     fn set(&mut self, i: usize, value: u64) -> bool {
-        let writable = i >= self.low && i < self.len || self.opened.binary_search(&i).is_ok() && i < self.len;
+        let writable = i < self.len && (i >= self.low || self.opened.binary_search(&i).is_ok());
         if writable {
             self.slots.insert(i, value);
         }

@@ -829,11 +829,20 @@ fn local_types(module: &Module, func: u32) -> Vec<ValType> {
     types
 }
 
-/// Where callers continue: the generic `$caller`'s return pcs, and the case's own caller
-/// (its function index and the pc after its call of the case).
+/// Where callers continue: the generic `$caller`'s return pcs, and the case's own caller.
 struct Callers<'a> {
     generic: &'a [u32],
-    case: (u32, u32),
+    case: CaseCaller,
+}
+
+/// The function that calls a case, where it continues after its call, and how many of
+/// its operands lie under the call's arguments (the static height at the call less the
+/// case's parameters: the case frame's base is the caller's base + its locals + these).
+#[derive(Clone, Copy)]
+struct CaseCaller {
+    func: u32,
+    ret_pc: u32,
+    below: u32,
 }
 
 /// A random pre-state at the case's target instruction.
@@ -949,21 +958,31 @@ fn random_state(
         }
         ret_pc = rng.pick(callers.generic);
     }
-    let (case_caller, case_ret) = callers.case;
-    let case_caller_types = local_types(module, case_caller);
+    let case_caller = callers.case;
+    let case_caller_types = local_types(module, case_caller.func);
     if near_limit {
-        let above = case_caller_types.len() + locals.len() + slots;
+        let above = case_caller_types.len() + case_caller.below as usize + locals.len() + slots;
         let pad = (config.max_value_stack as u64).saturating_sub((stack.len() + above) as u64 + rng.below(4));
         stack.extend((0..pad).map(|_| rng.next() as u32 as u64));
     }
     if depth >= 2 {
-        frames.push(Frame { func: address[case_caller as usize], base: stack.len() as u32, ret_pc });
+        frames.push(Frame { func: address[case_caller.func as usize], base: stack.len() as u32, ret_pc });
         stack.extend(case_caller_types.iter().map(|&ty| value(rng, ty, funcs, f64_edges)));
-        ret_pc = case_ret;
+        stack.extend((0..case_caller.below).map(|_| rng.next() as u32 as u64));
+        ret_pc = case_caller.ret_pc;
     }
     frames.push(Frame { func: address[func as usize], base: stack.len() as u32, ret_pc });
     stack.extend(locals.iter().map(|&ty| value(rng, ty, funcs, f64_edges)));
     let ops = operands(rng, &c.operands, &shape, f64_edges);
+    let pc = target_pc(module, func, &c.kind);
+    // The judge refuses any other height; a case whose operand list is wrong fails here.
+    assert_eq!(
+        Some(ops.len() as u32),
+        module.operand_height(func, pc),
+        "the operands of {} are not the static operand height at its {}",
+        c.wat,
+        c.kind
+    );
     stack.extend(&ops);
     // Room for the executor's unchecked pushes (a call reserves its callee's).
     let mut reserved = Vec::with_capacity(stack.len() + 4096);
@@ -971,7 +990,7 @@ fn random_state(
     m.stack = reserved;
     m.frames = frames;
     m.entry = Some(m.frames[0].func);
-    m.pc = target_pc(module, func, &c.kind);
+    m.pc = pc;
 
     // Memory: random bytes in random places and around every address operand.
     let len = shape.memory_len as usize;
@@ -1102,12 +1121,15 @@ fn every_instruction_from_random_states_is_judged_to_the_steppers_post_state() {
     }
     wat.push(')');
     let module = Module::new(wat.as_bytes()).unwrap_or_else(|e| panic!("the test module: {e}"));
-    let case_callers: Vec<(u32, u32)> = (0..cases.len() as u32)
+    let case_callers: Vec<CaseCaller> = (0..cases.len() as u32)
         .map(|i| {
-            let caller = first_case + cases.len() as u32 + i;
-            let start = module.body(caller).expect("a case's caller").start;
-            let call = (start..).find(|&pc| matches!(module.code[pc as usize], Op::Call(_))).expect("its call");
-            (caller, call + 1)
+            let func = first_case + cases.len() as u32 + i;
+            let range = module.code_range(func).expect("a case's caller");
+            let call =
+                range.clone().find(|&pc| module.code[pc as usize] == Op::Call(first_case + i)).expect("its call");
+            let height = module.operand_height(func, call).expect("the caller stands at its call");
+            let params = module.func_type(first_case + i).params.len() as u32;
+            CaseCaller { func, ret_pc: call + 1, below: height - params }
         })
         .collect();
     let caller_start = module.body(CALLER).expect("$caller").start;

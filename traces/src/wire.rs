@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use judge::Proof;
-use merkle_memory::hash::{bytes_to_hex, hex_to_bytes};
+use merkle_memory::hash::{bytes_to_hex, hex_to_bytes, keccak};
 use merkle_memory::{hex, parse_hex, Hash};
 use serde_json::{json, Map, Value as Json};
 
@@ -29,10 +29,35 @@ pub const VERSION: u64 = 1;
 /// The longest line either side reads, newline excluded: a module travels as hex in its
 /// party's hello, so modules up to about 8 MiB can be disputed.
 pub const MAX_LINE: usize = 16 << 20;
-/// How long the referee waits for a hello and for each answer, unless told otherwise.
+/// How long the referee waits for each answer, unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Connections that may be waiting to say hello at once; more are refused.
+/// How long a connection has to say hello, unless told otherwise.
+pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections that may be waiting to say hello at once; more are refused. Each buffers
+/// at most one line, so waiting connections hold at most this many times `max_line`.
 const MAX_PENDING: usize = 32;
+/// The longest line a seated party's answers may take: a proof's JSON text at its
+/// longest, with room for the message around it (a round's hashes take at most 70 KB).
+pub const MAX_ANSWER_LINE: usize = judge::json::MAX_TEXT + (64 << 10);
+/// The longest reason the referee echoes, logs or keeps: a party's own text is cut to it.
+pub const MAX_REASON: usize = 240;
+/// Rejected messages whose reasons the referee keeps for each party; it counts the rest.
+pub const KEPT_REASONS: usize = 16;
+/// Rejected messages after which a party forfeits: it keeps sending what the referee
+/// cannot use.
+pub const MAX_REJECTED: u64 = 64;
+
+/// `text` cut to [`MAX_REASON`] bytes (at a character boundary), saying how long it was.
+pub fn clip(text: &str) -> String {
+    if text.len() <= MAX_REASON {
+        return text.to_string();
+    }
+    let mut end = MAX_REASON;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... (cut, {} bytes in all)", &text[..end], text.len())
+}
 
 /// Something to report as it happens (a party joined, a message was rejected).
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
@@ -316,15 +341,18 @@ pub fn summary(outcome: &Outcome) -> Json {
 
 /// What differs between two calls (module, export, arguments or a setting of the
 /// configuration), if anything: `other` said as against `agreed`.
-pub fn call_difference(agreed: &Call, other: &Call) -> Option<String> {
-    let (a, b) = (agreed.to_json(), other.to_json());
-    for key in ["module_hash", "export", "args"] {
+pub fn call_difference(agreed: &Json, other: &Json) -> Option<String> {
+    let (a, b) = (agreed, other);
+    for key in ["module_hash", "export", "args", "base_state_hash"] {
         if a[key] != b[key] {
-            return Some(format!("its {key} is {}, not {}", b[key], a[key]));
+            return Some(clip(&format!("its {key} is {}, not {}", b[key], a[key])));
         }
     }
-    let (Json::Object(a), Json::Object(b)) = (&a["config"], &b["config"]) else { unreachable!("configs are objects") };
-    a.iter().find(|&(k, v)| b.get(k) != Some(v)).map(|(k, v)| format!("its config's {k} is {}, not {v}", b[k]))
+    let Json::Object(a) = &a["config"] else { unreachable!("a call's config is an object") };
+    let Json::Object(b) = &b["config"] else { return Some("its config is not an object".into()) };
+    a.iter()
+        .find(|&(k, v)| b.get(k) != Some(v))
+        .map(|(k, v)| clip(&format!("its config's {k} is {}, not {v}", b.get(k).unwrap_or(&Json::Null))))
 }
 
 /// Lines of at most `max` bytes read from a stream, keeping a partial line across reads
@@ -499,9 +527,26 @@ pub struct RemoteParty {
     pub peer: String,
     lines: Lines<TcpStream>,
     timeout: Duration,
-    /// The reasons of the messages rejected so far, in order.
-    pub rejected: Vec<String>,
+    /// The messages rejected so far.
+    pub rejected: Rejected,
     log: Log,
+}
+
+/// The messages a party sent that the referee could not use: how many, and the first
+/// [`KEPT_REASONS`] reasons (each at most [`MAX_REASON`] bytes long).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rejected {
+    pub count: u64,
+    pub reasons: Vec<String>,
+}
+
+impl Rejected {
+    fn add(&mut self, reason: &str) {
+        self.count += 1;
+        if self.reasons.len() < KEPT_REASONS {
+            self.reasons.push(reason.to_string());
+        }
+    }
 }
 
 impl RemoteParty {
@@ -511,11 +556,13 @@ impl RemoteParty {
         Self::from_lines(role, Lines::new(stream, max_line), timeout, log)
     }
 
-    fn from_lines(role: Role, lines: Lines<TcpStream>, timeout: Duration, log: Log) -> Self {
+    fn from_lines(role: Role, mut lines: Lines<TcpStream>, timeout: Duration, log: Log) -> Self {
+        // After the hello, no message needs more than a proof's longest line.
+        lines.max = lines.max.min(MAX_ANSWER_LINE);
         let stream = lines.get_ref();
         let peer = peer_of(stream);
         let _ = stream.set_nodelay(true);
-        Self { role, peer, lines, timeout, rejected: Vec::new(), log }
+        Self { role, peer, lines, timeout, rejected: Rejected::default(), log }
     }
 
     /// Sends `message`, waiting at most `within` for the party to make room for it.
@@ -569,7 +616,7 @@ impl RemoteParty {
                 Err(Silence::Failed(e)) => return Err(format!("the connection failed: {e}")),
                 Ok(line) => match line.and_then(|l| FromParty::parse(&l)) {
                     Ok(FromParty::Error { reason }) => {
-                        (self.log)(&format!("the {} reports an error: {reason}", self.role));
+                        (self.log)(&format!("the {} reports an error: {}", self.role, clip(&reason)));
                         continue;
                     }
                     Ok(FromParty::Hello { .. }) => "out of turn: a hello, but the game has started".to_string(),
@@ -580,8 +627,12 @@ impl RemoteParty {
                     Err(reason) => reason,
                 },
             };
+            let reason = clip(&reason);
             (self.log)(&format!("rejected a message from the {}: {reason}", self.role));
-            self.rejected.push(reason.clone());
+            self.rejected.add(&reason);
+            if self.rejected.count >= MAX_REJECTED {
+                return Err(format!("sent {} messages the referee could not use", self.rejected.count));
+            }
             self.send_within(&FromReferee::Error { reason }, deadline.saturating_duration_since(Instant::now()))?;
         }
     }
@@ -630,16 +681,77 @@ impl Party for RemoteParty {
 #[derive(Clone, Debug)]
 pub struct Rules {
     pub degree: u64,
-    /// How long a connection has to say hello, and a party to answer each request.
+    /// How long a party has to answer each request.
     pub timeout: Duration,
+    /// How long a connection has to say hello.
+    pub hello_timeout: Duration,
+    /// The longest hello line (which carries the module); later lines are shorter still
+    /// ([`MAX_ANSWER_LINE`]).
     pub max_line: usize,
-    /// The call the game must be about; without it, the first party seated names it.
+    /// The call the game must be about; without it, the first party seated names it,
+    /// within `limits`.
     pub call: Option<Call>,
+    pub limits: CallLimits,
 }
 
 impl Default for Rules {
     fn default() -> Self {
-        Self { degree: crate::game::DEFAULT_DEGREE, timeout: DEFAULT_TIMEOUT, max_line: MAX_LINE, call: None }
+        Self {
+            degree: crate::game::DEFAULT_DEGREE,
+            timeout: DEFAULT_TIMEOUT,
+            hello_timeout: DEFAULT_HELLO_TIMEOUT,
+            max_line: MAX_LINE,
+            call: None,
+            limits: CallLimits::default(),
+        }
+    }
+}
+
+/// What a referee without a held call lets the first party seated ask for. Building the
+/// call runs the module's start function under the call's own configuration, and the
+/// game records the call: these bound that work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallLimits {
+    /// The most gas the module's start function may use: the referee runs it to learn
+    /// the state the game starts on, whatever gas limit the call has.
+    pub max_start_gas: u64,
+    /// The largest memory the call may have, in pages.
+    pub max_memory_pages: u32,
+    /// The smallest memory chunk: the commitment's caches cost about 64 bytes a chunk.
+    pub min_chunk_size: u32,
+    pub max_table_elements: u32,
+    pub max_value_stack: u32,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        Self {
+            max_start_gas: 100_000_000,
+            max_memory_pages: 65536,
+            min_chunk_size: 64,
+            max_table_elements: 1 << 20,
+            max_value_stack: 1 << 22,
+        }
+    }
+}
+
+impl CallLimits {
+    /// Why a call with `config` is more than these limits allow, if it is.
+    pub fn check(&self, config: &stepper::Config) -> Result<(), String> {
+        let over = |what: &str, asked: u64, most: u64| match asked > most {
+            true => Err(format!("the call asks for {asked} {what}; this referee allows at most {most}")),
+            false => Ok(()),
+        };
+        over("memory pages", config.max_memory_pages.into(), self.max_memory_pages.into())?;
+        over("table elements", config.max_table_elements.into(), self.max_table_elements.into())?;
+        over("value stack slots", config.max_value_stack.into(), self.max_value_stack.into())?;
+        if config.memory_chunk_size < self.min_chunk_size {
+            return Err(format!(
+                "the call asks for memory chunks of {} bytes; this referee allows no less than {}",
+                config.memory_chunk_size, self.min_chunk_size
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -650,29 +762,35 @@ pub struct Seated {
     pub challenger: RemoteParty,
 }
 
+/// A hello as read: the role, the call's description and the module's bytes. Nothing
+/// of it has run: comparing it with the call a game holds costs no execution.
+struct Hello {
+    role: Role,
+    call: Json,
+    module: Vec<u8>,
+}
+
 /// A connection and its hello, read on the connection's own thread.
 struct Arrival {
     lines: Lines<TcpStream>,
     peer: String,
-    hello: Result<(Role, Call), String>,
+    hello: Result<Hello, String>,
 }
 
 impl Arrival {
     fn read(stream: TcpStream, rules: &Rules) -> Arrival {
         let peer = peer_of(&stream);
         let mut lines = Lines::new(stream, rules.max_line);
-        let hello = match lines.next_by(Instant::now() + rules.timeout) {
-            Err(Silence::Timeout) => Err(format!("no hello within {}", seconds(rules.timeout))),
+        let hello = match lines.next_by(Instant::now() + rules.hello_timeout) {
+            Err(Silence::Timeout) => Err(format!("no hello within {}", seconds(rules.hello_timeout))),
             Err(Silence::Closed) => Err("closed before its hello".into()),
             Err(Silence::Failed(e)) => Err(format!("the connection failed: {e}")),
             Ok(line) => line.and_then(|l| FromParty::parse(&l)).and_then(|m| match m {
-                FromParty::Hello { role, call, module } => {
-                    Call::from_json(&call, module).map(|c| (role, c)).map_err(|e| format!("`hello`: {e}"))
-                }
+                FromParty::Hello { role, call, module } => Ok(Hello { role, call, module }),
                 other => Err(format!("the first message must be a hello, not `{}`", other.kind())),
             }),
         };
-        Arrival { lines, peer, hello }
+        Arrival { lines, peer, hello: hello.map_err(|e| clip(&e)) }
     }
 
     /// Refuses a connection that came when the game had its parties: with what was
@@ -717,6 +835,7 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
     });
     let mut seats: [Option<RemoteParty>; 2] = [None, None];
     let mut agreed: Option<Call> = rules.call.clone();
+    let mut agreed_json: Option<Json> = agreed.as_ref().map(Call::to_json);
     loop {
         let Arrival { lines, peer, hello } =
             rx.recv().map_err(|_| io::Error::other("the connection acceptor stopped"))?;
@@ -728,21 +847,32 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
         }
         if seats.iter().all(Option::is_none) {
             agreed = rules.call.clone();
+            agreed_json = agreed.as_ref().map(Call::to_json);
         }
         let seated = |role: Role| seats[seat_index(role)].is_some();
-        let hello = hello.and_then(|(role, call)| {
+        let hello = hello.and_then(|Hello { role, call, module }| {
             if seated(role) {
                 return Err(format!("the {role}'s seat is taken"));
             }
-            match agreed.as_ref().and_then(|a| call_difference(a, &call)) {
-                Some(d) if rules.call.is_some() => Err(format!("the hello names another call than the referee's: {d}")),
-                Some(d) => Err(format!("the hello names another call than the {}'s: {d}", role.other())),
-                None => Ok((role, call)),
+            // The description is compared first: a hello about another call costs nothing.
+            match (&agreed, agreed_json.as_ref().and_then(|a| call_difference(a, &call))) {
+                (_, Some(d)) if rules.call.is_some() => {
+                    Err(format!("the hello names another call than the referee's: {d}"))
+                }
+                (_, Some(d)) => Err(format!("the hello names another call than the {}'s: {d}", role.other())),
+                (Some(held), None) => match keccak(&module) {
+                    hash if hash == held.module_hash() => Ok((role, held.clone())),
+                    hash => {
+                        Err(format!("the module's hash is {}, the call names {}", hex(&hash), hex(&held.module_hash())))
+                    }
+                },
+                (None, None) => first_call(&call, module, &rules.limits).map(|c| (role, c)),
             }
         });
         let (role, call) = match hello {
             Ok(hello) => hello,
             Err(reason) => {
+                let reason = clip(&reason);
                 log(&format!("refused {peer}: {reason}"));
                 refuse(lines.into_inner(), reason);
                 continue;
@@ -757,6 +887,7 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
             continue;
         }
         log(&format!("the {role} joined from {peer}"));
+        agreed_json.get_or_insert_with(|| call.to_json());
         agreed.get_or_insert(call);
         seats[seat_index(role)] = Some(party);
         if let [Some(_), Some(_)] = seats {
@@ -771,6 +902,24 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
     Ok(Seated { call: agreed.expect("a seated party brought the call"), defender, challenger })
 }
 
+/// The call a first hello names, within `limits`: its configuration is checked before
+/// the module is compiled, and its start function runs on at most `max_start_gas`. The
+/// start function ends the same way under any limit it ends within, so the call keeps
+/// its own.
+fn first_call(call: &Json, module: Vec<u8>, limits: &CallLimits) -> Result<Call, String> {
+    let config = crate::call::config_from_json(&call["config"]).map_err(|e| format!("`hello`: {e}"))?;
+    limits.check(&config)?;
+    let start_gas = config.gas_limit.min(limits.max_start_gas);
+    let mut bounded = call.clone();
+    bounded["config"]["gas_limit"] = json!(start_gas.to_string());
+    let mut call = Call::from_json(&bounded, module).map_err(|e| match start_gas < config.gas_limit {
+        true => format!("`hello`: {e} (this referee runs a start function on at most {start_gas} gas)"),
+        false => format!("`hello`: {e}"),
+    })?;
+    call.config = config;
+    Ok(call)
+}
+
 fn seat_index(role: Role) -> usize {
     match role {
         Role::Defender => 0,
@@ -783,8 +932,8 @@ pub struct Hosted {
     pub outcome: Outcome,
     /// The defender's and the challenger's addresses.
     pub peers: [String; 2],
-    /// The reasons of the messages rejected from the defender and from the challenger.
-    pub rejected: [Vec<String>; 2],
+    /// The messages rejected from the defender and from the challenger.
+    pub rejected: [Rejected; 2],
 }
 
 /// Holds one game on `listener`: gathers the parties, plays with the judge for their
@@ -915,7 +1064,8 @@ mod tests {
     }
 
     fn rules(timeout_ms: u64) -> Rules {
-        Rules { degree: 3, timeout: Duration::from_millis(timeout_ms), max_line: MAX_LINE, call: None }
+        let timeout = Duration::from_millis(timeout_ms);
+        Rules { degree: 3, timeout, hello_timeout: timeout, ..Rules::default() }
     }
 
     fn round_trip_party(m: FromParty) {
@@ -1102,7 +1252,7 @@ mod tests {
         for (error, expected) in errors.iter().zip(expected) {
             assert!(error.contains(expected), "{error} (expected {expected})");
         }
-        assert_eq!(party.rejected, errors);
+        assert_eq!(party.rejected.reasons, errors);
         assert!(seen.lock().unwrap().iter().any(|l| l.contains("reports an error: just saying")));
     }
 
@@ -1161,7 +1311,7 @@ mod tests {
             let (hosted, verdicts) = game(parties, rules(5000));
             let outcome = &hosted.outcome;
             assert_eq!(outcome.winner, faulty.other(), "{fault}: {}", outcome.reason);
-            assert!(outcome.transcript.ruling.is_some() && hosted.rejected.iter().all(Vec::is_empty));
+            assert!(outcome.transcript.ruling.is_some() && hosted.rejected.iter().all(|r| r.count == 0));
             // In-process, the same traces play the same game.
             let referee = Referee::new(c.clone()).unwrap();
             let (mut liar, mut honest) =
@@ -1244,7 +1394,9 @@ mod tests {
         let (welcome, _challenger) = hello(Role::Challenger, &c);
         assert!(matches!(welcome, FromReferee::Welcome { role: Role::Challenger, .. }), "{welcome:?}");
         let (agreed, d, ch) = lobby.join().unwrap().unwrap();
-        assert!(call_difference(&agreed, &c).is_none() && d == Role::Defender && ch == Role::Challenger);
+        assert!(
+            call_difference(&agreed.to_json(), &c.to_json()).is_none() && d == Role::Defender && ch == Role::Challenger
+        );
         // The silent connection is refused at its deadline, or as late once the game is full.
         let mut silent = Lines::new(silent, MAX_LINE);
         let reason = refused((read_message(&mut silent), silent));
@@ -1254,5 +1406,139 @@ mod tests {
             "{:?}",
             seen.lock().unwrap()
         );
+    }
+
+    /// A hello's line about `module` (text, exporting `run`) under `config`, built
+    /// without instantiating anything.
+    fn raw_hello(role: Role, module: &str, config: &Config) -> String {
+        let call = json!({
+            "module_hash": hex(&keccak(module.as_bytes())),
+            "export": "run",
+            "args": [],
+            "config": crate::call::config_to_json(config),
+            "base_state_hash": null,
+        });
+        FromParty::Hello { role, call, module: module.as_bytes().to_vec() }.to_json().to_string() + "\n"
+    }
+
+    /// Connects and sends `line`, then waits for the referee to close the connection.
+    fn send_and_wait(address: std::net::SocketAddr, line: String) {
+        thread::spawn(move || {
+            if let Ok(mut stream) = TcpStream::connect(address) {
+                let _ = stream.write_all(line.as_bytes());
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        });
+    }
+
+    #[test]
+    fn hostile_hellos_and_idle_connections_do_not_keep_an_honest_pair_from_its_game() {
+        const ENDLESS_START: &str = "(module (func $spin (loop (br 0))) (start $spin) (func (export \"run\")))";
+        const HUGE_MEMORY: &str = "(module (memory 4096) (func (export \"run\")))";
+        // Within the gas the referee allows.
+        let config = Config { gas_limit: 1_000_000, ..Config::default() };
+        let c = Call::new(PROGRAM.as_bytes().to_vec(), "run", vec![Value::I32(20)], config).unwrap();
+        for held in [false, true] {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let address = listener.local_addr().unwrap();
+            let mut rules = rules(5000);
+            rules.hello_timeout = Duration::from_millis(700);
+            rules.limits.max_start_gas = 1_000_000;
+            rules.call = held.then(|| c.clone());
+            let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+            let log_seen = seen.clone();
+            let log: Log = Arc::new(move |s: &str| log_seen.lock().unwrap().push(s.to_string()));
+            let referee = thread::spawn(move || host(&listener, &rules, &log).unwrap());
+            // More idle connections than may wait at once, hellos whose start function
+            // never ends (within the gas a referee allows, or with all the gas there is),
+            // and hellos asking for a gigabyte of chunk-sized memory.
+            let endless = Config { gas_limit: 1_000_000, ..Config::default() };
+            for role in [Role::Defender, Role::Challenger] {
+                send_and_wait(address, raw_hello(role, ENDLESS_START, &endless));
+                send_and_wait(address, raw_hello(role, ENDLESS_START, &Config::default()));
+                let chunked = Config { memory_chunk_size: 1, ..Config::default() };
+                send_and_wait(address, raw_hello(role, HUGE_MEMORY, &chunked));
+            }
+            let idle: Vec<TcpStream> = (0..MAX_PENDING + 8).filter_map(|_| TcpStream::connect(address).ok()).collect();
+            // The idle connections are dropped at the hello deadline; the honest pair,
+            // coming after it, is seated and plays to the end.
+            thread::sleep(Duration::from_millis(1500));
+            drop(idle);
+            let started = Instant::now();
+            let players: Vec<_> = [(Role::Defender, Some(Fault::Memory(10))), (Role::Challenger, None)]
+                .into_iter()
+                .map(|(role, fault)| {
+                    let t = trace(&c, fault);
+                    thread::spawn(move || {
+                        let stream = TcpStream::connect(address).unwrap();
+                        join(stream, role, &t.call.clone(), &mut LocalParty { trace: t }, &|_| {})
+                    })
+                })
+                .collect();
+            for player in players {
+                assert_eq!(player.join().unwrap().unwrap().winner, Role::Challenger);
+            }
+            let hosted = referee.join().unwrap();
+            assert_eq!(hosted.outcome.winner, Role::Challenger, "{}", hosted.outcome.reason);
+            assert!(started.elapsed() < Duration::from_secs(10), "the honest game took {:?}", started.elapsed());
+            let seen = seen.lock().unwrap();
+            let refused = |what: &str| seen.iter().any(|l| l.starts_with("refused") && l.contains(what));
+            assert!(refused("no hello within"), "{seen:?}");
+            if held {
+                assert!(refused("another call than the referee's"), "{seen:?}");
+            } else {
+                assert!(refused("start function ran out of gas"), "{seen:?}");
+                assert!(refused("on at most 1000000 gas"), "{seen:?}");
+                assert!(refused("this referee allows no less than 64"), "{seen:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_party_flooding_junk_forfeits_and_its_junk_is_kept_short() {
+        let c = call(20);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let referee = thread::spawn(move || host(&listener, &rules(5000), &quiet()).unwrap());
+        let defender = {
+            let t = trace(&c, None);
+            thread::spawn(move || {
+                let stream = TcpStream::connect(address).unwrap();
+                join(stream, Role::Defender, &t.call.clone(), &mut LocalParty { trace: t }, &|_| {})
+            })
+        };
+        let flooder = thread::spawn(move || {
+            let mut stream = TcpStream::connect(address).unwrap();
+            let hello = FromParty::Hello { role: Role::Challenger, call: c.to_json(), module: c.module_bytes.to_vec() };
+            stream.write_all((hello.to_json().to_string() + "\n").as_bytes()).unwrap();
+            // Junk lines of 100 KB, each a message of an unknown type that names itself.
+            let junk = format!("{{\"type\": \"{}\"}}\n", "x".repeat(100_000));
+            for _ in 0..2 * MAX_REJECTED {
+                if stream.write_all(junk.as_bytes()).is_err() {
+                    break;
+                }
+            }
+            let _ = stream.read_to_end(&mut Vec::new());
+        });
+        let hosted = referee.join().unwrap();
+        flooder.join().unwrap();
+        assert_eq!(defender.join().unwrap().unwrap().winner, Role::Defender);
+        assert_eq!(hosted.outcome.winner, Role::Defender);
+        assert!(hosted.outcome.reason.contains("messages the referee could not use"), "{}", hosted.outcome.reason);
+        let rejected = &hosted.rejected[1];
+        assert_eq!(rejected.count, MAX_REJECTED);
+        assert_eq!(rejected.reasons.len(), KEPT_REASONS);
+        for reason in &rejected.reasons {
+            assert!(reason.len() < MAX_REASON + 64 && reason.contains("cut, 100"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn reasons_are_cut_at_a_character_boundary() {
+        assert_eq!(clip("short"), "short");
+        let long = "é".repeat(MAX_REASON);
+        let cut = clip(&long);
+        assert!(cut.len() < MAX_REASON + 40 && cut.ends_with(&format!("(cut, {} bytes in all)", long.len())));
     }
 }

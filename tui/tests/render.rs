@@ -262,7 +262,7 @@ fn the_dispute_view_replays_claims_rounds_and_the_ruling() {
     assert_shows(&rows, &format!("after, defender:     {}", merkle_memory::hex(&ruling.claimed_after[0])));
     assert_shows(&rows, &format!("after, the judge:    {}", merkle_memory::hex(&ruling.judged_after.unwrap())));
     assert_shows(&rows, "the proof (");
-    assert_shows(&rows, "operands (bottom first): 0x");
+    assert_shows(&rows, "stack slots: [");
     assert_shows(&rows, "memory 0: 1 pages, chunks 0 (512 bytes)");
     assert_shows(&rows, "verdict: the challenger wins");
     assert_shows(&rows, &format!("Enter opens the stepper at step {}", ruling.step));

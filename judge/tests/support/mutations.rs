@@ -122,7 +122,7 @@ impl Corpus {
         corpus.run("trap(5)", &program, "trap", &[Value::I32(5)], &|_, _| true, true);
         let memops = Module::new(MEMOPS).expect("memops.wasm");
         let memory_steps = |step: u64, class: Option<GasClass>| {
-            step % 50 == 0 || matches!(class, Some(GasClass::Bulk | GasClass::MemoryTable))
+            step.is_multiple_of(50) || matches!(class, Some(GasClass::Bulk | GasClass::MemoryTable))
         };
         corpus.run("memops(1)", &memops, "memops", &[Value::I32(1)], &memory_steps, false);
         let fib = Module::new(FIB).expect("fib.wasm");

@@ -87,7 +87,7 @@ impl Prepared {
         if status != Status::Returned {
             bail!("{} ended {status:?} on the stepper", self.workload.export);
         }
-        Ok((elapsed, machine.steps, machine.results()))
+        Ok((elapsed, machine.steps(), machine.results()))
     }
 
     /// A fresh wasmi instance, so timing covers execution only.
@@ -388,7 +388,7 @@ pub fn measure_dispute(dir: &Path, program: &Program, degrees: &[u64], repeat: u
         if status != Status::Returned {
             bail!("{program} ended {status:?}");
         }
-        steps = machine.steps;
+        steps = machine.steps();
     }
     let fault = Fault::Memory(steps / 10 * FAULT_AT_TENTHS);
     let limits = Limits::default();

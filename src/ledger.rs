@@ -34,12 +34,12 @@ pub struct Tx {
 
 impl Exports {
     fn of(machine: &Machine, instance: u32) -> Self {
-        let module = &machine.store.instances[instance as usize].module;
+        let module = &machine.store().instances[instance as usize].module;
         let funcs = module
             .exports
             .iter()
             .filter_map(|(name, _, _)| match machine.export(instance, name) {
-                Some(Extern::Func(f)) => Some((name.clone(), (f, machine.store.func_type(f).params.clone()))),
+                Some(Extern::Func(f)) => Some((name.clone(), (f, machine.store().func_type(f).params.clone()))),
                 _ => None,
             })
             .collect();
@@ -97,7 +97,7 @@ impl Ledger {
 
     /// The contract in `machine` (a restored snapshot, or a fresh instance).
     pub fn on(machine: Machine, fault: Option<Fault>) -> Self {
-        let instance = machine.store.instances.len() as u32 - 1;
+        let instance = machine.store().instances.len() as u32 - 1;
         let exports = Arc::new(Exports::of(&machine, instance));
         Self { executor: Executor::new(machine, fault), exports }
     }
@@ -124,13 +124,13 @@ impl Ledger {
     fn call(&mut self, call: &Tx) -> TxOutcome {
         // The state to go back to, but for the storage, which records its writes instead:
         // copying it would cost as much as the call.
-        let storage = std::mem::take(&mut self.executor.machine.store.storage);
+        let storage = std::mem::take(self.executor.machine.storage_mut());
         let before = self.executor.clone();
-        self.executor.machine.store.storage = storage;
-        self.executor.machine.store.storage.begin();
+        *self.executor.machine.storage_mut() = storage;
+        self.executor.machine.storage_mut().begin();
         self.executor.progress = Progress::Pending;
         if let Err(e) = self.executor.machine.invoke(call.func, &call.args) {
-            self.executor.machine.store.storage.commit();
+            self.executor.machine.storage_mut().commit();
             return TxOutcome {
                 status: "rejected".into(),
                 results: Vec::new(),
@@ -141,21 +141,21 @@ impl Ledger {
         }
         self.executor.advance(u64::MAX);
         let m = &self.executor.machine;
-        let (status, error) = match m.status {
+        let (status, error) = match m.status() {
             Status::Running => ("stopped", Some("the executor stopped before the call ended".to_string())),
             other => status_name(other),
         };
-        let results = if m.status == Status::Returned { m.results() } else { Vec::new() };
-        let outcome = TxOutcome { status: status.into(), results, steps: m.steps, gas: m.gas_used, error };
-        let returned = m.status == Status::Returned;
-        let mut storage = std::mem::take(&mut self.executor.machine.store.storage);
+        let results = if m.status() == Status::Returned { m.results() } else { Vec::new() };
+        let outcome = TxOutcome { status: status.into(), results, steps: m.steps(), gas: m.gas_used(), error };
+        let returned = m.status() == Status::Returned;
+        let mut storage = std::mem::take(self.executor.machine.storage_mut());
         if returned {
             storage.commit();
         } else {
             storage.rollback();
             self.executor = before;
         }
-        self.executor.machine.store.storage = storage;
+        *self.executor.machine.storage_mut() = storage;
         outcome
     }
 }

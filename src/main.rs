@@ -548,7 +548,7 @@ fn prove(call: &Call, step: u64, gas_limit: Option<u64>, out: Option<&std::path:
                 proof.step
             );
         }
-        let text = verigame::prove::proof_file(&proof, &machine.config);
+        let text = verigame::prove::proof_file(&proof, machine.config());
         match out {
             Some(file) => {
                 std::fs::write(file, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;

@@ -266,7 +266,7 @@ impl Node {
                 Ok(json!({"height": height, "app_hash": hex(hash)}).to_string().into_bytes())
             }
             "/storage" => {
-                let value = s.ledger.executor.machine.store.storage.get(data).map(merkle_memory::hash::bytes_to_hex);
+                let value = s.ledger.executor.machine.store().storage.get(data).map(merkle_memory::hash::bytes_to_hex);
                 Ok(json!({"key": merkle_memory::hash::bytes_to_hex(data), "value": value}).to_string().into_bytes())
             }
             _ => bail!("unknown query path `{path}`; paths: /tx, /state, /storage"),

@@ -480,7 +480,7 @@ struct StepperSide {
 
 impl StepperSide {
     fn exports(&self) -> Vec<(String, Extern)> {
-        let exports = &self.machine.store.instances[self.instance as usize].exports;
+        let exports = &self.machine.store().instances[self.instance as usize].exports;
         let sorted: BTreeMap<&String, &Extern> = exports.iter().collect();
         sorted.into_iter().map(|(n, e)| (n.clone(), *e)).collect()
     }
@@ -506,15 +506,15 @@ impl StepperSide {
             .into_iter()
             .filter_map(|(n, e)| {
                 let Extern::Table(t) = e else { return None };
-                let table = &self.machine.store.tables[t as usize];
-                Some((n, table.elems().iter().map(|&s| comparable(Value::from_slot(table.ty, s))).collect()))
+                let table = &self.machine.store().tables[t as usize];
+                Some((n, table.elems().iter().map(|&s| comparable(Value::from_slot(table.ty(), s))).collect()))
             })
             .collect()
     }
 
     fn memory(&self) -> Option<&[u8]> {
         self.exports().into_iter().find_map(|(_, e)| match e {
-            Extern::Memory(m) => Some(self.machine.store.memories[m as usize].data()),
+            Extern::Memory(m) => Some(self.machine.store().memories[m as usize].data()),
             _ => None,
         })
     }
@@ -559,8 +559,8 @@ fn compare_state(at: &str, s: &StepperSide, r: &Reference) -> Result<(), Mismatc
     if let Some((sm, rm)) = memory_difference(s.memory(), r.memory()) {
         return Err(mismatch(format!("{at}: memory"), sm, rm));
     }
-    if s.machine.output != r.emitted() {
-        return Err(mismatch(format!("{at}: emitted values"), dbg(&s.machine.output), dbg(r.emitted())));
+    if s.machine.output() != r.emitted() {
+        return Err(mismatch(format!("{at}: emitted values"), dbg(s.machine.output()), dbg(r.emitted())));
     }
     Ok(())
 }
@@ -653,7 +653,7 @@ pub fn compare_engines(wasm: &[u8], opts: &CompareOptions) -> Result<Comparison,
     }
     for (i, (name, func)) in funcs.iter().enumerate() {
         let at = format!("call #{i} {name:?}");
-        let params = stepper.machine.store.func_type(*func).params.clone();
+        let params = stepper.machine.store().func_type(*func).params.clone();
         let args: Vec<Value> = params.iter().map(|&t| Value::default_of(t)).collect();
 
         stepper.machine.invoke(*func, &args).map_err(|e| mismatch(&at, e.to_string(), "callable"))?;
@@ -671,7 +671,7 @@ pub fn compare_engines(wasm: &[u8], opts: &CompareOptions) -> Result<Comparison,
             _ => {}
         }
 
-        let steps = stepper.machine.steps;
+        let steps = stepper.machine.steps();
         reference.set_fuel(fuel_for(steps));
         let r = reference.call(name, &args).map_err(|e| mismatch(&at, "callable", e.to_string()))?;
         let rtrap = reference.last_trap();
@@ -730,7 +730,7 @@ fn load_stepper(module: &Arc<Module>, opts: &CompareOptions) -> Result<StepperSi
     config.gas_limit = config.gas_limit.min(opts.max_steps.saturating_mul(max_price));
     match Machine::load(module, config) {
         Ok((mut machine, instance)) => {
-            machine.config = opts.config.clone();
+            machine.set_gas_limit(opts.config.gas_limit);
             Ok(StepperSide { machine, instance })
         }
         Err(stepper::Error::InstantiationTrap(t)) if is_exhaustion(t) => Err(StepperLoad::Exhausted(t.to_string())),

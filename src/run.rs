@@ -98,7 +98,7 @@ pub fn start_call(module: &Arc<Module>, export: &str, args: &[String], config: C
     let Some(Extern::Func(func)) = machine.export(instance, export) else {
         bail!("no exported function `{export}`");
     };
-    let params = machine.store.func_type(func).params.clone();
+    let params = machine.store().func_type(func).params.clone();
     let args = parse_args(&params, args)?;
     machine.invoke(func, &args)?;
     Ok(machine)
@@ -143,8 +143,8 @@ pub fn run_stepper(
     let (name, trap) = status_name(status);
     Ok(RunOutcome {
         results: machine.results(),
-        steps: Some(machine.steps),
-        gas: Some(machine.gas_used),
+        steps: Some(machine.steps()),
+        gas: Some(machine.gas_used()),
         status: name.to_string(),
         trap,
         state_hash: Some(merkle_memory::hex(&merkle_memory::state_hash(&mut machine))),

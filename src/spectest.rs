@@ -163,7 +163,7 @@ impl Runner {
             }
             WastDirective::Register { name, module, .. } => match self.instance(module) {
                 Ok(index) => {
-                    let exports = self.machine.store.instances[index as usize].exports.clone();
+                    let exports = self.machine.store().instances[index as usize].exports.clone();
                     self.registered.insert(name.to_string(), exports);
                     None
                 }

@@ -28,14 +28,14 @@ pub struct StateSummary {
 impl StateSummary {
     pub fn of(machine: &mut Machine) -> Self {
         let state_hash = merkle_memory::hex(&merkle_memory::state_hash(machine));
-        let (status, trap) = status_name(machine.status);
-        let pc = machine.pc;
+        let (status, trap) = status_name(machine.status());
+        let pc = machine.pc();
         let current = machine.current().map(|(index, instance)| {
             let module = &instance.module;
             (module.func_name(index), index, module.code[pc as usize], module.code_offsets[pc as usize])
         });
         Self {
-            step: machine.steps,
+            step: machine.steps(),
             state_hash,
             status,
             trap,
@@ -43,10 +43,10 @@ impl StateSummary {
             pc: current.as_ref().map(|_| pc),
             offset: current.as_ref().map(|&(_, _, _, offset)| offset),
             instruction: current.map(|(_, _, op, _)| op.to_string()),
-            stack_depth: machine.stack.len(),
-            call_depth: machine.frames.len(),
-            memory_pages: machine.store.memories.first().map_or(0, |m| m.pages()),
-            gas: machine.gas_used,
+            stack_depth: machine.stack().len(),
+            call_depth: machine.frames().len(),
+            memory_pages: machine.store().memories.first().map_or(0, |m| m.pages()),
+            gas: machine.gas_used(),
         }
     }
 

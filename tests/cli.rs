@@ -144,6 +144,36 @@ fn prove_then_judge_accepts_an_honest_proof_and_refuses_a_tampered_one() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Issue 13's crash: a proof whose running pc lies outside its function's code, with
+/// `pre_hash` recomputed from the edited state, is refused with a reason (it once made
+/// the executor read past the code: signal 11).
+#[test]
+fn judge_refuses_a_consistent_proof_whose_pc_is_outside_its_function() {
+    let dir = std::env::temp_dir().join(format!("verigame-cli-pc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("proof.json");
+    let file = file.to_str().unwrap();
+    let out = verigame(&["prove", FIB, "--invoke", "fib_rec", "8", "--step", "37", "--out", file]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let honest: Json = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    for pc in [1_000_000u32, u32::MAX, 0] {
+        let mut file_json = honest.clone();
+        let mut proof = judge::json::from_json(&file_json).unwrap();
+        proof.state.frame.pc = pc;
+        proof.pre_hash = proof.state.hash();
+        let edited = judge::json::to_json(&proof);
+        for key in ["state", "pre_hash"] {
+            file_json[key] = edited[key].clone();
+        }
+        std::fs::write(file, file_json.to_string()).unwrap();
+        let out = verigame(&["judge", FIB, file, "--json"]);
+        assert_eq!(out.status.code(), Some(1), "pc {pc}: {}", String::from_utf8_lossy(&out.stderr));
+        let report: Json = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(report["reason"].as_str().unwrap().contains("pc"), "pc {pc}: {report}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn dispute_json_names_the_honest_winner_in_either_role() {
     let sort = ["dispute", "tests/programs/sort.wasm", "--invoke", "sort_checksum", "40"];

@@ -58,24 +58,24 @@ fn store(m: &Machine) -> Store<'_> {
     };
     Store {
         registers: registers(m),
-        memories: m.store.memories.iter().map(|mem| (mem.data(), dirty(mem.cache.dirty.leaves()))).collect(),
-        tables: m.store.tables.iter().map(|t| (t.elems(), dirty(t.cache.dirty.leaves()))).collect(),
-        globals: m.store.globals.iter().map(|g| g.value).collect(),
-        output: &m.output,
-        elems: &m.store.elems,
-        data_dropped: &m.store.data_dropped,
+        memories: m.store().memories.iter().map(|mem| (mem.data(), dirty(mem.cache().dirty().leaves()))).collect(),
+        tables: m.store().tables.iter().map(|t| (t.elems(), dirty(t.cache().dirty().leaves()))).collect(),
+        globals: m.store().globals.iter().map(|g| g.value).collect(),
+        output: m.output(),
+        elems: &m.store().elems,
+        data_dropped: &m.store().data_dropped,
     }
 }
 
 /// What a step changes besides the store.
 fn registers(m: &Machine) -> (Status, u64, u64, u32, &[stepper::Frame], &[u64]) {
-    (m.status, m.steps, m.gas_used, m.pc, &m.frames, &m.stack)
+    (m.status(), m.steps(), m.gas_used(), m.pc(), m.frames(), m.stack())
 }
 
 /// Single precise steps (`Machine::step`: the executor the judge checks) until the
 /// machine has run `steps` steps or halts.
 fn run_precise(m: &mut Machine, steps: u64) {
-    while m.steps < steps && m.step() == Status::Running {}
+    while m.steps() < steps && m.step() == Status::Running {}
 }
 
 fn arg(rng: &mut TestRng, ty: ValType) -> Value {
@@ -98,11 +98,11 @@ fn check_call(machine: &Machine, func: u32, args: &[Value], rng: &mut TestRng, w
     // In pieces, compared with precise steps after every piece (the registers and the
     // stack; the whole store after the first 8 pieces and every 64th).
     let mut piece = 0;
-    while pieces.status == Status::Running && pieces.steps < MAX_STEPS {
-        let n = (1 + rng.next_u64() % 40).min(MAX_STEPS - pieces.steps);
+    while pieces.status() == Status::Running && pieces.steps() < MAX_STEPS {
+        let n = (1 + rng.next_u64() % 40).min(MAX_STEPS - pieces.steps());
         pieces.run(n);
-        run_precise(&mut precise, pieces.steps);
-        let at = format!("{what}: after a run to step {}", pieces.steps);
+        run_precise(&mut precise, pieces.steps());
+        let at = format!("{what}: after a run to step {}", pieces.steps());
         assert_eq!(registers(&pieces), registers(&precise), "{at}");
         if piece < 8 || piece % 64 == 0 {
             assert_eq!(store(&pieces), store(&precise), "{at}");
@@ -116,13 +116,13 @@ fn check_call(machine: &Machine, func: u32, args: &[Value], rng: &mut TestRng, w
     assert_eq!(state(&mut whole), state(&mut precise), "{what}: one run");
 
     // Out of gas at a random step: the same as precise steps under the same limit.
-    let limit = rng.next_u64() % (precise.steps + 2);
-    starved.config.gas_limit = limit;
+    let limit = rng.next_u64() % (precise.steps() + 2);
+    starved.set_gas_limit(limit);
     let mut starved_precise = starved.clone();
     starved.run(MAX_STEPS);
     run_precise(&mut starved_precise, MAX_STEPS);
     assert_eq!(store(&starved), store(&starved_precise), "{what}: gas limit {limit}");
-    (precise.status != Status::Running).then_some(precise)
+    (precise.status() != Status::Running).then_some(precise)
 }
 
 fn check_module(wasm: &[u8], calls: &[(String, Vec<Value>)], label: &str, rng: &mut TestRng) -> usize {

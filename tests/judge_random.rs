@@ -38,13 +38,13 @@ fn every_step_of_random_modules_is_proven_and_judged_to_the_steppers_hash() {
             .collect();
         for f in funcs {
             let mut m = base.clone();
-            let args: Vec<Value> = m.store.func_type(f).params.iter().map(|&t| Value::default_of(t)).collect();
+            let args: Vec<Value> = m.store().func_type(f).params.iter().map(|&t| Value::default_of(t)).collect();
             m.invoke(f, &args).unwrap();
-            while m.steps < STEPS && !m.status.is_halted() {
+            while m.steps() < STEPS && !m.status().is_halted() {
                 let proof = prove(&m);
-                let verdict = judge.check(&proof).unwrap_or_else(|e| panic!("seed {seed} step {}: {e}", m.steps));
+                let verdict = judge.check(&proof).unwrap_or_else(|e| panic!("seed {seed} step {}: {e}", m.steps()));
                 m.step();
-                assert_eq!(verdict.post_hash, state_hash(&mut m), "seed {seed} step {}", m.steps);
+                assert_eq!(verdict.post_hash, state_hash(&mut m), "seed {seed} step {}", m.steps());
                 proven += 1;
             }
         }

@@ -113,7 +113,7 @@ impl<'a> Fresh<'a> {
     fn new(call: &'a Call) -> Self {
         let mut m = call.start().unwrap();
         m.run(u64::MAX);
-        Self { call, claim: Claim { steps: m.steps, final_hash: state_hash(&mut m) } }
+        Self { call, claim: Claim { steps: m.steps(), final_hash: state_hash(&mut m) } }
     }
 
     fn hash_at(&self, step: u64) -> Hash {

@@ -300,7 +300,7 @@ fn start(w: &Workload) -> Machine {
 
 fn op_at(m: &Machine) -> Option<(u32, Op)> {
     let (_, instance) = m.current()?;
-    Some((m.pc, instance.module.code[m.pc as usize]))
+    Some((m.pc(), instance.module.code[m.pc() as usize]))
 }
 
 fn op_name(op: &Op) -> String {
@@ -319,14 +319,14 @@ fn walk(
     let mut m = start(w);
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     let mut per_class = [0u64; GasClass::COUNT];
-    while m.status == Status::Running && m.steps < max_steps {
+    while m.status() == Status::Running && m.steps() < max_steps {
         let (pc, op) = op_at(&m).expect("a running machine is in a wasm function");
         let class = op.gas_class();
         let name = op_name(&op);
         let count = seen.entry(name).or_default();
         *count += 1;
         let rare = *count <= 256 || matches!(class, GasClass::MemoryTable | GasClass::Bulk);
-        if !(rare || m.steps.is_multiple_of(w.stride)) {
+        if !(rare || m.steps().is_multiple_of(w.stride)) {
             m.step();
             continue;
         }
@@ -337,13 +337,13 @@ fn walk(
         let t = Instant::now();
         let verdict = w.judge.check(&proof);
         let verify_time = t.elapsed();
-        let verdict =
-            verdict.unwrap_or_else(|e| panic!("{} step {}: the judge refuses the honest proof: {e}", w.label, m.steps));
-        assert_eq!(proof.pre_hash, pre, "{} step {}", w.label, m.steps);
+        let verdict = verdict
+            .unwrap_or_else(|e| panic!("{} step {}: the judge refuses the honest proof: {e}", w.label, m.steps()));
+        assert_eq!(proof.pre_hash, pre, "{} step {}", w.label, m.steps());
         let size = judge::to_bytes(&proof).len();
         records.push(Record {
             workload: index,
-            step: m.steps,
+            step: m.steps(),
             pc,
             class,
             size,
@@ -357,9 +357,9 @@ fn walk(
             samples.push(Sample { workload: index, class, proof, machine: m.clone() });
         }
         m.step();
-        assert_eq!(verdict.post_hash, state_hash(&mut m), "{} step {}: post-state", w.label, m.steps - 1);
+        assert_eq!(verdict.post_hash, state_hash(&mut m), "{} step {}: post-state", w.label, m.steps() - 1);
     }
-    (m.steps, m.status)
+    (m.steps(), m.status())
 }
 
 /// The value at quantile `q` (nearest rank) of sorted `v`.

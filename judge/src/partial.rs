@@ -290,7 +290,7 @@ impl Backend for Partial<'_> {
     }
 
     fn table_max(&self, t: u32) -> Option<u32> {
-        self.layout.tables.get(t as usize).and_then(|table| table.max)
+        self.layout.tables.get(t as usize).and_then(|table| table.max())
     }
 
     fn table_get(&self, t: u32, i: usize) -> u64 {

@@ -75,7 +75,7 @@ pub struct Verdict {
 impl Judge {
     pub fn new(module: Arc<Module>, config: Config) -> Result<Self, stepper::Error> {
         let layout = Machine::layout(&module, config)?;
-        let context = context(&layout.config, &layout.store);
+        let context = context(layout.config(), layout.store());
         Ok(Self { module, layout, context })
     }
 
@@ -86,7 +86,7 @@ impl Judge {
     }
 
     fn wasm_function(&self, func: u32) -> Option<()> {
-        matches!(self.layout.store.funcs.get(func as usize), Some(Func::Wasm { .. })).then_some(())
+        matches!(self.layout.store().funcs.get(func as usize), Some(Func::Wasm { .. })).then_some(())
     }
 
     /// Checks `proof` and returns the post-state hash the step gives. The proof's own
@@ -144,7 +144,7 @@ impl Judge {
             at_most("globals", g.indices.len(), MAX_GLOBALS)?;
         }
         if let Some(m) = &proof.memory {
-            at_most("memory chunks", m.chunks.len(), max_chunks(self.layout.config.memory_chunk_size as usize))?;
+            at_most("memory chunks", m.chunks.len(), max_chunks(self.layout.config().memory_chunk_size as usize))?;
         }
         if let Some(t) = &proof.tables {
             at_most("tables", t.tables.len(), MAX_TABLES)?;
@@ -155,7 +155,7 @@ impl Judge {
         if let Some(s) = &proof.storage {
             at_most("storage path siblings", s.path.siblings.len(), MAX_STORAGE_SIBLINGS)?;
         }
-        let store = &self.layout.store;
+        let store = &self.layout.store();
         if let Some(seg) = &proof.segments {
             if seg.elems.len() != store.elems.len() || seg.datas.len() != store.data_dropped.len() {
                 return invalid("the dropped segments do not list every segment");
@@ -187,7 +187,7 @@ impl Judge {
     /// caller's call instruction, its return pc and where the callee's frame starts.
     fn check_running(&self, proof: &Proof) -> Result<(), Invalid> {
         let s = &proof.state;
-        let config = &self.layout.config;
+        let config = &self.layout.config();
         if s.trap != 0 || s.trap_arg != 0 {
             return invalid("a running state carries a trap");
         }
@@ -241,7 +241,7 @@ impl Judge {
         let (calls_callee, popped) = match module.code[call_pc as usize] {
             Op::Call(index) => (instance.funcs.get(index as usize) == Some(&callee.func), 0),
             Op::CallIndirect { type_index, .. } => {
-                let callee_type = self.layout.store.funcs.get(callee.func as usize).map(|f| f.type_id());
+                let callee_type = self.layout.store().funcs.get(callee.func as usize).map(|f| f.type_id());
                 (callee_type == instance.type_ids.get(type_index as usize).copied(), 1)
             }
             _ => return Err(not_a_call()),
@@ -267,8 +267,8 @@ impl Judge {
 
     /// The instance and module function index of store function `func`, if it is wasm.
     fn function(&self, func: u32) -> Option<(&Instance, u32)> {
-        match self.layout.store.funcs.get(func as usize)? {
-            Func::Wasm { instance, index, .. } => Some((&self.layout.store.instances[*instance as usize], *index)),
+        match self.layout.store().funcs.get(func as usize)? {
+            Func::Wasm { instance, index, .. } => Some((&self.layout.store().instances[*instance as usize], *index)),
             Func::Host { .. } => None,
         }
     }
@@ -285,7 +285,7 @@ impl Judge {
 
     fn execute_running(&self, proof: &Proof) -> Result<Verdict, Invalid> {
         let s = &proof.state;
-        let store = &self.layout.store;
+        let store = &self.layout.store();
         let frame = s.frame;
         let instruction = self.instruction(frame.func, frame.pc);
         let stack = &proof.stack;
@@ -337,12 +337,15 @@ impl Judge {
         };
         let mut regs = Registers { pc: frame.pc, steps: s.steps, gas_used: s.gas_used, status: Status::Running };
         let cx = stepper::Context {
-            config: &self.layout.config,
+            config: self.layout.config(),
             types: &store.types,
             funcs: &store.funcs,
             instances: &store.instances,
         };
-        stepper::step(&cx, &mut regs, &mut partial);
+        // The checks above make the executor's entry check pass; it stays as the last word.
+        if let Err(e) = stepper::step(&cx, &mut regs, &mut partial) {
+            return invalid(e.to_string());
+        }
         if let Some(what) = partial.missing.take() {
             return invalid(format!("the step needs {what}, which the proof does not open"));
         }
@@ -352,8 +355,8 @@ impl Judge {
 
     fn open_memory(&self, proof: &Proof) -> Result<Option<PartialMemory>, Invalid> {
         let Some(m) = &proof.memory else { return Ok(None) };
-        let chunk_size = self.layout.config.memory_chunk_size as usize;
-        let count = self.layout.store.memories.len();
+        let chunk_size = self.layout.config().memory_chunk_size as usize;
+        let count = self.layout.store().memories.len();
         if m.index as usize >= count || m.pages > memory::MAX_PAGES || m.max > memory::MAX_PAGES {
             return invalid("the opened memory does not exist or has an impossible size");
         }
@@ -392,20 +395,20 @@ impl Judge {
 
     fn open_tables(&self, proof: &Proof) -> Result<BTreeMap<u32, PartialTable>, Invalid> {
         let Some(t) = &proof.tables else { return Ok(BTreeMap::new()) };
-        let count = self.layout.store.tables.len();
+        let count = self.layout.store().tables.len();
         let mut leaves = Vec::new();
         let mut tables = BTreeMap::new();
         for (index, l) in &t.tables {
-            let Some(table) = self.layout.store.tables.get(*index as usize) else {
+            let Some(table) = self.layout.store().tables.get(*index as usize) else {
                 return invalid(format!("table {index} does not exist"));
             };
-            let limit = table.max.unwrap_or(u32::MAX).min(self.layout.config.max_table_elements);
+            let limit = table.max().unwrap_or(u32::MAX).min(self.layout.config().max_table_elements);
             if l.count > limit {
                 return invalid(format!("table {index} has {} elements, more than its limit {limit}", l.count));
             }
             // A function reference is null or a function's address plus one.
-            let functions = self.layout.store.funcs.len() as u64;
-            if table.ty == ValType::FuncRef && l.values.iter().any(|&v| v > functions) {
+            let functions = self.layout.store().funcs.len() as u64;
+            if table.ty() == ValType::FuncRef && l.values.iter().any(|&v| v > functions) {
                 return invalid(format!("table {index} holds a reference to no function"));
             }
             let root = leaves_root(&format!("table {index}"), l, &l.values)?;
@@ -517,7 +520,7 @@ impl Judge {
             _ => chunks_root_of(m, chunk_size, m.chunks.iter().map(|(i, _)| pm.chunks[&(*i as usize)].as_slice()))?,
         };
         let commitment = memory::commitment_of(pm.pages, Some(pm.max), &root);
-        let count = self.layout.store.memories.len();
+        let count = self.layout.store().memories.len();
         proven_root(&m.memories_proof, &[m.index as usize], &[commitment], count)
             .map_err(|e| Invalid(format!("memories: {e}")))
     }
@@ -542,7 +545,7 @@ impl Judge {
             leaves.push(table_commitment_of(table.len as u32, &root));
         }
         let indices: Vec<usize> = t.tables.iter().map(|(i, _)| *i as usize).collect();
-        proven_root(&t.tables_proof, &indices, &leaves, self.layout.store.tables.len())
+        proven_root(&t.tables_proof, &indices, &leaves, self.layout.store().tables.len())
             .map_err(|e| Invalid(format!("tables: {e}")))
     }
 }

@@ -24,7 +24,7 @@ fn proof_of(module: &Arc<Module>, export: &str, args: &[Value], prefix: &str) ->
     let mut m = start(module, export, args);
     loop {
         let (_, instance) = m.current().unwrap_or_else(|| panic!("no {prefix} before the end"));
-        if instance.module.code[m.pc as usize].to_string().starts_with(prefix) {
+        if instance.module.code[m.pc() as usize].to_string().starts_with(prefix) {
             break;
         }
         assert!(!m.step().is_halted(), "no {prefix} before the end");

@@ -150,6 +150,9 @@ const I2I_B: u32 = 3;
 const V2V: u32 = 4;
 const L2V: u32 = 5;
 const CALLER: u32 = 6;
+/// The generic callers, smallest first: `$caller`, then the `$pad` functions after `$wide`,
+/// with their local counts (each also has an i32 and an i64 parameter).
+const PADS: [(u32, usize); 4] = [(CALLER, 2), (8, 14), (9, 61), (10, 250)];
 /// 40 parameters of every numeric type, for a call passing many arguments.
 const WIDE: usize = 40;
 const TYPES: [ValType; 4] = [ValType::I32, ValType::I64, ValType::F32, ValType::F64];
@@ -157,6 +160,20 @@ const TYPES: [ValType; 4] = [ValType::I32, ValType::I64, ValType::F32, ValType::
 fn prelude() -> String {
     let bytes = |n: usize, salt: usize| (0..n).map(|i| format!("\\{:02x}", (i * 31 + salt) as u8)).collect::<String>();
     let wide: String = (0..WIDE).map(|i| format!("{} ", TYPES[i % 4])).collect();
+    // A generic caller calls any function of its type through table $t, with 0 to
+    // MAX_BELOW operands under the arguments.
+    let pad = |locals: usize| {
+        let sites: String = (0..=MAX_BELOW as usize)
+            .map(|below| {
+                let under = "(i64.const 0) ".repeat(below);
+                let drops = "(drop) ".repeat(below);
+                format!("{under}(call_indirect $t (type $pad) (local.get 0) (local.get 1) (i32.const 0)) {drops}")
+            })
+            .collect();
+        format!("(func (type $pad) (local {}) {sites})", "i64 ".repeat(locals))
+    };
+    let caller = pad(PADS[0].1).replacen("(func", "(func $caller", 1);
+    let pads: String = PADS[1..].iter().map(|&(_, locals)| pad(locals) + "\n").collect();
     format!(
         r#"
   (import "verigame" "emit" (func $emit (param i64)))
@@ -164,6 +181,7 @@ fn prelude() -> String {
   (type $i2i (func (param i32) (result i32)))
   (type $v2v (func))
   (type $l2v (func (param i64)))
+  (type $pad (func (param i32 i64)))
   (memory 1 {MEMORY_MAX})
   (table $t 0 {T_MAX} funcref)
   (table $x 0 {X_MAX} externref)
@@ -185,9 +203,9 @@ fn prelude() -> String {
   (func $i2i_b (type $i2i) (i32.mul (local.get 0) (local.get 0)))
   (func $v2v (type $v2v))
   (func $l2v (type $l2v) (local i32))
-  (func $caller (param i32 i64) (local f32 f64)
-    (call $v2v) (call $l2v (local.get 1)) (drop (call $i2i_a (local.get 0))))
+  {caller}
   (func $wide (param {wide}) (local i32))
+  {pads}
 "#,
         bytes(DATA_LENS[1], 7),
         bytes(DATA_LENS[2], 3)
@@ -829,10 +847,22 @@ fn local_types(module: &Module, func: u32) -> Vec<ValType> {
     types
 }
 
-/// Where callers continue: the generic `$caller`'s return pcs, and the case's own caller.
+/// Where callers continue: the generic callers (smallest first), and the case's own caller.
 struct Callers<'a> {
-    generic: &'a [u32],
+    pads: &'a [Pad],
     case: CaseCaller,
+}
+
+/// The most operands a generic caller holds under its call's arguments.
+const MAX_BELOW: u32 = 3;
+
+/// A generic caller: a function of the case callers' type, its slots (parameters and
+/// locals), and the return pc of its call_indirect with `below` operands under the
+/// arguments, for each `below` up to [`MAX_BELOW`].
+struct Pad {
+    func: u32,
+    slots: u32,
+    ret_pcs: Vec<u32>,
 }
 
 /// The function that calls a case, where it continues after its call, and how many of
@@ -857,7 +887,7 @@ fn random_state(
 ) -> Machine {
     let config = &w.config;
     let chunk = config.memory_chunk_size as u64;
-    let mut m = w.base.clone();
+    let mut m = w.base.clone().into_parts();
     let funcs = m.store.funcs.len() as u64;
     // Store addresses of the module's functions (the machine's host functions come first).
     let address: Vec<u32> = m.store.instances[0].funcs.clone();
@@ -908,7 +938,7 @@ fn random_state(
                 _ => rng.range(1, funcs),
             })
             .collect();
-        let max = m.store.tables[t].max;
+        let max = m.store.tables[t].max();
         m.store.tables[t] = Table::new(ty, elems, max);
     }
     for (g, &ty) in GLOBALS.iter().enumerate() {
@@ -922,48 +952,58 @@ fn random_state(
     m.store.data_dropped.copy_from_slice(&data_dropped);
     m.output = (0..rng.below(3)).map(|_| rng.next() as i64).collect();
 
-    // Frames: callers running `$caller`, each with random locals and operands, then the
-    // case's function.
+    // Frames: generic callers (the `$pad` functions, each holding its locals and the
+    // operands under its call's arguments, and calling the frame above through
+    // call_indirect), then the case's own caller at the pc after its call, then the case's
+    // function, with exactly the operands validation gives its target instruction: the
+    // shape running gives, which `Machine::from_parts` checks.
     let max_depth = config.max_call_depth as u64;
-    let depth = match rng.below(20) {
-        0..=7 => 1,
-        8..=12 => rng.range(2, 4),
-        13..=15 => rng.range(5, 12.min(max_depth)),
-        // At the limit a call traps; one below it, it enters the last frame there is room for.
-        _ if max_depth <= 64 => max_depth - u64::from(rng.chance(25)),
-        _ => rng.range(2, 12),
-    }
-    .min(max_depth)
-    .max(1);
-    // Frames: callers running `$caller`, each with random locals and operands (never
-    // opened by a proof: only the innermost caller is), then the case's own caller at the
-    // pc after its call, then the case's function, with exactly the operands validation
-    // gives its target instruction.
     let locals = local_types(module, func);
-    let slots: usize = c.operands.iter().map(|g| if matches!(g, Gen::Bulk(_)) { 3 } else { 1 }).sum();
+    let case_caller = callers.case;
+    let case_caller_types = local_types(module, case_caller.func);
     // Sometimes up to a few slots below the value stack's limit (where a call traps): the
-    // padding goes into a generic caller's operands.
+    // generic callers' frames fill the stack up to there. Every frame's locals and most
+    // operands stay within the limit, as entering it checked.
+    let max_height = |f: u32| module.body(f).expect("a wasm function").max_height as usize;
+    let room = (case_caller_types.len() + max_height(case_caller.func))
+        .max(case_caller_types.len() + case_caller.below as usize + locals.len() + max_height(func))
+        .max(callers.pads.iter().map(|p| max_height(p.func)).max().expect("generic callers"));
     let near_limit = config.max_value_stack <= 1000 && max_depth >= 3 && rng.chance(30);
-    let depth = if near_limit { depth.max(3) } else { depth };
+    let (generic, depth): (Vec<(&Pad, u32)>, u64) = if near_limit {
+        let mut left = (config.max_value_stack as u64).saturating_sub(room as u64 + rng.below(4)) as u32;
+        let mut generic = Vec::new();
+        while let Some(pad) = callers.pads.iter().rev().find(|p| p.slots <= left) {
+            let site = (left - pad.slots).min(MAX_BELOW);
+            left -= pad.slots + site;
+            generic.push((pad, site));
+        }
+        generic.truncate(max_depth.saturating_sub(2) as usize);
+        let depth = generic.len() as u64 + 2;
+        (generic, depth)
+    } else {
+        let depth = match rng.below(20) {
+            0..=7 => 1,
+            8..=12 => rng.range(2, 4),
+            13..=15 => rng.range(5, 12.min(max_depth)),
+            // At the limit a call traps; one below it, it enters the last frame there is room for.
+            _ if max_depth <= 64 => max_depth - u64::from(rng.chance(25)),
+            _ => rng.range(2, 12),
+        }
+        .min(max_depth)
+        .max(1);
+        let small = &callers.pads[..2];
+        let generic =
+            (2..depth).map(|_| (&small[rng.below(2) as usize], rng.below(u64::from(MAX_BELOW) + 1) as u32)).collect();
+        (generic, depth)
+    };
     let mut stack: Vec<u64> = Vec::new();
     let mut frames = Vec::new();
     let mut ret_pc = 0;
-    let caller_types = local_types(module, CALLER);
-    for _ in 2..depth {
-        frames.push(Frame { func: address[CALLER as usize], base: stack.len() as u32, ret_pc });
-        stack.extend(caller_types.iter().map(|&ty| value(rng, ty, funcs, f64_edges)));
-        for _ in 0..rng.below(4) {
-            let ty = rng.pick(&TYPES);
-            stack.push(value(rng, ty, funcs, f64_edges));
-        }
-        ret_pc = rng.pick(callers.generic);
-    }
-    let case_caller = callers.case;
-    let case_caller_types = local_types(module, case_caller.func);
-    if near_limit {
-        let above = case_caller_types.len() + case_caller.below as usize + locals.len() + slots;
-        let pad = (config.max_value_stack as u64).saturating_sub((stack.len() + above) as u64 + rng.below(4));
-        stack.extend((0..pad).map(|_| rng.next() as u32 as u64));
+    for &(pad, below) in &generic {
+        frames.push(Frame { func: address[pad.func as usize], base: stack.len() as u32, ret_pc });
+        stack.extend(local_types(module, pad.func).iter().map(|&ty| value(rng, ty, funcs, f64_edges)));
+        stack.extend((0..below).map(|_| rng.next()));
+        ret_pc = pad.ret_pcs[below as usize];
     }
     if depth >= 2 {
         frames.push(Frame { func: address[case_caller.func as usize], base: stack.len() as u32, ret_pc });
@@ -984,10 +1024,7 @@ fn random_state(
         c.kind
     );
     stack.extend(&ops);
-    // Room for the executor's unchecked pushes (a call reserves its callee's).
-    let mut reserved = Vec::with_capacity(stack.len() + 4096);
-    reserved.extend(stack);
-    m.stack = reserved;
+    m.stack = stack;
     m.frames = frames;
     m.entry = Some(m.frames[0].func);
     m.pc = pc;
@@ -1011,7 +1048,7 @@ fn random_state(
             scribble(rng, at, 2 * chunk as usize + 8);
         }
     }
-    let max = m.store.memories[0].max;
+    let max = m.store.memories[0].max();
     m.store.memories[0] = Memory::new(data, max, config.memory_chunk_size);
 
     m.steps = match rng.below(3) {
@@ -1034,43 +1071,47 @@ fn random_state(
         }
         _ => Status::Running,
     };
-    m
+    if m.status == Status::Returned {
+        // A returned call has left its frames, its results on the stack.
+        m.frames.clear();
+    }
+    Machine::from_parts(m).expect("a random state the executor can run")
 }
 
 /// The outcomes a step had that coverage asks for, besides the op and any trap.
 fn outcomes(before: &Machine, after: &Machine, op: Op, proof: &Proof) -> Vec<&'static str> {
     let mut out = Vec::new();
-    let running = after.status == Status::Running;
-    match after.status {
-        Status::Returned if before.status == Status::Running => out.push("return from the entry frame"),
+    let running = after.status() == Status::Running;
+    match after.status() {
+        Status::Returned if before.status() == Status::Running => out.push("return from the entry frame"),
         _ => {}
     }
-    if running && after.frames.len() > before.frames.len() {
+    if running && after.frames().len() > before.frames().len() {
         out.push("call enters a frame");
     }
-    if running && after.frames.len() < before.frames.len() {
+    if running && after.frames().len() < before.frames().len() {
         out.push("return to a caller");
     }
-    if after.output.len() > before.output.len() {
+    if after.output().len() > before.output().len() {
         out.push("host call emits");
     }
     let two_chunks = proof.memory.as_ref().is_some_and(|m| m.chunks.len() == 2);
-    let pages = |m: &Machine| m.store.memories[0].pages();
-    let top = |m: &Machine| m.stack.last().copied();
+    let pages = |m: &Machine| m.store().memories[0].pages();
+    let top = |m: &Machine| m.stack().last().copied();
     match op {
         Op::Load { .. } if running && two_chunks => out.push("load across two chunks"),
         Op::Store { .. } if running && two_chunks => out.push("store across two chunks"),
         Op::MemoryCopy if running && two_chunks => out.push("memory.copy between two chunks"),
         Op::MemoryGrow if pages(after) > pages(before) => out.push("memory.grow grows"),
         Op::MemoryGrow if running && top(after) == Some(u32::MAX as u64) => out.push("memory.grow fails"),
-        Op::TableGrow(_) if running && after.pc == before.pc + 1 => out.push("table.grow goes on to fill"),
+        Op::TableGrow(_) if running && after.pc() == before.pc() + 1 => out.push("table.grow goes on to fill"),
         Op::TableGrow(_) if running && top(after) == Some(u32::MAX as u64) => out.push("table.grow fails"),
         Op::CallIndirect { .. } if running => out.push("call_indirect calls"),
         Op::BrTable { len } if top(before).is_some_and(|i| i as u32 >= len) => out.push("br_table takes the default"),
         _ => {}
     }
     if op.gas_class() == stepper::op::GasClass::Bulk && running {
-        out.push(if after.pc == before.pc { "bulk sub-step, more to do" } else { "bulk instruction done" });
+        out.push(if after.pc() == before.pc() { "bulk sub-step, more to do" } else { "bulk instruction done" });
     }
     out
 }
@@ -1132,11 +1173,18 @@ fn every_instruction_from_random_states_is_judged_to_the_steppers_post_state() {
             CaseCaller { func, ret_pc: call + 1, below: height - params }
         })
         .collect();
-    let caller_start = module.body(CALLER).expect("$caller").start;
-    let caller_rets: Vec<u32> = (caller_start..)
-        .take_while(|&pc| module.func_at(pc) == Some(CALLER))
-        .filter(|&pc| matches!(module.code[pc as usize], Op::Call(_)))
-        .map(|pc| pc + 1)
+    let pads: Vec<Pad> = PADS
+        .iter()
+        .map(|&(func, _)| {
+            let range = module.code_range(func).expect("a generic caller");
+            let calls = range.filter(|&pc| matches!(module.code[pc as usize], Op::CallIndirect { .. }));
+            let ret_pcs: Vec<u32> = calls.map(|pc| pc + 1).collect();
+            for (below, &ret) in ret_pcs.iter().enumerate() {
+                // The index and the two arguments are on top of the operands under them.
+                assert_eq!(module.operand_height(func, ret - 1), Some(below as u32 + 3), "$pad {func}'s calls");
+            }
+            Pad { func, slots: local_types(&module, func).len() as u32, ret_pcs }
+        })
         .collect();
     let tight = Config {
         max_memory_pages: 20,
@@ -1164,7 +1212,7 @@ fn every_instruction_from_random_states_is_judged_to_the_steppers_post_state() {
         let func = first_case + i as u32;
         for n in 0..per_case {
             let w = &worlds[(n % 2) as usize];
-            let callers = Callers { generic: &caller_rets, case: case_callers[i] };
+            let callers = Callers { pads: &pads, case: case_callers[i] };
             let mut m = random_state(&mut rng, w, &module, func, c, &callers, &f64_edges);
             let at = || format!("{} (case {i}, state {n}, {} configuration, seed {seed:#x})", c.wat, w.name);
             let pre = state_hash(&mut m);
@@ -1180,23 +1228,23 @@ fn every_instruction_from_random_states_is_judged_to_the_steppers_post_state() {
             let verdict =
                 w.judge.check(&proof).unwrap_or_else(|e| panic!("the judge refuses the honest proof: {e}\n{}", at()));
             let before = m.clone();
-            let op = module.code[m.pc as usize];
+            let op = module.code[m.pc() as usize];
             m.step();
             assert_eq!(verdict.post_hash, state_hash(&mut m), "the judge's post-state is not the stepper's: {}", at());
             proven += 1;
 
-            if before.status.is_halted() {
+            if before.status().is_halted() {
                 *ran.entry("halted machine".into()).or_default() += 1;
                 continue;
             }
-            if m.status == Status::OutOfGas {
+            if m.status() == Status::OutOfGas {
                 *ran.entry("out of gas".into()).or_default() += 1;
                 continue;
             }
             for kind in [op_kind(&op).map(str::to_string), target_kind(&op)].into_iter().flatten() {
                 *ran.entry(kind).or_default() += 1;
             }
-            if let Status::Trapped(t) = m.status {
+            if let Status::Trapped(t) = m.status() {
                 *ran.entry(trap_kind(&t).expect("every trap is named").into()).or_default() += 1;
             }
             for o in outcomes(&before, &m, op, &proof) {

@@ -23,20 +23,20 @@ fn every_step(module: &Arc<Module>, config: &Config, export: &str, args: &[Value
     let judge = Judge::new(module.clone(), config.clone()).unwrap();
     let mut m = start(module, config, export, args);
     let mut halted_steps = 0;
-    while halted_steps < 2 && m.steps < limit {
+    while halted_steps < 2 && m.steps() < limit {
         let proof = prove(&m);
         let known = judge::Known::of(&proof);
         assert_eq!(judge::from_bytes_with(&judge::to_bytes(&proof), &known).as_ref(), Ok(&proof), "compact round trip");
         assert_eq!(judge::from_bytes(&judge::to_full_bytes(&proof)).as_ref(), Ok(&proof), "full binary round trip");
         assert_eq!(judge::json::from_json(&judge::json::to_json(&proof)).as_ref(), Ok(&proof), "JSON round trip");
-        let verdict = judge.check(&proof).unwrap_or_else(|e| panic!("{export} step {}: {e}", m.steps));
+        let verdict = judge.check(&proof).unwrap_or_else(|e| panic!("{export} step {}: {e}", m.steps()));
         let pre = state_hash(&mut m);
         assert_eq!(proof.pre_hash, pre);
         m.step();
-        assert_eq!(verdict.post_hash, state_hash(&mut m), "{export} step {}: post-state", m.steps);
-        halted_steps += u64::from(m.status.is_halted());
+        assert_eq!(verdict.post_hash, state_hash(&mut m), "{export} step {}: post-state", m.steps());
+        halted_steps += u64::from(m.status().is_halted());
     }
-    (m.steps, m.status)
+    (m.steps(), m.status())
 }
 
 fn everything() -> Arc<Module> {

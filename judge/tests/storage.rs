@@ -24,17 +24,17 @@ fn call_judged(m: &mut Machine, instance: u32, judge: &Judge, export: &str, args
     let Some(Extern::Func(f)) = m.export(instance, export) else { panic!("no export {export}") };
     m.invoke(f, args).unwrap();
     let mut storage_steps = 0;
-    while !m.status.is_halted() {
+    while !m.status().is_halted() {
         let proof = prove(m);
         storage_steps += usize::from(proof.storage.is_some());
         let known = judge::Known::of(&proof);
         assert_eq!(judge::from_bytes_with(&judge::to_bytes(&proof), &known).as_ref(), Ok(&proof), "compact round trip");
         assert_eq!(judge::json::from_json(&judge::json::to_json(&proof)).as_ref(), Ok(&proof), "JSON round trip");
-        let verdict = judge.check(&proof).unwrap_or_else(|e| panic!("{export} step {}: {e}", m.steps));
+        let verdict = judge.check(&proof).unwrap_or_else(|e| panic!("{export} step {}: {e}", m.steps()));
         m.step();
-        assert_eq!(verdict.post_hash, state_hash(m), "{export} step {}", m.steps);
+        assert_eq!(verdict.post_hash, state_hash(m), "{export} step {}", m.steps());
     }
-    (m.status, storage_steps)
+    (m.status(), storage_steps)
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn storage_calls_are_proven_and_judged_at_every_step() {
     let judge = Judge::new(module, config).unwrap();
     let (status, writes) = call_judged(&mut m, instance, &judge, "fill", &[Value::I32(60)]);
     assert_eq!((status, writes), (Status::Returned, 90));
-    assert_eq!(m.store.storage.len(), 60);
+    assert_eq!(m.store().storage.len(), 60);
     for (i, cap, len) in [(3, 64, 4), (4, 64, 7), (4, 3, 7), (61, 8, -1)] {
         let (status, reads) = call_judged(&mut m, instance, &judge, "get", &[Value::I32(i), Value::I32(cap)]);
         assert_eq!((status, reads), (Status::Returned, 1));
@@ -56,9 +56,9 @@ fn storage_calls_are_proven_and_judged_at_every_step() {
     assert_eq!((deletes, m.results()), (20, vec![Value::I32(20)]));
     let (_, deletes) = call_judged(&mut m, instance, &judge, "remove", &[Value::I32(0), Value::I32(1), Value::I32(61)]);
     assert_eq!((deletes, m.results()), (61, vec![Value::I32(40)]));
-    assert!(m.store.storage.is_empty());
+    assert!(m.store().storage.is_empty());
     // An emptied storage commits like one never written.
-    assert_eq!(merkle_memory::storage::storage_root(&mut m.store.storage), merkle_memory::hash::EMPTY);
+    assert_eq!(merkle_memory::storage::storage_root(m.storage_mut()), merkle_memory::hash::EMPTY);
 }
 
 #[test]
@@ -120,5 +120,5 @@ fn a_direct_storage_call_costs_the_storage_price() {
     let judge = Judge::new(module, config).unwrap();
     let (status, _) = call_judged(&mut m, instance, &judge, "get", &[Value::I32(1), Value::I32(8)]);
     assert_eq!(status, Status::Returned);
-    assert_eq!(m.gas_used, m.steps - 1 + 1000);
+    assert_eq!(m.gas_used(), m.steps() - 1 + 1000);
 }

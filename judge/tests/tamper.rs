@@ -235,15 +235,16 @@ fn no_single_change_to_any_proof_of_a_run_is_accepted_as_a_forgery() {
             tried += 1;
             match judge.check(&bad) {
                 Err(_) => refused += 1,
-                Ok(v) => assert_eq!(v.post_hash, honest, "step {}: changing the {name} forged a post-state", m.steps),
+                Ok(v) => assert_eq!(v.post_hash, honest, "step {}: changing the {name} forged a post-state", m.steps()),
             }
             // Sent to a chain: the step, hashes and context are the chain's own.
             if let Ok(sent) = judge::from_bytes_with(&judge::to_bytes(&bad), &known) {
                 if let Ok(v) = judge.check(&sent) {
                     assert_eq!(
-                        v.post_hash, honest,
+                        v.post_hash,
+                        honest,
                         "step {}: the compact form of a changed {name} forged a post-state",
-                        m.steps
+                        m.steps()
                     );
                 }
             }

@@ -21,14 +21,14 @@ const EVERYTHING: &str = include_str!("common/everything.wat");
 /// What a step is an example of: its instruction class, or a named hard case.
 fn case_of(m: &Machine) -> Vec<String> {
     let Some((_, instance)) = m.current() else { return vec!["halted".into()] };
-    if m.status.is_halted() {
+    if m.status().is_halted() {
         return vec!["halted".into()];
     }
-    let op = instance.module.code[m.pc as usize];
+    let op = instance.module.code[m.pc() as usize];
     let mut name = op.to_string().split(' ').next().unwrap_or_default().to_string();
     let mut cases = vec![format!("class {}", op.gas_class().name())];
     if let stepper::op::Op::Call(index) = op {
-        if let stepper::store::Func::Host { func, .. } = m.store.funcs[instance.funcs[index as usize] as usize] {
+        if let stepper::store::Func::Host { func, .. } = m.store().funcs[instance.funcs[index as usize] as usize] {
             name =
                 stepper::host::HostFunc::VERIGAME.iter().find(|(_, f)| *f == func).map_or(name, |(n, _)| n.to_string());
         }
@@ -91,7 +91,7 @@ fn vectors(module: &Arc<Module>, wasm: &[u8]) -> Json {
             for case in case_of(&m) {
                 record(case, &m, config_name);
             }
-            if m.status.is_halted() {
+            if m.status().is_halted() {
                 break;
             }
             // The step that traps or runs out of gas: proven from the state before it.

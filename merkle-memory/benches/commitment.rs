@@ -78,7 +78,7 @@ fn time<T>(f: impl FnOnce() -> T) -> Duration {
 /// The chunk root of `mem` rebuilt from scratch: the cached layers are dropped first
 /// (untimed), as in a memory just restored from a snapshot.
 fn fresh_root(mem: &mut Memory) -> Duration {
-    mem.cache.layers.clear();
+    mem.data_and_cache().1.layers.clear();
     time(|| memory::chunks_root(mem))
 }
 
@@ -189,7 +189,7 @@ fn machine_with_memory(bytes: usize) -> Machine {
     let pages = bytes / PAGE_SIZE;
     let module = Module::new(format!("(module (memory {pages}) (global (mut i32) (i32.const 0)))").as_bytes()).unwrap();
     let (mut m, _) = Machine::load(&module, Config::default()).unwrap();
-    m.store.memories[0].write(0, &random_bytes(bytes as u64 + 7, bytes)).unwrap();
+    m.memories_mut()[0].write(0, &random_bytes(bytes as u64 + 7, bytes)).unwrap();
     state_hash(&mut m);
     m
 }
@@ -197,7 +197,7 @@ fn machine_with_memory(bytes: usize) -> Machine {
 /// Writes one byte into each of `k` chunks spread over the memory (no two sharing a path
 /// below the top levels), moving with `round` so that every round writes new values.
 fn dirty(m: &mut Machine, k: usize, round: usize) {
-    let mem = &mut m.store.memories[0];
+    let mem = &mut m.memories_mut()[0];
     let chunks = memory::chunk_count(mem);
     let stride = chunks / k;
     for i in 0..k {
@@ -211,7 +211,7 @@ fn incremental(c: &mut Criterion) {
     let mut g = c.benchmark_group("incremental");
     for size in [MIB, 64 * MIB] {
         let mut m = machine_with_memory(size);
-        let depth = memory::chunk_count(&m.store.memories[0]).trailing_zeros();
+        let depth = memory::chunk_count(&m.store().memories[0]).trailing_zeros();
         for k in [1usize, 16, 256] {
             let name = format!("{} dirty chunks, {}", k, size_name(size));
             let mut round = 0;
@@ -289,7 +289,7 @@ impl Program {
                 }
             },
         });
-        (t, m.steps)
+        (t, m.steps())
     }
 }
 

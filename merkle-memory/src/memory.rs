@@ -38,25 +38,23 @@ pub fn chunk_count(memory: &Memory) -> usize {
 
 /// The root of the chunk tree, rehashing only chunks written since the last call.
 pub fn chunks_root(memory: &mut Memory) -> Hash {
-    let zero = zero_hashes(memory.chunk_size());
+    let size = memory.chunk_size();
+    let zero = zero_hashes(size);
     let count = chunk_count(memory);
-    // The cache is moved out while the leaves read the memory's bytes.
-    let mut cache = std::mem::take(&mut memory.cache);
-    let root = tree::update(
-        &mut cache,
+    let (data, cache) = memory.data_and_cache();
+    tree::update(
+        cache,
         count,
         |i| {
-            let bytes = chunk(memory, i);
-            if bytes.iter().all(|&b| b == 0) && bytes.len() == memory.chunk_size() {
+            let bytes = &data[i * size..((i + 1) * size).min(data.len())];
+            if bytes.len() == size && bytes.iter().all(|&b| b == 0) {
                 zero[0]
             } else {
                 leaf(bytes)
             }
         },
         Some(zero),
-    );
-    memory.cache = cache;
-    root
+    )
 }
 
 /// `keccak(0x16 || pages u32 || max pages u32 || chunks root)`; no declared maximum
@@ -68,11 +66,11 @@ pub fn commitment_of(pages: u32, max: Option<u32>, chunks_root: &Hash) -> Hash {
 
 pub fn commitment(memory: &mut Memory) -> Hash {
     let root = chunks_root(memory);
-    commitment_of(memory.pages(), memory.max, &root)
+    commitment_of(memory.pages(), memory.max(), &root)
 }
 
 /// A multi-proof of chunks `indices` (sorted, distinct) against [`chunks_root`].
 pub fn chunk_proof(memory: &mut Memory, indices: &[usize]) -> MerkleProof<TreeHasher> {
     chunks_root(memory);
-    tree::proof(&memory.cache.layers, indices)
+    tree::proof(&memory.cache().layers, indices)
 }

@@ -111,22 +111,22 @@ impl Commitment {
     /// Commits to `machine`'s current state, rehashing only what changed in its memories
     /// and tables since the last commitment.
     pub fn of(machine: &mut Machine) -> Self {
-        let context = context(&machine.config, &machine.store);
+        let context = context(machine.config(), machine.store());
         let environment = EnvironmentCommitment::Open(environment(machine));
-        let (status, trap, trap_arg) = status_code(machine.status);
+        let (status, trap, trap_arg) = status_code(machine.status());
         let mut records = frame_records(machine);
-        let Machine { stack, frames, .. } = &*machine;
+        let (stack, frames) = (machine.stack(), machine.frames());
         let frame = records.pop().unwrap_or(FrameCommitment::NONE);
         Self {
             context,
             status,
             trap,
             trap_arg,
-            steps: machine.steps,
-            gas_used: machine.gas_used,
+            steps: machine.steps(),
+            gas_used: machine.gas_used(),
             depth: frames.len() as u32,
             height: stack.len() as u32,
-            entry: machine.entry.unwrap_or(NO_FUNCTION),
+            entry: machine.entry().unwrap_or(NO_FUNCTION),
             frame,
             callers: callers_chain(&records),
             stack: stack_root(stack),
@@ -159,7 +159,7 @@ impl Commitment {
 /// Where each frame's locals and operands lie on the value stack, outermost first:
 /// (locals start, operands start, operands end).
 pub fn frame_extents(machine: &Machine) -> Vec<(usize, usize, usize)> {
-    let Machine { store, stack, frames, .. } = machine;
+    let (store, stack, frames) = (machine.store(), machine.stack(), machine.frames());
     frames
         .iter()
         .enumerate()
@@ -173,13 +173,13 @@ pub fn frame_extents(machine: &Machine) -> Vec<(usize, usize, usize)> {
 
 /// The records of all frames, outermost first.
 pub fn frame_records(machine: &Machine) -> Vec<FrameCommitment> {
-    let Machine { frames, pc, .. } = machine;
+    let frames = machine.frames();
     frames
         .iter()
         .enumerate()
         .map(|(i, f)| FrameCommitment {
             func: f.func,
-            pc: frames.get(i + 1).map_or(*pc, |callee| callee.ret_pc),
+            pc: frames.get(i + 1).map_or(machine.pc(), |callee| callee.ret_pc),
             base: f.base,
         })
         .collect()
@@ -273,27 +273,25 @@ pub fn config_hash(c: &Config) -> Hash {
 }
 
 fn environment(machine: &mut Machine) -> Environment {
-    let store = &mut machine.store;
+    let memories: Vec<Hash> = machine.memories_mut().iter_mut().map(memory::commitment).collect();
+    let tables: Vec<Hash> = machine.tables_mut().iter_mut().map(table_commitment).collect();
+    let storage = crate::storage::storage_root(machine.storage_mut());
+    let store = machine.store();
     let globals: Vec<Hash> = store.globals.iter().map(|g| slot_leaf(g.value)).collect();
-    let memories: Vec<Hash> = store.memories.iter_mut().map(memory::commitment).collect();
-    let tables: Vec<Hash> = store.tables.iter_mut().map(table_commitment).collect();
     Environment {
         globals: tree::root(&globals),
         memories: tree::root(&memories),
         tables: tree::root(&tables),
         segments: segments_hash(store),
-        output: output_chain_over(&machine.output, EMPTY),
-        storage: crate::storage::storage_root(&mut store.storage),
+        output: output_chain_over(machine.output(), EMPTY),
+        storage,
     }
 }
 
 /// The root of a table's element tree, rehashing only elements written since last time.
 pub fn elements_root(table: &mut Table) -> Hash {
-    let mut cache = std::mem::take(&mut table.cache);
-    let elems = table.elems();
-    let root = tree::update(&mut cache, elems.len(), |i| slot_leaf(elems[i]), None);
-    table.cache = cache;
-    root
+    let (elems, cache) = table.elems_and_cache();
+    tree::update(cache, elems.len(), |i| slot_leaf(elems[i]), None)
 }
 
 /// `keccak(0x17 || length u32 || elements root)`.

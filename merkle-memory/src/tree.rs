@@ -15,7 +15,7 @@ use crate::hash::{node, Hash, TreeHasher, EMPTY};
 /// `zero` (hashes of all-zero subtrees by height) lets runs of zero leaves, such as a
 /// grown memory, skip hashing.
 pub fn update(cache: &mut MerkleCache, count: usize, leaf: impl Fn(usize) -> Hash, zero: Option<&[Hash]>) -> Hash {
-    let stale = cache.dirty.drain();
+    let stale = cache.drain_dirty();
     let layers = &mut cache.layers;
     let mut touched: Vec<usize> = if layers.first().map_or(0, Vec::len) > count || (layers.is_empty() && count > 0) {
         // Nothing to build on (a fresh cache, or fewer leaves than the cache holds):

@@ -248,8 +248,8 @@ fn run(rig: &Rig, m: &mut Machine, name: &str, args: &[Value], slice: u16) {
 fn apply(rig: &Rig, machines: &mut Vec<Machine>, a: &Action) {
     let t = a.target as usize % machines.len();
     let m = &mut machines[t];
-    let (len, chunk) = (m.store.memories[0].data().len() as u64, m.config.memory_chunk_size as u64);
-    let tlen = m.store.tables[m.store.instances[0].tables[0] as usize].elems().len() as u32;
+    let (len, chunk) = (m.store().memories[0].data().len() as u64, m.config().memory_chunk_size as u64);
+    let tlen = m.store().tables[m.store().instances[0].tables[0] as usize].elems().len() as u32;
     match &a.op {
         Op::Store { which, unfused, at, value } => {
             let name = if *unfused { format!("u{which}") } else { format!("s{which}") };
@@ -329,7 +329,7 @@ proptest! {
 // Focused cases.
 
 fn root(m: &mut Machine) -> merkle_memory::Hash {
-    memory::chunks_root(&mut m.store.memories[0])
+    memory::chunks_root(&mut m.memories_mut()[0])
 }
 
 fn leaves_of(at: u32, width: u32, chunk: u32) -> Vec<u32> {
@@ -349,7 +349,7 @@ fn stores_straddling_chunk_boundaries_mark_both_chunks() {
                     let value = 0x0102_0304_0506_0708u64.wrapping_mul(at as u64 + 1) | 0x8080_8080_8080_8080;
                     assert_eq!(rig.store(&mut m, i, unfused, at, value), Status::Returned);
                     assert_eq!(
-                        stale(&m.store.memories[0]),
+                        stale(&m.store().memories[0]),
                         leaves_of(at, w, chunk),
                         "width {w} at {at}, chunk {chunk}"
                     );
@@ -371,14 +371,14 @@ fn stores_at_the_last_bytes_of_memory() {
                 for unfused in [false, true] {
                     // Fits exactly: ends at the last byte.
                     assert_eq!(rig.store(&mut m, i, unfused, len - w, u64::MAX - i as u64), Status::Returned);
-                    assert_eq!(stale(&m.store.memories[0]), vec![(len - 1) / chunk]);
+                    assert_eq!(stale(&m.store().memories[0]), vec![(len - 1) / chunk]);
                     check_commitments(&mut m, &format!("width {w} at the end, chunk {chunk}"));
                     // One byte too far, and far past the end: traps, writes and marks nothing.
                     let before = root(&mut m);
                     for at in [len - w + 1, len, u32::MAX - w + 1, u32::MAX] {
                         let status = rig.store(&mut m, i, unfused, at, 0x5555);
                         assert_eq!(status, Status::Trapped(Trap::MemoryOutOfBounds), "width {w} at {at}");
-                        assert!(m.store.memories[0].cache.dirty.is_empty());
+                        assert!(m.store().memories[0].cache().dirty().is_empty());
                         assert_eq!(root(&mut m), before);
                     }
                 }
@@ -393,7 +393,7 @@ fn stores_at_the_last_bytes_of_memory() {
                 assert_eq!(rig.call(&mut m, name, &i32s(&args)), Status::Returned, "{name}{args:?}");
                 check_commitments(&mut m, &format!("{name}{args:?}, chunk {chunk}"));
             }
-            assert_eq!(m.store.memories[0].data()[len as usize - 1], segment_bytes()[5]);
+            assert_eq!(m.store().memories[0].data()[len as usize - 1], segment_bytes()[5]);
         }
     }
 }
@@ -408,7 +408,7 @@ fn grow_then_write_in_the_new_page() {
         assert_eq!(m.results(), vec![Value::I32(1)]);
         // The new chunks are stale (and zero), the old ones are not.
         let per_page = 65536 / chunk;
-        assert_eq!(stale(&m.store.memories[0]), (per_page..3 * per_page).collect::<Vec<_>>());
+        assert_eq!(stale(&m.store().memories[0]), (per_page..3 * per_page).collect::<Vec<_>>());
         // Write in the new pages before any hash is asked for, then after.
         rig.store(&mut m, 6, false, 65536 + 5, 7);
         rig.store(&mut m, 2, true, 3 * 65536 - 4, 9);
@@ -431,7 +431,7 @@ fn restore_then_write() {
         check_commitments(&mut m, "before the snapshot");
         let mut r = rig.restore(&m);
         // A restored machine starts with no cached hashes.
-        assert!(r.store.memories[0].cache.layers.is_empty());
+        assert!(r.store().memories[0].cache().layers.is_empty());
         rig.store(&mut r, 3, false, chunk - 1, 0xff);
         rig.call(&mut r, "tset", &i32s(&[0, 2]));
         rig.call(&mut r, "grow", &i32s(&[1]));
@@ -457,7 +457,7 @@ fn clone_then_write_on_one_side_only() {
         rig.call(&mut b, "tfill", &i32s(&[0, 1, 3]));
         check_commitments(&mut b, "the written clone");
         assert_ne!(root(&mut b), before);
-        assert!(a.store.memories[0].cache.dirty.is_empty());
+        assert!(a.store().memories[0].cache().dirty().is_empty());
         assert_eq!(root(&mut a), before, "the clone's writes leaked into the original");
         check_commitments(&mut a, "the original");
         // And the other way round, with stale leaves pending when cloning.
@@ -478,15 +478,15 @@ fn grow_by_zero_and_failed_grows_change_nothing() {
         for (n, result) in [(0u32, 1i32), (2, -1), (70000, -1), (u32::MAX, -1)] {
             assert_eq!(rig.call(&mut m, "grow", &i32s(&[n])), Status::Returned);
             assert_eq!(m.results(), vec![Value::I32(result)], "grow {n}");
-            assert!(m.store.memories[0].cache.dirty.is_empty(), "grow {n} marked chunks");
-            assert_eq!(m.store.memories[0].pages(), 1);
+            assert!(m.store().memories[0].cache().dirty().is_empty(), "grow {n} marked chunks");
+            assert_eq!(m.store().memories[0].pages(), 1);
             assert_eq!(root(&mut m), mem_root);
             check_commitments(&mut m, &format!("grow {n}"));
         }
         // A failed table.grow marks nothing either.
         assert_eq!(rig.call(&mut m, "tgrow", &i32s(&[1, 1000])), Status::Returned);
         assert_eq!(m.results(), vec![Value::I32(-1)]);
-        assert!(m.store.tables.iter().all(|t| t.cache.dirty.is_empty()));
+        assert!(m.store().tables.iter().all(|t| t.cache().dirty().is_empty()));
         check_commitments(&mut m, "failed table.grow");
     }
 }
@@ -536,7 +536,7 @@ fn bulk_sub_steps_keep_the_commitment_exact() {
                 steps += 1;
                 check_commitments(&mut m, &format!("copy({d}, {s}, {n}) after {steps} steps"));
             }
-            assert_eq!(m.status, Status::Returned);
+            assert_eq!(m.status(), Status::Returned);
             check_commitments(&mut m, &format!("copy({d}, {s}, {n})"));
         }
     }
@@ -549,11 +549,11 @@ fn one_byte_store_rehashes_one_path() {
     check_commitments(&mut m, "fresh 256 pages");
     let at = 5 * 65536 + 12345;
     let leaf = (at / chunk) as usize;
-    let before = m.store.memories[0].cache.layers.clone();
+    let before = m.store().memories[0].cache().layers.clone();
     assert_eq!(rig.store(&mut m, 0, false, at, 0x5a), Status::Returned);
-    assert_eq!(stale(&m.store.memories[0]), vec![leaf as u32]);
+    assert_eq!(stale(&m.store().memories[0]), vec![leaf as u32]);
     root(&mut m);
-    let after = &m.store.memories[0].cache.layers;
+    let after = &m.store().memories[0].cache().layers;
     assert_eq!(after.len(), before.len());
     for (h, (old, new)) in before.iter().zip(after).enumerate() {
         let changed: Vec<usize> = (0..old.len()).filter(|&i| old[i] != new[i]).collect();
@@ -562,17 +562,17 @@ fn one_byte_store_rehashes_one_path() {
     check_commitments(&mut m, "after one store");
     // Growing adds stale zero chunks only; the old ones stay as they were.
     rig.call(&mut m, "grow", &i32s(&[1]));
-    assert_eq!(stale(&m.store.memories[0]).len(), 65536 / chunk as usize);
-    let layer0 = m.store.memories[0].cache.layers[0].clone();
+    assert_eq!(stale(&m.store().memories[0]).len(), 65536 / chunk as usize);
+    let layer0 = m.store().memories[0].cache().layers[0].clone();
     root(&mut m);
-    assert_eq!(&m.store.memories[0].cache.layers[0][..layer0.len()], &layer0[..]);
+    assert_eq!(&m.store().memories[0].cache().layers[0][..layer0.len()], &layer0[..]);
     check_commitments(&mut m, "after growing 256 pages by one");
 }
 
 #[test]
 fn table_bulk_writes_keep_the_commitment_exact() {
     let (rig, mut m) = Rig::new(1, None, 3, Some(40), Config::default());
-    let t = m.store.instances[0].tables[0] as usize;
+    let t = m.store().instances[0].tables[0] as usize;
     assert_eq!(rig.call(&mut m, "tgrow", &i32s(&[2, 9])), Status::Returned);
     check_commitments(&mut m, "table.grow with a value");
     // Distinct entries, so that every misplaced or unmarked write shows.
@@ -592,11 +592,11 @@ fn table_bulk_writes_keep_the_commitment_exact() {
         while m.step() == Status::Running {
             check_commitments(&mut m, &format!("{name}{args:?} in the middle"));
         }
-        assert_eq!(m.status, Status::Returned, "{name}{args:?}");
+        assert_eq!(m.status(), Status::Returned, "{name}{args:?}");
         check_commitments(&mut m, &format!("{name}{args:?}"));
     }
     // The last element, then one past it.
-    let len = m.store.tables[t].elems().len() as u32;
+    let len = m.store().tables[t].elems().len() as u32;
     assert_eq!(rig.call(&mut m, "tset", &i32s(&[len - 1, 3])), Status::Returned);
     assert_eq!(rig.call(&mut m, "tset", &i32s(&[len, 3])), Status::Trapped(Trap::TableOutOfBounds));
     check_commitments(&mut m, "last element");

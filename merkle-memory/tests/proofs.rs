@@ -67,7 +67,7 @@ fn set() -> impl Strategy<Value = Set> {
 /// with about `zeros`/8 of its chunks left all zero.
 fn machine(pages: u32, chunk: u32, seed: u64, zeros: u8) -> (Rig, Machine) {
     let (rig, mut m) = Rig::simple(pages, None, chunk);
-    let mem = &mut m.store.memories[0];
+    let mem = &mut m.memories_mut()[0];
     let bytes = random_bytes(seed, mem.data().len());
     for (i, c) in bytes.chunks(chunk as usize).enumerate() {
         if random_bytes(seed ^ i as u64, 1)[0] % 8 >= zeros {
@@ -209,7 +209,7 @@ proptest! {
         set in set(),
     ) {
         let (rig, mut m) = machine(pages, chunk, seed, zeros);
-        let mem = &mut m.store.memories[0];
+        let mem = &mut m.memories_mut()[0];
         let n = memory::chunk_count(mem);
         let idx = set.resolve(n);
         let root = memory::chunks_root(mem);
@@ -237,7 +237,7 @@ proptest! {
             let value = u64::from_le_bytes(r[9 * k + 1..9 * k + 9].try_into().unwrap()) | 1;
             prop_assert_eq!(rig.store(&mut m, 6, r[9 * k].is_multiple_of(2), at, value), Status::Returned);
         }
-        let mem = &mut m.store.memories[0];
+        let mem = &mut m.memories_mut()[0];
         let changed: Vec<Hash> = idx.iter().map(|&i| leaf(memory::chunk(mem, i))).collect();
         let new_root = proof.root(&idx, &changed, n).unwrap();
         prop_assert_eq!(tree::proven_root(proof.proof_hashes(), &idx, &changed, n), Ok(new_root));
@@ -256,7 +256,7 @@ fn every_subset_of_small_trees() {
         let n = pages as usize;
         for mask in 1u32..(1 << n) {
             let idx: Vec<usize> = (0..n).filter(|i| mask & (1 << i) != 0).collect();
-            let mem = &mut m.store.memories[0];
+            let mem = &mut m.memories_mut()[0];
             let root = memory::chunks_root(mem);
             let leaves = chunk_leaves(mem);
             let proof = memory::chunk_proof(mem, &idx);
@@ -268,7 +268,7 @@ fn every_subset_of_small_trees() {
             for &i in &idx {
                 rig.store(&mut m, 2, false, i as u32 * 65536 + 65532, mask as u64);
             }
-            let mem = &mut m.store.memories[0];
+            let mem = &mut m.memories_mut()[0];
             let changed: Vec<Hash> = idx.iter().map(|&i| leaf(memory::chunk(mem, i))).collect();
             assert_eq!(proof.root(&idx, &changed, n).unwrap(), memory::chunks_root(mem), "{n} pages, {idx:?}");
             check_commitments(&mut m, "after the proven chunks changed");

@@ -12,7 +12,7 @@ use rs_merkle::MerkleTree;
 use serde_json::{json, Value as Json};
 use sha3::{Digest, Keccak256};
 use stepper::store::Func;
-use stepper::{Config, Extern, GasTable, Machine, Module, Status, Value};
+use stepper::{Config, Extern, GasTable, Machine, MachineParts, Module, Status, Value};
 
 // ---- docs/spec.md, implemented from the text -------------------------------------
 
@@ -62,15 +62,15 @@ fn spec_config(c: &Config) -> Hash {
 
 fn spec_program(m: &Machine) -> Hash {
     let hosts: Vec<u8> = m
-        .store
+        .store()
         .funcs
         .iter()
         .filter_map(|f| if let Func::Host { func, .. } = f { Some(func.code()) } else { None })
         .collect();
     let mut b = (hosts.len() as u32).to_le_bytes().to_vec();
     b.extend(&hosts);
-    b.extend((m.store.instances.len() as u32).to_le_bytes());
-    m.store.instances.iter().for_each(|i| b.extend(i.module.code_hash));
+    b.extend((m.store().instances.len() as u32).to_le_bytes());
+    m.store().instances.iter().for_each(|i| b.extend(i.module.code_hash));
     msg(0x1B, &[&b])
 }
 
@@ -98,36 +98,36 @@ fn spec_frame(func: u32, pc: u32, base: u32) -> Hash {
 }
 
 fn spec_state(m: &Machine) -> Hash {
-    let context = msg(0x11, &[&spec_program(m), &spec_config(&m.config)]);
-    let (status, trap, trap_arg) = match m.status {
+    let context = msg(0x11, &[&spec_program(m), &spec_config(m.config())]);
+    let (status, trap, trap_arg) = match m.status() {
         Status::Running => (0u8, 0u32, 0u32),
         Status::Returned => (1, 0, 0),
         Status::Trapped(t) => (2, t.code(), if let stepper::Trap::Aborted(c) = t { c as u32 } else { 0 }),
         Status::OutOfGas => (3, 0, 0),
     };
     let mut frames: Vec<Hash> = Vec::new();
-    for (i, f) in m.frames.iter().enumerate() {
-        let pc = m.frames.get(i + 1).map_or(m.pc, |callee| callee.ret_pc);
+    for (i, f) in m.frames().iter().enumerate() {
+        let pc = m.frames().get(i + 1).map_or(m.pc(), |callee| callee.ret_pc);
         frames.push(spec_frame(f.func, pc, f.base));
     }
     let frame = frames.pop().unwrap_or_else(|| spec_frame(u32::MAX, 0, 0));
     let callers = frames.iter().fold([0u8; 32], |below, f| msg(0x14, &[f, &below]));
-    let slots: Vec<Hash> = m.stack.iter().map(|&v| spec_slot_leaf(v)).collect();
+    let slots: Vec<Hash> = m.stack().iter().map(|&v| spec_slot_leaf(v)).collect();
     let stack = spec_tree(&slots);
-    let globals: Vec<Hash> = m.store.globals.iter().map(|g| spec_slot_leaf(g.value)).collect();
+    let globals: Vec<Hash> = m.store().globals.iter().map(|g| spec_slot_leaf(g.value)).collect();
     let memories: Vec<Hash> = m
-        .store
+        .store()
         .memories
         .iter()
-        .map(|mem| spec_memory(mem.data(), mem.max, m.config.memory_chunk_size as usize))
+        .map(|mem| spec_memory(mem.data(), mem.max(), m.config().memory_chunk_size as usize))
         .collect();
-    let tables: Vec<Hash> = m.store.tables.iter().map(|t| spec_table(t.elems())).collect();
-    let mut seg = (m.store.elems.len() as u32).to_le_bytes().to_vec();
-    seg.extend(m.store.elems.iter().map(|e| e.is_empty() as u8));
-    seg.extend((m.store.data_dropped.len() as u32).to_le_bytes());
-    seg.extend(m.store.data_dropped.iter().map(|&d| d as u8));
-    let output = spec_chain(0x18, m.output.iter().map(|&v| v as u64));
-    let storage = spec_storage(m.store.storage.entries());
+    let tables: Vec<Hash> = m.store().tables.iter().map(|t| spec_table(t.elems())).collect();
+    let mut seg = (m.store().elems.len() as u32).to_le_bytes().to_vec();
+    seg.extend(m.store().elems.iter().map(|e| e.is_empty() as u8));
+    seg.extend((m.store().data_dropped.len() as u32).to_le_bytes());
+    seg.extend(m.store().data_dropped.iter().map(|&d| d as u8));
+    let output = spec_chain(0x18, m.output().iter().map(|&v| v as u64));
+    let storage = spec_storage(m.store().storage.entries());
     let environment = msg(
         0x15,
         &[&spec_tree(&globals), &spec_tree(&memories), &spec_tree(&tables), &msg(0x19, &[&seg]), &output, &storage],
@@ -137,11 +137,11 @@ fn spec_state(m: &Machine) -> Hash {
     b.push(status);
     b.extend(trap.to_le_bytes());
     b.extend(trap_arg.to_le_bytes());
-    b.extend(m.steps.to_le_bytes());
-    b.extend(m.gas_used.to_le_bytes());
-    b.extend((m.frames.len() as u32).to_le_bytes());
-    b.extend((m.stack.len() as u32).to_le_bytes());
-    b.extend(m.entry.unwrap_or(u32::MAX).to_le_bytes());
+    b.extend(m.steps().to_le_bytes());
+    b.extend(m.gas_used().to_le_bytes());
+    b.extend((m.frames().len() as u32).to_le_bytes());
+    b.extend((m.stack().len() as u32).to_le_bytes());
+    b.extend(m.entry().unwrap_or(u32::MAX).to_le_bytes());
     b.extend(frame);
     b.extend(callers);
     b.extend(stack);
@@ -331,7 +331,7 @@ fn vectors() -> Json {
     };
     let mut m = run_machine();
     for step in [0, 1, 5, 20, 60, 120] {
-        m.run(step - m.steps);
+        m.run(step - m.steps());
         record("run(3)", &mut m);
     }
     m.run(u64::MAX);
@@ -377,15 +377,15 @@ fn library_and_specification_agree_at_every_step() {
     let mut seen = std::collections::HashSet::new();
     loop {
         let ours = state_hash(&mut m);
-        assert_eq!(ours, spec_state(&m), "step {}", m.steps);
-        assert!(seen.insert(ours), "step {} repeats an earlier state hash", m.steps);
+        assert_eq!(ours, spec_state(&m), "step {}", m.steps());
+        assert!(seen.insert(ours), "step {} repeats an earlier state hash", m.steps());
         if m.step() != Status::Running {
             break;
         }
     }
-    assert_eq!(m.status, Status::Returned);
+    assert_eq!(m.status(), Status::Returned);
     assert_eq!(state_hash(&mut m), spec_state(&m));
-    assert!(m.output.len() == 3 && m.store.memories[0].pages() == 2, "the program touched what it should");
+    assert!(m.output().len() == 3 && m.store().memories[0].pages() == 2, "the program touched what it should");
 }
 
 #[test]
@@ -410,32 +410,65 @@ fn halted_machines_are_fixed_points() {
 fn every_part_of_the_state_changes_the_hash() {
     let mut base = run_machine();
     base.run(40);
-    assert!(base.frames.len() >= 2, "a nested call is running");
+    assert!(base.frames().len() >= 2, "a nested call is running");
     let reference = state_hash(&mut base);
     type Change = Box<dyn Fn(&mut Machine)>;
+    // A change of shape goes through the machine's parts; these machines are only hashed.
+    fn reshaped(m: &mut Machine, change: impl Fn(&mut MachineParts)) {
+        let mut parts = m.clone().into_parts();
+        change(&mut parts);
+        // SAFETY: the machine is hashed and dropped, never stepped or run.
+        *m = unsafe { Machine::from_parts_unchecked(parts) };
+    }
     let changes: Vec<(&str, Change)> = vec![
-        ("a deep local", Box::new(|m| m.stack[0] ^= 1)),
-        ("the top operand", Box::new(|m| *m.stack.last_mut().unwrap() ^= 1 << 40)),
-        ("a caller's return pc", Box::new(|m| m.frames[1].ret_pc += 1)),
-        ("the pc", Box::new(|m| m.pc += 1)),
-        ("the step counter", Box::new(|m| m.steps += 1)),
-        ("gas used", Box::new(|m| m.gas_used += 1)),
-        ("the status", Box::new(|m| m.status = Status::Trapped(stepper::Trap::Unreachable))),
-        ("the trap", Box::new(|m| m.status = Status::Trapped(stepper::Trap::Aborted(1)))),
-        ("the entry", Box::new(|m| m.entry = Some(3))),
-        ("a global", Box::new(|m| m.store.globals[0].value += 1)),
-        ("a memory byte", Box::new(|m| m.store.memories[0].write(4095, &[9]).unwrap())),
-        ("a table element", Box::new(|m| m.store.tables[0].set(0, 2))),
-        ("a storage entry", Box::new(|m| m.store.storage.set(b"key", Some(b"value")))),
-        ("a data segment drop", Box::new(|m| m.store.data_dropped[1] = !m.store.data_dropped[1])),
+        (
+            "a deep local",
+            Box::new(|m| {
+                let flipped = m.stack()[0] ^ 1;
+                m.tamper().set_slot(0, flipped).unwrap()
+            }),
+        ),
+        ("the top operand", Box::new(|m| reshaped(m, |p| *p.stack.last_mut().unwrap() ^= 1 << 40))),
+        ("a caller's return pc", Box::new(|m| reshaped(m, |p| p.frames[1].ret_pc += 1))),
+        ("the pc", Box::new(|m| reshaped(m, |p| p.pc += 1))),
+        (
+            "the step counter",
+            Box::new(|m| {
+                let (steps, gas) = (m.steps(), m.gas_used());
+                m.tamper().set_counters(steps + 1, gas).unwrap()
+            }),
+        ),
+        (
+            "gas used",
+            Box::new(|m| {
+                let (steps, gas) = (m.steps(), m.gas_used());
+                m.tamper().set_counters(steps, gas + 1).unwrap()
+            }),
+        ),
+        ("the status", Box::new(|m| reshaped(m, |p| p.status = Status::Trapped(stepper::Trap::Unreachable)))),
+        ("the trap", Box::new(|m| reshaped(m, |p| p.status = Status::Trapped(stepper::Trap::Aborted(1))))),
+        ("the entry", Box::new(|m| reshaped(m, |p| p.entry = Some(3)))),
+        (
+            "a global",
+            Box::new(|m| {
+                let value = m.store().globals[0].value;
+                m.tamper().set_global(0, value + 1).unwrap()
+            }),
+        ),
+        ("a memory byte", Box::new(|m| m.tamper().write_memory(0, 4095, &[9]).unwrap())),
+        ("a table element", Box::new(|m| m.tamper().set_table_element(0, 0, 2).unwrap())),
+        ("a storage entry", Box::new(|m| m.storage_mut().set(b"key", Some(b"value")))),
+        ("a data segment drop", Box::new(|m| reshaped(m, |p| p.store.data_dropped[1] = !p.store.data_dropped[1]))),
         (
             "an element segment",
-            Box::new(|m| m.store.elems[0] = if m.store.elems[0].is_empty() { vec![1] } else { vec![] }),
+            Box::new(|m| {
+                reshaped(m, |p| p.store.elems[0] = if p.store.elems[0].is_empty() { vec![1] } else { vec![] })
+            }),
         ),
-        ("the output log", Box::new(|m| m.output.push(0))),
-        ("the configuration", Box::new(|m| m.config.max_call_depth -= 1)),
-        ("a gas price", Box::new(|m| m.config.gas.costs[8] += 1)),
-        ("one more operand", Box::new(|m| m.stack.push(0))),
+        ("the output log", Box::new(|m| reshaped(m, |p| p.output.push(0)))),
+        ("the configuration", Box::new(|m| reshaped(m, |p| p.config.max_call_depth -= 1))),
+        ("a gas price", Box::new(|m| reshaped(m, |p| p.config.gas.costs[8] += 1))),
+        ("one more operand", Box::new(|m| reshaped(m, |p| p.stack.push(0)))),
     ];
     for (what, change) in changes {
         let mut m = base.clone();
@@ -449,13 +482,13 @@ fn every_part_of_the_state_changes_the_hash() {
 fn a_restored_or_cloned_machine_has_the_same_hash() {
     let module: Arc<Module> = Module::new(EVERYTHING.as_bytes()).unwrap();
     let mut m = run_machine();
-    while m.status == Status::Running {
+    while m.status() == Status::Running {
         let mut restored = Machine::restore(&m.snapshot(), std::slice::from_ref(&module)).unwrap();
-        assert_eq!(state_hash(&mut restored), state_hash(&mut m), "step {}", m.steps);
+        assert_eq!(state_hash(&mut restored), state_hash(&mut m), "step {}", m.steps());
         let mut clone = m.clone();
         clone.run(7);
         m.run(7);
         assert_eq!(state_hash(&mut clone), state_hash(&mut m));
     }
-    assert_ne!(NO_FUNCTION, m.entry.unwrap());
+    assert_ne!(NO_FUNCTION, m.entry().unwrap());
 }

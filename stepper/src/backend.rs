@@ -97,8 +97,10 @@ pub struct Registers {
     pub status: Status,
 }
 
-/// A machine's own state as a backend ([`crate::Machine::split`]).
-pub struct Direct<'a> {
+/// A machine's own state as a backend ([`crate::Machine::split`]). Its stack operations
+/// are unchecked: it exists only inside the stepper, over machines whose state running,
+/// restoring or [`crate::Machine::from_parts`] checked.
+pub(crate) struct Direct<'a> {
     pub(crate) stack: &'a mut Vec<u64>,
     pub(crate) frames: &'a mut Vec<Frame>,
     pub(crate) tables: &'a mut [Table],

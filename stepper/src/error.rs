@@ -19,6 +19,15 @@ pub enum Error {
     Call(String),
     #[error("bad snapshot: {0}")]
     Snapshot(String),
+    /// A machine's parts that the executor cannot run ([`crate::Machine::from_parts`]).
+    #[error("invalid machine state: {0}")]
+    State(String),
+    /// A value change [`crate::Tamper`] refused.
+    #[error("cannot change the machine: {0}")]
+    Tamper(String),
+    /// Registers and a backend that do not agree with the code ([`crate::step`]).
+    #[error("cannot step: {0}")]
+    Step(String),
 }
 
 impl From<wasmparser::BinaryReaderError> for Error {

@@ -10,7 +10,7 @@ use crate::machine::{Frame, Status};
 use crate::numeric;
 use crate::op::{Branch, GasClass, Op};
 use crate::store::{Func, Store};
-use crate::{Machine, Trap};
+use crate::{Error, Machine, Trap};
 
 /// Effective address of an access of `width` bytes, if it lies within `len` bytes.
 #[inline(always)]
@@ -141,12 +141,43 @@ fn reserve_frame<B: Backend>(cx: &Context, b: &mut B, frame: &Frame) {
 }
 
 /// Executes exactly one step over `b`, with gas charged per instruction class. Stepping
-/// a halted machine changes nothing.
-pub fn step<B: Backend>(cx: &Context, regs: &mut Registers, b: &mut B) -> Status {
+/// a halted machine changes nothing. A running state must have a wasm function's frame on
+/// top, its pc in that function's code at an instruction validation reached, and exactly
+/// the stack height the function has there; anything else is refused before it runs.
+pub fn step<B: Backend>(cx: &Context, regs: &mut Registers, b: &mut B) -> Result<Status, Error> {
     if regs.status == Status::Running {
-        execute::<false, B>(cx, regs, b, 1);
+        check_entry(cx, regs, b).map_err(Error::Step)?;
+        execute_once(cx, regs, b);
     }
-    regs.status
+    Ok(regs.status)
+}
+
+/// Whether the executor can start at `regs` over `b`: what its unchecked instruction
+/// fetch and the stack heights validation promises rely on.
+fn check_entry<B: Backend>(cx: &Context, regs: &Registers, b: &B) -> Result<(), String> {
+    let frame = b.last_frame().ok_or("a running state has no frame")?;
+    let Some(&Func::Wasm { instance, index, .. }) = cx.funcs.get(frame.func as usize) else {
+        return Err(format!("the frame's function {} is not a wasm function", frame.func));
+    };
+    let module = &cx.instances.get(instance as usize).ok_or("the frame's instance does not exist")?.module;
+    let height = module
+        .operand_height(index, regs.pc)
+        .ok_or_else(|| format!("pc {} is not an instruction of function {} that runs", regs.pc, frame.func))?;
+    let locals = module.func_type(index).params.len() + module.body(index).map_or(0, |body| body.locals.len());
+    let expected = frame.base as usize + locals + height as usize;
+    if b.stack_len() != expected {
+        return Err(format!(
+            "the stack holds {} slots, but the function has {expected} at pc {}",
+            b.stack_len(),
+            regs.pc
+        ));
+    }
+    Ok(())
+}
+
+/// Executes one step of a running state the caller has checked.
+pub(crate) fn execute_once<B: Backend>(cx: &Context, regs: &mut Registers, b: &mut B) {
+    execute::<false, B>(cx, regs, b, 1);
 }
 
 impl Machine {
@@ -185,8 +216,8 @@ impl Machine {
     }
 
     /// The machine as the executor sees it: its static context, its registers (a copy)
-    /// and its state as a backend.
-    pub fn split(&mut self) -> (Context<'_>, Registers, Direct<'_>) {
+    /// and its state as a backend, whose stack operations are unchecked.
+    pub(crate) fn split(&mut self) -> (Context<'_>, Registers, Direct<'_>) {
         let Machine { config, store, stack, frames, pc, steps, gas_used, status, output, .. } = self;
         let Store { types, funcs, tables, memories, globals, instances, elems, data_dropped, storage, .. } = store;
         let cx = Context { config, types, funcs, instances };
@@ -195,7 +226,7 @@ impl Machine {
     }
 
     /// Sets the counters and status, as after running the executor over [`Machine::split`].
-    pub fn set_registers(&mut self, regs: Registers) {
+    pub(crate) fn set_registers(&mut self, regs: Registers) {
         (self.pc, self.steps, self.gas_used, self.status) = (regs.pc, regs.steps, regs.gas_used, regs.status);
     }
 
@@ -337,6 +368,9 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
                 };
                 enter_context!(caller);
                 next = done.ret_pc as usize;
+                // The fetch below is unchecked: a frame from another backend than the
+                // machine's own must not return outside its caller's code.
+                assert!(next < code.len(), "a frame returns to pc {next}, outside its caller's code");
             }
             Op::Call(index) => {
                 let func = inst.funcs[index as usize];

@@ -11,9 +11,10 @@
 //! assert_eq!(machine.step(), Status::Running); // local.get 0
 //! assert_eq!(machine.run(u64::MAX), Status::Returned);
 //! assert_eq!(machine.results(), vec![Value::I32(5)]);
-//! assert_eq!(machine.steps, 4); // local.get, local.get, i32.add, end
+//! assert_eq!(machine.steps(), 4); // local.get, local.get, i32.add, end
 //! ```
 
+mod access;
 mod backend;
 mod config;
 mod error;
@@ -24,16 +25,19 @@ mod machine;
 pub mod module;
 pub mod numeric;
 pub mod op;
+mod record;
 mod snapshot;
 pub mod storage;
 pub mod store;
 mod value;
 
-pub use backend::{Backend, Context, Direct, Registers};
+pub use access::Tamper;
+pub use backend::{Backend, Context, Registers};
 pub use config::{Config, GasTable};
 pub use error::{Error, Trap};
 pub use exec::step;
-pub use machine::{Frame, Machine, Status};
+pub use machine::{Frame, Machine, MachineParts, Status};
 pub use module::Module;
+pub use record::Accesses;
 pub use store::Extern;
 pub use value::{ValType, Value};

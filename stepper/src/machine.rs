@@ -43,21 +43,43 @@ pub struct Frame {
 /// A deterministic WebAssembly machine. All of its state is plain data: [`Machine::step`]
 /// executes exactly one instruction (or one bounded sub-step of a bulk instruction), and
 /// [`Machine::run`] is a loop of it without per-step bookkeeping beyond the counters.
+///
+/// The state is private: the executor's unchecked stack operations and the fast path rely
+/// on invariants (each frame's stack height is the one its function has at its pc, room
+/// is reserved for every frame, pcs lie in their functions' code) that only running,
+/// [`Machine::restore`] and [`Machine::from_parts`] establish. Other crates read the state
+/// through accessors and change values, never the shape, through [`Machine::tamper`].
 #[derive(Debug)]
 pub struct Machine {
+    pub(crate) config: Config,
+    pub(crate) store: Store,
+    /// Locals and operands of all frames, as untyped slots.
+    pub(crate) stack: Vec<u64>,
+    pub(crate) frames: Vec<Frame>,
+    /// Index of the next op in the current function's module code.
+    pub(crate) pc: u32,
+    pub(crate) steps: u64,
+    pub(crate) gas_used: u64,
+    pub(crate) status: Status,
+    /// The function the current call started with.
+    pub(crate) entry: Option<u32>,
+    /// Values the program passed to `verigame.emit`.
+    pub(crate) output: Vec<i64>,
+}
+
+/// A machine's whole state as plain data, to change freely and turn back into a machine
+/// with [`Machine::from_parts`], which checks it as [`Machine::restore`] checks a snapshot.
+#[derive(Clone, Debug)]
+pub struct MachineParts {
     pub config: Config,
     pub store: Store,
-    /// Locals and operands of all frames, as untyped slots.
     pub stack: Vec<u64>,
     pub frames: Vec<Frame>,
-    /// Index of the next op in the current function's module code.
     pub pc: u32,
     pub steps: u64,
     pub gas_used: u64,
     pub status: Status,
-    /// The function the current call started with.
     pub entry: Option<u32>,
-    /// Values the program passed to `verigame.emit`.
     pub output: Vec<i64>,
 }
 

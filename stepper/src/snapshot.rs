@@ -85,7 +85,7 @@ const BLOCK: usize = 64;
 const MAX_PAGES: u64 = 65536;
 /// Step counters above this are rejected: no run gets there, and one that continued
 /// from there could overflow the counter.
-const MAX_COUNTER: u64 = 1 << 63;
+pub(crate) const MAX_COUNTER: u64 = 1 << 63;
 
 const STATUS_RUNNING: u8 = 0;
 const STATUS_RETURNED: u8 = 1;
@@ -541,14 +541,19 @@ impl Machine {
                 r.pos
             )));
         }
-        let mut machine = Machine { config, store, stack, frames, pc, steps, gas_used, status, entry, output };
-        validate_store(&machine).map_err(bad)?;
-        let need = validate_execution(&machine).map_err(bad)?;
-        // The executor's unchecked pushes rely on every active frame's locals and
-        // maximum operand height being reserved, as entering each frame does.
-        machine.stack.reserve(need.saturating_sub(machine.stack.len()));
-        Ok(machine)
+        checked(Machine { config, store, stack, frames, pc, steps, gas_used, status, entry, output }).map_err(bad)
     }
+}
+
+/// `machine`, if its state is one the executor can run (the store and execution checks
+/// [`Machine::restore`] lists), with room reserved on its value stack for every frame.
+fn checked(mut machine: Machine) -> Result<Machine, String> {
+    validate_store(&machine)?;
+    let need = validate_execution(&machine)?;
+    // The executor's unchecked pushes rely on every active frame's locals and maximum
+    // operand height being reserved, as entering each frame does.
+    machine.stack.reserve(need.saturating_sub(machine.stack.len()));
+    Ok(machine)
 }
 
 /// Storage entries, in strictly increasing key order so the encoding stays canonical.

@@ -95,9 +95,7 @@ impl DirtyLeaves {
         &self.list
     }
 
-    /// The stale leaves in ascending order, forgetting them: the caller takes over
-    /// bringing their hashes up to date.
-    pub fn drain(&mut self) -> Vec<u32> {
+    fn drain(&mut self) -> Vec<u32> {
         for &leaf in &self.list {
             self.bits[leaf as usize / 64] = 0;
         }
@@ -112,7 +110,7 @@ impl DirtyLeaves {
 /// merkle-memory owns the layout of `layers`; the stepper only marks `dirty`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MerkleCache {
-    pub dirty: DirtyLeaves,
+    pub(crate) dirty: DirtyLeaves,
     /// Node hashes by layer, leaves first.
     pub layers: Vec<Vec<[u8; 32]>>,
 }
@@ -121,17 +119,28 @@ impl MerkleCache {
     fn new(leaves: usize) -> Self {
         Self { dirty: DirtyLeaves::all(leaves), layers: Vec::new() }
     }
+
+    /// The leaves written since the hashes were last brought up to date.
+    pub fn dirty(&self) -> &DirtyLeaves {
+        &self.dirty
+    }
+
+    /// The stale leaves in ascending order, forgetting them: the caller takes over
+    /// bringing their hashes up to date.
+    pub fn drain_dirty(&mut self) -> Vec<u32> {
+        self.dirty.drain()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Table {
-    pub ty: ValType,
+    pub(crate) ty: ValType,
     /// Reference slots: 0 for null, address + 1 otherwise.
     pub(crate) elems: Vec<u64>,
     /// The declared maximum; the configured limit applies on top of it.
-    pub max: Option<u32>,
+    pub(crate) max: Option<u32>,
     /// One leaf per element.
-    pub cache: MerkleCache,
+    pub(crate) cache: MerkleCache,
 }
 
 impl Table {
@@ -144,9 +153,27 @@ impl Table {
         &self.elems
     }
 
+    pub fn ty(&self) -> ValType {
+        self.ty
+    }
+
+    pub fn cache(&self) -> &MerkleCache {
+        &self.cache
+    }
+
+    /// The elements, and the cache of their commitment to bring up to date.
+    pub fn elems_and_cache(&mut self) -> (&[u64], &mut MerkleCache) {
+        (&self.elems, &mut self.cache)
+    }
+
+    /// The declared maximum; the configured limit applies on top of it.
+    pub fn max(&self) -> Option<u32> {
+        self.max
+    }
+
     /// Writes element `i`, which must exist.
     #[inline(always)]
-    pub fn set(&mut self, i: usize, slot: u64) {
+    pub(crate) fn set(&mut self, i: usize, slot: u64) {
         self.elems[i] = slot;
         self.cache.dirty.mark(i);
     }
@@ -171,11 +198,11 @@ impl Table {
 pub struct Memory {
     pub(crate) data: Vec<u8>,
     /// The declared maximum in pages; the configured limit applies on top of it.
-    pub max: Option<u32>,
+    pub(crate) max: Option<u32>,
     /// log2 of the chunk size: the Merkle commitment's leaf size.
     pub(crate) chunk_shift: u32,
     /// One leaf per chunk.
-    pub cache: MerkleCache,
+    pub(crate) cache: MerkleCache,
 }
 
 impl Memory {
@@ -193,6 +220,20 @@ impl Memory {
 
     pub fn data(&self) -> &[u8] {
         &self.data
+    }
+
+    /// The declared maximum in pages; the configured limit applies on top of it.
+    pub fn max(&self) -> Option<u32> {
+        self.max
+    }
+
+    pub fn cache(&self) -> &MerkleCache {
+        &self.cache
+    }
+
+    /// The bytes, and the cache of their commitment to bring up to date.
+    pub fn data_and_cache(&mut self) -> (&[u8], &mut MerkleCache) {
+        (&self.data, &mut self.cache)
     }
 
     pub fn chunk_size(&self) -> usize {
@@ -246,6 +287,10 @@ pub struct Instance {
     pub exports: HashMap<String, Extern>,
 }
 
+/// All instances' functions, tables, memories, globals and segments: plain data. A
+/// machine hands out only a shared reference to its store, and a store enters a machine
+/// only through [`crate::Machine::from_parts`] or [`crate::Machine::restore`], which check
+/// it whole.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
     pub types: Vec<FuncType>,

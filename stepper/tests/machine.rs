@@ -25,14 +25,14 @@ type State = (Vec<u64>, Vec<stepper::Frame>, u32, u64, u64, Status, Vec<Vec<u8>>
 
 fn state(m: &Machine) -> State {
     (
-        m.stack.clone(),
-        m.frames.clone(),
-        m.pc,
-        m.steps,
-        m.gas_used,
-        m.status,
-        m.store.memories.iter().map(|mem| mem.data().to_vec()).collect(),
-        m.store.globals.iter().map(|g| g.value).collect(),
+        m.stack().to_vec(),
+        m.frames().to_vec(),
+        m.pc(),
+        m.steps(),
+        m.gas_used(),
+        m.status(),
+        m.store().memories.iter().map(|mem| mem.data().to_vec()).collect(),
+        m.store().globals.iter().map(|g| g.value).collect(),
     )
 }
 
@@ -59,10 +59,10 @@ fn every_instruction_is_one_step() {
     // block, i32.const, i32.const, i32.add, end (block), end (function)
     for expected in 1..=5 {
         assert_eq!(m.step(), Status::Running);
-        assert_eq!(m.steps, expected);
+        assert_eq!(m.steps(), expected);
     }
     assert_eq!(m.step(), Status::Returned);
-    assert_eq!(m.steps, 6);
+    assert_eq!(m.steps(), 6);
     assert_eq!(m.results(), vec![Value::I32(3)]);
 }
 
@@ -91,7 +91,7 @@ fn run_in_pieces_equals_one_run() {
 fn halted_machines_are_fixed_points() {
     for (wat, name) in [(LOOP_SUM, "sum"), (r#"(module (func (export "t") unreachable))"#, "t")] {
         let mut m = run(wat, name, if name == "sum" { &[Value::I32(3)] } else { &[] }, Config::default());
-        assert!(m.status.is_halted());
+        assert!(m.status().is_halted());
         let before = state(&m);
         for _ in 0..3 {
             m.step();
@@ -101,7 +101,7 @@ fn halted_machines_are_fixed_points() {
     }
     let config = Config { gas_limit: 10, ..Config::default() };
     let mut m = run(LOOP_SUM, "sum", &[Value::I32(100)], config);
-    assert_eq!(m.status, Status::OutOfGas);
+    assert_eq!(m.status(), Status::OutOfGas);
     let before = state(&m);
     m.step();
     assert_eq!(before, state(&m));
@@ -127,14 +127,14 @@ fn a_trap_changes_only_status_steps_and_gas() {
 #[test]
 fn out_of_gas_stops_at_the_exact_instruction() {
     let full = run(LOOP_SUM, "sum", &[Value::I32(10)], Config::default());
-    let total = full.gas_used;
-    assert_eq!(total, full.steps, "default gas is one per step");
+    let total = full.gas_used();
+    assert_eq!(total, full.steps(), "default gas is one per step");
     let enough = run(LOOP_SUM, "sum", &[Value::I32(10)], Config { gas_limit: total, ..Config::default() });
-    assert_eq!(enough.status, Status::Returned);
+    assert_eq!(enough.status(), Status::Returned);
     let short = run(LOOP_SUM, "sum", &[Value::I32(10)], Config { gas_limit: total - 1, ..Config::default() });
-    assert_eq!(short.status, Status::OutOfGas);
-    assert_eq!(short.gas_used, total - 1);
-    assert_eq!(short.steps, total, "the step that runs out of gas counts as a step");
+    assert_eq!(short.status(), Status::OutOfGas);
+    assert_eq!(short.gas_used(), total - 1);
+    assert_eq!(short.steps(), total, "the step that runs out of gas counts as a step");
 }
 
 #[test]
@@ -143,8 +143,8 @@ fn gas_table_prices_instruction_classes() {
     gas.costs[stepper::op::GasClass::Store as usize] = 10;
     let cheap = run(LOOP_SUM, "sum", &[Value::I32(10)], Config::default());
     let priced = run(LOOP_SUM, "sum", &[Value::I32(10)], Config { gas, ..Config::default() });
-    assert_eq!(cheap.steps, priced.steps);
-    assert_eq!(priced.gas_used, cheap.gas_used + 10 * 9, "ten stores at 10 instead of 1");
+    assert_eq!(cheap.steps(), priced.steps());
+    assert_eq!(priced.gas_used(), cheap.gas_used() + 10 * 9, "ten stores at 10 instead of 1");
 }
 
 #[test]
@@ -153,14 +153,14 @@ fn resource_limits_are_deterministic_traps() {
         (i32.add (call $f (local.get 0)) (i32.const 1))))"#;
     let config = Config { max_call_depth: 100, ..Config::default() };
     let m = run(recurse, "f", &[Value::I32(0)], config.clone());
-    assert_eq!(m.status, Status::Trapped(Trap::CallStackExhausted));
-    assert_eq!(m.frames.len(), 100);
+    assert_eq!(m.status(), Status::Trapped(Trap::CallStackExhausted));
+    assert_eq!(m.frames().len(), 100);
     let again = run(recurse, "f", &[Value::I32(0)], config);
     assert_eq!(state(&m), state(&again));
 
     let config = Config { max_value_stack: 50, ..Config::default() };
     let m = run(recurse, "f", &[Value::I32(0)], config);
-    assert_eq!(m.status, Status::Trapped(Trap::ValueStackExhausted));
+    assert_eq!(m.status(), Status::Trapped(Trap::ValueStackExhausted));
 
     let grow = r#"(module (memory 1) (func (export "g") (param i32) (result i32) (memory.grow (local.get 0))))"#;
     let config = Config { max_memory_pages: 3, ..Config::default() };
@@ -169,7 +169,7 @@ fn resource_limits_are_deterministic_traps() {
 }
 
 fn memory(m: &Machine) -> &[u8] {
-    m.store.memories[0].data()
+    m.store().memories[0].data()
 }
 
 const BULK: &str = r#"(module
@@ -184,10 +184,10 @@ const BULK: &str = r#"(module
 fn bulk_steps(m: &mut Machine, chunk: usize) -> usize {
     let mut bulk = 0;
     m.run(3); // the three local.gets
-    let bulk_pc = m.pc;
-    while m.status == Status::Running {
+    let bulk_pc = m.pc();
+    while m.status() == Status::Running {
         let before = memory(m).to_vec();
-        let at_bulk = m.pc == bulk_pc;
+        let at_bulk = m.pc() == bulk_pc;
         m.step();
         let changed: Vec<usize> = (0..before.len()).filter(|&i| before[i] != memory(m)[i]).collect();
         if let (Some(first), Some(last)) = (changed.first(), changed.last()) {
@@ -205,7 +205,7 @@ fn bulk_memory_proceeds_in_chunk_bounded_sub_steps() {
     let (mut m, i) = machine(BULK, config.clone());
     call(&mut m, i, "init", &[Value::I32(100), Value::I32(0), Value::I32(80)]);
     bulk_steps(&mut m, chunk);
-    assert_eq!(m.status, Status::Returned);
+    assert_eq!(m.status(), Status::Returned);
     let mut expected = vec![0u8; 65536];
     let data = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!@#$%^&*()_+-=[]{};:,./<>?";
     expected[100..180].copy_from_slice(&data[..80]);
@@ -238,7 +238,7 @@ fn out_of_bounds_bulk_traps_before_writing() {
     let (mut m, i) = machine(BULK, Config::default());
     call(&mut m, i, "fill", &[Value::I32(65500), Value::I32(1), Value::I32(100)]);
     m.run(u64::MAX);
-    assert_eq!(m.status, Status::Trapped(Trap::MemoryOutOfBounds));
+    assert_eq!(m.status(), Status::Trapped(Trap::MemoryOutOfBounds));
     assert!(memory(&m).iter().all(|&b| b == 0));
 }
 
@@ -252,7 +252,7 @@ fn table_grow_with_a_value_fills_in_sub_steps() {
     m.run(u64::MAX);
     assert_eq!(m.results(), vec![Value::I32(1)]);
     // local.get ×2, table.grow, 5 fill sub-steps, end
-    assert_eq!(m.steps, 9);
+    assert_eq!(m.steps(), 9);
     for index in 1..6 {
         call(&mut m, i, "get", &[Value::I32(index)]);
         m.run(u64::MAX);
@@ -261,7 +261,7 @@ fn table_grow_with_a_value_fills_in_sub_steps() {
     call(&mut m, i, "grow", &[Value::ExternRef(None), Value::I32(3)]);
     m.run(u64::MAX);
     assert_eq!(m.results(), vec![Value::I32(6)]);
-    assert_eq!(m.steps, 4, "a null initial value needs no fill");
+    assert_eq!(m.steps(), 4, "a null initial value needs no fill");
 }
 
 #[test]
@@ -288,10 +288,10 @@ fn host_interface_emits_and_aborts() {
         (if (local.get 0) (then (call $abort (i32.const 9))))
         (call $emit (i64.const 43))))"#;
     let m = run(wat, "go", &[Value::I32(0)], Config::default());
-    assert_eq!(m.output, vec![42, 43]);
+    assert_eq!(m.output(), vec![42, 43]);
     let m = run(wat, "go", &[Value::I32(1)], Config::default());
-    assert_eq!(m.status, Status::Trapped(Trap::Aborted(9)));
-    assert_eq!(m.output, vec![42]);
+    assert_eq!(m.status(), Status::Trapped(Trap::Aborted(9)));
+    assert_eq!(m.output(), vec![42]);
 }
 
 #[test]
@@ -316,9 +316,9 @@ fn calls_across_functions_and_indirect_calls() {
     let m = run(wat, "apply", &[Value::I32(1), Value::I32(10), Value::I32(3)], Config::default());
     assert_eq!(m.results(), vec![Value::I32(7)]);
     let m = run(wat, "apply", &[Value::I32(2), Value::I32(10), Value::I32(3)], Config::default());
-    assert_eq!(m.status, Status::Trapped(Trap::UninitializedElement));
+    assert_eq!(m.status(), Status::Trapped(Trap::UninitializedElement));
     let m = run(wat, "apply", &[Value::I32(3), Value::I32(10), Value::I32(3)], Config::default());
-    assert_eq!(m.status, Status::Trapped(Trap::UndefinedElement));
+    assert_eq!(m.status(), Status::Trapped(Trap::UndefinedElement));
 }
 
 /// The fast path (fused ops, batched accounting) must reach exactly the state single
@@ -349,7 +349,7 @@ fn fast_path_matches_single_steps_on_real_programs() {
                 break;
             }
         }
-        assert_eq!(fast.status, Status::Returned, "{file} {export}");
+        assert_eq!(fast.status(), Status::Returned, "{file} {export}");
         assert_eq!(state(&fast), state(&single), "{file} {export}: fast vs single steps");
         assert_eq!(state(&fast), state(&chunked), "{file} {export}: fast vs chunked runs");
     }
@@ -366,7 +366,7 @@ fn module_that_crashes_wasmi_runs_on_the_stepper() {
     let exports: Vec<String> = module.exports.iter().map(|(n, _, _)| n.clone()).collect();
     for name in exports {
         let Some(Extern::Func(f)) = m.export(i, &name) else { continue };
-        let args: Vec<Value> = m.store.func_type(f).params.iter().map(|&t| Value::default_of(t)).collect();
+        let args: Vec<Value> = m.store().func_type(f).params.iter().map(|&t| Value::default_of(t)).collect();
         m.invoke(f, &args).unwrap();
         assert!(m.run(10_000_000).is_halted(), "{name} halts within its fuel");
     }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use stepper::op::Op;
-use stepper::{Config, Error, Extern, Machine, Module, Status, Trap, Value};
+use stepper::store::{Memory, Table};
+use stepper::{Config, Error, Extern, Machine, MachineParts, Module, Status, Trap, Value};
 
 /// Loops with memory stores, calls (recursive and indirect), globals, a funcref local,
 /// tables with call_indirect, table.grow with a non-null value (table.fill sub-steps),
@@ -103,7 +104,7 @@ fn kitchen(n: i32) -> (Machine, Arc<Module>) {
 
 fn current_op(m: &Machine) -> Option<Op> {
     let (_, inst) = m.current()?;
-    inst.module.code.get(m.pc as usize).copied()
+    inst.module.code.get(m.pc() as usize).copied()
 }
 
 fn restore(bytes: &[u8], modules: &[Arc<Module>]) -> Machine {
@@ -114,16 +115,16 @@ fn restore(bytes: &[u8], modules: &[Arc<Module>]) -> Machine {
 fn lockstep(mut a: Machine, mut b: Machine) -> Machine {
     loop {
         let snap = a.snapshot();
-        assert_eq!(snap, b.snapshot(), "diverged at step {}", a.steps);
-        if a.status.is_halted() {
+        assert_eq!(snap, b.snapshot(), "diverged at step {}", a.steps());
+        if a.status().is_halted() {
             break;
         }
         assert_eq!(a.step(), b.step());
     }
-    assert_eq!(a.status, b.status);
+    assert_eq!(a.status(), b.status());
     assert_eq!(a.results(), b.results());
-    assert_eq!(a.output, b.output);
-    assert_eq!((a.steps, a.gas_used), (b.steps, b.gas_used));
+    assert_eq!(a.output(), b.output());
+    assert_eq!((a.steps(), a.gas_used()), (b.steps(), b.gas_used()));
     b
 }
 
@@ -131,9 +132,9 @@ fn lockstep(mut a: Machine, mut b: Machine) -> Machine {
 fn kitchen_program_runs() {
     let (mut m, _) = kitchen(20);
     assert_eq!(m.run(u64::MAX), Status::Returned);
-    assert_eq!(m.output.len(), 2);
-    assert_eq!(m.output[0], 25); // $sq(5) via the grown table
-    assert_eq!(m.output[1], 20);
+    assert_eq!(m.output().len(), 2);
+    assert_eq!(m.output()[0], 25); // $sq(5) via the grown table
+    assert_eq!(m.output()[1], 20);
     assert!(matches!(m.results()[..], [Value::I64(_)]));
 }
 
@@ -142,25 +143,25 @@ fn interesting_steps(mut m: Machine) -> Vec<(String, u64)> {
     let mut points = vec![("start".to_string(), 0), ("first step".to_string(), 1)];
     let (mut deep, mut mid_copy, mut mid_fill, mut after_grow) = (None, None, None, None);
     let mut prev_pc = None;
-    while !m.status.is_halted() {
+    while !m.status().is_halted() {
         let op = current_op(&m);
-        if deep.is_none() && m.frames.len() >= 4 {
-            deep = Some(m.steps);
+        if deep.is_none() && m.frames().len() >= 4 {
+            deep = Some(m.steps());
         }
         // A bulk op in progress: the same bulk op was at the pc before this step too.
-        if mid_copy.is_none() && op == Some(Op::MemoryCopy) && prev_pc == Some(m.pc) {
-            mid_copy = Some(m.steps);
+        if mid_copy.is_none() && op == Some(Op::MemoryCopy) && prev_pc == Some(m.pc()) {
+            mid_copy = Some(m.steps());
         }
-        if mid_fill.is_none() && matches!(op, Some(Op::TableFill(_))) && prev_pc == Some(m.pc) {
-            mid_fill = Some(m.steps);
+        if mid_fill.is_none() && matches!(op, Some(Op::TableFill(_))) && prev_pc == Some(m.pc()) {
+            mid_fill = Some(m.steps());
         }
         if after_grow.is_none() && op == Some(Op::MemoryGrow) {
-            after_grow = Some(m.steps + 1);
+            after_grow = Some(m.steps() + 1);
         }
-        prev_pc = Some(m.pc);
+        prev_pc = Some(m.pc());
         m.step();
     }
-    let total = m.steps;
+    let total = m.steps();
     for (name, at) in [
         ("mid-call", deep),
         ("mid memory.copy", mid_copy),
@@ -180,12 +181,12 @@ fn restored_machine_continues_in_lockstep() {
     for (name, k) in interesting_steps(reference.clone()) {
         let mut original = reference.clone();
         original.run(k);
-        assert_eq!(original.steps, k, "{name}");
+        assert_eq!(original.steps(), k, "{name}");
         let snap = original.snapshot();
         let restored = restore(&snap, std::slice::from_ref(&module));
         assert_eq!(restored.snapshot(), snap, "{name}: snapshot of the restored machine");
         let done = lockstep(original, restored);
-        assert_eq!(done.status, Status::Returned, "{name}");
+        assert_eq!(done.status(), Status::Returned, "{name}");
     }
 }
 
@@ -210,7 +211,7 @@ fn snapshot_restore_snapshot_is_identical_at_every_step() {
     loop {
         let snap = m.snapshot();
         assert_eq!(&snap[..5], b"VGSN\x02");
-        assert_eq!(restore(&snap, &modules).snapshot(), snap, "at step {}", m.steps);
+        assert_eq!(restore(&snap, &modules).snapshot(), snap, "at step {}", m.steps());
         count += 1;
         if m.step().is_halted() {
             let snap = m.snapshot();
@@ -234,7 +235,7 @@ fn memory_encoding_is_compact() {
     let snap = m.snapshot();
     assert!(snap.len() < 256, "a 62.5 MiB memory with one store takes {} bytes", snap.len());
     let back = restore(&snap, &[module]);
-    assert_eq!(back.store.memories[0].data(), m.store.memories[0].data());
+    assert_eq!(back.store().memories[0].data(), m.store().memories[0].data());
     assert_eq!(back.snapshot(), snap);
 }
 
@@ -284,7 +285,7 @@ fn restored_caller_frames_have_stack_room() {
     let deep = func(&m, inst, "deep");
     m.invoke(deep, &[]).unwrap();
     m.step(); // call $tiny
-    assert_eq!(m.frames.len(), 2);
+    assert_eq!(m.frames().len(), 2);
     let restored = restore(&m.snapshot(), &[module]);
     let mut fast = restored.clone_via_snapshot();
     let done = lockstep(m, restored);
@@ -299,7 +300,7 @@ trait CloneViaSnapshot {
 
 impl CloneViaSnapshot for Machine {
     fn clone_via_snapshot(&self) -> Machine {
-        let modules: Vec<Arc<Module>> = self.store.instances.iter().map(|i| i.module.clone()).collect();
+        let modules: Vec<Arc<Module>> = self.store().instances.iter().map(|i| i.module.clone()).collect();
         restore(&self.snapshot(), &modules)
     }
 }
@@ -313,20 +314,21 @@ fn many_empty_items_round_trip() {
         m.instantiate(&module, &|_, _| None).unwrap();
     }
     // Store items no instance owns (as add_spectest makes) are kept too.
+    let mut parts = m.into_parts();
     for _ in 0..30 {
-        m.store.memories.push(stepper::store::Memory::new(Vec::new(), None, 64));
+        parts.store.memories.push(Memory::new(Vec::new(), None, 64));
     }
-    let snap = m.snapshot();
+    let snap = Machine::from_parts(parts).unwrap().snapshot();
     let back = restore(&snap, &[module]);
-    assert_eq!(back.store.memories.len(), 50);
+    assert_eq!(back.store().memories.len(), 50);
     assert_eq!(back.snapshot(), snap);
     for len in 0..snap.len() {
         snapshot_error(&snap[..len], &[]);
     }
     // Nothing but empty memories: counts are checked against the bytes left, tightly.
-    let mut bare = Machine::new(Config::default()).unwrap();
-    bare.store.memories = vec![stepper::store::Memory::new(Vec::new(), None, 64); 30];
-    let snap = bare.snapshot();
+    let mut bare = Machine::new(Config::default()).unwrap().into_parts();
+    bare.store.memories = vec![Memory::new(Vec::new(), None, 64); 30];
+    let snap = Machine::from_parts(bare).unwrap().snapshot();
     assert_eq!(restore(&snap, &[]).snapshot(), snap);
 }
 
@@ -350,14 +352,14 @@ fn halted_machines_round_trip_with_their_status() {
     ];
     for (config, name, args, status) in cases {
         let (m, module) = traps_machine(config.clone(), name, &args);
-        assert_eq!(m.status, status, "{name}");
+        assert_eq!(m.status(), status, "{name}");
         let snap = m.snapshot();
         let mut restored = restore(&snap, &[module]);
-        assert_eq!(restored.status, status);
-        assert_eq!(restored.config, config);
-        assert_eq!(restored.frames, m.frames);
-        assert_eq!(restored.stack, m.stack);
-        assert_eq!((restored.pc, restored.steps, restored.gas_used), (m.pc, m.steps, m.gas_used));
+        assert_eq!(restored.status(), status);
+        assert_eq!(restored.config(), &config);
+        assert_eq!(restored.frames(), m.frames());
+        assert_eq!(restored.stack(), m.stack());
+        assert_eq!((restored.pc(), restored.steps(), restored.gas_used()), (m.pc(), m.steps(), m.gas_used()));
         assert_eq!(restored.results(), m.results());
         assert_eq!(restored.snapshot(), snap);
         // Stepping a halted machine changes nothing.
@@ -366,7 +368,7 @@ fn halted_machines_round_trip_with_their_status() {
     }
     // A trapped machine keeps its frames (the pre-state of the trapping instruction).
     let (m, _) = traps_machine(Config::default(), "divide", &[Value::I32(0)]);
-    assert_eq!(m.frames.len(), 2);
+    assert_eq!(m.frames().len(), 2);
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -437,11 +439,16 @@ fn patched(snap: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 fn inconsistent_states_are_rejected() {
     let (mut m, module) = kitchen(8);
     m.run(60);
-    assert!(m.frames.len() >= 2);
+    assert!(m.frames().len() >= 2);
     let modules = [module];
-    let check = |mut machine: Machine, edit: &dyn Fn(&mut Machine), want: &str| {
-        edit(&mut machine);
-        let msg = snapshot_error(&machine.snapshot(), &modules);
+    // Each edit is refused alike by restore (of its snapshot) and by from_parts.
+    let check = |machine: Machine, edit: &dyn Fn(&mut MachineParts), want: &str| {
+        let mut parts = machine.into_parts();
+        edit(&mut parts);
+        let refused = Machine::from_parts(parts.clone()).expect_err(want).to_string();
+        assert!(refused.contains(want), "expected {want:?} in {refused:?}");
+        // SAFETY: the machine is only snapshotted.
+        let msg = snapshot_error(&unsafe { Machine::from_parts_unchecked(parts) }.snapshot(), &modules);
         assert!(msg.contains(want), "expected {want:?} in {msg:?}");
     };
     check(m.clone(), &|m| m.pc = 1_000_000, "outside function");
@@ -471,9 +478,24 @@ fn inconsistent_states_are_rejected() {
         &|m| m.store.memories[0] = stepper::store::Memory::new(vec![0; 1000], None, 64),
         "not a multiple of 64 KiB",
     );
-    check(m.clone(), &|m| m.store.memories[0].max = Some(0), "exceed its limit");
-    check(m.clone(), &|m| m.store.tables[0].set(1, 500), "refers to function 499");
-    check(m.clone(), &|m| m.store.tables[0].max = Some(1), "more than its limit");
+    let with_max = |memory: &Memory, max| Memory::new(memory.data().to_vec(), max, memory.chunk_size() as u32);
+    check(m.clone(), &|m| m.store.memories[0] = with_max(&m.store.memories[0], Some(0)), "exceed its limit");
+    let table = |t: &Table, elems: Vec<u64>, max| Table::new(t.ty(), elems, max);
+    check(
+        m.clone(),
+        &|m| {
+            let t = &m.store.tables[0];
+            let mut elems = t.elems().to_vec();
+            elems[1] = 500;
+            m.store.tables[0] = table(t, elems, t.max());
+        },
+        "refers to function 499",
+    );
+    check(
+        m.clone(),
+        &|m| m.store.tables[0] = table(&m.store.tables[0], m.store.tables[0].elems().to_vec(), Some(1)),
+        "more than its limit",
+    );
     check(m.clone(), &|m| m.store.globals[2].value = 77, "global 2 refers to function 76");
     check(
         m.clone(),
@@ -513,12 +535,12 @@ fn inconsistent_states_are_rejected() {
 
     // A funcref local naming a nonexistent function: find main's frame and its $f local.
     let (mut m2, module) = kitchen(8);
-    while !(current_op(&m2) == Some(Op::TableSet(0)) && m2.frames.len() == 1) {
+    while !(current_op(&m2) == Some(Op::TableSet(0)) && m2.frames().len() == 1) {
         m2.step();
     }
-    let f_local = m2.frames[0].base as usize + 2; // params: $n; locals: $i, $f
-    assert_ne!(m2.stack[f_local], 0);
-    m2.stack[f_local] = 10_000;
+    let f_local = m2.frames()[0].base as usize + 2; // params: $n; locals: $i, $f
+    assert_ne!(m2.stack()[f_local], 0);
+    m2.tamper().set_slot(f_local, 10_000).unwrap();
     let msg = snapshot_error(&m2.snapshot(), &[module]);
     assert!(msg.contains(&format!("stack slot {f_local}")), "{msg}");
 
@@ -546,14 +568,14 @@ fn any_accepted_pc_and_stack_steps_safely() {
     for k in points {
         let mut base = reference.clone();
         base.run(k);
-        if base.frames.is_empty() {
+        if base.frames().is_empty() {
             continue;
         }
-        for which in 0..base.frames.len().min(2) {
+        for which in 0..base.frames().len().min(2) {
             for pc in 0..code_len + 2 {
                 for delta in -3i32..=3 {
                     for &fill in if delta > 0 { &fills[..] } else { &fills[..1] } {
-                        let mut m = base.clone();
+                        let mut m = base.clone().into_parts();
                         m.status = Status::Running;
                         if which == 0 {
                             m.pc = pc;
@@ -564,7 +586,14 @@ fn any_accepted_pc_and_stack_steps_safely() {
                         let len = (m.stack.len() as i64 + delta as i64).max(0) as usize;
                         m.stack.resize(len, fill);
                         tried += 1;
-                        let Ok(mut restored) = Machine::restore(&m.snapshot(), &modules) else { continue };
+                        let from_parts = Machine::from_parts(m.clone());
+                        // SAFETY: the machine is only snapshotted.
+                        let snapshot = unsafe { Machine::from_parts_unchecked(m) }.snapshot();
+                        let Ok(mut restored) = Machine::restore(&snapshot, &modules) else {
+                            assert!(from_parts.is_err(), "from_parts takes a state restore refuses");
+                            continue;
+                        };
+                        assert_eq!(from_parts.expect("restore took it").snapshot(), snapshot);
                         accepted += 1;
                         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             restored.run(3000);
@@ -587,7 +616,7 @@ fn any_accepted_pc_and_stack_steps_safely() {
 fn sample_snapshots() -> (Vec<Vec<u8>>, Arc<Module>) {
     let (mut m, module) = kitchen(7);
     let mut snaps = Vec::new();
-    while !m.status.is_halted() {
+    while !m.status().is_halted() {
         snaps.push(m.snapshot());
         m.run(37);
     }
@@ -682,20 +711,20 @@ fn real_programs_continue_identically() {
         if let [v @ (Value::I32(_) | Value::I64(_))] = full.results()[..] {
             assert_eq!(v.to_string(), result, "{file} {name} {arg}");
         }
-        let total = full.steps;
+        let total = full.steps();
         for k in [1, total / 3, total / 2, total - 1] {
             let mut original = start.clone();
             original.run(k);
             let snap = original.snapshot();
             let mut restored = restore(&snap, std::slice::from_ref(&module));
             assert_eq!(restored.snapshot(), snap, "{file} {name} {arg} at {k}");
-            while !original.status.is_halted() {
+            while !original.status().is_halted() {
                 original.run(499);
                 restored.run(499);
-                assert_eq!(original.snapshot(), restored.snapshot(), "{file} {name} {arg} at {}", original.steps);
+                assert_eq!(original.snapshot(), restored.snapshot(), "{file} {name} {arg} at {}", original.steps());
             }
             assert_eq!(restored.results(), full.results(), "{file} {name} {arg}");
-            assert_eq!(restored.status, full.status);
+            assert_eq!(restored.status(), full.status());
         }
         ran += 1;
     }

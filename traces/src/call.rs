@@ -37,7 +37,7 @@ impl Call {
     /// The same call started on `base`, a machine holding an instance of the module
     /// (its last) between calls.
     pub fn on(self, base: Machine) -> Result<Self, TraceError> {
-        let call = Self { config: base.config.clone(), base: Some(Arc::new(base)), ..self };
+        let call = Self { config: base.config().clone(), base: Some(Arc::new(base)), ..self };
         call.start()?;
         Ok(call)
     }
@@ -51,7 +51,7 @@ impl Call {
         let (mut machine, instance) = match &self.base {
             Some(base) => {
                 let machine = Machine::clone(base);
-                let instance = machine.store.instances.len() as u32 - 1;
+                let instance = machine.store().instances.len() as u32 - 1;
                 (machine, instance)
             }
             None => Machine::load(&self.module, self.config.clone())?,

@@ -121,7 +121,7 @@ impl Executor {
 
     /// The step count the executor reports: its machine's.
     pub fn steps(&self) -> u64 {
-        self.machine.steps
+        self.machine.steps()
     }
 
     /// Whether the executor has finished: its call halted (and any extension is done),
@@ -129,36 +129,39 @@ impl Executor {
     pub fn is_finished(&self) -> bool {
         match self.progress {
             Progress::Stopped => true,
-            Progress::Extending { until } => self.machine.steps >= until,
+            Progress::Extending { until } => self.machine.steps() >= until,
             Progress::Pending if matches!(self.fault, Some(Fault::Extend(_))) => false,
-            _ => self.machine.status.is_halted(),
+            _ => self.machine.status().is_halted(),
         }
     }
 
     /// Runs up to `n` steps, stopping early when it finishes; returns the steps taken.
     pub fn advance(&mut self, n: u64) -> u64 {
-        let start = self.machine.steps;
+        let start = self.machine.steps();
         let target = start.saturating_add(n);
-        while self.machine.steps < target && !self.is_finished() {
+        while self.machine.steps() < target && !self.is_finished() {
             let m = &mut self.machine;
-            let left = target - m.steps;
+            let left = target - m.steps();
             match (self.progress, self.fault) {
                 (Progress::Extending { until }, _) => {
                     // The call has ended; the liar reports more steps.
-                    let more = left.min(until - m.steps);
-                    m.steps += more;
-                    m.gas_used += more;
+                    let more = left.min(until - m.steps());
+                    let (steps, gas) = (m.steps() + more, m.gas_used().saturating_add(more));
+                    if m.tamper().set_counters(steps, gas).is_err() {
+                        // Past 2^63 steps the liar stops counting.
+                        self.progress = Progress::Stopped;
+                    }
                 }
                 (Progress::Pending, Some(Fault::Extend(at))) => {
                     m.run(left);
-                    if m.status.is_halted() {
-                        self.progress = Progress::Extending { until: at.max(m.steps + 1) };
+                    if m.status().is_halted() {
+                        self.progress = Progress::Extending { until: at.max(m.steps() + 1) };
                     }
                 }
-                (Progress::Pending, Some(fault)) if fault.step().is_some_and(|at| at > m.steps) => {
+                (Progress::Pending, Some(fault)) if fault.step().is_some_and(|at| at > m.steps()) => {
                     // Honest until the fault's step: the fast path.
                     let at = fault.step().expect("checked by the guard");
-                    m.run(left.min(at - m.steps));
+                    m.run(left.min(at - m.steps()));
                 }
                 (Progress::Pending, Some(fault)) if fault.step().is_some() => self.faulty_step(fault),
                 _ => {
@@ -166,7 +169,7 @@ impl Executor {
                 }
             }
         }
-        self.machine.steps - start
+        self.machine.steps() - start
     }
 
     /// One step at or after the fault's step: the lie, if this step can carry it.
@@ -174,32 +177,34 @@ impl Executor {
         let m = &mut self.machine;
         match fault {
             Fault::Halt(_) => {
-                if m.status == Status::Running {
+                if m.status() == Status::Running {
                     self.progress = Progress::Stopped;
                 }
             }
             Fault::Gas(_) => {
-                let before = m.gas_used;
+                let before = m.gas_used();
                 m.step();
-                m.gas_used = if m.gas_used > before { before } else { before + 1 };
+                let lie = if m.gas_used() > before { before } else { before + 1 };
+                let steps = m.steps();
+                m.tamper().set_counters(steps, lie).expect("the step counter is one a step reached");
                 self.progress = Progress::Done;
             }
             Fault::Stack(_) => {
                 m.step();
                 // A returned call's results are on the stack too: a wrong result.
-                if has_operand(m) || (m.status == Status::Returned && !m.stack.is_empty()) {
-                    let top = m.stack.last_mut().expect("an operand is on the stack");
-                    *top ^= 1;
+                if has_operand(m) || (m.status() == Status::Returned && !m.stack().is_empty()) {
+                    let top = m.stack().len() - 1;
+                    let lie = m.stack()[top] ^ 1;
+                    m.tamper().set_slot(top, lie).expect("an operand is on the stack");
                     self.progress = Progress::Done;
                 }
             }
             Fault::Memory(_) => {
                 let target = write_address(m);
                 m.step();
-                if let (Some(at), Status::Running) = (target, m.status) {
-                    let memory = &mut m.store.memories[0];
-                    let byte = memory.data()[at] ^ 0xff;
-                    memory.write(at, &[byte]).expect("the address was just written");
+                if let (Some(at), Status::Running) = (target, m.status()) {
+                    let byte = m.store().memories[0].data()[at] ^ 0xff;
+                    m.tamper().write_memory(0, at, &[byte]).expect("the address was just written");
                     self.progress = Progress::Done;
                 }
             }
@@ -216,27 +221,27 @@ impl Executor {
 
 /// The op the machine runs next, if a wasm frame is running.
 fn next_op(m: &Machine) -> Option<(&[Op], usize)> {
-    if m.status != Status::Running {
+    if m.status() != Status::Running {
         return None;
     }
     let (_, instance) = m.current()?;
-    Some((&instance.module.code, m.pc as usize))
+    Some((&instance.module.code, m.pc() as usize))
 }
 
 /// Whether the machine is running and its frame has an operand above its locals.
 fn has_operand(m: &Machine) -> bool {
-    let Some(frame) = m.frames.last().filter(|_| m.status == Status::Running) else { return false };
-    let locals = merkle_memory::state::locals_count(&m.store, frame.func);
-    m.stack.len() > frame.base as usize + locals
+    let Some(frame) = m.frames().last().filter(|_| m.status() == Status::Running) else { return false };
+    let locals = merkle_memory::state::locals_count(m.store(), frame.func);
+    m.stack().len() > frame.base as usize + locals
 }
 
 /// The first byte the next step writes to memory 0, if it is a store or a bulk memory
 /// write of at least one byte that stays in bounds.
 fn write_address(m: &Machine) -> Option<usize> {
     let (code, pc) = next_op(m)?;
-    let len = m.stack.len();
-    let memory_len = m.store.memories.first()?.data().len() as u64;
-    let slot = |from_top: usize| m.stack[len - from_top];
+    let len = m.stack().len();
+    let memory_len = m.store().memories.first()?.data().len() as u64;
+    let slot = |from_top: usize| m.stack()[len - from_top];
     let (start, n) = match code[pc] {
         Op::Store { kind, offset } => ((slot(2) as u32 as u64) + offset as u64, kind.width() as u64),
         Op::MemoryFill | Op::MemoryCopy | Op::MemoryInit(_) => (slot(3) as u32 as u64, slot(1) as u32 as u64),
@@ -250,7 +255,7 @@ fn write_address(m: &Machine) -> Option<usize> {
 fn flip_branch(m: &mut Machine) -> bool {
     let Some((code, pc)) = next_op(m) else { return false };
     // Any other instruction may run on an empty stack; a branch has its operand.
-    let Some(&cond) = m.stack.last() else { return false };
+    let Some(&cond) = m.stack().last() else { return false };
     let cond = cond as u32;
     let flipped = match code[pc] {
         Op::BrIf(Branch { target, .. }) if target as usize != pc + 1 => u32::from(cond == 0),
@@ -265,6 +270,7 @@ fn flip_branch(m: &mut Machine) -> bool {
         }
         _ => return false,
     };
-    *m.stack.last_mut().expect("checked above") = flipped as u64;
+    let top = m.stack().len() - 1;
+    m.tamper().set_slot(top, flipped as u64).expect("checked above");
     true
 }

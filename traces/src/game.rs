@@ -473,7 +473,7 @@ impl Referee {
     }
 
     fn function_name(&self, func: u32) -> Option<String> {
-        match self.layout.store.funcs.get(func as usize)? {
+        match self.layout.store().funcs.get(func as usize)? {
             Func::Wasm { index, .. } => Some(self.call.module.func_name(*index)),
             Func::Host { .. } => None,
         }

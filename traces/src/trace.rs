@@ -80,9 +80,9 @@ pub struct Trace {
 /// the value stack and the output log.
 pub fn machine_bytes(m: &Machine) -> usize {
     let memory: usize =
-        m.store.memories.iter().map(|mem| mem.data().len() + mem.data().len() / mem.chunk_size() * 64).sum();
-    let tables: usize = m.store.tables.iter().map(|t| t.elems().len() * 12).sum();
-    memory + tables + m.stack.len() * 8 + m.frames.len() * 12 + m.output.len() * 8 + 4096
+        m.store().memories.iter().map(|mem| mem.data().len() + mem.data().len() / mem.chunk_size() * 64).sum();
+    let tables: usize = m.store().tables.iter().map(|t| t.elems().len() * 12).sum();
+    memory + tables + m.stack().len() * 8 + m.frames().len() * 12 + m.output().len() * 8 + 4096
 }
 
 impl Trace {

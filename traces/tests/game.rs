@@ -41,7 +41,7 @@ fn an_honest_recording_hashes_every_step_like_a_fresh_run() {
     let trace = record(&c, None);
     let mut m = c.start().unwrap();
     let mut expected = vec![merkle_memory::state_hash(&mut m)];
-    while !m.status.is_halted() {
+    while !m.status().is_halted() {
         m.step();
         expected.push(merkle_memory::state_hash(&mut m));
     }
@@ -103,7 +103,7 @@ fn every_kind_of_liar_loses_in_either_role_at_any_degree() {
 #[test]
 fn a_party_that_understates_gas_outlives_the_honest_out_of_gas_run() {
     let honest = record(&call(50, 300), None);
-    assert_eq!(honest.last().executor.machine.status, stepper::Status::OutOfGas);
+    assert_eq!(honest.last().executor.machine.status(), stepper::Status::OutOfGas);
     let c = call(50, 300);
     for faulty in [Role::Defender, Role::Challenger] {
         let outcome = play(&c, Fault::Gas(150), faulty, 2);

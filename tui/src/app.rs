@@ -111,7 +111,7 @@ pub struct Stepper {
 
 impl Stepper {
     pub fn new(machine: Machine) -> Self {
-        let module = machine.store.instances.first().expect("a call's machine has its module").module.clone();
+        let module = machine.store().instances.first().expect("a call's machine has its module").module.clone();
         Self {
             session: Session::new(machine),
             module,
@@ -125,11 +125,11 @@ impl Stepper {
     }
 
     pub fn memory_len(&self) -> u64 {
-        self.session.machine().store.memories.first().map_or(0, |m| m.data().len() as u64)
+        self.session.machine().store().memories.first().map_or(0, |m| m.data().len() as u64)
     }
 
     pub fn chunk_size(&self) -> u64 {
-        self.session.machine().store.memories.first().map_or(512, |m| m.chunk_size() as u64)
+        self.session.machine().store().memories.first().map_or(512, |m| m.chunk_size() as u64)
     }
 
     /// Defined functions whose name or index matches `query`, as (index, name).
@@ -146,7 +146,7 @@ impl Stepper {
     /// `touched` (the first chunk the last step touched).
     fn address_named(&self, text: &str) -> Option<u64> {
         match text {
-            "top" => self.session.machine().stack.last().map(|&slot| slot as u32 as u64),
+            "top" => self.session.machine().stack().last().map(|&slot| slot as u32 as u64),
             "touched" => self.session.facts.touched.first().map(|&chunk| chunk as u64 * self.chunk_size()),
             _ => parse_number(text),
         }
@@ -283,7 +283,7 @@ impl App {
     fn stepper_key(&mut self, key: KeyEvent) {
         let Some(s) = self.stepper.as_mut() else { return };
         let machine = s.session.machine();
-        let depth = machine.frames.len();
+        let depth = machine.frames().len();
         match key.code {
             KeyCode::Char('l') | KeyCode::Right | KeyCode::Char('s') => self.step_forward(),
             KeyCode::Char('h') | KeyCode::Left | KeyCode::Char('p') => {
@@ -298,7 +298,7 @@ impl App {
             }
             KeyCode::Char('j') | KeyCode::Down | KeyCode::Char('n') => {
                 let is_call = machine.current().is_some_and(|(_, i)| {
-                    matches!(i.module.code[machine.pc as usize], Op::Call(_) | Op::CallIndirect { .. })
+                    matches!(i.module.code[machine.pc() as usize], Op::Call(_) | Op::CallIndirect { .. })
                 });
                 // Over anything but a call is one step.
                 if is_call {
@@ -332,7 +332,7 @@ impl App {
         let Some(s) = self.stepper.as_mut() else { return };
         s.browsing = None;
         if s.session.is_halted() {
-            self.message = format!("{}: nothing more to step", ended(s.session.machine().status));
+            self.message = format!("{}: nothing more to step", ended(s.session.machine().status()));
         } else {
             s.session.step();
             self.message = String::new();

@@ -144,7 +144,7 @@ impl Run {
     pub fn new(goal: Goal, breakpoints: &[Breakpoint], machine: &Machine) -> Self {
         let mut run = Run {
             goal,
-            from: machine.steps,
+            from: machine.steps(),
             step_limit: None,
             pcs: HashMap::new(),
             on_trap: false,
@@ -154,10 +154,10 @@ impl Run {
             run.step_limit = Some(n);
             return run;
         }
-        let Some(module) = machine.store.instances.first().map(|i| &i.module) else { return run };
+        let Some(module) = machine.store().instances.first().map(|i| &i.module) else { return run };
         for b in breakpoints {
             match *b {
-                Breakpoint::Step(n) if n > machine.steps => {
+                Breakpoint::Step(n) if n > machine.steps() => {
                     run.step_limit = Some(run.step_limit.map_or(n, |s| s.min(n)));
                 }
                 Breakpoint::Step(_) => {}
@@ -184,7 +184,7 @@ impl Run {
     /// The session is not settled: the caller does that once the run is over.
     pub fn slice(&mut self, session: &mut Session, budget: u64) -> Option<String> {
         if session.is_halted() {
-            return Some(ended(session.machine().status));
+            return Some(ended(session.machine().status()));
         }
         if !self.steps_one_by_one() {
             let budget = self.step_limit.map_or(budget, |limit| budget.min(limit.saturating_sub(session.steps())));
@@ -193,7 +193,7 @@ impl Run {
         }
         for _ in 0..budget {
             let pending = if self.writes.is_empty() { None } else { PendingWrite::of(session.machine()) };
-            let depth = session.machine().frames.len();
+            let depth = session.machine().frames().len();
             session.advance_one();
             let m = session.machine();
             if let Some((start, end)) = pending.and_then(|p| p.written(m, depth)) {
@@ -203,13 +203,13 @@ impl Run {
                     ));
                 }
             }
-            if let Some(what) = self.pcs.get(&m.pc).filter(|_| m.status == Status::Running) {
+            if let Some(what) = self.pcs.get(&m.pc()).filter(|_| m.status() == Status::Running) {
                 return Some(format!("breakpoint: {what}"));
             }
             if let Some(reason) = self.check_limits(session) {
                 return Some(reason);
             }
-            let depth = session.machine().frames.len();
+            let depth = session.machine().frames().len();
             match self.goal {
                 Goal::StepOver { depth: d } if depth <= d => return Some("stepped over".into()),
                 Goal::StepOut { depth: d } if depth < d => return Some("stepped out".into()),
@@ -221,17 +221,17 @@ impl Run {
 
     fn check_limits(&self, session: &Session) -> Option<String> {
         let m = session.machine();
-        if let Status::Trapped(trap) = m.status {
+        if let Status::Trapped(trap) = m.status() {
             if self.on_trap {
                 return Some(format!("breakpoint: trap ({trap})"));
             }
         }
-        if m.status.is_halted() {
-            return Some(ended(m.status));
+        if m.status().is_halted() {
+            return Some(ended(m.status()));
         }
         match (self.step_limit, self.goal) {
-            (Some(n), Goal::GoTo(_)) if m.steps >= n => Some(format!("at step {n}")),
-            (Some(n), _) if m.steps >= n => Some(format!("breakpoint: step {n}")),
+            (Some(n), Goal::GoTo(_)) if m.steps() >= n => Some(format!("at step {n}")),
+            (Some(n), _) if m.steps() >= n => Some(format!("breakpoint: step {n}")),
             _ => None,
         }
     }
@@ -260,35 +260,35 @@ struct PendingWrite {
 
 impl PendingWrite {
     fn of(m: &Machine) -> Option<Self> {
-        if m.status != Status::Running {
+        if m.status() != Status::Running {
             return None;
         }
         let (_, instance) = m.current()?;
-        let slot = |from_top: usize| m.stack[m.stack.len() - from_top] as u32 as u64;
-        let (start, len, bulk) = match instance.module.code[m.pc as usize] {
+        let slot = |from_top: usize| m.stack()[m.stack().len() - from_top] as u32 as u64;
+        let (start, len, bulk) = match instance.module.code[m.pc() as usize] {
             Op::Store { kind, offset } => (slot(2) + offset as u64, kind.width() as u64, false),
             Op::MemoryFill | Op::MemoryCopy | Op::MemoryInit(_) => (slot(3), slot(1), true),
             _ => return None,
         };
-        Some(PendingWrite { pc: m.pc, start, len, bulk })
+        Some(PendingWrite { pc: m.pc(), start, len, bulk })
     }
 
     /// The bytes the step actually wrote, given the machine after it and the call
     /// depth before it. A trapping step writes nothing.
     fn written(self, after: &Machine, depth: usize) -> Option<(u64, u64)> {
-        if matches!(after.status, Status::Trapped(_)) || self.len == 0 {
+        if matches!(after.status(), Status::Trapped(_)) || self.len == 0 {
             return None;
         }
         let end = self.start + self.len;
         let unfinished =
-            self.bulk && after.status == Status::Running && after.pc == self.pc && after.frames.len() == depth;
+            self.bulk && after.status() == Status::Running && after.pc() == self.pc && after.frames().len() == depth;
         if !unfinished {
             return Some((self.start, end));
         }
         // Forward sub-steps advance the destination; backward ones (an overlapping
         // memory.copy upwards) shorten the length and write from the end.
-        let top = after.stack.len();
-        let (dest, left) = (after.stack[top - 3] as u32 as u64, after.stack[top - 1] as u32 as u64);
+        let top = after.stack().len();
+        let (dest, left) = (after.stack()[top - 3] as u32 as u64, after.stack()[top - 1] as u32 as u64);
         if dest > self.start {
             Some((self.start, dest))
         } else {

@@ -29,10 +29,10 @@ impl Checkpoints {
     /// Keeps `machine` if its step is a multiple of the spacing, thinning to every other
     /// checkpoint while they hold more than the budget.
     fn offer(&mut self, machine: &Machine) {
-        if !machine.steps.is_multiple_of(self.interval) || self.kept.contains_key(&machine.steps) {
+        if !machine.steps().is_multiple_of(self.interval) || self.kept.contains_key(&machine.steps()) {
             return;
         }
-        self.kept.insert(machine.steps, machine.clone());
+        self.kept.insert(machine.steps(), machine.clone());
         let size = machine_bytes(machine);
         while self.kept.len() > 2 && self.kept.len() * size > self.budget {
             self.interval *= 2;
@@ -73,8 +73,8 @@ impl Session {
     }
 
     pub fn with_budget(machine: Machine, budget: usize) -> Self {
-        assert_eq!(machine.steps, 0, "a session starts where its call starts");
-        let kept = BTreeMap::from([(machine.steps, machine.clone())]);
+        assert_eq!(machine.steps(), 0, "a session starts where its call starts");
+        let kept = BTreeMap::from([(machine.steps(), machine.clone())]);
         let checkpoints = Checkpoints { kept, interval: FIRST_INTERVAL, budget };
         let mut session = Self { machine, checkpoints, facts: Facts::default() };
         session.settle();
@@ -86,11 +86,11 @@ impl Session {
     }
 
     pub fn steps(&self) -> u64 {
-        self.machine.steps
+        self.machine.steps()
     }
 
     pub fn is_halted(&self) -> bool {
-        self.machine.status.is_halted()
+        self.machine.status().is_halted()
     }
 
     /// Steps between checkpoints now.
@@ -131,7 +131,7 @@ impl Session {
     /// The state at step `n` (at most the current step), replayed from a checkpoint.
     fn state_at(&self, n: u64) -> Machine {
         let mut machine = self.checkpoints.at_or_before(n).clone();
-        machine.run(n - machine.steps);
+        machine.run(n - machine.steps());
         machine
     }
 
@@ -167,7 +167,7 @@ impl Session {
     /// Computes the facts, given the chunks the last step touched.
     fn settle_with(&mut self, touched: Vec<u32>) {
         let mut dirty: Vec<u32> =
-            self.machine.store.memories.first().map(|m| m.cache.dirty.leaves().to_vec()).unwrap_or_default();
+            self.machine.store().memories.first().map(|m| m.cache().dirty().leaves().to_vec()).unwrap_or_default();
         dirty.sort_unstable();
         let hash = state_hash(&mut self.machine);
         self.facts = Facts { step: self.steps(), hash, touched, dirty };

@@ -24,7 +24,7 @@ fn hash(app: &App) -> merkle_memory::Hash {
 fn current_op(app: &App) -> Op {
     let m = app.stepper.as_ref().unwrap().session.machine();
     let (_, instance) = m.current().unwrap();
-    instance.module.code[m.pc as usize]
+    instance.module.code[m.pc() as usize]
 }
 
 fn current_function(app: &App) -> String {
@@ -73,13 +73,13 @@ fn step_over_runs_a_whole_call_and_stops_after_it() {
     }
     let (depth, pc) = {
         let m = app.stepper.as_ref().unwrap().session.machine();
-        (m.frames.len(), m.pc)
+        (m.frames().len(), m.pc())
     };
     press(&mut app, KeyCode::Down);
     finish(&mut app);
     let m = app.stepper.as_ref().unwrap().session.machine();
-    assert_eq!((m.frames.len(), m.pc), (depth, pc + 1), "{}", app.message);
-    assert!(m.steps > 2, "the call's body ran");
+    assert_eq!((m.frames().len(), m.pc()), (depth, pc + 1), "{}", app.message);
+    assert!(m.steps() > 2, "the call's body ran");
     // Over anything else, j is one step.
     let before = steps(&app);
     press(&mut app, KeyCode::Char('j'));
@@ -98,8 +98,8 @@ fn step_out_returns_to_the_caller() {
     assert_eq!(current_function(&app), "run");
     assert_eq!(app.message, "stepped out");
     let m = app.stepper.as_ref().unwrap().session.machine();
-    assert_eq!(m.frames.len(), 1);
-    assert_eq!(hash(&app), fresh_hash("run", 5, m.steps));
+    assert_eq!(m.frames().len(), 1);
+    assert_eq!(hash(&app), fresh_hash("run", 5, m.steps()));
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn a_trap_breakpoint_names_the_trap() {
     finish(&mut app);
     assert_eq!(app.message, "breakpoint: trap (integer divide by zero)");
     let m = app.stepper.as_ref().unwrap().session.machine();
-    assert!(matches!(m.status, Status::Trapped(_)));
+    assert!(matches!(m.status(), Status::Trapped(_)));
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn a_write_breakpoint_stops_at_the_store_or_sub_step_that_writes_the_range() {
     press(&mut app, KeyCode::Char('c'));
     finish(&mut app);
     assert_eq!(app.message, "breakpoint: write 0x500..0x504 (the step wrote 0x400..0x600)");
-    let data = app.stepper.as_ref().unwrap().session.machine().store.memories[0].data();
+    let data = app.stepper.as_ref().unwrap().session.machine().store().memories[0].data();
     assert_eq!(data[0x500], 0x41);
     assert_eq!(data[0x600], 0, "the third sub-step has not run");
 

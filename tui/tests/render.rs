@@ -24,7 +24,7 @@ fn the_code_pane_lists_offsets_marks_the_current_instruction_and_folds_other_blo
     let rows = render(90, 30, |f, area| ui::code_pane(f, area, &s));
     assert_shows(&rows, "Code: run (function 2)");
     let module = module();
-    let pc = s.session.machine().pc;
+    let pc = s.session.machine().pc();
     let current = format!("▶ 0x{:06x} @{pc:<6}", module.code_offsets[pc as usize]);
     assert_shows(&rows, &current);
     assert_shows(&rows, "i32.const 1200");
@@ -35,7 +35,7 @@ fn the_code_pane_lists_offsets_marks_the_current_instruction_and_folds_other_blo
     // Inside the loop, the loop opens and its body shows indented.
     let mut s = stepper_at(5, 0);
     while !matches!(
-        s.session.machine().current().map(|(_, i)| i.module.code[s.session.machine().pc as usize]),
+        s.session.machine().current().map(|(_, i)| i.module.code[s.session.machine().pc() as usize]),
         Some(stepper::op::Op::Call(1))
     ) {
         s.session.step();
@@ -60,7 +60,7 @@ fn the_code_pane_lists_offsets_marks_the_current_instruction_and_folds_other_blo
 fn the_stack_locals_calls_and_globals_panes_show_the_current_frame() {
     // Inside mix, called with acc + i = 0 on the first turn, then one more step.
     let mut s = stepper_at(5, 0);
-    while s.session.machine().frames.len() < 2 {
+    while s.session.machine().frames().len() < 2 {
         s.session.step();
     }
     s.session.step();
@@ -76,7 +76,7 @@ fn the_stack_locals_calls_and_globals_panes_show_the_current_frame() {
     assert_shows(&rows, "#1  run @");
 
     // After the first bump, the counter is 1; run's locals hold n = 5.
-    while s.session.machine().store.globals[0].value == 0 {
+    while s.session.machine().store().globals[0].value == 0 {
         s.session.step();
     }
     s.session.step();
@@ -96,7 +96,7 @@ fn a_returned_call_shows_its_results_and_no_locals() {
     s.session.settle();
     let rows = render(60, 8, |f, area| ui::stack_pane(f, area, &s));
     assert_shows(&rows, "1 results");
-    let result = s.session.machine().stack[0] as u32 as i32;
+    let result = s.session.machine().stack()[0] as u32 as i32;
     assert_shows(&rows, &format!("  0 {result:>12}"));
     let rows = render(60, 8, |f, area| ui::calls_pane(f, area, &s));
     assert_shows(&rows, "Call stack: 0");
@@ -134,7 +134,7 @@ fn the_memory_pane_shows_hex_ascii_and_the_chunk_grid() {
     assert_shows(&rows, "chunk 1 (0x200..0x400) in view; H shows its hash");
     s.show_chunk_hash = true;
     let rows = render(160, 12, |f, area| ui::memory_pane(f, area, &s));
-    let memory = &s.session.machine().store.memories[0];
+    let memory = &s.session.machine().store().memories[0];
     let expected = merkle_memory::hash::leaf(&memory.data()[0x200..0x400]);
     assert_shows(&rows, "chunk 1 (0x200..0x400): ");
     assert_shows(&rows, &merkle_memory::hex(&expected));

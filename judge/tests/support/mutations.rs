@@ -144,8 +144,8 @@ impl Corpus {
         let mut m = start(module, export, args);
         let mut halted = 0;
         while halted < 2 {
-            let op = m.current().map(|(_, instance)| instance.module.code[m.pc as usize]);
-            if keep(m.steps, op.map(|op| op.gas_class())) || m.status.is_halted() {
+            let op = m.current().map(|(_, instance)| instance.module.code[m.pc() as usize]);
+            if keep(m.steps(), op.map(|op| op.gas_class())) || m.status().is_halted() {
                 let proof = prove(&m);
                 let post = judge.check(&proof).expect("the honest proof passes").post_hash;
                 let bytes = judge::to_full_bytes(&proof);

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use judge::proof::Proof;
 use merkle_memory::state::{caller_link, segments_hash_of, state_hash, table_commitment_of, EnvironmentCommitment};
 use merkle_memory::{memory, tree, Hash};
+use stepper::store::Table;
 use stepper::{Machine, Status, Trap};
 
 use crate::mutations::{flip_hash, tweak_u32, tweak_u64, Case, Corpus, Source};
@@ -24,8 +25,25 @@ use crate::mutations::{flip_hash, tweak_u32, tweak_u64, Case, Corpus, Source};
 /// A mutated proof and, where the change could be made to a machine, that machine.
 pub struct Mutated {
     pub proof: Proof,
-    pub machine: Option<Machine>,
+    pub machine: Option<Mirror>,
     pub what: &'static str,
+}
+
+/// A machine in the mutated state.
+pub enum Mirror {
+    /// One the stepper can run ([`Machine::from_parts`] took it).
+    Runnable(Machine),
+    /// One the stepper's checks refuse (a step counter past 2^63, an entry that is not the
+    /// outermost frame's function, ...): it is only hashed.
+    Unrunnable(Machine),
+}
+
+impl Mirror {
+    fn machine(&mut self) -> &mut Machine {
+        match self {
+            Mirror::Runnable(m) | Mirror::Unrunnable(m) => m,
+        }
+    }
 }
 
 /// What the judge made of a mutated pre-state.
@@ -41,7 +59,7 @@ pub enum Verdict {
 /// One mutation of `case`'s pre-state (which must keep its machine).
 pub fn mutate(src: &mut impl Source, case: &Case) -> Mutated {
     let mut p = case.proof.clone();
-    let mut m = case.machine.clone().expect("a case with its machine");
+    let mut m = case.machine.clone().expect("a case with its machine").into_parts();
     let funcs = m.store.funcs.len() as u32;
     let code_len = m.store.instances.last().map_or(0, |i| i.module.code.len() as u32);
     let mut mirrored = true;
@@ -184,7 +202,10 @@ pub fn mutate(src: &mut impl Source, case: &Case) -> Mutated {
                 1 => src.below(funcs as usize + 2) as u64,
                 _ => u64::MAX,
             };
-            m.store.tables[*table as usize].set(l.indices[0] as usize, l.values[0]);
+            let old = &m.store.tables[*table as usize];
+            let mut elems = old.elems().to_vec();
+            elems[l.indices[0] as usize] = l.values[0];
+            m.store.tables[*table as usize] = Table::new(old.ty(), elems, old.max());
             "table element"
         }
         14 if p.segments.is_some() => {
@@ -234,7 +255,12 @@ pub fn mutate(src: &mut impl Source, case: &Case) -> Mutated {
         }
     };
     reseal(&mut p, case.machine.as_ref().expect("a case with its machine"));
-    Mutated { proof: p, machine: mirrored.then_some(m), what }
+    let machine = mirrored.then(|| match Machine::from_parts(m.clone()) {
+        Ok(runnable) => Mirror::Runnable(runnable),
+        // SAFETY: a machine the checks refuse is only hashed, never stepped.
+        Err(_) => Mirror::Unrunnable(unsafe { Machine::from_parts_unchecked(m) }),
+    });
+    Mutated { proof: p, machine, what }
 }
 
 /// A function address: another of the store's, one past the end, or far out.
@@ -264,7 +290,7 @@ fn reseal(p: &mut Proof, original: &Machine) {
             let chunk_size = m.chunks.first().map_or(1, |(_, bytes)| bytes.len());
             if let Ok(root) = m.chunks_root(chunk_size, m.chunks.iter().map(|(_, b)| b.as_slice())) {
                 let commitment = memory::commitment_of(m.pages, Some(m.max), &root);
-                let count = original.store.memories.len();
+                let count = original.store().memories.len();
                 if let Ok(root) = tree::proven_root(&m.memories_proof, &[m.index as usize], &[commitment], count) {
                     env.memories = root;
                 }
@@ -274,7 +300,7 @@ fn reseal(p: &mut Proof, original: &Machine) {
             let leaves: Option<Vec<Hash>> =
                 t.tables.iter().map(|(_, l)| l.root().ok().map(|r| table_commitment_of(l.count, &r))).collect();
             let indices: Vec<usize> = t.tables.iter().map(|(i, _)| *i as usize).collect();
-            let count = original.store.tables.len();
+            let count = original.store().tables.len();
             if let Some(root) = leaves.and_then(|l| tree::proven_root(&t.tables_proof, &indices, &l, count).ok()) {
                 env.tables = root;
             }
@@ -299,9 +325,16 @@ pub fn judge_mutated(corpus: &Corpus, case: &Case, mutated: &Mutated) -> (Verdic
     let verdict = catch_unwind(AssertUnwindSafe(|| judge.execute(&mutated.proof)))
         .unwrap_or_else(|_| panic!("the judge panicked on {what}"));
     let took = start.elapsed();
-    let mut machine = mutated.machine.clone();
-    if let Some(m) = &mut machine {
-        assert_eq!(state_hash(m), mutated.proof.pre_hash, "the test's mirror of the mutation is wrong: {what}");
+    let mut machine = mutated.machine.as_ref().map(|mirror| match mirror {
+        Mirror::Runnable(m) => Mirror::Runnable(m.clone()),
+        Mirror::Unrunnable(m) => Mirror::Unrunnable(m.clone()),
+    });
+    if let Some(mirror) = &mut machine {
+        assert_eq!(
+            state_hash(mirror.machine()),
+            mutated.proof.pre_hash,
+            "the test's mirror of the mutation is wrong: {what}"
+        );
     }
     match verdict {
         Err(e) => {
@@ -309,13 +342,13 @@ pub fn judge_mutated(corpus: &Corpus, case: &Case, mutated: &Mutated) -> (Verdic
             (Verdict::Refused, took)
         }
         Ok(v) => match &mut machine {
-            Some(m) => {
+            Some(Mirror::Runnable(m)) => {
                 // The judge ran the step, so the state is one the executor can run.
                 m.step();
                 assert_eq!(v.post_hash, state_hash(m), "the judge's post-state is not the stepper's: {what}");
                 (Verdict::Stepped, took)
             }
-            None => (Verdict::Accepted, took),
+            _ => (Verdict::Accepted, took),
         },
     }
 }

@@ -96,7 +96,7 @@ impl Rig {
     pub fn new(min: u32, max: Option<u32>, tmin: u32, tmax: Option<u32>, config: Config) -> (Rig, Machine) {
         let module = Module::new(wat(min, max, tmin, tmax).as_bytes()).expect("test module is valid");
         let (machine, instance) = Machine::load(&module, config).expect("test module instantiates");
-        let funcs = machine.store.instances[instance as usize]
+        let funcs = machine.store().instances[instance as usize]
             .exports
             .iter()
             .filter_map(|(name, e)| match e {
@@ -183,25 +183,27 @@ pub fn assert_layers(layers: &[Vec<Hash>], leaves: &[Hash], what: &str) {
 /// Brings every memory's and table's cache up to date incrementally and checks the roots
 /// and every cached node against trees rs_merkle builds from scratch.
 pub fn check_commitments(m: &mut Machine, what: &str) {
-    for (i, mem) in m.store.memories.iter_mut().enumerate() {
+    for (i, mem) in m.memories_mut().iter_mut().enumerate() {
         let root = memory::chunks_root(mem);
         let leaves = chunk_leaves(mem);
         assert_eq!(root, rs_root(&leaves), "{what}: memory {i} root");
-        assert!(mem.cache.dirty.is_empty(), "{what}: memory {i} still has stale leaves");
-        assert_layers(&mem.cache.layers, &leaves, &format!("{what}: memory {i}"));
+        assert!(mem.cache().dirty().is_empty(), "{what}: memory {i} still has stale leaves");
+        assert_layers(&mem.cache().layers, &leaves, &format!("{what}: memory {i}"));
     }
-    for (i, t) in m.store.tables.iter_mut().enumerate() {
+    for (i, t) in m.tables_mut().iter_mut().enumerate() {
         let root = state::elements_root(t);
         let leaves = element_leaves(t);
         assert_eq!(root, rs_root(&leaves), "{what}: table {i} root");
-        assert!(t.cache.dirty.is_empty(), "{what}: table {i} still has stale leaves");
-        assert_layers(&t.cache.layers, &leaves, &format!("{what}: table {i}"));
+        assert!(t.cache().dirty().is_empty(), "{what}: table {i} still has stale leaves");
+        assert_layers(&t.cache().layers, &leaves, &format!("{what}: table {i}"));
     }
 }
 
 /// The stale leaves of a memory, without forgetting them.
 pub fn stale(mem: &Memory) -> Vec<u32> {
-    mem.cache.dirty.clone().drain()
+    let mut leaves = mem.cache().dirty().leaves().to_vec();
+    leaves.sort_unstable();
+    leaves
 }
 
 /// A deterministic byte stream (xorshift64*), for memory contents.

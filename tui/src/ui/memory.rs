@@ -17,7 +17,7 @@ use crate::session::Facts;
 const HEX_WIDTH: u16 = 80;
 
 pub fn memory_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
-    let Some(memory) = s.session.machine().store.memories.first() else {
+    let Some(memory) = s.session.machine().store().memories.first() else {
         frame.render_widget(Paragraph::new("the module has no memory").block(pane(" Memory ".into())), area);
         return;
     };

@@ -17,9 +17,9 @@ use crate::code::listing;
 /// The code around the current instruction (or the function being browsed).
 pub fn code_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
     let machine = s.session.machine();
-    let current = machine.current().map(|(index, _)| index).filter(|_| !machine.status.is_halted());
-    let pc = current.map(|_| machine.pc);
-    let entry = machine.entry.and_then(|e| match machine.store.funcs[e as usize] {
+    let current = machine.current().map(|(index, _)| index).filter(|_| !machine.status().is_halted());
+    let pc = current.map(|_| machine.pc());
+    let entry = machine.entry().and_then(|e| match machine.store().funcs[e as usize] {
         Func::Wasm { index, .. } => Some(index),
         Func::Host { .. } => None,
     });
@@ -34,7 +34,7 @@ pub fn code_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
     let title = match (s.browsing, current) {
         (Some(_), _) => format!(" Code: browsing {name} (function {func}); Esc returns "),
         (None, Some(_)) => format!(" Code: {name} (function {func}) "),
-        (None, None) => format!(" Code: {name} (function {func}), {} ", crate::breakpoint::ended(machine.status)),
+        (None, None) => format!(" Code: {name} (function {func}), {} ", crate::breakpoint::ended(machine.status())),
     };
     let block = pane(title);
     let height = block.inner(area).height as usize;
@@ -79,10 +79,10 @@ fn slot_text(slot: u64) -> String {
 pub fn stack_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
     let machine = s.session.machine();
     let (operands, what) = match frame_extents(machine).last() {
-        Some(&(_, start, end)) => (&machine.stack[start..end], "operands"),
-        None => (&machine.stack[..], "results"),
+        Some(&(_, start, end)) => (&machine.stack()[start..end], "operands"),
+        None => (machine.stack(), "results"),
     };
-    let title = format!(" Value stack: {} {what} ({} slots in all) ", operands.len(), machine.stack.len());
+    let title = format!(" Value stack: {} {what} ({} slots in all) ", operands.len(), machine.stack().len());
     let lines: Vec<Line> =
         operands.iter().rev().enumerate().map(|(i, &slot)| Line::raw(format!("{i:>3} {}", slot_text(slot)))).collect();
     frame.render_widget(Paragraph::new(lines).block(pane(title)), area);
@@ -101,7 +101,7 @@ pub fn locals_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
     let lines: Vec<Line> = params
         .iter()
         .chain(declared)
-        .zip(&machine.stack[base..end])
+        .zip(&machine.stack()[base..end])
         .enumerate()
         .map(|(i, (&ty, &slot))| {
             let kind = if i < params.len() { "param" } else { "" };
@@ -113,9 +113,9 @@ pub fn locals_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
 
 /// The name of the function at store address `func`, and the byte offset of its op `pc`.
 fn function_at(machine: &Machine, func: u32, pc: u32) -> (String, Option<u32>) {
-    match machine.store.funcs[func as usize] {
+    match machine.store().funcs[func as usize] {
         Func::Wasm { instance, index, .. } => {
-            let module = &machine.store.instances[instance as usize].module;
+            let module = &machine.store().instances[instance as usize].module;
             (module.func_name(index), module.code_offsets.get(pc as usize).copied())
         }
         Func::Host { func, .. } => (format!("host {func:?}"), None),
@@ -125,13 +125,13 @@ fn function_at(machine: &Machine, func: u32, pc: u32) -> (String, Option<u32>) {
 /// The frames, innermost first, each with where it is (callers: where they continue).
 pub fn calls_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
     let machine = s.session.machine();
-    let frames = &machine.frames;
+    let frames = &machine.frames();
     let lines: Vec<Line> = frames
         .iter()
         .enumerate()
         .rev()
         .map(|(i, f)| {
-            let pc = frames.get(i + 1).map_or(machine.pc, |callee| callee.ret_pc);
+            let pc = frames.get(i + 1).map_or(machine.pc(), |callee| callee.ret_pc);
             let (name, offset) = function_at(machine, f.func, pc);
             let offset = offset.map_or_else(String::new, |o| format!(" 0x{o:x}"));
             Line::raw(format!("#{:<2} {name} @{pc}{offset}", frames.len() - 1 - i))
@@ -143,12 +143,12 @@ pub fn calls_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
 /// The instance's globals: index, type, mutability, value.
 pub fn globals_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
     let machine = s.session.machine();
-    let addresses = machine.store.instances.first().map_or(&[][..], |i| &i.globals[..]);
+    let addresses = machine.store().instances.first().map_or(&[][..], |i| &i.globals[..]);
     let lines: Vec<Line> = addresses
         .iter()
         .enumerate()
         .map(|(i, &addr)| {
-            let g = &machine.store.globals[addr as usize];
+            let g = &machine.store().globals[addr as usize];
             let kind = if g.mutable { "mut" } else { "" };
             Line::raw(format!("{i:>3} {:<4} {kind:<3} {}", g.ty.to_string(), machine.global(addr)))
         })
@@ -169,25 +169,25 @@ pub fn breakpoints_pane(frame: &mut Frame, area: Rect, s: &Stepper) {
 /// what the state says about the parties' claims.
 pub fn status_line(frame: &mut Frame, area: Rect, s: &Stepper) {
     let machine = s.session.machine();
-    let status = match machine.status {
+    let status = match machine.status() {
         stepper::Status::Running => "running".to_string(),
         other => crate::breakpoint::ended(other),
     };
-    let pages = machine.store.memories.first().map_or(0, |m| m.pages());
+    let pages = machine.store().memories.first().map_or(0, |m| m.pages());
     let facts = &s.session.facts;
     // While a run goes on, the hash waits for it to stop.
-    let hash = if facts.step == machine.steps {
+    let hash = if facts.step == machine.steps() {
         merkle_memory::hex(&facts.hash)
     } else {
         "computed when the run stops".into()
     };
     let mut lines = vec![Line::from(vec![
-        Span::styled(format!("step {}", machine.steps), Style::new().add_modifier(Modifier::BOLD)),
-        Span::raw(format!(" │ gas {} │ {status} │ memory {pages} pages │ state ", machine.gas_used)),
+        Span::styled(format!("step {}", machine.steps()), Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(format!(" │ gas {} │ {status} │ memory {pages} pages │ state ", machine.gas_used())),
         Span::styled(hash, Style::new().fg(Color::Cyan)),
     ])];
     let note =
-        s.disputed.filter(|_| facts.step == machine.steps).and_then(|d| d.verdict_on(machine.steps, &facts.hash));
+        s.disputed.filter(|_| facts.step == machine.steps()).and_then(|d| d.verdict_on(machine.steps(), &facts.hash));
     if let Some(note) = note {
         lines.push(Line::styled(note, Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD)));
     }

@@ -1,0 +1,188 @@
+//! How code outside the stepper reaches a machine's state: read access to all of it,
+//! [`Machine::from_parts`] for a state built by hand (checked as a snapshot is), and
+//! [`Tamper`], which changes values but never the shape the executor relies on.
+
+use crate::machine::{Frame, Machine, MachineParts, Status};
+use crate::storage::Storage;
+use crate::store::{Memory, Store, Table};
+use std::sync::Arc;
+
+use crate::{Config, Error, Module};
+
+impl Machine {
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Locals and operands of all frames, as untyped slots.
+    pub fn stack(&self) -> &[u64] {
+        &self.stack
+    }
+
+    pub fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
+
+    /// Index of the next op in the current function's module code.
+    pub fn pc(&self) -> u32 {
+        self.pc
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    pub fn gas_used(&self) -> u64 {
+        self.gas_used
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// The function the current call started with.
+    pub fn entry(&self) -> Option<u32> {
+        self.entry
+    }
+
+    /// Values the program passed to `verigame.emit`.
+    pub fn output(&self) -> &[i64] {
+        &self.output
+    }
+
+    /// The memories, for their commitment caches and bytes: their sizes cannot change
+    /// through this.
+    pub fn memories_mut(&mut self) -> &mut [Memory] {
+        &mut self.store.memories
+    }
+
+    /// The tables, for their commitment caches: their sizes and elements cannot change
+    /// through this.
+    pub fn tables_mut(&mut self) -> &mut [Table] {
+        &mut self.store.tables
+    }
+
+    /// Contract storage: its entries are data the executor only copies.
+    pub fn storage_mut(&mut self) -> &mut Storage {
+        &mut self.store.storage
+    }
+
+    /// The gas the next call may use; a running call is held to the new limit from its
+    /// next step.
+    pub fn set_gas_limit(&mut self, limit: u64) {
+        self.config.gas_limit = limit;
+    }
+
+    /// The whole state as plain data.
+    pub fn into_parts(self) -> MachineParts {
+        let Machine { config, store, stack, frames, pc, steps, gas_used, status, entry, output } = self;
+        MachineParts { config, store, stack, frames, pc, steps, gas_used, status, entry, output }
+    }
+
+    /// A machine in the state `parts` gives, if it is one the executor can run: exactly
+    /// the checks [`Machine::restore`] makes of a snapshot (configuration, store, frames,
+    /// pcs, exact stack heights, counters), by restoring the parts' snapshot, so the two
+    /// doors into a machine cannot drift apart.
+    pub fn from_parts(parts: MachineParts) -> Result<Machine, Error> {
+        // SAFETY: this machine is only snapshotted; the restored one is run.
+        let unchecked = unsafe { Machine::from_parts_unchecked(parts) };
+        let modules: Vec<Arc<Module>> = unchecked.store.instances.iter().map(|i| i.module.clone()).collect();
+        Machine::restore(&unchecked.snapshot(), &modules).map_err(|e| match e {
+            Error::Snapshot(reason) => Error::State(reason),
+            other => other,
+        })
+    }
+
+    /// A machine in the state `parts` gives, unchecked: for states no run reaches, to
+    /// hash, snapshot or read.
+    ///
+    /// # Safety
+    ///
+    /// The executor's stack operations and fast path are unchecked: the machine must not
+    /// be stepped or run unless [`Machine::from_parts`] would have accepted `parts`.
+    /// Everything else (accessors, [`Machine::snapshot`], hashing) is sound on any parts.
+    pub unsafe fn from_parts_unchecked(parts: MachineParts) -> Machine {
+        let MachineParts { config, store, stack, frames, pc, steps, gas_used, status, entry, output } = parts;
+        Machine { config, store, stack, frames, pc, steps, gas_used, status, entry, output }
+    }
+
+    /// Value changes that keep the machine's shape, for lying executors and tests.
+    pub fn tamper(&mut self) -> Tamper<'_> {
+        Tamper(self)
+    }
+}
+
+/// Changes to a machine's values (counters, slots, globals, memory bytes, table elements,
+/// segments) that leave its shape alone: the stack's length, the frames, the pc and the
+/// status stay as running made them, so the executor's invariants hold. Every index is
+/// checked; a reference value must be null or name a function that exists.
+pub struct Tamper<'a>(&'a mut Machine);
+
+impl Tamper<'_> {
+    /// Sets the step counter and the gas used. The step counter stays at most 2^63, as in
+    /// a snapshot, so that stepping on cannot overflow it.
+    pub fn set_counters(&mut self, steps: u64, gas_used: u64) -> Result<(), Error> {
+        if steps > crate::snapshot::MAX_COUNTER {
+            return Err(tampered(format!("the step counter {steps} is over 2^63")));
+        }
+        (self.0.steps, self.0.gas_used) = (steps, gas_used);
+        Ok(())
+    }
+
+    /// Sets value stack slot `i` (counted from the bottom), which must exist.
+    pub fn set_slot(&mut self, i: usize, value: u64) -> Result<(), Error> {
+        let len = self.0.stack.len();
+        let slot = self.0.stack.get_mut(i).ok_or_else(|| tampered(format!("no stack slot {i} ({len} slots)")))?;
+        *slot = value;
+        Ok(())
+    }
+
+    pub fn set_global(&mut self, addr: u32, value: u64) -> Result<(), Error> {
+        let count = self.0.store.globals.len();
+        let global = self.0.store.globals.get_mut(addr as usize);
+        global.ok_or_else(|| tampered(format!("no global {addr} ({count} globals)")))?.value = value;
+        Ok(())
+    }
+
+    /// Writes `bytes` into memory `m` at `at`, within its size.
+    pub fn write_memory(&mut self, m: u32, at: usize, bytes: &[u8]) -> Result<(), Error> {
+        let memory = self.0.store.memories.get_mut(m as usize).ok_or_else(|| tampered(format!("no memory {m}")))?;
+        memory.write(at, bytes).map_err(|_| tampered(format!("{} bytes at {at} do not fit memory {m}", bytes.len())))
+    }
+
+    /// Sets element `i` of table `t` to `slot`: 0 (null) or a function's address + 1.
+    pub fn set_table_element(&mut self, t: u32, i: usize, slot: u64) -> Result<(), Error> {
+        let funcs = self.0.store.funcs.len() as u64;
+        if slot > funcs {
+            return Err(tampered(format!("element {slot} names no function ({funcs} functions)")));
+        }
+        let table = self.0.store.tables.get_mut(t as usize).ok_or_else(|| tampered(format!("no table {t}")))?;
+        if i >= table.elems().len() {
+            return Err(tampered(format!("table {t} has no element {i}")));
+        }
+        table.set(i, slot);
+        Ok(())
+    }
+
+    /// Drops element segment `e`.
+    pub fn drop_elem(&mut self, e: u32) -> Result<(), Error> {
+        let segment = self.0.store.elems.get_mut(e as usize);
+        segment.ok_or_else(|| tampered(format!("no element segment {e}")))?.clear();
+        Ok(())
+    }
+
+    /// Drops data segment `d`.
+    pub fn drop_data(&mut self, d: u32) -> Result<(), Error> {
+        let dropped = self.0.store.data_dropped.get_mut(d as usize);
+        *dropped.ok_or_else(|| tampered(format!("no data segment {d}")))? = true;
+        Ok(())
+    }
+}
+
+fn tampered(reason: String) -> Error {
+    Error::Tamper(reason)
+}

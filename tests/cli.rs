@@ -75,12 +75,18 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
     }
 }
 
+/// A fresh folder named `name` and this process, and the path of a proof file in it.
+fn proof_file(name: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("proof.json").to_str().unwrap().to_string();
+    (dir, file)
+}
+
 #[test]
 fn prove_then_judge_accepts_an_honest_proof_and_refuses_a_tampered_one() {
-    let dir = std::env::temp_dir().join(format!("verigame-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("proof.json");
-    let file = file.to_str().unwrap();
+    let (dir, file) = proof_file("verigame-cli");
+    let file = file.as_str();
     for step in ["0", "37", "500"] {
         let out = verigame(&["prove", FIB, "--invoke", "fib_rec", "8", "--step", step, "--out", file]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -149,10 +155,8 @@ fn prove_then_judge_accepts_an_honest_proof_and_refuses_a_tampered_one() {
 /// the executor read past the code: signal 11).
 #[test]
 fn judge_refuses_a_consistent_proof_whose_pc_is_outside_its_function() {
-    let dir = std::env::temp_dir().join(format!("verigame-cli-pc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("proof.json");
-    let file = file.to_str().unwrap();
+    let (dir, file) = proof_file("verigame-cli-pc");
+    let file = file.as_str();
     let out = verigame(&["prove", FIB, "--invoke", "fib_rec", "8", "--step", "37", "--out", file]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let honest: Json = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();

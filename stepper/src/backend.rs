@@ -140,10 +140,12 @@ impl Backend for Direct<'_> {
 
     // The value stack's capacity covers every active frame's locals and maximum operand
     // height (reserved on entry), and validation guarantees operands exist: the hot
-    // paths use that instead of checking each push and pop.
+    // paths use that instead of checking each push and pop. A `Direct` only exists over a
+    // machine whose shape running, `restore` or `from_parts` established (docs/stepper.md).
     #[inline(always)]
     fn top(&self) -> u64 {
         debug_assert!(!self.stack.is_empty());
+        // SAFETY: an instruction that reads its top operand has one (validation).
         unsafe { *self.stack.as_ptr().add(self.stack.len() - 1) }
     }
 
@@ -151,12 +153,15 @@ impl Backend for Direct<'_> {
     fn set_top(&mut self, value: u64) {
         debug_assert!(!self.stack.is_empty());
         let len = self.stack.len();
+        // SAFETY: an instruction that replaces its top operand has one (validation).
         unsafe { *self.stack.as_mut_ptr().add(len - 1) = value }
     }
 
     #[inline(always)]
     fn push(&mut self, value: u64) {
         debug_assert!(self.stack.len() < self.stack.capacity());
+        // SAFETY: pushes stay within the frame's maximum operand height, which entering the
+        // frame (or restoring, or `reserve_frame`) reserved.
         unsafe {
             let len = self.stack.len();
             *self.stack.as_mut_ptr().add(len) = value;
@@ -167,6 +172,7 @@ impl Backend for Direct<'_> {
     #[inline(always)]
     fn pop(&mut self) -> u64 {
         debug_assert!(!self.stack.is_empty());
+        // SAFETY: an instruction pops only operands it has (validation).
         unsafe {
             let len = self.stack.len() - 1;
             self.stack.set_len(len);

@@ -313,7 +313,9 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
 
     while left > 0 {
         left -= 1;
-        // Branch targets and returns keep pc within the function's code.
+        // SAFETY: pc < code.len(). It starts in the running function's code (the machine's
+        // shape, or `check_entry` for other backends); branch targets and call entries are
+        // validated positions in the module's code; a return's pc is asserted against it.
         let op = unsafe { *code.get_unchecked(pc) };
         if !UNIFORM_GAS {
             let class = match op {

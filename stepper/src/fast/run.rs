@@ -28,7 +28,9 @@ impl Machine {
         // lie within each frame's locals and maximum operand height; every frame's room
         // is reserved on entry (here and in calls), operand reads follow writes as
         // validation orders them, memory accesses are bounds-checked, and table,
-        // global and function indices are the validated module's.
+        // global and function indices are the validated module's. `at` is the fast entry of
+        // the machine's pc, which the machine's private shape keeps in the running
+        // function's code (docs/stepper.md), and the stack height is checked against it.
         unsafe { self.run_fast_unchecked(at, budget) }
     }
 

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use merkle_memory::hash::{leaf, slot_leaf, EMPTY};
 use merkle_memory::state::{
-    caller_link, context, output_chain_over, segments_hash_of, table_commitment_of, Commitment, Environment,
-    EnvironmentCommitment, FrameCommitment,
+    caller_link, context, output_chain_over, segments_hash_of, table_commitment_of, zero_slot_hashes, Commitment,
+    Environment, EnvironmentCommitment, FrameCommitment,
 };
 use merkle_memory::storage::{key_hash, value_hash};
-use merkle_memory::tree::{append_root, proven_root, zero_hashes, Peaks, ProvenNodes};
+use merkle_memory::tree::{append_root, proven_root, Peaks, ProvenNodes};
 use merkle_memory::{memory, Hash};
 use stepper::op::Op;
 use stepper::storage::{MAX_KEY_LEN, MAX_VALUE_LEN};
@@ -526,7 +526,7 @@ impl Judge {
     }
 
     fn tables_after(&self, t: &TablesOpening, p: &Partial) -> Result<Hash, Invalid> {
-        let zero = zero_hashes(slot_leaf(0), 34);
+        let zero = zero_slot_hashes();
         let mut leaves = Vec::new();
         for (index, l) in &t.tables {
             let table = &p.tables[index];
@@ -537,7 +537,7 @@ impl Judge {
                         ([i], [v]) if *i as usize + 1 == old => slot_leaf(*v),
                         _ => return invalid("table.grow needs exactly the table's last element"),
                     };
-                    append_root(old, last, &l.proof, table.len, &zero)
+                    append_root(old, last, &l.proof, table.len, zero)
                         .map_err(|e| Invalid(format!("table.grow: {e}")))?
                 }
                 _ => reopen(&format!("table {index}"), l, &table.elems)?,
@@ -589,13 +589,13 @@ fn stack_after(opening: &Leaves, p: &PartialStack) -> Result<Hash, Invalid> {
         Peaks::of_prefix(&nodes, low)
             .ok_or_else(|| Invalid(format!("the step cuts the stack at slot {low}, which the proof does not open")))?
     };
-    let zero = zero_hashes(slot_leaf(0), usize::BITS as usize);
+    let zero = zero_slot_hashes();
     for (i, v) in p.pushed() {
         // Slots pushed but never written are a new frame's zeroed locals.
-        peaks.push_zeros(i - peaks.count(), &zero);
+        peaks.push_zeros(i - peaks.count(), zero);
         peaks.push(slot_leaf(v));
     }
-    peaks.push_zeros(len - peaks.count(), &zero);
+    peaks.push_zeros(len - peaks.count(), zero);
     Ok(peaks.root())
 }
 

@@ -185,6 +185,13 @@ pub fn frame_records(machine: &Machine) -> Vec<FrameCommitment> {
         .collect()
 }
 
+/// Hashes of all-zero-slot subtrees (zero slots of the stack, null table elements), by
+/// height up to any count of leaves, computed once.
+pub fn zero_slot_hashes() -> &'static [Hash] {
+    static ZERO: std::sync::OnceLock<Vec<Hash>> = std::sync::OnceLock::new();
+    ZERO.get_or_init(|| tree::zero_hashes(slot_leaf(0), usize::BITS as usize))
+}
+
 /// The root of the Merkle tree over the value stack's slots.
 pub fn stack_root(stack: &[u64]) -> Hash {
     let leaves: Vec<Hash> = stack.iter().map(|&v| slot_leaf(v)).collect();

@@ -2,11 +2,12 @@
 //! [`Machine::from_parts`] for a state built by hand (checked as a snapshot is), and
 //! [`Tamper`], which changes values but never the shape the executor relies on.
 
-use crate::machine::{Frame, Machine, MachineParts, Status};
-use crate::storage::Storage;
-use crate::store::{Memory, Store, Table};
 use std::sync::Arc;
 
+use crate::machine::{Frame, Machine, MachineParts, Status};
+use crate::snapshot::MAX_COUNTER;
+use crate::storage::Storage;
+use crate::store::{Memory, Store, Table};
 use crate::{Config, Error, Module};
 
 impl Machine {
@@ -126,7 +127,7 @@ impl Tamper<'_> {
     /// Sets the step counter and the gas used. The step counter stays at most 2^63, as in
     /// a snapshot, so that stepping on cannot overflow it.
     pub fn set_counters(&mut self, steps: u64, gas_used: u64) -> Result<(), Error> {
-        if steps > crate::snapshot::MAX_COUNTER {
+        if steps > MAX_COUNTER {
             return Err(tampered(format!("the step counter {steps} is over 2^63")));
         }
         (self.0.steps, self.0.gas_used) = (steps, gas_used);
@@ -185,4 +186,53 @@ impl Tamper<'_> {
 
 fn tampered(reason: String) -> Error {
     Error::Tamper(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Extern, Value};
+
+    fn running() -> Machine {
+        let wat = br#"(module (table 2 funcref) (memory 1) (global (mut i32) (i32.const 0))
+            (func (export "f") (param i32) (result i32) local.get 0 i32.const 1 i32.add))"#;
+        let (mut m, instance) = Machine::load(&Module::new(wat).unwrap(), Config::default()).unwrap();
+        let Some(Extern::Func(f)) = m.export(instance, "f") else { panic!("the export") };
+        m.invoke(f, &[Value::I32(1)]).unwrap();
+        m.step();
+        m
+    }
+
+    #[test]
+    fn tamper_changes_values_and_refuses_what_does_not_exist() {
+        let mut m = running();
+        let funcs = m.store().funcs.len() as u64;
+        let mut t = m.tamper();
+        t.set_slot(1, 7).unwrap();
+        t.set_counters(9, 9).unwrap();
+        t.set_table_element(0, 1, funcs).unwrap();
+        t.write_memory(0, 65535, &[1]).unwrap();
+        t.set_global(0, 5).unwrap();
+        assert!(t.set_slot(2, 0).is_err(), "past the stack's top");
+        assert!(t.set_counters(MAX_COUNTER + 1, 0).is_err());
+        assert!(t.set_table_element(0, 1, funcs + 1).is_err(), "names no function");
+        assert!(t.set_table_element(0, 2, 0).is_err(), "past the table's end");
+        assert!(t.write_memory(0, 65535, &[1, 2]).is_err());
+        assert!(t.drop_elem(0).is_err() && t.drop_data(0).is_err(), "no segments");
+        assert_eq!((m.stack()[1], m.steps(), m.store().tables[0].elems()[1]), (7, 9, funcs));
+        // The changed machine still runs: its shape is the one running gave.
+        m.run(10);
+        assert_eq!(m.status(), Status::Returned);
+    }
+
+    #[test]
+    fn from_parts_takes_back_a_machine_and_refuses_a_foreign_pc() {
+        let m = running();
+        let snapshot = m.snapshot();
+        assert_eq!(Machine::from_parts(m.clone().into_parts()).unwrap().snapshot(), snapshot);
+        let mut parts = m.into_parts();
+        parts.pc += 1;
+        let refused = Machine::from_parts(parts).unwrap_err();
+        assert!(matches!(refused, Error::State(_)), "{refused}");
+    }
 }

@@ -645,3 +645,35 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
     regs.steps += done;
     done
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Extern, Module, Value};
+
+    #[test]
+    fn step_refuses_registers_the_code_does_not_allow() {
+        let wat = br#"(module (func (export "f") (param i32) (result i32) local.get 0 i32.const 1 i32.add))"#;
+        let module = Module::new(wat).unwrap();
+        let (mut m, instance) = Machine::load(&module, Config::default()).unwrap();
+        let Some(Extern::Func(f)) = m.export(instance, "f") else { panic!("the export") };
+        m.invoke(f, &[Value::I32(1)]).unwrap();
+        m.step(); // local.get 0: one operand on the stack
+        let pc = m.pc;
+        let cases = [
+            (1_000_000, "pc 1000000 is not an instruction"),
+            (u32::MAX, "is not an instruction"),
+            // local.get 0 runs on no operands, but the stack holds one.
+            (pc - 1, "the stack holds 2 slots, but the function has 1"),
+        ];
+        for (bad, why) in cases {
+            let (cx, mut regs, mut direct) = m.split();
+            regs.pc = bad;
+            let refused = step(&cx, &mut regs, &mut direct).expect_err(why).to_string();
+            assert!(refused.contains(why), "{refused} (expected {why})");
+        }
+        let (cx, mut regs, mut direct) = m.split();
+        assert_eq!(step(&cx, &mut regs, &mut direct).unwrap(), Status::Running);
+        assert_eq!(regs.pc, pc + 1);
+    }
+}

@@ -183,36 +183,8 @@ impl History {
     /// Reads a history; with `repair`, also cuts a torn last line from the log (a node
     /// does before appending; a validator reading another node's history does not).
     pub fn read(dir: &Path, repair: bool) -> Result<(Self, Vec<BlockRecord>)> {
-        let node_path = dir.join(NODE);
-        let text = fs::read_to_string(&node_path)
-            .with_context(|| format!("{} is not a node history (no {NODE})", dir.display()))?;
-        let node: Json =
-            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", node_path.display()))?;
-        if node["format"] != "verigame-node" || node["version"] != 1 {
-            bail!("{}: not a verigame-node history of version 1", node_path.display());
-        }
-        let module_bytes =
-            fs::read(dir.join(MODULE)).with_context(|| format!("cannot read {}", dir.join(MODULE).display()))?;
-        if node["module_hash"].as_str() != Some(&hex(&keccak(&module_bytes))) {
-            bail!("{}: the module's hash is not the one {NODE} records", dir.join(MODULE).display());
-        }
-        let config =
-            config_from_json(&node["config"]).with_context(|| format!("{}: bad config", node_path.display()))?;
-        let snapshot_interval = node["snapshot_interval"]
-            .as_u64()
-            .filter(|&n| n > 0)
-            .with_context(|| format!("{}: bad snapshot_interval", node_path.display()))?;
-        let fault = match node["fault"].as_str() {
-            Some(f) => Some(
-                f.parse::<Fault>()
-                    .map_err(anyhow::Error::msg)
-                    .with_context(|| format!("{}: bad fault", node_path.display()))?,
-            ),
-            None => None,
-        };
-        let module = Module::new(&module_bytes)?;
+        let setup = read_setup(dir)?;
         let blocks = read_log(&dir.join(LOG), repair)?;
-        let setup = NodeSetup { module_bytes: Arc::new(module_bytes), module, config, snapshot_interval, fault };
         let log = if repair {
             open_log(dir)?
         } else {
@@ -220,7 +192,42 @@ impl History {
         };
         Ok((Self { log, dir: dir.to_path_buf(), setup }, blocks))
     }
+}
 
+/// What the history in `dir` fixes: its contract, configuration, snapshot interval and
+/// fault, without reading its blocks.
+pub fn read_setup(dir: &Path) -> Result<NodeSetup> {
+    let node_path = dir.join(NODE);
+    let text = fs::read_to_string(&node_path)
+        .with_context(|| format!("{} is not a node history (no {NODE})", dir.display()))?;
+    let node: Json =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", node_path.display()))?;
+    if node["format"] != "verigame-node" || node["version"] != 1 {
+        bail!("{}: not a verigame-node history of version 1", node_path.display());
+    }
+    let module_bytes =
+        fs::read(dir.join(MODULE)).with_context(|| format!("cannot read {}", dir.join(MODULE).display()))?;
+    if node["module_hash"].as_str() != Some(&hex(&keccak(&module_bytes))) {
+        bail!("{}: the module's hash is not the one {NODE} records", dir.join(MODULE).display());
+    }
+    let config = config_from_json(&node["config"]).with_context(|| format!("{}: bad config", node_path.display()))?;
+    let snapshot_interval = node["snapshot_interval"]
+        .as_u64()
+        .filter(|&n| n > 0)
+        .with_context(|| format!("{}: bad snapshot_interval", node_path.display()))?;
+    let fault = match node["fault"].as_str() {
+        Some(f) => Some(
+            f.parse::<Fault>()
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("{}: bad fault", node_path.display()))?,
+        ),
+        None => None,
+    };
+    let module = Module::new(&module_bytes)?;
+    Ok(NodeSetup { module_bytes: Arc::new(module_bytes), module, config, snapshot_interval, fault })
+}
+
+impl History {
     /// Appends a committed block and syncs it to disk.
     pub fn append(&mut self, block: &BlockRecord) -> Result<()> {
         let text = block.to_json().to_string();

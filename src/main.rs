@@ -257,16 +257,16 @@ enum Command {
         /// The node's history: created on the first start, reopened after.
         #[arg(long)]
         home: PathBuf,
-        /// The contract (first start only).
+        /// The contract (the first start fixes it; a later start may repeat it).
         #[arg(long)]
         module: Option<PathBuf>,
         /// Where CometBFT connects (its proxy_app).
         #[arg(long, default_value = "127.0.0.1:26658")]
         abci: String,
-        /// Gas one call may use (first start only; default 10,000,000).
+        /// Gas one call may use (default 10,000,000; fixed by the first start).
         #[arg(long)]
         gas_limit: Option<u64>,
-        /// Blocks between state snapshots (first start only; default 100).
+        /// Blocks between state snapshots (default 100; fixed by the first start).
         #[arg(long)]
         snapshot_interval: Option<u64>,
         /// Compute wrong, as the dispute's faulty executor does, in every call (first

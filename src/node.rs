@@ -142,15 +142,25 @@ impl Node {
     }
 
     /// Runs a block's transactions on a copy of the committed state and keeps the result
-    /// until Commit.
+    /// until Commit. The lock is held only to take the copy and to keep the result:
+    /// queries are answered while the block runs.
     pub fn finalize(&self, height: u64, txs: &[&[u8]]) -> Result<BlockRecord> {
+        let mut ledger = {
+            let s = self.lock();
+            let committed = s.app_hashes.len() as u64 - 1;
+            if height != committed + 1 {
+                bail!("block {height} cannot follow the committed height {committed}");
+            }
+            s.ledger.clone()
+        };
+        let block = execute_block(&mut ledger, height, txs.iter().copied());
         let mut s = self.lock();
+        // CometBFT finalizes one block at a time; another commit in between would mean
+        // this block was run on a state that is no longer the committed one.
         let committed = s.app_hashes.len() as u64 - 1;
         if height != committed + 1 {
-            bail!("block {height} cannot follow the committed height {committed}");
+            bail!("block {height} was run on height {}, but the committed height is now {committed}", height - 1);
         }
-        let mut ledger = s.ledger.clone();
-        let block = execute_block(&mut ledger, height, txs.iter().copied());
         s.pending = Some((block.clone(), ledger));
         Ok(block)
     }
@@ -162,6 +172,19 @@ pub fn execute_block<'a>(ledger: &mut Ledger, height: u64, txs: impl Iterator<It
     // The state after the last transaction is the block's.
     let app_hash = txs.last().map_or_else(|| ledger.state_hash(), |t| t.post_hash);
     BlockRecord { height, app_hash, txs }
+}
+
+/// The line a node logs for each block it finalizes: height, transactions (and how many
+/// did not return), app hash and milliseconds.
+pub fn block_line(block: &BlockRecord, took: std::time::Duration) -> String {
+    let failed = block.txs.iter().filter(|t| t.outcome.status != "returned").count();
+    format!(
+        "block {}: {} txs ({failed} failed), app hash {}, {} ms",
+        block.height,
+        block.txs.len(),
+        hex(&block.app_hash),
+        took.as_millis()
+    )
 }
 
 /// Stops the node: its state and CometBFT's no longer agree on what is committed.
@@ -208,12 +231,16 @@ impl Application for Node {
 
     fn finalize_block(&self, request: RequestFinalizeBlock) -> ResponseFinalizeBlock {
         let txs: Vec<&[u8]> = request.txs.iter().map(|t| t.as_ref()).collect();
+        let started = std::time::Instant::now();
         match self.finalize(request.height as u64, &txs) {
-            Ok(block) => ResponseFinalizeBlock {
-                tx_results: block.txs.iter().map(exec_result).collect(),
-                app_hash: block.app_hash.to_vec().into(),
-                ..ResponseFinalizeBlock::default()
-            },
+            Ok(block) => {
+                eprintln!("{}", block_line(&block, started.elapsed()));
+                ResponseFinalizeBlock {
+                    tx_results: block.txs.iter().map(exec_result).collect(),
+                    app_hash: block.app_hash.to_vec().into(),
+                    ..ResponseFinalizeBlock::default()
+                }
+            }
             // CometBFT never asks this of a node in step with it; a node out of step
             // must not answer with a state it did not compute.
             Err(e) => fatal(&format!("cannot finalize block {}: {e:#}", request.height)),
@@ -290,21 +317,19 @@ pub const DEFAULT_SNAPSHOT_INTERVAL: u64 = 100;
 /// Gas for one storage call: every other step costs 1.
 pub const STORAGE_PRICE: u64 = 100;
 
-/// Opens the node whose history is in `home`, or starts one there.
+/// Opens the node whose history is in `home`, or starts one there: the same command does
+/// both. On a history, whatever `new` gives must be what the history fixed.
 pub fn start(home: &Path, new: NewNode) -> Result<Node> {
     if crate::history::exists(home) {
-        if new.module.is_some() || new.gas_limit.is_some() || new.snapshot_interval.is_some() || new.fault.is_some() {
-            bail!(
-                "{} already holds a node's history, which fixes its module, gas limit, snapshot interval and fault",
-                home.display()
-            );
+        if let Some(difference) = new.difference(&crate::history::read_setup(home)?)? {
+            bail!("{} holds a node whose {difference}", home.display());
         }
         return Node::open(home);
     }
-    let Some(path) = new.module else {
+    let Some(path) = &new.module else {
         bail!("{} holds no history yet: give the contract with --module", home.display())
     };
-    let bytes = crate::run::read_module_bytes(&path)?;
+    let bytes = crate::run::read_module_bytes(path)?;
     let module = stepper::Module::new(&bytes).with_context(|| format!("{}", path.display()))?;
     let mut gas = stepper::GasTable::default();
     gas.costs[stepper::op::GasClass::Storage as usize] = STORAGE_PRICE;
@@ -316,4 +341,28 @@ pub fn start(home: &Path, new: NewNode) -> Result<Node> {
     }
     let setup = NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval, fault: new.fault };
     Node::create(home, setup)
+}
+
+impl NewNode {
+    /// What this start asks for that the history's `setup` does not have, if anything:
+    /// settings not given are taken from the history.
+    fn difference(&self, setup: &NodeSetup) -> Result<Option<String>> {
+        if let Some(path) = &self.module {
+            if crate::run::read_module_bytes(path)? != *setup.module_bytes {
+                return Ok(Some(format!("contract is not {}", path.display())));
+            }
+        }
+        let differs = |name: &str, given: Option<String>, fixed: String| {
+            given.filter(|g| *g != fixed).map(|g| format!("{name} is {fixed}, not {g}"))
+        };
+        Ok(differs("gas limit", self.gas_limit.map(|g| g.to_string()), setup.config.gas_limit.to_string())
+            .or_else(|| {
+                let interval = setup.snapshot_interval.to_string();
+                differs("snapshot interval", self.snapshot_interval.map(|i| i.to_string()), interval)
+            })
+            .or_else(|| {
+                let fault = setup.fault.map_or("none".to_string(), |f| f.to_string());
+                differs("fault", self.fault.map(|f| f.to_string()), fault)
+            }))
+    }
 }

@@ -110,9 +110,11 @@ echo "13 transactions committed, storage queried"
 target=$(height 2)
 kill -9 "${pids[2]}" "${pids[3]}"
 sleep 0.5
-start_node 2
+# The same command as the first start reopens the history.
+start_node 2 --module "$contract" --snapshot-interval 5
 wait_height 2 $((target + 3))
-echo "validator 2 restarted after kill -9 and caught up"
+grep -q "^block $((target + 1)): " "$work/vnode2.log" || fail "node 2 logged no line for block $((target + 1))"
+echo "validator 2 restarted after kill -9 with its first command and caught up"
 
 common=$(( $(height 1) - 1 ))
 for i in 1 2 3 4; do wait_height "$i" "$common"; done

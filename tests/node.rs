@@ -226,3 +226,44 @@ fn a_wrong_storage_write_is_caught_by_the_validator() {
     let game = wrong.game.as_ref().unwrap_or_else(|| panic!("no game: {:?}", wrong.no_game));
     assert_eq!(game.winner, traces::Role::Challenger, "{}", game.reason);
 }
+
+fn counter_node(home: &Path, gas_limit: Option<u64>) -> anyhow::Result<Node> {
+    let module = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/counter.wat"));
+    verigame::node::start(home, verigame::node::NewNode { module, gas_limit, ..Default::default() })
+}
+
+#[test]
+fn the_same_command_starts_a_node_and_reopens_it() {
+    let dir = scratch("node-same-command");
+    let node = counter_node(&dir, Some(100_000)).unwrap();
+    block(&node, 1, &[r#"{"call": "add", "args": [5]}"#]);
+    drop(node);
+    // The first start's command again, and one that leaves the settings to the history.
+    assert_eq!(counter_node(&dir, Some(100_000)).unwrap().committed().0, 1);
+    assert_eq!(verigame::node::start(&dir, Default::default()).unwrap().committed().0, 1);
+    // A setting the history fixed otherwise is refused, naming it.
+    let refused = counter_node(&dir, Some(5)).err().expect("another gas limit").to_string();
+    assert!(refused.contains("gas limit is 100000, not 5"), "{refused}");
+    let other = scratch("node-same-command-other.wat");
+    fs::write(&other, "(module)").unwrap();
+    let new = verigame::node::NewNode { module: Some(other.clone()), ..Default::default() };
+    let refused = verigame::node::start(&dir, new).err().expect("another contract").to_string();
+    assert!(refused.contains("contract is not"), "{refused}");
+}
+
+#[test]
+fn a_query_is_answered_while_a_block_runs() {
+    let dir = scratch("node-query-during-block");
+    // A spin runs to its gas limit: 10^8 steps, about a second here.
+    let node = counter_node(&dir, Some(100_000_000)).unwrap();
+    block(&node, 1, &[r#"{"call": "add", "args": [7]}"#]);
+    let runner = node.clone();
+    let long = std::thread::spawn(move || runner.finalize(2, &[br#"{"call": "spin", "args": []}"#]).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    // The committed state answers at once: the block holds no lock while it runs.
+    assert_eq!(query(&node, "/state", b"1")["height"], 1);
+    assert!(!long.is_finished(), "the query waited for the block");
+    let block = long.join().unwrap();
+    assert_eq!(block.txs[0].outcome.status, "out_of_gas");
+    assert_eq!(node.commit_pending().unwrap(), 2);
+}

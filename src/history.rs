@@ -71,7 +71,7 @@ pub struct BlockRecord {
 }
 
 impl TxOutcome {
-    fn to_json(&self) -> Json {
+    pub fn to_json(&self) -> Json {
         json!({
             "status": self.status,
             "results": self.results.iter().map(value_to_json).collect::<Vec<_>>(),

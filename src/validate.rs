@@ -23,7 +23,8 @@ pub struct Options {
     pub limits: Limits,
 }
 
-/// The first transaction whose recorded state hash the honest replay does not give.
+/// The first transaction whose recorded state hash or outcome (status, results, steps,
+/// gas, error) the honest replay does not give.
 pub struct WrongTx {
     pub height: u64,
     pub index: usize,
@@ -72,6 +73,8 @@ impl Report {
                 "tx": String::from_utf8_lossy(&w.recorded.tx),
                 "recorded_post_hash": hex(&w.recorded.post_hash),
                 "honest_post_hash": hex(&w.honest.post_hash),
+                "recorded_outcome": w.recorded.outcome.to_json(),
+                "honest_outcome": w.honest.outcome.to_json(),
                 "game": game,
                 "no_game": w.no_game,
             })
@@ -101,12 +104,16 @@ impl Report {
             self.calls_per_second()
         );
         let Some(w) = &self.wrong else {
-            println!("every block's app hash is right");
+            println!("every block's app hash and every call's outcome is right");
             return;
         };
         println!("block {} transaction {} is wrong: {}", w.height, w.index, String::from_utf8_lossy(&w.recorded.tx));
         println!("   recorded state after it: {}", hex(&w.recorded.post_hash));
         println!("   honest state after it:   {}", hex(&w.honest.post_hash));
+        if w.recorded.outcome != w.honest.outcome {
+            println!("   recorded outcome: {}", w.recorded.outcome.to_json());
+            println!("   honest outcome:   {}", w.honest.outcome.to_json());
+        }
         if let Some(why) = &w.no_game {
             println!("no game: {why}");
         }
@@ -153,9 +160,17 @@ pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> R
         if let Some((index, honest, before)) = check_block(&mut ledger, block)? {
             let recorded = block.txs[index].clone();
             let mut wrong = WrongTx { height: block.height, index, recorded, honest, game: None, no_game: None };
-            match play(setup, before, &wrong.recorded, options) {
-                Ok(game) => wrong.game = Some(game),
-                Err(e) => wrong.no_game = Some(format!("{e:#}")),
+            if wrong.recorded.post_hash == wrong.honest.post_hash {
+                wrong.no_game = Some(
+                    "the recorded state after the call is right but its outcome is not: no execution gives the \
+                     recorded outcome, so there is no execution to dispute; the record itself is wrong"
+                        .into(),
+                );
+            } else {
+                match play(setup, before, &wrong.recorded, options) {
+                    Ok(game) => wrong.game = Some(game),
+                    Err(e) => wrong.no_game = Some(format!("{e:#}")),
+                }
             }
             calls += index as u64 + 1;
             let seconds = start.elapsed().as_secs_f64();
@@ -181,15 +196,19 @@ pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> R
     })
 }
 
-/// Replays a block honestly. At the first transaction whose state hash differs from the
-/// record (or the last one, if only the block's app hash differs), returns its index, the
-/// honest outcome and the ledger before it.
+/// Replays a block honestly. At the first transaction whose state hash or outcome differs
+/// from the record (or the last one, if only the block's app hash differs), returns its
+/// index, the honest outcome and the ledger before it.
 fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize, TxRecord, Ledger)>> {
     // A copy per block, not per transaction: the state before a wrong one is rebuilt.
     let start = ledger.clone();
     for (i, recorded) in block.txs.iter().enumerate() {
         let honest = ledger.execute(&recorded.tx);
-        if honest.post_hash != recorded.post_hash || (i + 1 == block.txs.len() && honest.post_hash != block.app_hash) {
+        let last = i + 1 == block.txs.len();
+        if honest.post_hash != recorded.post_hash
+            || honest.outcome != recorded.outcome
+            || (last && honest.post_hash != block.app_hash)
+        {
             let mut before = start;
             block.txs[..i].iter().for_each(|t| drop(before.execute(&t.tx)));
             return Ok(Some((i, honest, before)));

@@ -267,3 +267,33 @@ fn a_query_is_answered_while_a_block_runs() {
     assert_eq!(block.txs[0].outcome.status, "out_of_gas");
     assert_eq!(node.commit_pending().unwrap(), 2);
 }
+
+#[test]
+fn a_wrong_recorded_result_with_the_right_state_is_caught() {
+    let dir = scratch("node-validate-result");
+    let node = Node::create(&dir, setup(10)).unwrap();
+    block(&node, 1, &[r#"{"call":"add","args":[5]}"#]);
+    block(&node, 2, &[r#"{"call":"add","args":[3]}"#, r#"{"call":"get"}"#]);
+    drop(node);
+    assert!(validate(&dir, None).wrong.is_none());
+    // Block 2's second call returned 8; the record now says 999999, its line's checksum
+    // recomputed, its state hashes untouched.
+    let log = dir.join("blocks.log");
+    let text = fs::read_to_string(&log).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let (record, _) = lines[1].split_once('\t').unwrap();
+    let mut record: Json = serde_json::from_str(record).unwrap();
+    assert_eq!(record["txs"][1]["outcome"]["results"][0]["slot"], "8");
+    record["txs"][1]["outcome"]["results"][0]["slot"] = "999999".into();
+    let record = record.to_string();
+    lines[1] = format!("{record}\t{}", merkle_memory::hex(&merkle_memory::hash::keccak(record.as_bytes())));
+    fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let report = validate(&dir, None);
+    let wrong = report.wrong.as_ref().expect("the wrong result is caught");
+    assert_eq!((wrong.height, wrong.index), (2, 1));
+    assert_eq!(wrong.recorded.post_hash, wrong.honest.post_hash);
+    assert!(wrong.game.is_none() && wrong.no_game.as_ref().unwrap().contains("outcome is not"), "{:?}", wrong.no_game);
+    let json = report.to_json();
+    assert_eq!(json["wrong"]["recorded_outcome"]["results"][0]["slot"], "999999");
+    assert_eq!(json["wrong"]["honest_outcome"]["results"][0]["slot"], "8");
+}

@@ -243,6 +243,28 @@ impl History {
         self.dir.join(SNAPSHOTS).join(format!("{height:020}.snap"))
     }
 
+    /// The heights of the snapshots on disk, in increasing order.
+    pub fn snapshot_heights(&self) -> Result<Vec<u64>> {
+        let dir = self.dir.join(SNAPSHOTS);
+        let mut heights: Vec<u64> = fs::read_dir(&dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".snap")?.parse().ok())
+            .collect();
+        heights.sort_unstable();
+        Ok(heights)
+    }
+
+    /// Removes all but the newest `keep` snapshots (at least one stays).
+    pub fn prune_snapshots(&self, keep: usize) -> Result<()> {
+        let heights = self.snapshot_heights()?;
+        let old = heights.len().saturating_sub(keep.max(1));
+        for &h in &heights[..old] {
+            let path = self.snapshot_path(h);
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+        Ok(())
+    }
+
     /// The latest snapshot at or below `height` whose state hash is `app_hash(height)`,
     /// restored; snapshots that do not restore to their block's app hash are reported.
     pub fn latest_snapshot(
@@ -250,14 +272,8 @@ impl History {
         height: u64,
         app_hash: impl Fn(u64) -> Option<Hash>,
     ) -> Result<Option<(u64, Machine)>> {
-        let dir = self.dir.join(SNAPSHOTS);
-        let mut heights: Vec<u64> = fs::read_dir(&dir)
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".snap")?.parse().ok())
-            .filter(|&h| h <= height)
-            .collect();
-        heights.sort_unstable();
-        let Some(&h) = heights.last() else { return Ok(None) };
+        let heights = self.snapshot_heights()?;
+        let Some(&h) = heights.iter().rev().find(|&&h| h <= height) else { return Ok(None) };
         let path = self.snapshot_path(h);
         let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut machine = Machine::restore(&bytes, std::slice::from_ref(&self.setup.module))

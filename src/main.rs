@@ -273,6 +273,13 @@ enum Command {
         /// start only; for tests and demos).
         #[arg(long)]
         fault: Option<traces::Fault>,
+        /// Snapshots to keep on disk, the newest ones (a setting of this run).
+        #[arg(long, default_value_t = verigame::node::DEFAULT_KEEP_SNAPSHOTS)]
+        keep_snapshots: usize,
+        /// Blocks CometBFT keeps below the committed height, through Commit's
+        /// retain_height (0: all; a setting of this run).
+        #[arg(long, default_value_t = 0)]
+        retain_blocks: u64,
     },
     /// Replay a node's history, check every block's app hash, and play the verification
     /// game against the first wrong one.
@@ -405,8 +412,9 @@ fn main() -> ExitCode {
             let options = verigame::validate::Options { from, to, degree, limits: traces::Limits::default() };
             validate(&history, &options, proof_out.as_deref(), json)
         }
-        Command::Node { home, module, abci, gas_limit, snapshot_interval, fault } => {
-            node(&home, &abci, verigame::node::NewNode { module, gas_limit, snapshot_interval, fault })
+        Command::Node { home, module, abci, gas_limit, snapshot_interval, fault, keep_snapshots, retain_blocks } => {
+            let retention = verigame::node::Retention { snapshots: keep_snapshots, blocks: retain_blocks };
+            node(&home, &abci, verigame::node::NewNode { module, gas_limit, snapshot_interval, fault }, retention)
         }
         Command::Tui { module, invoke, args, transcript, gas_limit } => {
             tui(module.as_deref(), invoke.as_deref(), &args, transcript.as_deref(), gas_limit)
@@ -463,9 +471,14 @@ fn validate(
 }
 
 /// Runs until killed; exit code 2 for an unusable history or address.
-fn node(home: &std::path::Path, abci: &str, new: verigame::node::NewNode) -> ExitCode {
+fn node(
+    home: &std::path::Path,
+    abci: &str,
+    new: verigame::node::NewNode,
+    retention: verigame::node::Retention,
+) -> ExitCode {
     let node = match verigame::node::start(home, new) {
-        Ok(n) => n,
+        Ok(n) => n.retaining(retention),
         Err(e) => return unusable(e),
     };
     let (height, app_hash) = node.committed();

@@ -42,7 +42,26 @@ pub struct Node {
     state: Arc<Mutex<State>>,
     /// Checking a transaction needs only the exports: no wait behind a long block.
     exports: Arc<Exports>,
+    retention: Retention,
 }
+
+/// What a node keeps: settings of a run, not of its history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Snapshots kept on disk, the newest ones (at least one).
+    pub snapshots: usize,
+    /// Blocks CometBFT keeps below the committed height (0: all): Commit's retain_height.
+    pub blocks: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self { snapshots: DEFAULT_KEEP_SNAPSHOTS, blocks: 0 }
+    }
+}
+
+/// Snapshots a node keeps unless told otherwise.
+pub const DEFAULT_KEEP_SNAPSHOTS: usize = 10;
 
 fn tx_hash(tx: &[u8]) -> [u8; 32] {
     Sha256::digest(tx).into()
@@ -99,7 +118,20 @@ impl Node {
             .collect();
         let exports = ledger.exports.clone();
         let state = State { history, ledger, app_hashes, txs, blocks, pending: None };
-        Self { state: Arc::new(Mutex::new(state)), exports }
+        Self { state: Arc::new(Mutex::new(state)), exports, retention: Retention::default() }
+    }
+
+    /// The node with `retention` instead of the default one.
+    pub fn retaining(self, retention: Retention) -> Self {
+        Self { retention, ..self }
+    }
+
+    /// The lowest height CometBFT must keep at `height` (0: keep every block).
+    pub fn retain_height(&self, height: u64) -> u64 {
+        match self.retention.blocks {
+            0 => 0,
+            keep => (height + 1).saturating_sub(keep).max(1),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -137,6 +169,7 @@ impl Node {
         s.ledger = ledger;
         if height % s.history.setup.snapshot_interval == 0 {
             s.history.save_snapshot(height, &s.ledger.executor.machine)?;
+            s.history.prune_snapshots(self.retention.snapshots)?;
         }
         Ok(height)
     }
@@ -248,11 +281,11 @@ impl Application for Node {
     }
 
     fn commit(&self) -> ResponseCommit {
-        if let Err(e) = self.commit_pending() {
+        match self.commit_pending() {
+            Ok(height) => ResponseCommit { retain_height: self.retain_height(height) as i64 },
             // Without the block on disk the node must not go on as if it were committed.
-            fatal(&format!("cannot commit: {e:#}"));
+            Err(e) => fatal(&format!("cannot commit: {e:#}")),
         }
-        ResponseCommit { retain_height: 0 }
     }
 
     fn query(&self, request: RequestQuery) -> ResponseQuery {

@@ -297,3 +297,26 @@ fn a_wrong_recorded_result_with_the_right_state_is_caught() {
     assert_eq!(json["wrong"]["recorded_outcome"]["results"][0]["slot"], "999999");
     assert_eq!(json["wrong"]["honest_outcome"]["results"][0]["slot"], "8");
 }
+
+#[test]
+fn old_snapshots_are_pruned_and_comet_may_prune_old_blocks() {
+    use tendermint_abci::Application;
+    let dir = scratch("node-retention");
+    let retention = verigame::node::Retention { snapshots: 2, blocks: 3 };
+    let node = Node::create(&dir, setup(1)).unwrap().retaining(retention);
+    for height in 1..=5 {
+        let txs: [&[u8]; 1] = [br#"{"call":"add","args":[1]}"#];
+        node.finalize(height, &txs).unwrap();
+        // Commit through ABCI: CometBFT keeps the last 3 blocks.
+        assert_eq!(node.commit().retain_height, (height as i64 - 2).max(1), "height {height}");
+    }
+    let mut kept: Vec<String> =
+        fs::read_dir(dir.join("snapshots")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    kept.sort();
+    assert_eq!(kept, [format!("{:020}.snap", 4), format!("{:020}.snap", 5)]);
+    // A restart comes back from the newest snapshot; the log still has every block.
+    drop(node);
+    let node = Node::open(&dir).unwrap();
+    assert_eq!(node.committed().0, 5);
+    assert_eq!(query(&node, "/state", b"1")["height"], 1);
+}

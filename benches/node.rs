@@ -56,7 +56,8 @@ fn main() {
         calls as f64 / seconds
     );
 
-    let options = verigame::validate::Options { from: None, to: None, degree: 2, limits: traces::Limits::default() };
+    let limits = traces::Limits::default();
+    let options = verigame::validate::Options { from: None, to: None, degree: 2, limits, challenge: None };
     let report = verigame::validate::validate(&dir, &options, &|_, _| {}).unwrap();
     assert!(report.wrong.is_none());
     assert!(report.calls > calls);

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod cli_values;
 pub mod dispute;
+pub mod disputes;
 pub mod history;
 pub mod ledger;
 pub mod net;

@@ -280,6 +280,9 @@ enum Command {
         /// retain_height (0: all; a setting of this run).
         #[arg(long, default_value_t = 0)]
         retain_blocks: u64,
+        /// Answer validators' dispute requests here (`verigame validate --challenge`).
+        #[arg(long)]
+        dispute_listen: Option<String>,
     },
     /// Replay a node's history, check every block's app hash, and play the verification
     /// game against the first wrong one.
@@ -299,6 +302,16 @@ enum Command {
         /// Write the one-step proof of a lost game here (JSON).
         #[arg(long)]
         proof_out: Option<PathBuf>,
+        /// Play the game against the node answering disputes here (`verigame node
+        /// --dispute-listen`), instead of against the execution its history records.
+        #[arg(long)]
+        challenge: Option<String>,
+        /// With --challenge: where to hold the referee; the node must reach this address.
+        #[arg(long, default_value = "127.0.0.1:0", requires = "challenge")]
+        referee_listen: String,
+        /// With --challenge: seconds the node has to answer each request.
+        #[arg(long, default_value = "60", value_parser = verigame::net::parse_seconds, requires = "challenge")]
+        timeout: std::time::Duration,
         #[arg(long)]
         json: bool,
     },
@@ -408,13 +421,30 @@ fn main() -> ExitCode {
             party(&call, &connect, role.into(), fault, trace.as_deref(), &limits, json)
         }
         Command::Spectest { paths, verbose } => spectest(&paths, verbose),
-        Command::Validate { history, from, to, degree, proof_out, json } => {
-            let options = verigame::validate::Options { from, to, degree, limits: traces::Limits::default() };
+        Command::Validate { history, from, to, degree, proof_out, challenge, referee_listen, timeout, json } => {
+            let challenge = challenge.map(|node| verigame::validate::Challenge {
+                node,
+                referee_listen,
+                rules: traces::wire::Rules { timeout, ..traces::wire::Rules::default() },
+            });
+            let limits = traces::Limits::default();
+            let options = verigame::validate::Options { from, to, degree, limits, challenge };
             validate(&history, &options, proof_out.as_deref(), json)
         }
-        Command::Node { home, module, abci, gas_limit, snapshot_interval, fault, keep_snapshots, retain_blocks } => {
+        Command::Node {
+            home,
+            module,
+            abci,
+            gas_limit,
+            snapshot_interval,
+            fault,
+            keep_snapshots,
+            retain_blocks,
+            dispute_listen,
+        } => {
             let retention = verigame::node::Retention { snapshots: keep_snapshots, blocks: retain_blocks };
-            node(&home, &abci, verigame::node::NewNode { module, gas_limit, snapshot_interval, fault }, retention)
+            let new = verigame::node::NewNode { module, gas_limit, snapshot_interval, fault };
+            node(&home, &abci, new, retention, dispute_listen.as_deref())
         }
         Command::Tui { module, invoke, args, transcript, gas_limit } => {
             tui(module.as_deref(), invoke.as_deref(), &args, transcript.as_deref(), gas_limit)
@@ -476,11 +506,23 @@ fn node(
     abci: &str,
     new: verigame::node::NewNode,
     retention: verigame::node::Retention,
+    dispute_listen: Option<&str>,
 ) -> ExitCode {
     let node = match verigame::node::start(home, new) {
         Ok(n) => n.retaining(retention),
         Err(e) => return unusable(e),
     };
+    if let Some(addr) = dispute_listen {
+        let listener = match std::net::TcpListener::bind(addr) {
+            Ok(l) => l,
+            Err(e) => return unusable(anyhow::anyhow!("cannot answer disputes on {addr}: {e}")),
+        };
+        let bound = listener.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
+        eprintln!("verigame node: answering disputes on {bound}");
+        let (home, limits) = (home.to_path_buf(), traces::Limits::default());
+        let log: traces::wire::Log = std::sync::Arc::new(|m: &str| eprintln!("verigame node: {m}"));
+        std::thread::spawn(move || verigame::disputes::serve(listener, home, limits, log));
+    }
     let (height, app_hash) = node.committed();
     eprintln!("verigame node: height {height}, app hash {}, ABCI on {abci}", merkle_memory::hex(&app_hash));
     match node.serve(abci) {

@@ -6,10 +6,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use merkle_memory::hex;
 use serde_json::{json, Value as Json};
-use traces::{Call, Limits, LocalParty, Outcome, Referee, Role, Trace};
+use traces::{Limits, LocalParty, Outcome, Referee, Role, Trace};
 
 use crate::history::{BlockRecord, History, TxRecord};
 use crate::ledger::Ledger;
@@ -21,6 +21,18 @@ pub struct Options {
     pub to: Option<u64>,
     pub degree: u64,
     pub limits: Limits,
+    /// Play the game against the node itself, over TCP, instead of replaying the
+    /// execution its history records.
+    pub challenge: Option<Challenge>,
+}
+
+/// Where the node answers disputes, and where this validator holds the referee (an
+/// address the node can reach).
+#[derive(Clone, Debug)]
+pub struct Challenge {
+    pub node: String,
+    pub referee_listen: String,
+    pub rules: traces::wire::Rules,
 }
 
 /// The first transaction whose recorded state hash or outcome (status, results, steps,
@@ -167,7 +179,8 @@ pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> R
                         .into(),
                 );
             } else {
-                match play(setup, before, &wrong.recorded, options) {
+                let place = (block.height, index);
+                match play(setup, before, &wrong.recorded, place, options) {
                     Ok(game) => wrong.game = Some(game),
                     Err(e) => wrong.no_game = Some(format!("{e:#}")),
                 }
@@ -229,16 +242,25 @@ fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize
     Ok(None)
 }
 
-/// The game between the validator (challenger, honest) and the recorded execution of the
-/// transaction (defender), both starting from the agreed state before it.
-fn play(setup: &crate::history::NodeSetup, before: Ledger, recorded: &TxRecord, options: &Options) -> Result<Outcome> {
-    let Some(fault) = setup.fault else {
-        bail!("the history does not record how the node executed (it claims to be honest), so its execution cannot be replayed here; play it against the node itself with `verigame party`");
-    };
-    let tx = before.exports.parse(&recorded.tx).context("the wrong transaction is not a valid call")?;
-    let call = Call::new(setup.module_bytes.to_vec(), &tx.export, tx.args, setup.config.clone())?
-        .on(before.executor.machine)?;
+/// The game between the validator (challenger, honest) and the node's execution of the
+/// transaction (defender), both starting from the agreed state before it: against the node
+/// itself with `options.challenge`, else against the execution its history records.
+fn play(
+    setup: &crate::history::NodeSetup,
+    before: Ledger,
+    recorded: &TxRecord,
+    place: (u64, usize),
+    options: &Options,
+) -> Result<Outcome> {
+    let call = crate::disputes::call_of(setup, before, &recorded.tx)?;
     let record = |fault| Trace::record(call.clone(), fault, options.limits.clone(), &mut |_| {});
+    if let Some(c) = &options.challenge {
+        let rules = traces::wire::Rules { degree: options.degree, ..c.rules.clone() };
+        return crate::disputes::challenge(&c.node, &c.referee_listen, place, &call, record(None)?, rules);
+    }
+    let Some(fault) = setup.fault else {
+        bail!("the history does not record how the node executed (it claims to be honest), so its execution cannot be replayed here; challenge the node itself with --challenge");
+    };
     let mut validator = LocalParty { trace: record(None)? };
     let mut node = LocalParty { trace: record(Some(fault))? };
     let referee = Referee::new(call)?;

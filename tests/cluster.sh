@@ -126,7 +126,7 @@ echo "all four agree on the app hash at height $common: $reference"
 
 # The faulty full node writes a wrong byte in every call; its CometBFT stops at the first
 # block whose app hash the network does not share.
-start_node 5 --module "$contract" --fault memory@0
+start_node 5 --module "$contract" --fault memory@0 --dispute-listen 127.0.0.5:26700
 for _ in $(seq 1 120); do
     if grep -q "wrong Block.Header.AppHash\|CONSENSUS FAILURE\|AppHash" "$work/cometbft5.log" 2>/dev/null && [ -s "$work/vnode5/blocks.log" ]; then break; fi
     sleep 0.5
@@ -147,4 +147,22 @@ assert game["winner"] == "challenger", game
 assert game["proof"]["pre_hash"].startswith("0x"), game
 print(f"validate caught block {wrong['height']} transaction {wrong['tx_index']}: {game['verdict']}; proof of step {game['diverged_step']} ({game['instruction']}), {game['proof_bytes']} bytes")
 EOF
+# The same wrong transaction, played against the node itself over TCP: the validator holds
+# the referee, the node defends from its own history, the judge rules.
+set +e
+"$verigame" validate --history "$work/vnode5" --challenge 127.0.0.5:26700 --timeout 20 --json \
+    >"$work/challenge.json" 2>"$work/challenge.log"
+status=$?
+set -e
+[ "$status" = 1 ] || fail "validate --challenge exited $status: $(cat "$work/challenge.json" "$work/challenge.log")"
+python3 - "$work/challenge.json" "$work/validate.json" <<'EOF' || fail "the challenge's verdict: $(cat "$work/challenge.json")"
+import json, sys
+report, local = (json.load(open(path))["wrong"] for path in sys.argv[1:3])
+game = report["game"]
+assert game["winner"] == "challenger", report
+assert (report["height"], report["tx_index"]) == (local["height"], local["tx_index"]), (report, local)
+assert game["diverged_step"] == local["game"]["diverged_step"], (game, local["game"])
+print(f"the node defended block {report['height']} transaction {report['tx_index']} over TCP and lost: {game['verdict']}")
+EOF
+grep -q "dispute from" "$work/vnode5.log" || fail "the node logged no dispute"
 echo "cluster test passed"

@@ -141,7 +141,8 @@ fn queries_answer_outcomes_by_transaction_hash_and_app_hashes_by_height() {
 }
 
 fn validate(dir: &Path, from: Option<u64>) -> verigame::validate::Report {
-    let options = verigame::validate::Options { from, to: None, degree: 2, limits: traces::Limits::default() };
+    let limits = traces::Limits::default();
+    let options = verigame::validate::Options { from, to: None, degree: 2, limits, challenge: None };
     verigame::validate::validate(dir, &options, &|_, _| {}).unwrap()
 }
 
@@ -319,4 +320,41 @@ fn old_snapshots_are_pruned_and_comet_may_prune_old_blocks() {
     let node = Node::open(&dir).unwrap();
     assert_eq!(node.committed().0, 5);
     assert_eq!(query(&node, "/state", b"1")["height"], 1);
+}
+
+#[test]
+fn a_validator_challenges_a_faulty_node_over_tcp_and_wins() {
+    let dir = scratch("node-challenge");
+    let node = Node::create(&dir, NodeSetup { fault: Some(traces::Fault::Memory(0)), ..setup(1) }).unwrap();
+    block(&node, 1, &[r#"{"call":"get"}"#]);
+    block(&node, 2, &[r#"{"call":"get"}"#, r#"{"call":"add","args":[3]}"#]);
+    block(&node, 3, &[r#"{"call":"add","args":[4]}"#]);
+    // The node answers disputes from its own history, on a thread of its own.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (home, quiet): (PathBuf, traces::wire::Log) = (dir.clone(), Arc::new(|_: &str| {}));
+    std::thread::spawn(move || verigame::disputes::serve(listener, home, traces::Limits::default(), quiet));
+    let rules = traces::wire::Rules { timeout: std::time::Duration::from_secs(20), ..Default::default() };
+    let challenge =
+        verigame::validate::Challenge { node: address.clone(), referee_listen: "127.0.0.1:0".into(), rules };
+    let options = verigame::validate::Options {
+        from: None,
+        to: None,
+        degree: 4,
+        limits: traces::Limits::default(),
+        challenge: Some(challenge),
+    };
+    let report = verigame::validate::validate(&dir, &options, &|_, _| {}).unwrap();
+    let wrong = report.wrong.as_ref().expect("block 2 is wrong");
+    assert_eq!((wrong.height, wrong.index), (2, 1));
+    let game = wrong.game.as_ref().unwrap_or_else(|| panic!("no game: {:?}", wrong.no_game));
+    assert_eq!(game.winner, traces::Role::Challenger, "{}", game.reason);
+    assert!(game.transcript.ruling.as_ref().is_some_and(|r| r.proof.is_some()));
+    // A request for a transaction the node never committed is refused with the reason.
+    let request = r#"{"version":1,"height":9,"index":0,"referee":"127.0.0.1:1"}"#;
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    std::io::Write::write_all(&mut stream, format!("{request}\n").as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut answer).unwrap();
+    assert!(answer.contains("no committed block 9"), "{answer}");
 }

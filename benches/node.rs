@@ -22,7 +22,7 @@ fn setup() -> NodeSetup {
     let mut gas = stepper::GasTable::default();
     gas.costs[stepper::op::GasClass::Storage as usize] = verigame::node::STORAGE_PRICE;
     let config = stepper::Config { gas_limit: verigame::node::DEFAULT_GAS_LIMIT, gas, ..stepper::Config::default() };
-    NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 5, fault: None }
+    NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 5 }
 }
 
 /// A transfer between two of 1,000 accounts; account 0 is minted enough first.
@@ -36,7 +36,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn main() {
     let dir = std::env::temp_dir().join(format!("verigame-node-bench-{}", std::process::id()));
-    let node = Node::create(&dir, setup()).unwrap();
+    let node = Node::create(&dir, setup(), None).unwrap();
     let mints: Vec<Vec<u8>> =
         (0..1000).map(|a| format!(r#"{{"call":"mint","args":[{a}, 1000000]}}"#).into_bytes()).collect();
     node.finalize(1, &mints.iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap();

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use traces::wire::{self, Log, Rules};
-use traces::{Call, Limits, LocalParty, Outcome, Role, Trace};
+use traces::{Call, Fault, Limits, LocalParty, Outcome, Role, Trace};
 
 use crate::history::{History, NodeSetup};
 use crate::ledger::Ledger;
@@ -56,8 +56,9 @@ pub fn call_of(setup: &NodeSetup, before: Ledger, tx: &[u8]) -> Result<Call> {
 
 /// The call of committed transaction `index` of block `height`, on the state the node in
 /// `home` had before it: its latest snapshot below the block, then its own log replayed
-/// by its own executor, each block checked against the app hash it recorded.
-pub fn committed_call(home: &Path, height: u64, index: usize) -> Result<Call> {
+/// by its own executor (computing with `fault`), each block checked against the app hash
+/// it recorded.
+pub fn committed_call(home: &Path, height: u64, index: usize, fault: Option<Fault>) -> Result<Call> {
     let (history, blocks) = History::read(home, false)?;
     let setup = &history.setup;
     let Some(block) = height.checked_sub(1).and_then(|h| blocks.get(h as usize)) else {
@@ -66,11 +67,11 @@ pub fn committed_call(home: &Path, height: u64, index: usize) -> Result<Call> {
     let Some(record) = block.txs.get(index) else {
         bail!("block {height} has no transaction {index} (it has {})", block.txs.len());
     };
-    let mut fresh = Ledger::new(setup, setup.fault)?;
+    let mut fresh = Ledger::new(setup, fault)?;
     let initial = fresh.state_hash();
     let app_hash = |h: u64| if h == 0 { Some(initial) } else { blocks.get(h as usize - 1).map(|b| b.app_hash) };
     let (from, mut ledger) = match history.latest_snapshot(height - 1, app_hash)? {
-        Some((h, machine)) => (h, Ledger::on(machine, setup.fault)),
+        Some((h, machine)) => (h, Ledger::on(machine, fault)),
         None => (0, fresh),
     };
     for b in &blocks[from as usize..height as usize - 1] {
@@ -86,15 +87,15 @@ pub fn committed_call(home: &Path, height: u64, index: usize) -> Result<Call> {
 }
 
 /// Serves dispute requests on `listener`, each on a thread of its own, until the process
-/// ends; the node's history in `home` is read from disk, so the node goes on following
-/// the chain meanwhile.
-pub fn serve(listener: TcpListener, home: PathBuf, limits: Limits, log: Log) {
+/// ends, for the node whose history is in `home` and which computes with `fault`. The
+/// history is read from disk, so the node goes on following the chain meanwhile.
+pub fn serve(listener: TcpListener, home: PathBuf, fault: Option<Fault>, limits: Limits, log: Log) {
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let (home, limits, log) = (home.clone(), limits.clone(), log.clone());
         thread::spawn(move || {
             let peer = stream.peer_addr().map_or_else(|_| "a validator".into(), |a| a.to_string());
-            let answer = match defend(&stream, &home, limits, &log) {
+            let answer = match defend(&stream, &home, fault, limits, &log) {
                 Ok(verdict) => Answer::Result { winner: verdict.winner.name().into(), reason: verdict.reason },
                 Err(e) => Answer::Error { reason: wire::clip(&format!("{e:#}")) },
             };
@@ -111,7 +112,7 @@ fn send(mut stream: &TcpStream, answer: &Answer) -> std::io::Result<()> {
 
 /// Reads one request from `stream`, rebuilds its transaction and plays it as the
 /// defender before the referee it names.
-fn defend(stream: &TcpStream, home: &Path, limits: Limits, log: &Log) -> Result<wire::Verdict> {
+fn defend(stream: &TcpStream, home: &Path, fault: Option<Fault>, limits: Limits, log: &Log) -> Result<wire::Verdict> {
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     let mut line = String::new();
     BufReader::new(Read::take(stream, MAX_REQUEST as u64)).read_line(&mut line).context("no request line")?;
@@ -119,8 +120,7 @@ fn defend(stream: &TcpStream, home: &Path, limits: Limits, log: &Log) -> Result<
     if request.version != VERSION {
         bail!("dispute request version {} (this node speaks version {VERSION})", request.version);
     }
-    let call = committed_call(home, request.height, request.index)?;
-    let fault = History::read(home, false)?.0.setup.fault;
+    let call = committed_call(home, request.height, request.index, fault)?;
     let trace = Trace::record(call.clone(), fault, limits, &mut |_| {})?;
     send(stream, &Answer::Accepted { call: call.to_json() })?;
     let referee = TcpStream::connect(&request.referee)

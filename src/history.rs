@@ -23,7 +23,6 @@ use merkle_memory::{hash::keccak, hex, parse_hex, state_hash, Hash};
 use serde_json::{json, Value as Json};
 use stepper::{Config, Machine, Module, Value};
 use traces::call::{config_from_json, config_to_json, value_from_json, value_to_json};
-use traces::Fault;
 
 const NODE: &str = "node.json";
 const MODULE: &str = "module.wasm";
@@ -38,8 +37,6 @@ pub struct NodeSetup {
     pub config: Config,
     /// Blocks between state snapshots.
     pub snapshot_interval: u64,
-    /// How this node computes wrong, if it was started to (for tests and demos).
-    pub fault: Option<Fault>,
 }
 
 /// How one transaction ended.
@@ -168,7 +165,6 @@ impl History {
             "module_hash": hex(&keccak(&setup.module_bytes)),
             "config": config_to_json(&setup.config),
             "snapshot_interval": setup.snapshot_interval,
-            "fault": setup.fault.map(|f| f.to_string()),
         });
         write_atomically(&dir.join(NODE), serde_json::to_string_pretty(&node)?.as_bytes())?;
         Ok(Self { log: open_log(dir)?, dir: dir.to_path_buf(), setup })
@@ -194,8 +190,8 @@ impl History {
     }
 }
 
-/// What the history in `dir` fixes: its contract, configuration, snapshot interval and
-/// fault, without reading its blocks.
+/// What the history in `dir` fixes: its contract, configuration and snapshot interval,
+/// without reading its blocks.
 pub fn read_setup(dir: &Path) -> Result<NodeSetup> {
     let node_path = dir.join(NODE);
     let text = fs::read_to_string(&node_path)
@@ -215,16 +211,8 @@ pub fn read_setup(dir: &Path) -> Result<NodeSetup> {
         .as_u64()
         .filter(|&n| n > 0)
         .with_context(|| format!("{}: bad snapshot_interval", node_path.display()))?;
-    let fault = match node["fault"].as_str() {
-        Some(f) => Some(
-            f.parse::<Fault>()
-                .map_err(anyhow::Error::msg)
-                .with_context(|| format!("{}: bad fault", node_path.display()))?,
-        ),
-        None => None,
-    };
     let module = Module::new(&module_bytes)?;
-    Ok(NodeSetup { module_bytes: Arc::new(module_bytes), module, config, snapshot_interval, fault })
+    Ok(NodeSetup { module_bytes: Arc::new(module_bytes), module, config, snapshot_interval })
 }
 
 impl History {

@@ -269,8 +269,8 @@ enum Command {
         /// Blocks between state snapshots (default 100; fixed by the first start).
         #[arg(long)]
         snapshot_interval: Option<u64>,
-        /// Compute wrong, as the dispute's faulty executor does, in every call (first
-        /// start only; for tests and demos).
+        /// Compute wrong, as the dispute's faulty executor does, in every call (a switch
+        /// of this run that nothing on disk records; for tests and demos).
         #[arg(long)]
         fault: Option<traces::Fault>,
         /// Snapshots to keep on disk, the newest ones (a setting of this run).
@@ -519,9 +519,9 @@ fn node(
         };
         let bound = listener.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
         eprintln!("verigame node: answering disputes on {bound}");
-        let (home, limits) = (home.to_path_buf(), traces::Limits::default());
+        let (home, fault, limits) = (home.to_path_buf(), node.fault(), traces::Limits::default());
         let log: traces::wire::Log = std::sync::Arc::new(|m: &str| eprintln!("verigame node: {m}"));
-        std::thread::spawn(move || verigame::disputes::serve(listener, home, limits, log));
+        std::thread::spawn(move || verigame::disputes::serve(listener, home, fault, limits, log));
     }
     let (height, app_hash) = node.committed();
     eprintln!("verigame node: height {height}, app hash {}, ABCI on {abci}", merkle_memory::hex(&app_hash));

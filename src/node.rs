@@ -21,6 +21,7 @@ use tendermint_proto::v0_38::abci::{
 
 use crate::history::{BlockRecord, History, NodeSetup, TxRecord};
 use crate::ledger::{Exports, Ledger};
+use traces::Fault;
 
 /// The committed state and the block being finalized.
 struct State {
@@ -43,6 +44,9 @@ pub struct Node {
     /// Checking a transaction needs only the exports: no wait behind a long block.
     exports: Arc<Exports>,
     retention: Retention,
+    /// How this node computes wrong, if it was started to (tests and demos): a switch of
+    /// this run only.
+    fault: Option<Fault>,
 }
 
 /// What a node keeps: settings of a run, not of its history.
@@ -68,21 +72,23 @@ fn tx_hash(tx: &[u8]) -> [u8; 32] {
 }
 
 impl Node {
-    /// Starts a new history in `dir` for `setup`.
-    pub fn create(dir: &Path, setup: NodeSetup) -> Result<Self> {
-        let mut ledger = Ledger::new(&setup, setup.fault)?;
+    /// Starts a new history in `dir` for `setup`; the node computes with `fault`, which
+    /// nothing on disk records.
+    pub fn create(dir: &Path, setup: NodeSetup, fault: Option<Fault>) -> Result<Self> {
+        let mut ledger = Ledger::new(&setup, fault)?;
         let history = History::create(dir, setup)?;
         history.save_snapshot(0, &ledger.executor.machine)?;
         let initial = ledger.state_hash();
-        Ok(Self::assemble(history, ledger, vec![initial], vec![Vec::new()]))
+        Ok(Self::assemble(history, ledger, vec![initial], vec![Vec::new()], fault))
     }
 
     /// Reopens the history in `dir`: the latest snapshot, then the log's blocks after it,
-    /// re-executed and checked against their recorded hashes.
-    pub fn open(dir: &Path) -> Result<Self> {
+    /// re-executed with `fault` and checked against their recorded hashes (a node whose
+    /// log another executor computed does not reopen).
+    pub fn open(dir: &Path, fault: Option<Fault>) -> Result<Self> {
         let (history, blocks) = History::open(dir)?;
         let setup = history.setup.clone();
-        let mut fresh = Ledger::new(&setup, setup.fault)?;
+        let mut fresh = Ledger::new(&setup, fault)?;
         let mut app_hashes = vec![fresh.state_hash()];
         app_hashes.extend(blocks.iter().map(|b| b.app_hash));
         if blocks.first().is_some_and(|b| b.height != 1) {
@@ -90,7 +96,7 @@ impl Node {
         }
         let last = blocks.len() as u64;
         let (from, mut ledger) = match history.latest_snapshot(last, |h| app_hashes.get(h as usize).copied())? {
-            Some((h, machine)) => (h, Ledger::on(machine, setup.fault)),
+            Some((h, machine)) => (h, Ledger::on(machine, fault)),
             None => (0, fresh),
         };
         for block in &blocks[from as usize..] {
@@ -107,10 +113,16 @@ impl Node {
         }
         let mut outcomes = vec![Vec::new()];
         outcomes.extend(blocks.into_iter().map(|b| b.txs));
-        Ok(Self::assemble(history, ledger, app_hashes, outcomes))
+        Ok(Self::assemble(history, ledger, app_hashes, outcomes, fault))
     }
 
-    fn assemble(history: History, ledger: Ledger, app_hashes: Vec<Hash>, blocks: Vec<Vec<TxRecord>>) -> Self {
+    fn assemble(
+        history: History,
+        ledger: Ledger,
+        app_hashes: Vec<Hash>,
+        blocks: Vec<Vec<TxRecord>>,
+        fault: Option<Fault>,
+    ) -> Self {
         let txs = blocks
             .iter()
             .enumerate()
@@ -118,12 +130,17 @@ impl Node {
             .collect();
         let exports = ledger.exports.clone();
         let state = State { history, ledger, app_hashes, txs, blocks, pending: None };
-        Self { state: Arc::new(Mutex::new(state)), exports, retention: Retention::default() }
+        Self { state: Arc::new(Mutex::new(state)), exports, retention: Retention::default(), fault }
     }
 
     /// The node with `retention` instead of the default one.
     pub fn retaining(self, retention: Retention) -> Self {
         Self { retention, ..self }
+    }
+
+    /// How this node computes wrong, if it does.
+    pub fn fault(&self) -> Option<Fault> {
+        self.fault
     }
 
     /// The lowest height CometBFT must keep at `height` (0: keep every block).
@@ -340,7 +357,7 @@ pub struct NewNode {
     pub module: Option<std::path::PathBuf>,
     pub gas_limit: Option<u64>,
     pub snapshot_interval: Option<u64>,
-    pub fault: Option<traces::Fault>,
+    pub fault: Option<Fault>,
 }
 
 /// Gas a call may use unless the node is started with another limit: a transaction
@@ -357,7 +374,7 @@ pub fn start(home: &Path, new: NewNode) -> Result<Node> {
         if let Some(difference) = new.difference(&crate::history::read_setup(home)?)? {
             bail!("{} holds a node whose {difference}", home.display());
         }
-        return Node::open(home);
+        return Node::open(home, new.fault);
     }
     let Some(path) = &new.module else {
         bail!("{} holds no history yet: give the contract with --module", home.display())
@@ -372,8 +389,8 @@ pub fn start(home: &Path, new: NewNode) -> Result<Node> {
     if snapshot_interval == 0 {
         bail!("the snapshot interval must be at least 1 block");
     }
-    let setup = NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval, fault: new.fault };
-    Node::create(home, setup)
+    let setup = NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval };
+    Node::create(home, setup, new.fault)
 }
 
 impl NewNode {
@@ -388,14 +405,11 @@ impl NewNode {
         let differs = |name: &str, given: Option<String>, fixed: String| {
             given.filter(|g| *g != fixed).map(|g| format!("{name} is {fixed}, not {g}"))
         };
-        Ok(differs("gas limit", self.gas_limit.map(|g| g.to_string()), setup.config.gas_limit.to_string())
-            .or_else(|| {
+        Ok(differs("gas limit", self.gas_limit.map(|g| g.to_string()), setup.config.gas_limit.to_string()).or_else(
+            || {
                 let interval = setup.snapshot_interval.to_string();
                 differs("snapshot interval", self.snapshot_interval.map(|i| i.to_string()), interval)
-            })
-            .or_else(|| {
-                let fault = setup.fault.map_or("none".to_string(), |f| f.to_string());
-                differs("fault", self.fault.map(|f| f.to_string()), fault)
-            }))
+            },
+        ))
     }
 }

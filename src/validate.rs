@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use merkle_memory::hex;
 use serde_json::{json, Value as Json};
-use traces::{Limits, LocalParty, Outcome, Referee, Role, Trace};
+use traces::{Limits, Outcome, Role, Trace};
 
 use crate::history::{BlockRecord, History, TxRecord};
 use crate::ledger::Ledger;
@@ -258,11 +258,8 @@ fn play(
         let rules = traces::wire::Rules { degree: options.degree, ..c.rules.clone() };
         return crate::disputes::challenge(&c.node, &c.referee_listen, place, &call, record(None)?, rules);
     }
-    let Some(fault) = setup.fault else {
-        bail!("the history does not record how the node executed (it claims to be honest), so its execution cannot be replayed here; challenge the node itself with --challenge");
-    };
-    let mut validator = LocalParty { trace: record(None)? };
-    let mut node = LocalParty { trace: record(Some(fault))? };
-    let referee = Referee::new(call)?;
-    Ok(referee.play(options.degree, &mut node, &mut validator))
+    bail!(
+        "a history records what a node committed, not how it computed: challenge the node itself to play the game \
+         (--challenge NODE_ADDR, against `verigame node --dispute-listen`)"
+    )
 }

@@ -14,7 +14,7 @@ fn setup(snapshot_interval: u64) -> NodeSetup {
     let bytes = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/counter.wat")).unwrap();
     let module = Module::new(&bytes).unwrap();
     let config = Config { gas_limit: 100_000, ..Config::default() };
-    NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval, fault: None }
+    NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval }
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -37,7 +37,7 @@ fn query(node: &Node, path: &str, data: &[u8]) -> Json {
 #[test]
 fn calls_persist_state_and_a_failed_call_changes_nothing() {
     let dir = scratch("node-persist");
-    let node = Node::create(&dir, setup(10)).unwrap();
+    let node = Node::create(&dir, setup(10), None).unwrap();
     let (_, initial) = node.committed();
     let b1 = block(&node, 1, &[r#"{"call":"add","args":[5]}"#, r#"{"call":"add","args":["2"]}"#]);
     assert_eq!(b1.txs[1].outcome.results, vec![stepper::Value::I32(7)]);
@@ -55,7 +55,7 @@ fn calls_persist_state_and_a_failed_call_changes_nothing() {
 #[test]
 fn malformed_transactions_are_rejected_with_a_reason_and_change_nothing() {
     let dir = scratch("node-reject");
-    let node = Node::create(&dir, setup(10)).unwrap();
+    let node = Node::create(&dir, setup(10), None).unwrap();
     let (_, initial) = node.committed();
     let cases = [
         ("not json", "not JSON"),
@@ -78,7 +78,7 @@ fn malformed_transactions_are_rejected_with_a_reason_and_change_nothing() {
 #[test]
 fn a_restarted_node_has_every_committed_block() {
     let dir = scratch("node-restart");
-    let node = Node::create(&dir, setup(2)).unwrap();
+    let node = Node::create(&dir, setup(2), None).unwrap();
     let mut last = None;
     for h in 1..=5 {
         last = Some(block(&node, h, &[&format!(r#"{{"call":"add","args":[{h}]}}"#)]));
@@ -86,7 +86,7 @@ fn a_restarted_node_has_every_committed_block() {
     // A block finalized but never committed is not part of the history.
     node.finalize(6, &[br#"{"call":"add","args":[100]}"#]).unwrap();
     drop(node);
-    let reopened = Node::open(&dir).unwrap();
+    let reopened = Node::open(&dir, None).unwrap();
     assert_eq!(reopened.committed(), (5, last.unwrap().app_hash));
     let b6 = block(&reopened, 6, &[r#"{"call":"get"}"#]);
     assert_eq!(b6.txs[0].outcome.results, vec![stepper::Value::I32(15)]);
@@ -95,7 +95,7 @@ fn a_restarted_node_has_every_committed_block() {
 #[test]
 fn a_log_line_cut_short_by_a_crash_is_dropped_and_a_damaged_one_reported() {
     let dir = scratch("node-torn");
-    let node = Node::create(&dir, setup(100)).unwrap();
+    let node = Node::create(&dir, setup(100), None).unwrap();
     let b1 = block(&node, 1, &[r#"{"call":"add","args":[1]}"#]);
     block(&node, 2, &[r#"{"call":"add","args":[2]}"#]);
     drop(node);
@@ -104,14 +104,14 @@ fn a_log_line_cut_short_by_a_crash_is_dropped_and_a_damaged_one_reported() {
     let first_line_end = text.find('\n').unwrap() + 1;
     // The second block's line, cut halfway: it was never committed.
     fs::write(&log, &text[..first_line_end + (text.len() - first_line_end) / 2]).unwrap();
-    let reopened = Node::open(&dir).unwrap();
+    let reopened = Node::open(&dir, None).unwrap();
     assert_eq!(reopened.committed(), (1, b1.app_hash));
     assert_eq!(fs::read_to_string(&log).unwrap(), text[..first_line_end]);
     drop(reopened);
     // A damaged line that is not the last is corruption.
     let damaged = text.replacen("\"height\":1", "\"height\":7", 1);
     fs::write(&log, damaged).unwrap();
-    let err = Node::open(&dir).err().unwrap().to_string();
+    let err = Node::open(&dir, None).err().unwrap().to_string();
     assert!(err.contains("line 1 is damaged"), "{err}");
 }
 
@@ -119,7 +119,7 @@ fn a_log_line_cut_short_by_a_crash_is_dropped_and_a_damaged_one_reported() {
 fn queries_answer_outcomes_by_transaction_hash_and_app_hashes_by_height() {
     use sha2::Digest;
     let dir = scratch("node-query");
-    let node = Node::create(&dir, setup(10)).unwrap();
+    let node = Node::create(&dir, setup(10), None).unwrap();
     let tx = r#"{"call":"add","args":[41]}"#;
     let b1 = block(&node, 1, &[tx]);
     let hash: [u8; 32] = sha2::Sha256::digest(tx.as_bytes()).into();
@@ -149,7 +149,7 @@ fn validate(dir: &Path, from: Option<u64>) -> verigame::validate::Report {
 #[test]
 fn an_honest_history_validates_from_the_start_or_from_a_snapshot() {
     let dir = scratch("node-validate-honest");
-    let node = Node::create(&dir, setup(3)).unwrap();
+    let node = Node::create(&dir, setup(3), None).unwrap();
     for h in 1..=7 {
         block(&node, h, &[&format!(r#"{{"call":"add","args":[{h}]}}"#), r#"{"call":"fail","args":[1]}"#]);
     }
@@ -165,14 +165,21 @@ fn an_honest_history_validates_from_the_start_or_from_a_snapshot() {
 #[test]
 fn a_faulty_nodes_history_is_caught_and_the_game_rules_against_it() {
     let dir = scratch("node-validate-faulty");
-    let node = Node::create(&dir, NodeSetup { fault: Some(traces::Fault::Memory(0)), ..setup(10) }).unwrap();
+    let node = Node::create(&dir, setup(10), Some(traces::Fault::Memory(0))).unwrap();
     // The fault writes a wrong byte at the call's first store: `get` stores nothing.
     block(&node, 1, &[r#"{"call":"get"}"#]);
     block(&node, 2, &[r#"{"call":"get"}"#, r#"{"call":"add","args":[3]}"#]);
+    // The history says what the node committed, not how it computed: no game from it alone.
     let report = validate(&dir, None);
     let wrong = report.wrong.as_ref().expect("block 2 is wrong");
     assert_eq!((wrong.height, wrong.index), (2, 1));
     assert_ne!(wrong.recorded.post_hash, wrong.honest.post_hash);
+    assert!(wrong.game.is_none() && wrong.no_game.as_ref().unwrap().contains("--challenge"), "{:?}", wrong.no_game);
+    assert!(!fs::read_to_string(dir.join("node.json")).unwrap().contains("fault"), "the home records the fault");
+    // Against the node itself, the game is played.
+    let (report, _) = challenged(&dir, traces::Fault::Memory(0));
+    let wrong = report.wrong.as_ref().expect("block 2 is wrong");
+    assert_eq!((wrong.height, wrong.index), (2, 1));
     let game = wrong.game.as_ref().unwrap_or_else(|| panic!("no game: {:?}", wrong.no_game));
     assert_eq!(game.winner, traces::Role::Challenger, "{}", game.reason);
     let ruling = game.transcript.ruling.as_ref().unwrap();
@@ -188,13 +195,13 @@ fn token_setup() -> NodeSetup {
     let mut gas = stepper::GasTable::default();
     gas.costs[stepper::op::GasClass::Storage as usize] = verigame::node::STORAGE_PRICE;
     let config = Config { gas_limit: 100_000, gas, ..Config::default() };
-    NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 2, fault: None }
+    NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 2 }
 }
 
 #[test]
 fn contract_storage_commits_with_successful_calls_and_rolls_back_with_failed_ones() {
     let dir = scratch("node-token");
-    let node = Node::create(&dir, token_setup()).unwrap();
+    let node = Node::create(&dir, token_setup(), None).unwrap();
     let (_, initial) = node.committed();
     let b1 = block(&node, 1, &[r#"{"call":"mint","args":[1, 100]}"#, r#"{"call":"transfer","args":[1, 2, 30]}"#]);
     assert_ne!(b1.app_hash, initial, "storage is part of the app hash");
@@ -212,7 +219,7 @@ fn contract_storage_commits_with_successful_calls_and_rolls_back_with_failed_one
     assert!(query(&node, "/storage", &key(3))["value"].is_null());
     // The storage survives a restart (from the snapshot after block 2).
     drop(node);
-    let reopened = Node::open(&dir).unwrap();
+    let reopened = Node::open(&dir, None).unwrap();
     assert_eq!(query(&reopened, "/storage", &key(2))["value"], merkle_memory::hash::bytes_to_hex(&30i64.to_le_bytes()));
 }
 
@@ -220,12 +227,28 @@ fn contract_storage_commits_with_successful_calls_and_rolls_back_with_failed_one
 fn a_wrong_storage_write_is_caught_by_the_validator() {
     let dir = scratch("node-token-faulty");
     // The fault flips the value on top of the stack after the 40th step of every call.
-    let node = Node::create(&dir, NodeSetup { fault: Some(traces::Fault::Stack(40)), ..token_setup() }).unwrap();
+    let node = Node::create(&dir, token_setup(), Some(traces::Fault::Stack(40))).unwrap();
     block(&node, 1, &[r#"{"call":"mint","args":[7, 1000]}"#, r#"{"call":"transfer","args":[7, 8, 1]}"#]);
-    let report = validate(&dir, None);
+    let (report, _) = challenged(&dir, traces::Fault::Stack(40));
     let wrong = report.wrong.as_ref().expect("the faulty node's block is wrong");
     let game = wrong.game.as_ref().unwrap_or_else(|| panic!("no game: {:?}", wrong.no_game));
     assert_eq!(game.winner, traces::Role::Challenger, "{}", game.reason);
+}
+
+/// Validates the history in `dir` against its node, which answers disputes computing
+/// with `fault` on a thread of its own; returns the report and the node's address.
+fn challenged(dir: &Path, fault: traces::Fault) -> (verigame::validate::Report, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (home, quiet): (PathBuf, traces::wire::Log) = (dir.to_path_buf(), Arc::new(|_: &str| {}));
+    let limits = traces::Limits::default();
+    std::thread::spawn(move || verigame::disputes::serve(listener, home, Some(fault), limits, quiet));
+    let rules = traces::wire::Rules { timeout: std::time::Duration::from_secs(20), ..Default::default() };
+    let challenge =
+        verigame::validate::Challenge { node: address.clone(), referee_listen: "127.0.0.1:0".into(), rules };
+    let limits = traces::Limits::default();
+    let options = verigame::validate::Options { from: None, to: None, degree: 4, limits, challenge: Some(challenge) };
+    (verigame::validate::validate(dir, &options, &|_, _| {}).unwrap(), address)
 }
 
 fn counter_node(home: &Path, gas_limit: Option<u64>) -> anyhow::Result<Node> {
@@ -272,7 +295,7 @@ fn a_query_is_answered_while_a_block_runs() {
 #[test]
 fn a_wrong_recorded_result_with_the_right_state_is_caught() {
     let dir = scratch("node-validate-result");
-    let node = Node::create(&dir, setup(10)).unwrap();
+    let node = Node::create(&dir, setup(10), None).unwrap();
     block(&node, 1, &[r#"{"call":"add","args":[5]}"#]);
     block(&node, 2, &[r#"{"call":"add","args":[3]}"#, r#"{"call":"get"}"#]);
     drop(node);
@@ -304,7 +327,7 @@ fn old_snapshots_are_pruned_and_comet_may_prune_old_blocks() {
     use tendermint_abci::Application;
     let dir = scratch("node-retention");
     let retention = verigame::node::Retention { snapshots: 2, blocks: 3 };
-    let node = Node::create(&dir, setup(1)).unwrap().retaining(retention);
+    let node = Node::create(&dir, setup(1), None).unwrap().retaining(retention);
     for height in 1..=5 {
         let txs: [&[u8]; 1] = [br#"{"call":"add","args":[1]}"#];
         node.finalize(height, &txs).unwrap();
@@ -317,7 +340,7 @@ fn old_snapshots_are_pruned_and_comet_may_prune_old_blocks() {
     assert_eq!(kept, [format!("{:020}.snap", 4), format!("{:020}.snap", 5)]);
     // A restart comes back from the newest snapshot; the log still has every block.
     drop(node);
-    let node = Node::open(&dir).unwrap();
+    let node = Node::open(&dir, None).unwrap();
     assert_eq!(node.committed().0, 5);
     assert_eq!(query(&node, "/state", b"1")["height"], 1);
 }
@@ -325,26 +348,11 @@ fn old_snapshots_are_pruned_and_comet_may_prune_old_blocks() {
 #[test]
 fn a_validator_challenges_a_faulty_node_over_tcp_and_wins() {
     let dir = scratch("node-challenge");
-    let node = Node::create(&dir, NodeSetup { fault: Some(traces::Fault::Memory(0)), ..setup(1) }).unwrap();
+    let node = Node::create(&dir, setup(1), Some(traces::Fault::Memory(0))).unwrap();
     block(&node, 1, &[r#"{"call":"get"}"#]);
     block(&node, 2, &[r#"{"call":"get"}"#, r#"{"call":"add","args":[3]}"#]);
     block(&node, 3, &[r#"{"call":"add","args":[4]}"#]);
-    // The node answers disputes from its own history, on a thread of its own.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let (home, quiet): (PathBuf, traces::wire::Log) = (dir.clone(), Arc::new(|_: &str| {}));
-    std::thread::spawn(move || verigame::disputes::serve(listener, home, traces::Limits::default(), quiet));
-    let rules = traces::wire::Rules { timeout: std::time::Duration::from_secs(20), ..Default::default() };
-    let challenge =
-        verigame::validate::Challenge { node: address.clone(), referee_listen: "127.0.0.1:0".into(), rules };
-    let options = verigame::validate::Options {
-        from: None,
-        to: None,
-        degree: 4,
-        limits: traces::Limits::default(),
-        challenge: Some(challenge),
-    };
-    let report = verigame::validate::validate(&dir, &options, &|_, _| {}).unwrap();
+    let (report, address) = challenged(&dir, traces::Fault::Memory(0));
     let wrong = report.wrong.as_ref().expect("block 2 is wrong");
     assert_eq!((wrong.height, wrong.index), (2, 1));
     let game = wrong.game.as_ref().unwrap_or_else(|| panic!("no game: {:?}", wrong.no_game));

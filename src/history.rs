@@ -78,7 +78,7 @@ impl TxOutcome {
         })
     }
 
-    fn from_json(v: &Json) -> Option<Self> {
+    pub fn from_json(v: &Json) -> Option<Self> {
         let results = v["results"].as_array()?.iter().map(|r| value_from_json(r).ok()).collect::<Option<Vec<_>>>()?;
         Some(Self {
             status: v["status"].as_str()?.to_string(),

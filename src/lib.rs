@@ -12,6 +12,7 @@ pub mod net;
 pub mod node;
 pub mod prove;
 pub mod reference;
+pub mod rpc;
 pub mod run;
 pub mod spectest;
 pub mod state;

@@ -287,9 +287,18 @@ enum Command {
     /// Replay a node's history, check every block's app hash, and play the verification
     /// game against the first wrong one.
     Validate {
-        /// The node's history directory (`verigame node --home`).
+        /// The node's history directory (`verigame node --home`), for offline use.
+        #[arg(long, required_unless_present = "rpc", conflicts_with = "rpc")]
+        history: Option<PathBuf>,
+        /// A CometBFT node's RPC (`http://HOST:PORT`): the chain as it was committed.
+        #[arg(long, requires = "module")]
+        rpc: Option<String>,
+        /// With --rpc: the contract the chain runs.
         #[arg(long)]
-        history: PathBuf,
+        module: Option<PathBuf>,
+        /// With --rpc: the gas one call may use on the chain (default 10,000,000).
+        #[arg(long)]
+        gas_limit: Option<u64>,
         /// The first block to check (the replay starts at the nearest snapshot before it).
         #[arg(long)]
         from: Option<u64>,
@@ -421,7 +430,20 @@ fn main() -> ExitCode {
             party(&call, &connect, role.into(), fault, trace.as_deref(), &limits, json)
         }
         Command::Spectest { paths, verbose } => spectest(&paths, verbose),
-        Command::Validate { history, from, to, degree, proof_out, challenge, referee_listen, timeout, json } => {
+        Command::Validate {
+            history,
+            rpc,
+            module,
+            gas_limit,
+            from,
+            to,
+            degree,
+            proof_out,
+            challenge,
+            referee_listen,
+            timeout,
+            json,
+        } => {
             let challenge = challenge.map(|node| verigame::validate::Challenge {
                 node,
                 referee_listen,
@@ -429,7 +451,12 @@ fn main() -> ExitCode {
             });
             let limits = traces::Limits::default();
             let options = verigame::validate::Options { from, to, degree, limits, challenge };
-            validate(&history, &options, proof_out.as_deref(), json)
+            let source = match (history, rpc, module) {
+                (Some(dir), _, _) => ChainSource::History(dir),
+                (None, Some(url), Some(module)) => ChainSource::Rpc { url, module, gas_limit },
+                _ => unreachable!("clap requires --history or --rpc with --module"),
+            };
+            validate(&source, &options, proof_out.as_deref(), json)
         }
         Command::Node {
             home,
@@ -452,10 +479,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where `validate` reads the chain.
+enum ChainSource {
+    History(PathBuf),
+    Rpc { url: String, module: PathBuf, gas_limit: Option<u64> },
+}
+
 /// Exit codes: 0 every block checked is right, 1 a wrong block was found (and the game
-/// played), 2 an unreadable or inconsistent history.
+/// played), 2 an unreadable or inconsistent history or chain.
 fn validate(
-    dir: &std::path::Path,
+    source: &ChainSource,
     options: &verigame::validate::Options,
     proof_out: Option<&std::path::Path>,
     json: bool,
@@ -466,10 +499,18 @@ fn validate(
     } else {
         indicatif::ProgressBar::new(0)
     };
-    let report = verigame::validate::validate(dir, options, &|height, last| {
+    let progress = |height, last| {
         bar.set_length(last);
         bar.set_position(height);
-    });
+    };
+    let report = match source {
+        ChainSource::History(dir) => verigame::validate::validate(dir, options, &progress),
+        ChainSource::Rpc { url, module, gas_limit } => {
+            // The bar runs twice: over the blocks read, then over the blocks checked.
+            verigame::node::setup_of(module, *gas_limit, None)
+                .and_then(|setup| verigame::validate::validate_rpc(url, &setup, options, &progress, &progress))
+        }
+    };
     bar.finish_and_clear();
     let report = match report {
         Ok(r) => r,

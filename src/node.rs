@@ -243,12 +243,17 @@ fn fatal(message: &str) -> ! {
     std::process::exit(1)
 }
 
+/// A transaction's result as CometBFT records it: `data` is the outcome (status, results,
+/// steps, gas, error) with the state hash after the call (`post_hash`), so a validator
+/// reading the chain checks each call, not only each block.
 fn exec_result(t: &TxRecord) -> ExecTxResult {
     let o = &t.outcome;
     let ok = o.status == "returned";
+    let mut data = o.to_json();
+    data["post_hash"] = serde_json::json!(hex(&t.post_hash));
     ExecTxResult {
         code: if ok { 0 } else { 1 },
-        data: serde_json::to_vec(&t.to_json()["outcome"]).expect("JSON serializes").into(),
+        data: serde_json::to_vec(&data).expect("JSON serializes").into(),
         log: o.error.clone().unwrap_or_default(),
         gas_used: o.gas as i64,
         ..ExecTxResult::default()
@@ -379,18 +384,24 @@ pub fn start(home: &Path, new: NewNode) -> Result<Node> {
     let Some(path) = &new.module else {
         bail!("{} holds no history yet: give the contract with --module", home.display())
     };
+    let setup = setup_of(path, new.gas_limit, new.snapshot_interval)?;
+    Node::create(home, setup, new.fault)
+}
+
+/// The setup of a node hosting the contract in `path`, with the given gas limit and
+/// snapshot interval or the defaults: what a validator reading the chain must know too.
+pub fn setup_of(path: &Path, gas_limit: Option<u64>, snapshot_interval: Option<u64>) -> Result<NodeSetup> {
     let bytes = crate::run::read_module_bytes(path)?;
     let module = stepper::Module::new(&bytes).with_context(|| format!("{}", path.display()))?;
     let mut gas = stepper::GasTable::default();
     gas.costs[stepper::op::GasClass::Storage as usize] = STORAGE_PRICE;
     let config =
-        stepper::Config { gas_limit: new.gas_limit.unwrap_or(DEFAULT_GAS_LIMIT), gas, ..stepper::Config::default() };
-    let snapshot_interval = new.snapshot_interval.unwrap_or(DEFAULT_SNAPSHOT_INTERVAL);
+        stepper::Config { gas_limit: gas_limit.unwrap_or(DEFAULT_GAS_LIMIT), gas, ..stepper::Config::default() };
+    let snapshot_interval = snapshot_interval.unwrap_or(DEFAULT_SNAPSHOT_INTERVAL);
     if snapshot_interval == 0 {
         bail!("the snapshot interval must be at least 1 block");
     }
-    let setup = NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval };
-    Node::create(home, setup, new.fault)
+    Ok(NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval })
 }
 
 impl NewNode {

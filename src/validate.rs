@@ -149,23 +149,65 @@ impl Report {
     }
 }
 
-/// Validates the history in `dir`; `progress` hears each block checked.
-pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> Result<Report> {
-    let (history, blocks) = History::read(dir, false)?;
-    let last = blocks.len() as u64;
+/// The first and last block to check of `last`.
+fn range(options: &Options, last: u64, what: &str) -> Result<(u64, u64)> {
     let from = options.from.unwrap_or(1).max(1);
     let to = options.to.unwrap_or(last).min(last);
     if from > to {
-        bail!("no blocks to check: the history has {last} blocks, the range is {from} to {to}");
+        bail!("no blocks to check: {what} has {last} blocks, the range is {from} to {to}");
     }
+    Ok((from, to))
+}
+
+/// Validates the history in `dir`; `progress` hears each block checked.
+pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> Result<Report> {
+    let (history, blocks) = History::read(dir, false)?;
+    let (from, to) = range(options, blocks.len() as u64, "the history")?;
     let setup = &history.setup;
     let mut fresh = Ledger::new(setup, None)?;
     let initial = fresh.state_hash();
     let app_hash = |h: u64| if h == 0 { Some(initial) } else { blocks.get(h as usize - 1).map(|b| b.app_hash) };
-    let (snapshot, mut ledger) = match history.latest_snapshot(from - 1, app_hash)? {
+    let start = match history.latest_snapshot(from - 1, app_hash)? {
         Some((h, machine)) => (h, Ledger::on(machine, None)),
         None => (0, fresh),
     };
+    check_chain(setup, &blocks, start, (from, to), options, progress)
+}
+
+/// Validates the chain a CometBFT node serves at `rpc` (`http://HOST:PORT`), whose
+/// contract and configuration are `setup`, from genesis: every block's transactions
+/// replayed, each result's outcome and post-state and each block's app hash (the next
+/// header's) checked. `fetched` hears each block read.
+pub fn validate_rpc(
+    rpc: &str,
+    setup: &crate::history::NodeSetup,
+    options: &Options,
+    fetched: &dyn Fn(u64, u64),
+    progress: &dyn Fn(u64, u64),
+) -> Result<Report> {
+    let rpc = crate::rpc::Rpc::new(rpc);
+    // The app hash after block h is in block h + 1's header.
+    let last = rpc.latest_height()?.saturating_sub(1);
+    let (from, to) = range(options, last, "the chain")?;
+    let blocks = (1..=to)
+        .map(|h| {
+            fetched(h, to);
+            rpc.committed_block(h)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    check_chain(setup, &blocks, (0, Ledger::new(setup, None)?), (from, to), options, progress)
+}
+
+/// Checks `blocks[snapshot..to]` (block h at index h - 1) from `ledger`, the state after
+/// block `snapshot`; plays the game at the first wrong transaction.
+fn check_chain(
+    setup: &crate::history::NodeSetup,
+    blocks: &[BlockRecord],
+    (snapshot, mut ledger): (u64, Ledger),
+    (from, to): (u64, u64),
+    options: &Options,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Report> {
     let start = Instant::now();
     let mut calls = 0;
     for block in &blocks[snapshot as usize..to as usize] {

@@ -124,6 +124,17 @@ for i in 2 3 4; do
 done
 echo "all four agree on the app hash at height $common: $reference"
 
+# A validator that reads only CometBFT's RPC: every call's result and every app hash right.
+"$verigame" validate --rpc "http://127.0.0.1:26657" --module "$contract" --to "$common" --json \
+    >"$work/rpc.json" 2>"$work/rpc.log" || fail "validate --rpc: $(cat "$work/rpc.json" "$work/rpc.log")"
+python3 - "$work/rpc.json" <<'EOF' || fail "validate --rpc: $(cat "$work/rpc.json")"
+import json, sys
+report = json.load(open(sys.argv[1]))
+assert report["valid"] and report["wrong"] is None, report
+assert report["calls"] == 13, report  # 12 mints and transfers, 1 overdrawn transfer
+print(f"validate --rpc checked {report['blocks']} blocks and {report['calls']} calls from genesis: every one right")
+EOF
+
 # The faulty full node writes a wrong byte in every call; its CometBFT stops at the first
 # block whose app hash the network does not share.
 start_node 5 --module "$contract" --fault memory@0 --dispute-listen 127.0.0.5:26700

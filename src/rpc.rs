@@ -1,0 +1,111 @@
+//! What a validator reads from CometBFT's RPC: each block's transactions, the results the
+//! node returned for them (their outcomes and the state after each, in the transaction
+//! result's `data`), and the app hash the next header commits. Nothing from a node's disk.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use merkle_memory::{parse_hex, Hash};
+use serde_json::Value as Json;
+
+use crate::history::{BlockRecord, TxOutcome, TxRecord};
+
+/// A CometBFT RPC endpoint (`http://HOST:PORT`).
+pub struct Rpc {
+    base: String,
+    agent: ureq::Agent,
+}
+
+/// The longest answer read: a block of the largest size CometBFT allows, in JSON.
+const MAX_ANSWER: u64 = 256 << 20;
+
+impl Rpc {
+    pub fn new(url: &str) -> Self {
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+        Self { base: url.trim_end_matches('/').to_string(), agent }
+    }
+
+    /// The `result` of `GET path`, or the RPC's error.
+    fn get(&self, path: &str) -> Result<Json> {
+        let url = format!("{}/{path}", self.base);
+        let response = self.agent.get(&url).call().with_context(|| format!("GET {url}"))?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::Read::take(response.into_reader(), MAX_ANSWER), &mut text)
+            .with_context(|| format!("reading {url}"))?;
+        let mut answer: Json = serde_json::from_str(&text).with_context(|| format!("{url} answered no JSON"))?;
+        if let Some(error) = answer.get("error").filter(|e| !e.is_null()) {
+            bail!("{url}: {error}");
+        }
+        Ok(answer["result"].take())
+    }
+
+    /// The latest committed height.
+    pub fn latest_height(&self) -> Result<u64> {
+        let status = self.get("status")?;
+        number(&status["sync_info"]["latest_block_height"]).context("status: no latest_block_height")
+    }
+
+    /// Block `height`'s transactions and the app hash its header carries (the state after
+    /// block `height - 1`).
+    fn block(&self, height: u64) -> Result<(Vec<Vec<u8>>, Hash)> {
+        let block = self.get(&format!("block?height={height}"))?;
+        let app_hash = block["block"]["header"]["app_hash"].as_str().and_then(hash_of);
+        let app_hash = app_hash.with_context(|| format!("block {height}: no app_hash in its header"))?;
+        let txs = match &block["block"]["data"]["txs"] {
+            Json::Null => Some(Vec::new()),
+            Json::Array(txs) => txs.iter().map(base64_bytes).collect::<Option<Vec<_>>>(),
+            _ => None,
+        }
+        .with_context(|| format!("block {height}: its txs are not base64 strings"))?;
+        Ok((txs, app_hash))
+    }
+
+    /// Block `height` as the node committed it: its transactions with the outcomes and
+    /// post-state hashes the node returned, and the app hash the next header commits.
+    pub fn committed_block(&self, height: u64) -> Result<BlockRecord> {
+        let (txs, _) = self.block(height)?;
+        let (_, app_hash) = self.block(height + 1)?;
+        let results = self.get(&format!("block_results?height={height}"))?;
+        let results = match &results["txs_results"] {
+            Json::Null => Vec::new(),
+            Json::Array(r) => r.clone(),
+            _ => bail!("block {height}: its results are not a list"),
+        };
+        if results.len() != txs.len() {
+            bail!("block {height} has {} transactions but {} results", txs.len(), results.len());
+        }
+        let txs = txs
+            .into_iter()
+            .zip(&results)
+            .enumerate()
+            .map(|(i, (tx, result))| {
+                let data = base64_bytes(&result["data"]).unwrap_or_default();
+                let record: Json = serde_json::from_slice(&data).unwrap_or(Json::Null);
+                let outcome = TxOutcome::from_json(&record);
+                let post_hash = record["post_hash"].as_str().and_then(parse_hex);
+                match (outcome, post_hash) {
+                    (Some(outcome), Some(post_hash)) => Ok(TxRecord { tx, outcome, post_hash }),
+                    _ => bail!("block {height} transaction {i}: its result's data is not a verigame outcome"),
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(BlockRecord { height, app_hash, txs })
+    }
+}
+
+fn number(v: &Json) -> Option<u64> {
+    v.as_u64().or_else(|| v.as_str()?.parse().ok())
+}
+
+fn base64_bytes(v: &Json) -> Option<Vec<u8>> {
+    match v {
+        Json::Null => Some(Vec::new()),
+        _ => base64::engine::general_purpose::STANDARD.decode(v.as_str()?).ok(),
+    }
+}
+
+/// A header's app hash: 64 hex digits, either case.
+fn hash_of(text: &str) -> Option<Hash> {
+    parse_hex(&format!("0x{}", text.to_lowercase()))
+}

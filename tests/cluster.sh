@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The cluster on real CometBFT v0.38: four validators on 127.0.0.1..4, each with its own
 # `verigame node`, agree on app hashes while transactions go through CometBFT's RPC; a
-# validator killed with -9 restarts and catches up; then a full node started with a
-# fault computes a wrong app hash, and `verigame validate` on its history rules against it.
+# validator killed with -9 restarts and catches up; `verigame validate --rpc` checks the chain;
+# a full node started with a fault computes a wrong app hash, and `verigame validate
+# --challenge` plays the game against it over TCP; then a one-validator chain whose validator
+# computes wrong is caught through its RPC alone.
 #
 # Usage: tests/cluster.sh [VERIGAME_BINARY]   (cometbft must be on PATH)
 set -euo pipefail
@@ -180,4 +182,47 @@ agreed=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pre_ha
 "$verigame" judge "$contract" "$work/proof.json" --pre-hash "$agreed" --json >"$work/judge.json" ||
     fail "judge refused the validator's proof: $(cat "$work/judge.json")"
 echo "verigame judge --pre-hash accepts the written proof"
+
+# Cluster takeover: a one-validator chain whose only validator computes wrong commits wrong
+# app hashes. A validator reading the chain's RPC finds the first wrong call, challenges
+# the node over TCP and wins; the node's home holds no trace of its fault.
+cometbft init --home "$work/solo" >/dev/null 2>&1
+sed -i \
+    -e "s#^proxy_app = .*#proxy_app = \"tcp://127.0.0.6:26658\"#" \
+    -e "s#^laddr = \"tcp://127.0.0.1:26657\"#laddr = \"tcp://127.0.0.6:26657\"#" \
+    -e "s#^laddr = \"tcp://0.0.0.0:26656\"#laddr = \"tcp://127.0.0.6:26656\"#" \
+    -e "s#^timeout_commit = .*#timeout_commit = \"300ms\"#" \
+    "$work/solo/config/config.toml"
+"$verigame" node --home "$work/vsolo" --abci 127.0.0.6:26658 --module "$contract" --fault memory@0 \
+    --dispute-listen 127.0.0.6:26700 >>"$work/vsolo.log" 2>&1 &
+pids+=($!)
+sleep 0.3
+cometbft start --home "$work/solo" >>"$work/cometbft-solo.log" 2>&1 &
+pids+=($!)
+disown -a
+wait_height 6 2
+# A mint writes storage only; the transfer's first memory store is where the fault lies.
+for call in '{"call": "mint", "args": [1, 500]}' '{"call": "transfer", "args": [1, 2, 10]}'; do
+    tx=$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.quote(json.dumps(sys.argv[1])))' "$call")
+    rpc 6 "broadcast_tx_commit?tx=$tx" >/dev/null || fail "broadcast_tx_commit to the solo chain: $call"
+done
+wait_height 6 $(( $(height 6) + 2 ))
+set +e
+"$verigame" validate --rpc "http://127.0.0.6:26657" --module "$contract" --challenge 127.0.0.6:26700 \
+    --timeout 20 --proof-out "$work/takeover-proof.json" --json >"$work/takeover.json" 2>"$work/takeover.log"
+status=$?
+set -e
+[ "$status" = 1 ] || fail "validate --rpc --challenge exited $status: $(cat "$work/takeover.json" "$work/takeover.log")"
+python3 - "$work/takeover.json" <<'EOF' || fail "the takeover's verdict: $(cat "$work/takeover.json")"
+import json, sys
+wrong = json.load(open(sys.argv[1]))["wrong"]
+game = wrong["game"]
+assert game["winner"] == "challenger", wrong
+print(f"takeover: validate --rpc caught block {wrong['height']} transaction {wrong['tx_index']}, challenged the node and won: {game['verdict']}")
+EOF
+grep -q fault "$work/vsolo/node.json" && fail "the solo node's home records its fault"
+agreed=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pre_hash"])' "$work/takeover-proof.json")
+"$verigame" judge "$contract" "$work/takeover-proof.json" --pre-hash "$agreed" --json >"$work/takeover-judge.json" ||
+    fail "judge refused the takeover proof: $(cat "$work/takeover-judge.json")"
+echo "takeover: verigame judge --pre-hash accepts the written proof"
 echo "cluster test passed"

@@ -67,19 +67,7 @@ pub fn committed_call(home: &Path, height: u64, index: usize, fault: Option<Faul
     let Some(record) = block.txs.get(index) else {
         bail!("block {height} has no transaction {index} (it has {})", block.txs.len());
     };
-    let mut fresh = Ledger::new(setup, fault)?;
-    let initial = fresh.state_hash();
-    let app_hash = |h: u64| if h == 0 { Some(initial) } else { blocks.get(h as usize - 1).map(|b| b.app_hash) };
-    let (from, mut ledger) = match history.latest_snapshot(height - 1, app_hash)? {
-        Some((h, machine)) => (h, Ledger::on(machine, fault)),
-        None => (0, fresh),
-    };
-    for b in &blocks[from as usize..height as usize - 1] {
-        let replayed = crate::node::execute_block(&mut ledger, b.height, b.txs.iter().map(|t| t.tx.as_slice()));
-        if replayed.app_hash != b.app_hash {
-            bail!("block {} replays to another app hash than the log records", b.height);
-        }
-    }
+    let mut ledger = crate::node::state_after(&history, &blocks, height - 1, fault)?;
     for t in &block.txs[..index] {
         ledger.execute(&t.tx);
     }

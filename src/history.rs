@@ -223,6 +223,11 @@ impl History {
         self.log.write_all(line.as_bytes()).and_then(|_| self.log.sync_data()).context("cannot append to blocks.log")
     }
 
+    /// The history's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn save_snapshot(&self, height: u64, machine: &Machine) -> Result<()> {
         write_atomically(&self.snapshot_path(height), &machine.snapshot())
     }

@@ -87,30 +87,12 @@ impl Node {
     /// log another executor computed does not reopen).
     pub fn open(dir: &Path, fault: Option<Fault>) -> Result<Self> {
         let (history, blocks) = History::open(dir)?;
-        let setup = history.setup.clone();
-        let mut fresh = Ledger::new(&setup, fault)?;
-        let mut app_hashes = vec![fresh.state_hash()];
-        app_hashes.extend(blocks.iter().map(|b| b.app_hash));
         if blocks.first().is_some_and(|b| b.height != 1) {
             bail!("{}: the log does not start at height 1", dir.display());
         }
-        let last = blocks.len() as u64;
-        let (from, mut ledger) = match history.latest_snapshot(last, |h| app_hashes.get(h as usize).copied())? {
-            Some((h, machine)) => (h, Ledger::on(machine, fault)),
-            None => (0, fresh),
-        };
-        for block in &blocks[from as usize..] {
-            let replayed = execute_block(&mut ledger, block.height, block.txs.iter().map(|t| t.tx.as_slice()));
-            if replayed.app_hash != block.app_hash {
-                bail!(
-                    "{}: block {} replays to app hash {}, the log records {}",
-                    dir.display(),
-                    block.height,
-                    hex(&replayed.app_hash),
-                    hex(&block.app_hash)
-                );
-            }
-        }
+        let ledger = state_after(&history, &blocks, blocks.len() as u64, fault)?;
+        let mut app_hashes = vec![Ledger::new(&history.setup, fault)?.state_hash()];
+        app_hashes.extend(blocks.iter().map(|b| b.app_hash));
         let mut outcomes = vec![Vec::new()];
         outcomes.extend(blocks.into_iter().map(|b| b.txs));
         Ok(Self::assemble(history, ledger, app_hashes, outcomes, fault))
@@ -216,6 +198,31 @@ impl Node {
     }
 }
 
+/// The state after block `height` of a history whose log holds `blocks`: its latest
+/// snapshot at or below `height`, then the log's blocks after it replayed with `fault`,
+/// each checked against the app hash the log records.
+pub fn state_after(history: &History, blocks: &[BlockRecord], height: u64, fault: Option<Fault>) -> Result<Ledger> {
+    let mut fresh = Ledger::new(&history.setup, fault)?;
+    let initial = fresh.state_hash();
+    let app_hash = |h: u64| if h == 0 { Some(initial) } else { blocks.get(h as usize - 1).map(|b| b.app_hash) };
+    let (from, mut ledger) = match history.latest_snapshot(height, app_hash)? {
+        Some((h, machine)) => (h, Ledger::on(machine, fault)),
+        None => (0, fresh),
+    };
+    for block in &blocks[from as usize..height as usize] {
+        let replayed = execute_block(&mut ledger, block.height, block.txs.iter().map(|t| t.tx.as_slice()));
+        if replayed.app_hash != block.app_hash {
+            bail!(
+                "block {} replays to app hash {}, the log records {} (was it computed with another fault?)",
+                block.height,
+                hex(&replayed.app_hash),
+                hex(&block.app_hash)
+            );
+        }
+    }
+    Ok(ledger)
+}
+
 /// Runs a block's transactions in order.
 pub fn execute_block<'a>(ledger: &mut Ledger, height: u64, txs: impl Iterator<Item = &'a [u8]>) -> BlockRecord {
     let txs: Vec<TxRecord> = txs.map(|tx| ledger.execute(tx)).collect();
@@ -311,8 +318,15 @@ impl Application for Node {
     }
 
     fn query(&self, request: RequestQuery) -> ResponseQuery {
-        match self.answer(&request.path, &request.data) {
-            Ok(value) => ResponseQuery { code: 0, value: value.into(), ..ResponseQuery::default() },
+        if request.prove {
+            let log = "proofs of query answers are not implemented yet; ask without prove".to_string();
+            return ResponseQuery { code: 1, log, ..ResponseQuery::default() };
+        }
+        let height = u64::try_from(request.height).unwrap_or(0);
+        match self.answer_at(&request.path, &request.data, height) {
+            Ok((value, height)) => {
+                ResponseQuery { code: 0, value: value.into(), height: height as i64, ..ResponseQuery::default() }
+            }
             Err(e) => ResponseQuery { code: 1, log: format!("{e:#}"), ..ResponseQuery::default() },
         }
     }
@@ -323,6 +337,28 @@ impl Node {
     /// outcome, `/state` (data: a height in decimal) the app hash at that height,
     /// `/storage` (data: a key's bytes) the value the committed state stores under it.
     pub fn answer(&self, path: &str, data: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.answer_at(path, data, 0)?.0)
+    }
+
+    /// [`Node::answer`] as of block `height` (0: the last committed), with the height
+    /// answered. `/storage` at an earlier height rebuilds that state from the history on
+    /// disk (its nearest snapshot and the log), without holding up the node.
+    pub fn answer_at(&self, path: &str, data: &[u8], height: u64) -> Result<(Vec<u8>, u64)> {
+        let (committed, _) = self.committed();
+        let height = if height == 0 { committed } else { height };
+        if height > committed {
+            bail!("no block {height} yet (the last committed is {committed})");
+        }
+        if path == "/storage" && height < committed {
+            let dir = self.lock().history.dir().to_path_buf();
+            let (history, blocks) = History::read(&dir, false)?;
+            let ledger = state_after(&history, &blocks, height, self.fault)?;
+            return Ok((storage_answer(&ledger, data), height));
+        }
+        Ok((self.answer_committed(path, data)?, committed))
+    }
+
+    fn answer_committed(&self, path: &str, data: &[u8]) -> Result<Vec<u8>> {
         let s = self.lock();
         let text = std::str::from_utf8(data).ok().map(str::trim);
         match path {
@@ -347,13 +383,16 @@ impl Node {
                 let hash = s.app_hashes.get(height).with_context(|| format!("no block {height} yet"))?;
                 Ok(json!({"height": height, "app_hash": hex(hash)}).to_string().into_bytes())
             }
-            "/storage" => {
-                let value = s.ledger.executor.machine.store().storage.get(data).map(merkle_memory::hash::bytes_to_hex);
-                Ok(json!({"key": merkle_memory::hash::bytes_to_hex(data), "value": value}).to_string().into_bytes())
-            }
+            "/storage" => Ok(storage_answer(&s.ledger, data)),
             _ => bail!("unknown query path `{path}`; paths: /tx, /state, /storage"),
         }
     }
+}
+
+/// The value `ledger`'s contract stores under `key`, as `/storage` answers it.
+fn storage_answer(ledger: &Ledger, key: &[u8]) -> Vec<u8> {
+    let value = ledger.executor.machine.store().storage.get(key).map(merkle_memory::hash::bytes_to_hex);
+    json!({"key": merkle_memory::hash::bytes_to_hex(key), "value": value}).to_string().into_bytes()
 }
 
 /// What a node's first start sets; its history fixes them afterwards.

@@ -106,7 +106,16 @@ key=$(printf 'bal:\x02\x00\x00\x00' | od -An -tx1 | tr -d ' \n')
 value=$(rpc 3 "abci_query?path=%22/storage%22&data=0x$key" |
     python3 -c 'import base64,json,sys; print(json.loads(base64.b64decode(json.load(sys.stdin)["result"]["response"]["value"]))["value"])')
 [ "$value" = "0xd007000000000000" ] || fail "account 2's stored balance is $value, not 2000"
-echo "13 transactions committed, storage queried"
+# As of block 1, before any mint, the account holds nothing; proofs are refused, not faked.
+answer=$(rpc 3 "abci_query?path=%22/storage%22&data=0x$key&height=1")
+printf '%s' "$answer" | python3 -c '
+import base64, json, sys
+r = json.load(sys.stdin)["result"]["response"]
+assert r["height"] == "1" and json.loads(base64.b64decode(r["value"]))["value"] is None, r' ||
+    fail "a storage query at height 1: $answer"
+answer=$(rpc 3 "abci_query?path=%22/storage%22&data=0x$key&prove=true")
+printf '%s' "$answer" | grep -q 'proofs of query answers are not implemented' || fail "a query with prove=true: $answer"
+echo "13 transactions committed, storage queried now and as of block 1"
 
 # Kill a validator's node and its CometBFT at once, restart both: nothing committed is lost.
 target=$(height 2)

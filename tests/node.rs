@@ -226,6 +226,18 @@ fn contract_storage_commits_with_successful_calls_and_rolls_back_with_failed_one
     let stored = query(&node, "/storage", &key(1));
     assert_eq!(stored["value"], merkle_memory::hash::bytes_to_hex(&70i64.to_le_bytes()));
     assert!(query(&node, "/storage", &key(3))["value"].is_null());
+    // Queries as of an earlier height rebuild it from the history; later ones are refused.
+    block(&node, 3, &[r#"{"call":"transfer","args":[1, 3, 5]}"#]);
+    let at = |height: u64, account: u32| {
+        let (answer, answered) = node.answer_at("/storage", &key(account), height).unwrap();
+        assert_eq!(answered, if height == 0 { 3 } else { height });
+        serde_json::from_slice::<Json>(&answer).unwrap()["value"].clone()
+    };
+    let balance = |n: i64| Json::from(merkle_memory::hash::bytes_to_hex(&n.to_le_bytes()));
+    assert_eq!((at(0, 1), at(3, 1), at(2, 1), at(1, 1)), (balance(65), balance(65), balance(70), balance(70)));
+    assert!(at(0, 3) == balance(5) && at(2, 3).is_null());
+    let refused = node.answer_at("/storage", &key(1), 4).unwrap_err().to_string();
+    assert!(refused.contains("no block 4 yet"), "{refused}");
     // The storage survives a restart (from the snapshot after block 2).
     drop(node);
     let reopened = Node::open(&dir, None).unwrap();

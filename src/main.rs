@@ -290,14 +290,15 @@ enum Command {
         /// The node's history directory (`verigame node --home`), for offline use.
         #[arg(long, required_unless_present = "rpc", conflicts_with = "rpc")]
         history: Option<PathBuf>,
-        /// A CometBFT node's RPC (`http://HOST:PORT`): the chain as it was committed.
-        #[arg(long, requires = "module")]
+        /// A CometBFT node's RPC (`http://HOST:PORT`): the chain as it was committed; its
+        /// genesis `app_state` names the contract and gas limit, unless --module does.
+        #[arg(long)]
         rpc: Option<String>,
-        /// With --rpc: the contract the chain runs.
-        #[arg(long)]
+        /// With --rpc: the contract the chain runs, if its genesis does not say.
+        #[arg(long, requires = "rpc")]
         module: Option<PathBuf>,
-        /// With --rpc: the gas one call may use on the chain (default 10,000,000).
-        #[arg(long)]
+        /// With --module: the gas one call may use on the chain (default 10,000,000).
+        #[arg(long, requires = "module")]
         gas_limit: Option<u64>,
         /// The first block to check (the replay starts at the nearest snapshot before it).
         #[arg(long)]
@@ -453,8 +454,8 @@ fn main() -> ExitCode {
             let options = verigame::validate::Options { from, to, degree, limits, challenge };
             let source = match (history, rpc, module) {
                 (Some(dir), _, _) => ChainSource::History(dir),
-                (None, Some(url), Some(module)) => ChainSource::Rpc { url, module, gas_limit },
-                _ => unreachable!("clap requires --history or --rpc with --module"),
+                (None, Some(url), module) => ChainSource::Rpc { url, module, gas_limit },
+                (None, None, _) => unreachable!("clap requires --history or --rpc"),
             };
             validate(&source, &options, proof_out.as_deref(), json)
         }
@@ -482,7 +483,7 @@ fn main() -> ExitCode {
 /// Where `validate` reads the chain.
 enum ChainSource {
     History(PathBuf),
-    Rpc { url: String, module: PathBuf, gas_limit: Option<u64> },
+    Rpc { url: String, module: Option<PathBuf>, gas_limit: Option<u64> },
 }
 
 /// Exit codes: 0 every block checked is right, 1 a wrong block was found (and the game
@@ -506,9 +507,14 @@ fn validate(
     let report = match source {
         ChainSource::History(dir) => verigame::validate::validate(dir, options, &progress),
         ChainSource::Rpc { url, module, gas_limit } => {
+            let setup = match module {
+                Some(path) => verigame::node::setup_of(path, *gas_limit, None),
+                None => verigame::rpc::Rpc::new(url)
+                    .genesis_app_state()
+                    .and_then(|app_state| verigame::node::Genesis::from_json(&app_state)?.setup()),
+            };
             // The bar runs twice: over the blocks read, then over the blocks checked.
-            verigame::node::setup_of(module, *gas_limit, None)
-                .and_then(|setup| verigame::validate::validate_rpc(url, &setup, options, &progress, &progress))
+            setup.and_then(|setup| verigame::validate::validate_rpc(url, &setup, options, &progress, &progress))
         }
     };
     bar.finish_and_clear();

@@ -279,8 +279,12 @@ impl Application for Node {
         }
     }
 
-    fn init_chain(&self, _request: RequestInitChain) -> ResponseInitChain {
+    fn init_chain(&self, request: RequestInitChain) -> ResponseInitChain {
         let s = self.lock();
+        // A genesis that names the chain's contract must name this node's.
+        if let Err(e) = check_genesis(&request.app_state_bytes, &s.history.setup) {
+            fatal(&format!("the genesis does not describe this node: {e:#}"));
+        }
         ResponseInitChain { app_hash: s.app_hashes[0].to_vec().into(), ..ResponseInitChain::default() }
     }
 
@@ -431,7 +435,49 @@ pub fn start(home: &Path, new: NewNode) -> Result<Node> {
 /// snapshot interval or the defaults: what a validator reading the chain must know too.
 pub fn setup_of(path: &Path, gas_limit: Option<u64>, snapshot_interval: Option<u64>) -> Result<NodeSetup> {
     let bytes = crate::run::read_module_bytes(path)?;
-    let module = stepper::Module::new(&bytes).with_context(|| format!("{}", path.display()))?;
+    setup_from(bytes, gas_limit, snapshot_interval).with_context(|| format!("{}", path.display()))
+}
+
+/// The chain's contract and gas limit as its genesis `app_state` names them:
+/// `{"module": "0x<the module's bytes>", "gas_limit": N}` (`gas_limit` optional).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Genesis {
+    pub module: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gas_limit: Option<u64>,
+}
+
+impl Genesis {
+    /// Reads a genesis `app_state`.
+    pub fn from_json(app_state: &serde_json::Value) -> Result<Self> {
+        serde_json::from_value(app_state.clone()).context("the genesis app_state is not {\"module\", \"gas_limit\"}")
+    }
+
+    /// The setup the genesis describes.
+    pub fn setup(&self) -> Result<NodeSetup> {
+        let bytes = merkle_memory::hash::hex_to_bytes(&self.module).context("the genesis module is not hex")?;
+        setup_from(bytes, self.gas_limit, None)
+    }
+}
+
+/// Whether a genesis `app_state` (empty: it names nothing) describes `setup`.
+fn check_genesis(app_state: &[u8], setup: &NodeSetup) -> Result<()> {
+    if app_state.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let named =
+        Genesis::from_json(&serde_json::from_slice(app_state).context("the app_state is not JSON")?)?.setup()?;
+    if named.module_bytes != setup.module_bytes {
+        bail!("it names another contract");
+    }
+    if named.config != setup.config {
+        bail!("its gas limit is {}, this node's {}", named.config.gas_limit, setup.config.gas_limit);
+    }
+    Ok(())
+}
+
+fn setup_from(bytes: Vec<u8>, gas_limit: Option<u64>, snapshot_interval: Option<u64>) -> Result<NodeSetup> {
+    let module = stepper::Module::new(&bytes)?;
     let mut gas = stepper::GasTable::default();
     gas.costs[stepper::op::GasClass::Storage as usize] = STORAGE_PRICE;
     let config =
@@ -461,5 +507,25 @@ impl NewNode {
                 differs("snapshot interval", self.snapshot_interval.map(|i| i.to_string()), interval)
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_genesis_names_this_nodes_contract_or_nothing() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/counter.wat");
+        let setup = setup_of(&path, Some(5000), None).unwrap();
+        let module = merkle_memory::hash::bytes_to_hex(&setup.module_bytes);
+        let genesis = |gas_limit| serde_json::to_vec(&Genesis { module: module.clone(), gas_limit }).unwrap();
+        assert!(check_genesis(b"", &setup).is_ok() && check_genesis(b" \n", &setup).is_ok());
+        assert!(check_genesis(&genesis(Some(5000)), &setup).is_ok());
+        let refused = check_genesis(&genesis(None), &setup).unwrap_err().to_string();
+        assert!(refused.contains("gas limit is 10000000, this node's 5000"), "{refused}");
+        let other = serde_json::to_vec(&Genesis { module: "0x0061736d01000000".into(), gas_limit: None }).unwrap();
+        assert!(check_genesis(&other, &setup).unwrap_err().to_string().contains("another contract"));
+        assert!(check_genesis(b"{\"contract\": 1}", &setup).is_err());
     }
 }

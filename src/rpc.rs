@@ -40,6 +40,11 @@ impl Rpc {
         Ok(answer["result"].take())
     }
 
+    /// The `app_state` of the chain's genesis: what it says the chain runs.
+    pub fn genesis_app_state(&self) -> Result<Json> {
+        Ok(self.get("genesis")?["genesis"]["app_state"].take())
+    }
+
     /// The latest committed height.
     pub fn latest_height(&self) -> Result<u64> {
         let status = self.get("status")?;

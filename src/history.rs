@@ -228,34 +228,9 @@ impl History {
         &self.dir
     }
 
-    pub fn save_snapshot(&self, height: u64, machine: &Machine) -> Result<()> {
-        write_atomically(&self.snapshot_path(height), &machine.snapshot())
-    }
-
-    fn snapshot_path(&self, height: u64) -> PathBuf {
-        self.dir.join(SNAPSHOTS).join(format!("{height:020}.snap"))
-    }
-
-    /// The heights of the snapshots on disk, in increasing order.
-    pub fn snapshot_heights(&self) -> Result<Vec<u64>> {
-        let dir = self.dir.join(SNAPSHOTS);
-        let mut heights: Vec<u64> = fs::read_dir(&dir)
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".snap")?.parse().ok())
-            .collect();
-        heights.sort_unstable();
-        Ok(heights)
-    }
-
-    /// Removes all but the newest `keep` snapshots (at least one stays).
-    pub fn prune_snapshots(&self, keep: usize) -> Result<()> {
-        let heights = self.snapshot_heights()?;
-        let old = heights.len().saturating_sub(keep.max(1));
-        for &h in &heights[..old] {
-            let path = self.snapshot_path(h);
-            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
-        }
-        Ok(())
+    /// The history's snapshot folder.
+    pub fn snapshots(&self) -> Snapshots {
+        Snapshots { dir: self.dir.join(SNAPSHOTS) }
     }
 
     /// The latest snapshot at or below `height` whose state hash is `app_hash(height)`,
@@ -265,9 +240,10 @@ impl History {
         height: u64,
         app_hash: impl Fn(u64) -> Option<Hash>,
     ) -> Result<Option<(u64, Machine)>> {
-        let heights = self.snapshot_heights()?;
+        let snapshots = self.snapshots();
+        let heights = snapshots.heights()?;
         let Some(&h) = heights.iter().rev().find(|&&h| h <= height) else { return Ok(None) };
-        let path = self.snapshot_path(h);
+        let path = snapshots.path(h);
         let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut machine = Machine::restore(&bytes, std::slice::from_ref(&self.setup.module))
             .with_context(|| format!("{}", path.display()))?;
@@ -275,6 +251,44 @@ impl History {
             bail!("{}: the snapshot does not restore to block {h}'s app hash", path.display());
         }
         Ok(Some((h, machine)))
+    }
+}
+
+/// A history's snapshot folder, apart from the history: a node writes a snapshot after
+/// releasing its state's lock.
+#[derive(Clone, Debug)]
+pub struct Snapshots {
+    dir: PathBuf,
+}
+
+impl Snapshots {
+    pub fn save(&self, height: u64, machine: &Machine) -> Result<()> {
+        write_atomically(&self.path(height), &machine.snapshot())
+    }
+
+    fn path(&self, height: u64) -> PathBuf {
+        self.dir.join(format!("{height:020}.snap"))
+    }
+
+    /// The heights of the snapshots on disk, in increasing order.
+    pub fn heights(&self) -> Result<Vec<u64>> {
+        let mut heights: Vec<u64> = fs::read_dir(&self.dir)
+            .with_context(|| format!("cannot read {}", self.dir.display()))?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".snap")?.parse().ok())
+            .collect();
+        heights.sort_unstable();
+        Ok(heights)
+    }
+
+    /// Removes all but the newest `keep` snapshots (at least one stays).
+    pub fn prune(&self, keep: usize) -> Result<()> {
+        let heights = self.heights()?;
+        let old = heights.len().saturating_sub(keep.max(1));
+        for &h in &heights[..old] {
+            let path = self.path(h);
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+        Ok(())
     }
 }
 

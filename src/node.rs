@@ -77,7 +77,7 @@ impl Node {
     pub fn create(dir: &Path, setup: NodeSetup, fault: Option<Fault>) -> Result<Self> {
         let mut ledger = Ledger::new(&setup, fault)?;
         let history = History::create(dir, setup)?;
-        history.save_snapshot(0, &ledger.executor.machine)?;
+        history.snapshots().save(0, &ledger.executor.machine)?;
         let initial = ledger.state_hash();
         Ok(Self::assemble(history, ledger, vec![initial], vec![Vec::new()], fault))
     }
@@ -156,19 +156,25 @@ impl Node {
     /// Commits the finalized block: appends it to the history (synced), then makes it
     /// the committed state. Returns the new height.
     pub fn commit_pending(&self) -> Result<u64> {
-        let mut s = self.lock();
-        let Some((block, ledger)) = s.pending.take() else { bail!("nothing to commit: no block was finalized") };
-        s.history.append(&block)?;
-        let height = block.height;
-        for (i, t) in block.txs.iter().enumerate() {
-            s.txs.insert(tx_hash(&t.tx), (height, i));
-        }
-        s.app_hashes.push(block.app_hash);
-        s.blocks.push(block.txs);
-        s.ledger = ledger;
-        if height % s.history.setup.snapshot_interval == 0 {
-            s.history.save_snapshot(height, &s.ledger.executor.machine)?;
-            s.history.prune_snapshots(self.retention.snapshots)?;
+        let (height, snapshot) = {
+            let mut s = self.lock();
+            let Some((block, ledger)) = s.pending.take() else { bail!("nothing to commit: no block was finalized") };
+            s.history.append(&block)?;
+            let height = block.height;
+            for (i, t) in block.txs.iter().enumerate() {
+                s.txs.insert(tx_hash(&t.tx), (height, i));
+            }
+            s.app_hashes.push(block.app_hash);
+            s.blocks.push(block.txs);
+            // A copy of the state to snapshot: encoding and syncing it happen off the lock.
+            let due = height % s.history.setup.snapshot_interval == 0;
+            let snapshot = due.then(|| (s.history.snapshots(), ledger.executor.machine.clone()));
+            s.ledger = ledger;
+            (height, snapshot)
+        };
+        if let Some((snapshots, machine)) = snapshot {
+            snapshots.save(height, &machine)?;
+            snapshots.prune(self.retention.snapshots)?;
         }
         Ok(height)
     }

@@ -215,13 +215,16 @@ sed -i \
     -e "s#^laddr = \"tcp://0.0.0.0:26656\"#laddr = \"tcp://127.0.0.6:26656\"#" \
     -e "s#^timeout_commit = .*#timeout_commit = \"300ms\"#" \
     "$work/solo/config/config.toml"
-"$verigame" node --home "$work/vsolo" --abci 127.0.0.6:26658 --module "$contract" --fault memory@0 \
-    --dispute-listen 127.0.0.6:26700 >>"$work/vsolo.log" 2>&1 &
-pids+=($!)
-sleep 0.3
-cometbft start --home "$work/solo" >>"$work/cometbft-solo.log" 2>&1 &
-pids+=($!)
-disown -a
+start_solo() { # the solo chain's only validator, computing wrong, and its CometBFT
+    "$verigame" node --home "$work/vsolo" --abci 127.0.0.6:26658 --module "$contract" --fault memory@0 \
+        --dispute-listen 127.0.0.6:26700 >>"$work/vsolo.log" 2>&1 &
+    pids+=($!)
+    sleep 0.3
+    cometbft start --home "$work/solo" >>"$work/cometbft-solo.log" 2>&1 &
+    pids+=($!)
+    disown -a
+}
+start_solo
 wait_height 6 2
 # A mint writes storage only; the transfer's first memory store is where the fault lies.
 for call in '{"call": "mint", "args": [1, 500]}' '{"call": "transfer", "args": [1, 2, 10]}'; do
@@ -253,13 +256,7 @@ echo "takeover: verigame judge --pre-hash accepts the written proof"
 # under a second, so a kill in the middle of one cannot be timed reliably from a script.)
 n=${#pids[@]}
 kill -9 "${pids[$((n - 2))]}" "${pids[$((n - 1))]}"
-"$verigame" node --home "$work/vsolo" --abci 127.0.0.6:26658 --module "$contract" --fault memory@0 \
-    --dispute-listen 127.0.0.6:26700 >>"$work/vsolo.log" 2>&1 &
-pids+=($!)
-sleep 0.3
-cometbft start --home "$work/solo" >>"$work/cometbft-solo.log" 2>&1 &
-pids+=($!)
-disown -a
+start_solo
 wait_height 6 $(( $(height 6) + 2 ))
 set +e
 "$verigame" validate --rpc "http://127.0.0.6:26657" --challenge 127.0.0.6:26700 --timeout 20 --json \

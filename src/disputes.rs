@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
@@ -142,10 +142,10 @@ pub fn challenge(
     let wait = rules.timeout;
     let rules = Rules { call: Some(call.clone()), ..rules };
     let (tx, events) = mpsc::channel();
-    let on_join = Mutex::new(tx.clone());
+    let on_join = tx.clone();
     let log: Log = Arc::new(move |m: &str| {
         if m.starts_with("the defender joined") {
-            let _ = on_join.lock().map(|t| t.send(Event::Joined));
+            let _ = on_join.send(Event::Joined);
         }
     });
     let over = tx.clone();

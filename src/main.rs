@@ -284,8 +284,8 @@ enum Command {
         #[arg(long)]
         dispute_listen: Option<String>,
     },
-    /// Replay a node's history, check every block's app hash, and play the verification
-    /// game against the first wrong one.
+    /// Replay a chain (CometBFT's RPC or a node's history), check every call and app hash,
+    /// and challenge the node over the first wrong one.
     Validate {
         /// The node's history directory (`verigame node --home`), for offline use.
         #[arg(long, required_unless_present = "rpc", conflicts_with = "rpc")]

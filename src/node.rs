@@ -90,8 +90,9 @@ impl Node {
         if blocks.first().is_some_and(|b| b.height != 1) {
             bail!("{}: the log does not start at height 1", dir.display());
         }
-        let ledger = state_after(&history, &blocks, blocks.len() as u64, fault)?;
-        let mut app_hashes = vec![Ledger::new(&history.setup, fault)?.state_hash()];
+        let (from, mut ledger, initial) = replay_start(&history, &blocks, blocks.len() as u64, fault)?;
+        replay(&mut ledger, &blocks[from as usize..])?;
+        let mut app_hashes = vec![initial];
         app_hashes.extend(blocks.iter().map(|b| b.app_hash));
         let mut outcomes = vec![Vec::new()];
         outcomes.extend(blocks.into_iter().map(|b| b.txs));
@@ -204,19 +205,36 @@ impl Node {
     }
 }
 
-/// The state after block `height` of a history whose log holds `blocks`: its latest
-/// snapshot at or below `height`, then the log's blocks after it replayed with `fault`,
-/// each checked against the app hash the log records.
-pub fn state_after(history: &History, blocks: &[BlockRecord], height: u64, fault: Option<Fault>) -> Result<Ledger> {
+/// Where a replay to block `height` of a history whose log holds `blocks` starts: its
+/// latest snapshot at or below `height` that restores to that block's app hash, else the
+/// fresh contract at height 0; with the fresh contract's state hash, the app hash at 0.
+pub fn replay_start(
+    history: &History,
+    blocks: &[BlockRecord],
+    height: u64,
+    fault: Option<Fault>,
+) -> Result<(u64, Ledger, Hash)> {
     let mut fresh = Ledger::new(&history.setup, fault)?;
     let initial = fresh.state_hash();
     let app_hash = |h: u64| if h == 0 { Some(initial) } else { blocks.get(h as usize - 1).map(|b| b.app_hash) };
-    let (from, mut ledger) = match history.latest_snapshot(height, app_hash)? {
-        Some((h, machine)) => (h, Ledger::on(machine, fault)),
-        None => (0, fresh),
-    };
-    for block in &blocks[from as usize..height as usize] {
-        let replayed = execute_block(&mut ledger, block.height, block.txs.iter().map(|t| t.tx.as_slice()));
+    Ok(match history.latest_snapshot(height, app_hash)? {
+        Some((h, machine)) => (h, Ledger::on(machine, fault), initial),
+        None => (0, fresh, initial),
+    })
+}
+
+/// The state after block `height` of a history whose log holds `blocks`: from
+/// [`replay_start`], the log's blocks replayed with `fault`.
+pub fn state_after(history: &History, blocks: &[BlockRecord], height: u64, fault: Option<Fault>) -> Result<Ledger> {
+    let (from, mut ledger, _) = replay_start(history, blocks, height, fault)?;
+    replay(&mut ledger, &blocks[from as usize..height as usize])?;
+    Ok(ledger)
+}
+
+/// Runs `blocks` on `ledger`, each checked against the app hash the log records.
+fn replay(ledger: &mut Ledger, blocks: &[BlockRecord]) -> Result<()> {
+    for block in blocks {
+        let replayed = execute_block(ledger, block.height, block.txs.iter().map(|t| t.tx.as_slice()));
         if replayed.app_hash != block.app_hash {
             bail!(
                 "block {} replays to app hash {}, the log records {} (was it computed with another fault?)",
@@ -226,7 +244,7 @@ pub fn state_after(history: &History, blocks: &[BlockRecord], height: u64, fault
             );
         }
     }
-    Ok(ledger)
+    Ok(())
 }
 
 /// Runs a block's transactions in order.

@@ -163,15 +163,8 @@ fn range(options: &Options, last: u64, what: &str) -> Result<(u64, u64)> {
 pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> Result<Report> {
     let (history, blocks) = History::read(dir, false)?;
     let (from, to) = range(options, blocks.len() as u64, "the history")?;
-    let setup = &history.setup;
-    let mut fresh = Ledger::new(setup, None)?;
-    let initial = fresh.state_hash();
-    let app_hash = |h: u64| if h == 0 { Some(initial) } else { blocks.get(h as usize - 1).map(|b| b.app_hash) };
-    let start = match history.latest_snapshot(from - 1, app_hash)? {
-        Some((h, machine)) => (h, Ledger::on(machine, None)),
-        None => (0, fresh),
-    };
-    check_chain(setup, &blocks, start, (from, to), options, progress, Instant::now())
+    let (snapshot, ledger, _) = crate::node::replay_start(&history, &blocks, from - 1, None)?;
+    check_chain(&history.setup, &blocks, (snapshot, ledger), (from, to), options, progress, Instant::now())
 }
 
 /// Validates the chain a CometBFT node serves at `rpc` (`http://HOST:PORT`), whose

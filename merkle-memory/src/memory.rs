@@ -27,8 +27,11 @@ pub fn zero_hashes(chunk_size: usize) -> &'static [Hash] {
 
 /// The bytes of chunk `i` (the last chunk of an odd-sized memory may be short).
 pub fn chunk(memory: &Memory, i: usize) -> &[u8] {
-    let size = memory.chunk_size();
-    let data = memory.data();
+    chunk_of(memory.data(), memory.chunk_size(), i)
+}
+
+/// Chunk `i` of `data` in chunks of `size` bytes.
+fn chunk_of(data: &[u8], size: usize, i: usize) -> &[u8] {
     &data[(i * size).min(data.len())..((i + 1) * size).min(data.len())]
 }
 
@@ -46,7 +49,7 @@ pub fn chunks_root(memory: &mut Memory) -> Hash {
         cache,
         count,
         |i| {
-            let bytes = &data[i * size..((i + 1) * size).min(data.len())];
+            let bytes = chunk_of(data, size, i);
             if bytes.len() == size && bytes.iter().all(|&b| b == 0) {
                 zero[0]
             } else {

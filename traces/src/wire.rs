@@ -834,8 +834,10 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
         }
     });
     let mut seats: [Option<RemoteParty>; 2] = [None, None];
-    let mut agreed: Option<Call> = rules.call.clone();
-    let mut agreed_json: Option<Json> = agreed.as_ref().map(Call::to_json);
+    // Calls with their descriptions, each described once: describing a call on a prior
+    // state hashes that state.
+    let held: Option<(Call, Json)> = rules.call.as_ref().map(|c| (c.clone(), c.to_json()));
+    let mut agreed = held.clone();
     loop {
         let Arrival { lines, peer, hello } =
             rx.recv().map_err(|_| io::Error::other("the connection acceptor stopped"))?;
@@ -846,8 +848,7 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
             }
         }
         if seats.iter().all(Option::is_none) {
-            agreed = rules.call.clone();
-            agreed_json = agreed.as_ref().map(Call::to_json);
+            agreed = held.clone();
         }
         let seated = |role: Role| seats[seat_index(role)].is_some();
         let hello = hello.and_then(|Hello { role, call, module }| {
@@ -855,21 +856,24 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
                 return Err(format!("the {role}'s seat is taken"));
             }
             // The description is compared first: a hello about another call costs nothing.
-            match (&agreed, agreed_json.as_ref().and_then(|a| call_difference(a, &call))) {
+            match (&agreed, agreed.as_ref().and_then(|(_, a)| call_difference(a, &call))) {
                 (_, Some(d)) if rules.call.is_some() => {
                     Err(format!("the hello names another call than the referee's: {d}"))
                 }
                 (_, Some(d)) => Err(format!("the hello names another call than the {}'s: {d}", role.other())),
-                (Some(held), None) => match keccak(&module) {
-                    hash if hash == held.module_hash() => Ok((role, held.clone())),
+                (Some((held, json)), None) => match keccak(&module) {
+                    hash if hash == held.module_hash() => Ok((role, held.clone(), json.clone())),
                     hash => {
                         Err(format!("the module's hash is {}, the call names {}", hex(&hash), hex(&held.module_hash())))
                     }
                 },
-                (None, None) => first_call(&call, module, &rules.limits).map(|c| (role, c)),
+                (None, None) => first_call(&call, module, &rules.limits).map(|c| {
+                    let json = c.to_json();
+                    (role, c, json)
+                }),
             }
         });
-        let (role, call) = match hello {
+        let (role, call, json) = match hello {
             Ok(hello) => hello,
             Err(reason) => {
                 let reason = clip(&reason);
@@ -880,15 +884,13 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
         };
         let mut party = RemoteParty::from_lines(role, lines, rules.timeout, log.clone());
         let timeout_ms = rules.timeout.as_millis().try_into().unwrap_or(u64::MAX);
-        if let Err(e) =
-            party.send(&FromReferee::Welcome { role, degree: rules.degree, timeout_ms, call: call.to_json() })
+        if let Err(e) = party.send(&FromReferee::Welcome { role, degree: rules.degree, timeout_ms, call: json.clone() })
         {
             log(&format!("lost the {role} at {peer} before the game began: {e}"));
             continue;
         }
         log(&format!("the {role} joined from {peer}"));
-        agreed_json.get_or_insert_with(|| call.to_json());
-        agreed.get_or_insert(call);
+        agreed.get_or_insert((call, json));
         seats[seat_index(role)] = Some(party);
         if let [Some(_), Some(_)] = seats {
             break;
@@ -899,7 +901,8 @@ pub fn gather(listener: &TcpListener, rules: &Rules, log: &Log) -> io::Result<Se
         late.refuse_late();
     }
     let [Some(defender), Some(challenger)] = seats else { unreachable!("both seats are taken") };
-    Ok(Seated { call: agreed.expect("a seated party brought the call"), defender, challenger })
+    let (call, _) = agreed.expect("a seated party brought the call");
+    Ok(Seated { call, defender, challenger })
 }
 
 /// The call a first hello names, within `limits`: its configuration is checked before

@@ -11,8 +11,8 @@ use serde_json::{json, Value as Json};
 use stepper::{Config, Module};
 use traces::{Call, Outcome, Role};
 
-use crate::cli_values::parse_args;
 use crate::run::{choose_export, exported_funcs, read_module_bytes};
+use cluster::values::parse_args;
 
 /// The call a trace or a game is about: the module at `path`, the export (or the
 /// default one) and its textual arguments, parsed by the export's signature.

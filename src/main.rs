@@ -274,7 +274,7 @@ enum Command {
         #[arg(long)]
         fault: Option<traces::Fault>,
         /// Snapshots to keep on disk, the newest ones (a setting of this run).
-        #[arg(long, default_value_t = verigame::node::DEFAULT_KEEP_SNAPSHOTS)]
+        #[arg(long, default_value_t = cluster::node::DEFAULT_KEEP_SNAPSHOTS)]
         keep_snapshots: usize,
         /// Blocks CometBFT keeps below the committed height, through Commit's
         /// retain_height (0: all; a setting of this run).
@@ -445,13 +445,13 @@ fn main() -> ExitCode {
             timeout,
             json,
         } => {
-            let challenge = challenge.map(|node| verigame::validate::Challenge {
+            let challenge = challenge.map(|node| cluster::validate::Challenge {
                 node,
                 referee_listen,
                 rules: traces::wire::Rules { timeout, ..traces::wire::Rules::default() },
             });
             let limits = traces::Limits::default();
-            let options = verigame::validate::Options { from, to, degree, limits, challenge };
+            let options = cluster::validate::Options { from, to, degree, limits, challenge };
             let source = match (history, rpc, module) {
                 (Some(dir), _, _) => ChainSource::History(dir),
                 (None, Some(url), module) => ChainSource::Rpc { url, module, gas_limit },
@@ -470,8 +470,8 @@ fn main() -> ExitCode {
             retain_blocks,
             dispute_listen,
         } => {
-            let retention = verigame::node::Retention { snapshots: keep_snapshots, blocks: retain_blocks };
-            let new = verigame::node::NewNode { module, gas_limit, snapshot_interval, fault };
+            let retention = cluster::node::Retention { snapshots: keep_snapshots, blocks: retain_blocks };
+            let new = cluster::node::NewNode { module, gas_limit, snapshot_interval, fault };
             node(&home, &abci, new, retention, dispute_listen.as_deref())
         }
         Command::Tui { module, invoke, args, transcript, gas_limit } => {
@@ -490,7 +490,7 @@ enum ChainSource {
 /// played), 2 an unreadable or inconsistent history or chain.
 fn validate(
     source: &ChainSource,
-    options: &verigame::validate::Options,
+    options: &cluster::validate::Options,
     proof_out: Option<&std::path::Path>,
     json: bool,
 ) -> ExitCode {
@@ -505,16 +505,15 @@ fn validate(
         bar.set_position(height);
     };
     let report = match source {
-        ChainSource::History(dir) => verigame::validate::validate(dir, options, &progress),
+        ChainSource::History(dir) => cluster::validate::validate(dir, options, &progress),
         ChainSource::Rpc { url, module, gas_limit } => {
             let setup = match module {
-                Some(path) => verigame::node::setup_of(path, *gas_limit, None),
-                None => verigame::rpc::Rpc::new(url)
+                Some(path) => cluster::node::setup_of(path, *gas_limit, None),
+                None => cluster::rpc::Rpc::new(url)
                     .genesis_app_state()
-                    .and_then(|app_state| verigame::node::Genesis::from_json(&app_state)?.setup()),
+                    .and_then(|app_state| cluster::node::Genesis::from_json(&app_state)?.setup()),
             };
-            // The bar runs twice: over the blocks read, then over the blocks checked.
-            setup.and_then(|setup| verigame::validate::validate_rpc(url, &setup, options, &progress, &progress))
+            setup.and_then(|setup| cluster::validate::validate_rpc(url, &setup, options, &progress))
         }
     };
     bar.finish_and_clear();
@@ -551,11 +550,11 @@ fn validate(
 fn node(
     home: &std::path::Path,
     abci: &str,
-    new: verigame::node::NewNode,
-    retention: verigame::node::Retention,
+    new: cluster::node::NewNode,
+    retention: cluster::node::Retention,
     dispute_listen: Option<&str>,
 ) -> ExitCode {
-    let node = match verigame::node::start(home, new) {
+    let node = match cluster::node::start(home, new) {
         Ok(n) => n.retaining(retention),
         Err(e) => return unusable(e),
     };
@@ -568,7 +567,7 @@ fn node(
         eprintln!("verigame node: answering disputes on {bound}");
         let (home, fault, limits) = (home.to_path_buf(), node.fault(), traces::Limits::default());
         let log: traces::wire::Log = std::sync::Arc::new(|m: &str| eprintln!("verigame node: {m}"));
-        std::thread::spawn(move || verigame::disputes::serve(listener, home, fault, limits, log));
+        std::thread::spawn(move || cluster::disputes::serve(listener, home, fault, limits, log));
     }
     let (height, app_hash) = node.committed();
     eprintln!("verigame node: height {height}, app hash {}, ABCI on {abci}", merkle_memory::hex(&app_hash));

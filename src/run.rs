@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value as Json};
-use stepper::{Config, Extern, Machine, Module, Status, Value};
+use stepper::{Config, Extern, Machine, Module, Value};
 
-use crate::cli_values::{parse_args, value_json};
 use crate::reference::{Outcome, Reference};
+use cluster::values::{parse_args, status_name, value_json};
 
 /// Which engine executes the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -102,15 +102,6 @@ pub fn start_call(module: &Arc<Module>, export: &str, args: &[String], config: C
     let args = parse_args(&params, args)?;
     machine.invoke(func, &args)?;
     Ok(machine)
-}
-
-pub fn status_name(status: Status) -> (&'static str, Option<String>) {
-    match status {
-        Status::Running => ("running", None),
-        Status::Returned => ("returned", None),
-        Status::Trapped(trap) => ("trapped", Some(trap.to_string())),
-        Status::OutOfGas => ("out_of_gas", Some("out of gas".to_string())),
-    }
 }
 
 /// A machine with a call of `export` (or the default export) with textual `args` started

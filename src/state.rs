@@ -3,7 +3,7 @@
 use serde_json::{json, Value as Json};
 use stepper::Machine;
 
-use crate::run::status_name;
+use cluster::values::status_name;
 
 /// Where a machine stands, as `verigame state` prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]

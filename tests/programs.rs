@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use verigame::cli_values::parse_value;
+use cluster::values::parse_value;
 use verigame::run::{run_stepper, run_wasmi, RunOutcome};
 
 fn programs() -> PathBuf {

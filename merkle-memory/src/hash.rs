@@ -31,6 +31,10 @@ pub enum Tag {
     StorageValue = 0x1D,
     StorageLeaf = 0x1E,
     StorageNode = 0x1F,
+    /// A node's app hash: a state hash and its block's outcomes (the cluster crate).
+    App = 0x20,
+    /// One transaction's outcome in a block.
+    Outcome = 0x21,
 }
 
 /// Keccak-256 of `tag` followed by `parts`.

@@ -5,13 +5,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cluster::history::{NodeSetup, TxStatus};
+use cluster::node::Node;
 use serde_json::Value as Json;
 use stepper::{Config, Module};
-use verigame::history::NodeSetup;
-use verigame::node::Node;
 
 fn setup(snapshot_interval: u64) -> NodeSetup {
-    let bytes = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/counter.wat")).unwrap();
+    let bytes = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/contracts/counter.wat")).unwrap();
     let module = Module::new(&bytes).unwrap();
     let config = Config { gas_limit: 100_000, ..Config::default() };
     NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval }
@@ -23,7 +23,7 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn block(node: &Node, height: u64, txs: &[&str]) -> verigame::history::BlockRecord {
+fn block(node: &Node, height: u64, txs: &[&str]) -> cluster::history::BlockRecord {
     let txs: Vec<&[u8]> = txs.iter().map(|t| t.as_bytes()).collect();
     let block = node.finalize(height, &txs).unwrap();
     assert_eq!(node.commit_pending().unwrap(), height);
@@ -43,11 +43,12 @@ fn calls_persist_state_and_a_failed_call_changes_nothing() {
     assert_eq!(b1.txs[1].outcome.results, vec![stepper::Value::I32(7)]);
     assert_ne!(b1.app_hash, initial);
     let b2 = block(&node, 2, &[r#"{"call":"fail","args":[99]}"#, r#"{"call":"spin"}"#, r#"{"call":"get"}"#]);
-    assert_eq!(b2.txs[0].outcome.status, "trapped");
-    assert_eq!(b2.txs[1].outcome.status, "out_of_gas");
+    assert_eq!(b2.txs[0].outcome.status, TxStatus::Trapped);
+    assert_eq!(b2.txs[1].outcome.status, TxStatus::OutOfGas);
     // Undone calls leave the state after block 1 as it was.
-    assert_eq!(b2.txs[0].post_hash, b1.app_hash);
-    assert_eq!(b2.txs[1].post_hash, b1.app_hash);
+    assert_eq!(b2.txs[0].post_hash, b1.state_hash);
+    assert_eq!(b2.txs[1].post_hash, b1.state_hash);
+    assert_eq!(b2.app_hash, cluster::commitment::app_hash(&b2.state_hash, &b2.txs));
     assert_eq!(b2.txs[2].outcome.results, vec![stepper::Value::I32(7)]);
     assert_eq!(node.committed(), (2, b2.app_hash));
 }
@@ -56,7 +57,7 @@ fn calls_persist_state_and_a_failed_call_changes_nothing() {
 fn malformed_transactions_are_rejected_with_a_reason_and_change_nothing() {
     let dir = scratch("node-reject");
     let node = Node::create(&dir, setup(10), None).unwrap();
-    let (_, initial) = node.committed();
+    let initial = cluster::ledger::Ledger::new(&setup(10), None).unwrap().state_hash();
     let cases = [
         ("not json", "not JSON"),
         (r#"{"args":[1]}"#, "no \"call\""),
@@ -68,7 +69,7 @@ fn malformed_transactions_are_rejected_with_a_reason_and_change_nothing() {
     let txs: Vec<&str> = cases.iter().map(|(t, _)| *t).collect();
     let b = block(&node, 1, &txs);
     for ((_, why), t) in cases.iter().zip(&b.txs) {
-        assert_eq!(t.outcome.status, "rejected");
+        assert_eq!(t.outcome.status, TxStatus::Rejected);
         let error = t.outcome.error.as_deref().unwrap();
         assert!(error.contains(why), "{error} lacks {why}");
         assert_eq!(t.post_hash, initial);
@@ -140,10 +141,10 @@ fn queries_answer_outcomes_by_transaction_hash_and_app_hashes_by_height() {
     }
 }
 
-fn validate(dir: &Path, from: Option<u64>) -> verigame::validate::Report {
+fn validate(dir: &Path, from: Option<u64>) -> cluster::validate::Report {
     let limits = traces::Limits::default();
-    let options = verigame::validate::Options { from, to: None, degree: 2, limits, challenge: None };
-    verigame::validate::validate(dir, &options, &|_, _| {}).unwrap()
+    let options = cluster::validate::Options { from, to: None, degree: 2, limits, challenge: None };
+    cluster::validate::validate(dir, &options, &|_, _| {}).unwrap()
 }
 
 #[test]
@@ -159,7 +160,7 @@ fn an_honest_history_validates_from_the_start_or_from_a_snapshot() {
     let tail = validate(&dir, Some(5));
     assert!(tail.wrong.is_none());
     // Blocks 4 to 7 from the snapshot after block 3.
-    assert_eq!((tail.snapshot, tail.blocks, tail.range), (3, 4, (5, 7)));
+    assert_eq!((tail.snapshot, tail.blocks, (tail.from, tail.to)), (3, 4, (5, 7)));
 }
 
 #[test]
@@ -186,7 +187,7 @@ fn a_faulty_node_is_caught_and_loses_the_game_it_plays_over_tcp() {
     assert_eq!(game.winner, traces::Role::Challenger, "{}", game.reason);
     let ruling = game.transcript.ruling.as_ref().unwrap();
     assert!(ruling.proof.is_some() && ruling.judged_after == Some(ruling.claimed_after[1]));
-    let json = report.to_json();
+    let json: Json = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(json["wrong"]["game"]["winner"], "challenger");
     assert!(json["wrong"]["game"]["proof"]["pre_hash"].is_string());
     // A request for a transaction the node never committed is refused with the reason.
@@ -199,10 +200,10 @@ fn a_faulty_node_is_caught_and_loses_the_game_it_plays_over_tcp() {
 }
 
 fn token_setup() -> NodeSetup {
-    let bytes = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/token.wat")).unwrap();
+    let bytes = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/contracts/token.wat")).unwrap();
     let module = Module::new(&bytes).unwrap();
     let mut gas = stepper::GasTable::default();
-    gas.costs[stepper::op::GasClass::Storage as usize] = verigame::node::STORAGE_PRICE;
+    gas.costs[stepper::op::GasClass::Storage as usize] = cluster::node::STORAGE_PRICE;
     let config = Config { gas_limit: 100_000, gas, ..Config::default() };
     NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 2 }
 }
@@ -216,11 +217,11 @@ fn contract_storage_commits_with_successful_calls_and_rolls_back_with_failed_one
     assert_ne!(b1.app_hash, initial, "storage is part of the app hash");
     assert_eq!(b1.txs[1].outcome.results, vec![stepper::Value::I64(70)]);
     // Storage calls are charged their own price.
-    assert!(b1.txs[0].outcome.gas > 2 * verigame::node::STORAGE_PRICE, "{:?}", b1.txs[0].outcome);
+    assert!(b1.txs[0].outcome.gas > 2 * cluster::node::STORAGE_PRICE, "{:?}", b1.txs[0].outcome);
     // Overdrawn: the debit the call wrote before aborting is undone with it.
     let b2 = block(&node, 2, &[r#"{"call":"transfer","args":[2, 3, 31]}"#, r#"{"call":"balance","args":[2]}"#]);
-    assert_eq!(b2.txs[0].outcome.status, "trapped");
-    assert_eq!(b2.txs[0].post_hash, b1.app_hash);
+    assert_eq!(b2.txs[0].outcome.status, TxStatus::Trapped);
+    assert_eq!(b2.txs[0].post_hash, b1.state_hash);
     assert_eq!(b2.txs[1].outcome.results, vec![stepper::Value::I64(30)]);
     let key = |account: u32| [&b"bal:"[..], &account.to_le_bytes()].concat();
     let stored = query(&node, "/storage", &key(1));
@@ -258,23 +259,22 @@ fn a_wrong_storage_write_is_caught_by_the_validator() {
 
 /// Validates the history in `dir` against its node, which answers disputes computing
 /// with `fault` on a thread of its own; returns the report and the node's address.
-fn challenged(dir: &Path, fault: traces::Fault) -> (verigame::validate::Report, String) {
+fn challenged(dir: &Path, fault: traces::Fault) -> (cluster::validate::Report, String) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let (home, quiet): (PathBuf, traces::wire::Log) = (dir.to_path_buf(), Arc::new(|_: &str| {}));
     let limits = traces::Limits::default();
-    std::thread::spawn(move || verigame::disputes::serve(listener, home, Some(fault), limits, quiet));
+    std::thread::spawn(move || cluster::disputes::serve(listener, home, Some(fault), limits, quiet));
     let rules = traces::wire::Rules { timeout: std::time::Duration::from_secs(20), ..Default::default() };
-    let challenge =
-        verigame::validate::Challenge { node: address.clone(), referee_listen: "127.0.0.1:0".into(), rules };
+    let challenge = cluster::validate::Challenge { node: address.clone(), referee_listen: "127.0.0.1:0".into(), rules };
     let limits = traces::Limits::default();
-    let options = verigame::validate::Options { from: None, to: None, degree: 4, limits, challenge: Some(challenge) };
-    (verigame::validate::validate(dir, &options, &|_, _| {}).unwrap(), address)
+    let options = cluster::validate::Options { from: None, to: None, degree: 4, limits, challenge: Some(challenge) };
+    (cluster::validate::validate(dir, &options, &|_, _| {}).unwrap(), address)
 }
 
 fn counter_node(home: &Path, gas_limit: Option<u64>) -> anyhow::Result<Node> {
-    let module = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/counter.wat"));
-    verigame::node::start(home, verigame::node::NewNode { module, gas_limit, ..Default::default() })
+    let module = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/contracts/counter.wat"));
+    cluster::node::start(home, cluster::node::NewNode { module, gas_limit, ..Default::default() })
 }
 
 #[test]
@@ -285,14 +285,14 @@ fn the_same_command_starts_a_node_and_reopens_it() {
     drop(node);
     // The first start's command again, and one that leaves the settings to the history.
     assert_eq!(counter_node(&dir, Some(100_000)).unwrap().committed().0, 1);
-    assert_eq!(verigame::node::start(&dir, Default::default()).unwrap().committed().0, 1);
+    assert_eq!(cluster::node::start(&dir, Default::default()).unwrap().committed().0, 1);
     // A setting the history fixed otherwise is refused, naming it.
     let refused = counter_node(&dir, Some(5)).err().expect("another gas limit").to_string();
     assert!(refused.contains("gas limit is 100000, not 5"), "{refused}");
     let other = scratch("node-same-command-other.wat");
     fs::write(&other, "(module)").unwrap();
-    let new = verigame::node::NewNode { module: Some(other.clone()), ..Default::default() };
-    let refused = verigame::node::start(&dir, new).err().expect("another contract").to_string();
+    let new = cluster::node::NewNode { module: Some(other.clone()), ..Default::default() };
+    let refused = cluster::node::start(&dir, new).err().expect("another contract").to_string();
     assert!(refused.contains("contract is not"), "{refused}");
 }
 
@@ -309,7 +309,7 @@ fn a_query_is_answered_while_a_block_runs() {
     assert_eq!(query(&node, "/state", b"1")["height"], 1);
     assert!(!long.is_finished(), "the query waited for the block");
     let block = long.join().unwrap();
-    assert_eq!(block.txs[0].outcome.status, "out_of_gas");
+    assert_eq!(block.txs[0].outcome.status, TxStatus::OutOfGas);
     assert_eq!(node.commit_pending().unwrap(), 2);
 }
 
@@ -338,16 +338,16 @@ fn a_wrong_recorded_result_with_the_right_state_is_caught() {
     assert_eq!((wrong.height, wrong.index), (2, 1));
     assert_eq!(wrong.recorded.post_hash, wrong.honest.post_hash);
     assert!(wrong.game.is_none() && wrong.no_game.as_ref().unwrap().contains("outcome is not"), "{:?}", wrong.no_game);
-    let json = report.to_json();
-    assert_eq!(json["wrong"]["recorded_outcome"]["results"][0]["slot"], "999999");
-    assert_eq!(json["wrong"]["honest_outcome"]["results"][0]["slot"], "8");
+    let json: Json = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["wrong"]["recorded"]["outcome"]["results"][0]["slot"], "999999");
+    assert_eq!(json["wrong"]["honest"]["outcome"]["results"][0]["slot"], "8");
 }
 
 #[test]
 fn old_snapshots_are_pruned_and_comet_may_prune_old_blocks() {
     use tendermint_abci::Application;
     let dir = scratch("node-retention");
-    let retention = verigame::node::Retention { snapshots: 2, blocks: 3 };
+    let retention = cluster::node::Retention { snapshots: 2, blocks: 3 };
     let node = Node::create(&dir, setup(1), None).unwrap().retaining(retention);
     for height in 1..=5 {
         let txs: [&[u8]; 1] = [br#"{"call":"add","args":[1]}"#];

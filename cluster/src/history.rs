@@ -2,7 +2,7 @@
 //! state snapshots at an interval.
 //!
 //! ```text
-//! DIR/node.json                what the node runs: module hash, configuration, snapshot interval, fault
+//! DIR/node.json                what the node runs: module hash, configuration, snapshot interval
 //! DIR/module.wasm              the contract module's bytes
 //! DIR/blocks.log               one line per committed block: JSON, a tab, the Keccak-256 of the JSON
 //! DIR/snapshots/HEIGHT.snap    the machine after block HEIGHT (stepper's snapshot format)
@@ -20,9 +20,12 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use merkle_memory::{hash::keccak, hex, parse_hex, state_hash, Hash};
-use serde_json::{json, Value as Json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
 use stepper::{Config, Machine, Module, Value};
-use traces::call::{config_from_json, config_to_json, value_from_json, value_to_json};
+use traces::call::{config_from_json, config_to_json};
+
+use crate::serde_hex;
 
 const NODE: &str = "node.json";
 const MODULE: &str = "module.wasm";
@@ -39,12 +42,45 @@ pub struct NodeSetup {
     pub snapshot_interval: u64,
 }
 
-/// How one transaction ended.
-#[derive(Clone, Debug, PartialEq)]
+/// How a transaction ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxStatus {
+    Returned,
+    Trapped,
+    OutOfGas,
+    /// A faulty executor's early end.
+    Stopped,
+    /// Not a valid call: not JSON, no such export, wrong arguments.
+    Rejected,
+}
+
+impl TxStatus {
+    /// The status's byte in an outcome's commitment (docs/spec.md).
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl std::fmt::Display for TxStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Self::Returned => "returned",
+            Self::Trapped => "trapped",
+            Self::OutOfGas => "out_of_gas",
+            Self::Stopped => "stopped",
+            Self::Rejected => "rejected",
+        };
+        f.write_str(name)
+    }
+}
+
+/// How one transaction ended. The app hash commits to all of it but `error`, a
+/// description for people (its wording may change between versions).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TxOutcome {
-    /// `returned`, `trapped`, `out_of_gas`, `stopped` (a faulty executor's early end) or
-    /// `rejected` (not a valid call).
-    pub status: String,
+    pub status: TxStatus,
+    #[serde(with = "serde_hex::values")]
     pub results: Vec<Value>,
     pub steps: u64,
     pub gas: u64,
@@ -53,78 +89,43 @@ pub struct TxOutcome {
 
 /// A transaction as committed: its bytes (a JSON call), its outcome and the state hash
 /// after it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TxRecord {
+    #[serde(rename = "tx_hex", with = "serde_hex::bytes")]
     pub tx: Vec<u8>,
     pub outcome: TxOutcome,
+    #[serde(with = "serde_hex::hash")]
     pub post_hash: Hash,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// A committed block: its transactions, the state after them and the app hash, which
+/// commits to both (crate::commitment).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BlockRecord {
     pub height: u64,
     pub txs: Vec<TxRecord>,
+    /// The contract's state hash after the block: its last transaction's post-state, or
+    /// the previous block's state when it has none.
+    #[serde(with = "serde_hex::hash")]
+    pub state_hash: Hash,
+    #[serde(with = "serde_hex::hash")]
     pub app_hash: Hash,
 }
 
-impl TxOutcome {
-    pub fn to_json(&self) -> Json {
-        json!({
-            "status": self.status,
-            "results": self.results.iter().map(value_to_json).collect::<Vec<_>>(),
-            "steps": self.steps,
-            "gas": self.gas,
-            "error": self.error,
-        })
-    }
+const FORMAT: &str = "verigame-node";
+/// Version 2: outcomes committed in the app hash, blocks record their state hash.
+const VERSION: u64 = 2;
 
-    pub fn from_json(v: &Json) -> Option<Self> {
-        let results = v["results"].as_array()?.iter().map(|r| value_from_json(r).ok()).collect::<Option<Vec<_>>>()?;
-        Some(Self {
-            status: v["status"].as_str()?.to_string(),
-            results,
-            steps: v["steps"].as_u64()?,
-            gas: v["gas"].as_u64()?,
-            error: v["error"].as_str().map(str::to_string),
-        })
-    }
-}
-
-impl TxRecord {
-    pub fn to_json(&self) -> Json {
-        json!({
-            "tx": String::from_utf8_lossy(&self.tx),
-            "tx_hex": merkle_memory::hash::bytes_to_hex(&self.tx),
-            "outcome": self.outcome.to_json(),
-            "post_hash": hex(&self.post_hash),
-        })
-    }
-
-    fn from_json(v: &Json) -> Option<Self> {
-        Some(Self {
-            tx: merkle_memory::hash::hex_to_bytes(v["tx_hex"].as_str()?)?,
-            outcome: TxOutcome::from_json(&v["outcome"])?,
-            post_hash: parse_hex(v["post_hash"].as_str()?)?,
-        })
-    }
-}
-
-impl BlockRecord {
-    pub fn to_json(&self) -> Json {
-        json!({
-            "height": self.height,
-            "app_hash": hex(&self.app_hash),
-            "txs": self.txs.iter().map(TxRecord::to_json).collect::<Vec<_>>(),
-        })
-    }
-
-    fn from_json(v: &Json) -> Option<Self> {
-        Some(Self {
-            height: v["height"].as_u64()?,
-            app_hash: parse_hex(v["app_hash"].as_str()?)?,
-            txs: v["txs"].as_array()?.iter().map(TxRecord::from_json).collect::<Option<Vec<_>>>()?,
-        })
-    }
+/// `node.json`.
+#[derive(Serialize, Deserialize)]
+struct NodeFile {
+    format: String,
+    version: u64,
+    #[serde(with = "serde_hex::hash")]
+    module_hash: Hash,
+    /// traces' configuration JSON.
+    config: Json,
+    snapshot_interval: u64,
 }
 
 /// Whether `dir` holds a node's history.
@@ -159,13 +160,13 @@ impl History {
         }
         fs::create_dir_all(dir.join(SNAPSHOTS)).with_context(|| format!("cannot create {}", dir.display()))?;
         write_atomically(&dir.join(MODULE), &setup.module_bytes)?;
-        let node = json!({
-            "format": "verigame-node",
-            "version": 1,
-            "module_hash": hex(&keccak(&setup.module_bytes)),
-            "config": config_to_json(&setup.config),
-            "snapshot_interval": setup.snapshot_interval,
-        });
+        let node = NodeFile {
+            format: FORMAT.into(),
+            version: VERSION,
+            module_hash: keccak(&setup.module_bytes),
+            config: config_to_json(&setup.config),
+            snapshot_interval: setup.snapshot_interval,
+        };
         write_atomically(&dir.join(NODE), serde_json::to_string_pretty(&node)?.as_bytes())?;
         Ok(Self { log: open_log(dir)?, dir: dir.to_path_buf(), setup })
     }
@@ -196,21 +197,21 @@ pub fn read_setup(dir: &Path) -> Result<NodeSetup> {
     let node_path = dir.join(NODE);
     let text = fs::read_to_string(&node_path)
         .with_context(|| format!("{} is not a node history (no {NODE})", dir.display()))?;
-    let node: Json =
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", node_path.display()))?;
-    if node["format"] != "verigame-node" || node["version"] != 1 {
-        bail!("{}: not a verigame-node history of version 1", node_path.display());
+    let node: NodeFile =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a node's setup", node_path.display()))?;
+    if node.format != FORMAT || node.version != VERSION {
+        bail!("{}: not a {FORMAT} history of version {VERSION}", node_path.display());
     }
     let module_bytes =
         fs::read(dir.join(MODULE)).with_context(|| format!("cannot read {}", dir.join(MODULE).display()))?;
-    if node["module_hash"].as_str() != Some(&hex(&keccak(&module_bytes))) {
+    if node.module_hash != keccak(&module_bytes) {
         bail!("{}: the module's hash is not the one {NODE} records", dir.join(MODULE).display());
     }
-    let config = config_from_json(&node["config"]).with_context(|| format!("{}: bad config", node_path.display()))?;
-    let snapshot_interval = node["snapshot_interval"]
-        .as_u64()
-        .filter(|&n| n > 0)
-        .with_context(|| format!("{}: bad snapshot_interval", node_path.display()))?;
+    let config = config_from_json(&node.config).with_context(|| format!("{}: bad config", node_path.display()))?;
+    let snapshot_interval = node.snapshot_interval;
+    if snapshot_interval == 0 {
+        bail!("{}: the snapshot interval is 0", node_path.display());
+    }
     let module = Module::new(&module_bytes)?;
     Ok(NodeSetup { module_bytes: Arc::new(module_bytes), module, config, snapshot_interval })
 }
@@ -218,7 +219,7 @@ pub fn read_setup(dir: &Path) -> Result<NodeSetup> {
 impl History {
     /// Appends a committed block and syncs it to disk.
     pub fn append(&mut self, block: &BlockRecord) -> Result<()> {
-        let text = block.to_json().to_string();
+        let text = serde_json::to_string(block).expect("a block serializes");
         let line = format!("{text}\t{}\n", hex(&keccak(text.as_bytes())));
         self.log.write_all(line.as_bytes()).and_then(|_| self.log.sync_data()).context("cannot append to blocks.log")
     }
@@ -335,5 +336,5 @@ fn parse_line(line: &[u8]) -> Option<BlockRecord> {
     if parse_hex(check)? != keccak(text.as_bytes()) {
         return None;
     }
-    BlockRecord::from_json(&serde_json::from_str(text).ok()?)
+    serde_json::from_str(text).ok()
 }

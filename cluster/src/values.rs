@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value as Json};
-use stepper::{ValType, Value};
+use stepper::{Status, ValType, Value};
 
 /// Parses `text` as a value of type `ty`: integers in decimal (negative allowed),
 /// floats in decimal or as `0x` bit patterns, references as `null`.
@@ -55,6 +55,16 @@ pub fn value_json(v: &Value) -> Json {
         Value::F32(bits) => json!({"type": "f32", "value": v.to_string(), "bits": format!("0x{bits:08x}")}),
         Value::F64(bits) => json!({"type": "f64", "value": v.to_string(), "bits": format!("0x{bits:016x}")}),
         _ => json!({"type": v.ty().to_string(), "value": v.to_string()}),
+    }
+}
+
+/// A status as the CLI and the node name it, with the reason a call did not return.
+pub fn status_name(status: Status) -> (&'static str, Option<String>) {
+    match status {
+        Status::Running => ("running", None),
+        Status::Returned => ("returned", None),
+        Status::Trapped(trap) => ("trapped", Some(trap.to_string())),
+        Status::OutOfGas => ("out_of_gas", Some("out of gas".to_string())),
     }
 }
 

@@ -19,7 +19,7 @@ use tendermint_proto::v0_38::abci::{
     ResponseCommit, ResponseFinalizeBlock, ResponseInfo, ResponseInitChain, ResponseQuery,
 };
 
-use crate::history::{BlockRecord, History, NodeSetup, TxRecord};
+use crate::history::{BlockRecord, History, NodeSetup, TxOutcome, TxRecord, TxStatus};
 use crate::ledger::{Exports, Ledger};
 use traces::Fault;
 
@@ -78,7 +78,7 @@ impl Node {
         let mut ledger = Ledger::new(&setup, fault)?;
         let history = History::create(dir, setup)?;
         history.snapshots().save(0, &ledger.executor.machine)?;
-        let initial = ledger.state_hash();
+        let initial = crate::commitment::app_hash(&ledger.state_hash(), &[]);
         Ok(Self::assemble(history, ledger, vec![initial], vec![Vec::new()], fault))
     }
 
@@ -92,7 +92,7 @@ impl Node {
         }
         let (from, mut ledger, initial) = replay_start(&history, &blocks, blocks.len() as u64, fault)?;
         replay(&mut ledger, &blocks[from as usize..])?;
-        let mut app_hashes = vec![initial];
+        let mut app_hashes = vec![crate::commitment::app_hash(&initial, &[])];
         app_hashes.extend(blocks.iter().map(|b| b.app_hash));
         let mut outcomes = vec![Vec::new()];
         outcomes.extend(blocks.into_iter().map(|b| b.txs));
@@ -206,8 +206,8 @@ impl Node {
 }
 
 /// Where a replay to block `height` of a history whose log holds `blocks` starts: its
-/// latest snapshot at or below `height` that restores to that block's app hash, else the
-/// fresh contract at height 0; with the fresh contract's state hash, the app hash at 0.
+/// latest snapshot at or below `height` that restores to that block's state hash, else
+/// the fresh contract at height 0; with the fresh contract's state hash.
 pub fn replay_start(
     history: &History,
     blocks: &[BlockRecord],
@@ -216,8 +216,8 @@ pub fn replay_start(
 ) -> Result<(u64, Ledger, Hash)> {
     let mut fresh = Ledger::new(&history.setup, fault)?;
     let initial = fresh.state_hash();
-    let app_hash = |h: u64| if h == 0 { Some(initial) } else { blocks.get(h as usize - 1).map(|b| b.app_hash) };
-    Ok(match history.latest_snapshot(height, app_hash)? {
+    let state_hash = |h: u64| if h == 0 { Some(initial) } else { blocks.get(h as usize - 1).map(|b| b.state_hash) };
+    Ok(match history.latest_snapshot(height, state_hash)? {
         Some((h, machine)) => (h, Ledger::on(machine, fault), initial),
         None => (0, fresh, initial),
     })
@@ -251,14 +251,15 @@ fn replay(ledger: &mut Ledger, blocks: &[BlockRecord]) -> Result<()> {
 pub fn execute_block<'a>(ledger: &mut Ledger, height: u64, txs: impl Iterator<Item = &'a [u8]>) -> BlockRecord {
     let txs: Vec<TxRecord> = txs.map(|tx| ledger.execute(tx)).collect();
     // The state after the last transaction is the block's.
-    let app_hash = txs.last().map_or_else(|| ledger.state_hash(), |t| t.post_hash);
-    BlockRecord { height, app_hash, txs }
+    let state_hash = txs.last().map_or_else(|| ledger.state_hash(), |t| t.post_hash);
+    let app_hash = crate::commitment::app_hash(&state_hash, &txs);
+    BlockRecord { height, txs, state_hash, app_hash }
 }
 
 /// The line a node logs for each block it finalizes: height, transactions (and how many
 /// did not return), app hash and milliseconds.
 pub fn block_line(block: &BlockRecord, took: std::time::Duration) -> String {
-    let failed = block.txs.iter().filter(|t| t.outcome.status != "returned").count();
+    let failed = block.txs.iter().filter(|t| t.outcome.status != TxStatus::Returned).count();
     format!(
         "block {}: {} txs ({failed} failed), app hash {}, {} ms",
         block.height,
@@ -274,16 +275,23 @@ fn fatal(message: &str) -> ! {
     std::process::exit(1)
 }
 
+/// What a transaction's result carries in `data`: its outcome and the state after it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ResultData {
+    #[serde(flatten)]
+    pub outcome: TxOutcome,
+    #[serde(with = "crate::serde_hex::hash")]
+    pub post_hash: Hash,
+}
+
 /// A transaction's result as CometBFT records it: `data` is the outcome (status, results,
 /// steps, gas, error) with the state hash after the call (`post_hash`), so a validator
 /// reading the chain checks each call, not only each block.
 fn exec_result(t: &TxRecord) -> ExecTxResult {
     let o = &t.outcome;
-    let ok = o.status == "returned";
-    let mut data = o.to_json();
-    data["post_hash"] = serde_json::json!(hex(&t.post_hash));
+    let data = ResultData { outcome: o.clone(), post_hash: t.post_hash };
     ExecTxResult {
-        code: if ok { 0 } else { 1 },
+        code: if o.status == TxStatus::Returned { 0 } else { 1 },
         data: serde_json::to_vec(&data).expect("JSON serializes").into(),
         log: o.error.clone().unwrap_or_default(),
         gas_used: o.gas as i64,
@@ -401,10 +409,8 @@ impl Node {
                 };
                 let &(height, index) = s.txs.get(&hash).context("no committed transaction has this hash")?;
                 let record = &s.blocks[height as usize][index];
-                let mut out = record.to_json();
-                out["height"] = json!(height);
-                out["index"] = json!(index);
-                Ok(out.to_string().into_bytes())
+                let answer = TxAnswer { height, index, tx: String::from_utf8_lossy(&record.tx).into(), record };
+                Ok(serde_json::to_vec(&answer)?)
             }
             "/state" => {
                 let height: usize = text.and_then(|t| t.parse().ok()).context("the data is not a height in decimal")?;
@@ -415,6 +421,17 @@ impl Node {
             _ => bail!("unknown query path `{path}`; paths: /tx, /state, /storage"),
         }
     }
+}
+
+/// `/tx`'s answer: where the transaction is, its text and its record.
+#[derive(serde::Serialize)]
+struct TxAnswer<'a> {
+    height: u64,
+    index: usize,
+    /// The transaction's bytes as text (they are a JSON call), for people.
+    tx: String,
+    #[serde(flatten)]
+    record: &'a TxRecord,
 }
 
 /// The value `ledger`'s contract stores under `key`, as `/storage` answers it.
@@ -455,10 +472,14 @@ pub fn start(home: &Path, new: NewNode) -> Result<Node> {
     Node::create(home, setup, new.fault)
 }
 
+fn read_module(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read module {}", path.display()))
+}
+
 /// The setup of a node hosting the contract in `path`, with the given gas limit and
 /// snapshot interval or the defaults: what a validator reading the chain must know too.
 pub fn setup_of(path: &Path, gas_limit: Option<u64>, snapshot_interval: Option<u64>) -> Result<NodeSetup> {
-    let bytes = crate::run::read_module_bytes(path)?;
+    let bytes = read_module(path)?;
     setup_from(bytes, gas_limit, snapshot_interval).with_context(|| format!("{}", path.display()))
 }
 
@@ -518,7 +539,7 @@ impl NewNode {
     /// settings not given are taken from the history.
     fn difference(&self, setup: &NodeSetup) -> Result<Option<String>> {
         if let Some(path) = &self.module {
-            if crate::run::read_module_bytes(path)? != *setup.module_bytes {
+            if read_module(path)? != *setup.module_bytes {
                 return Ok(Some(format!("contract is not {}", path.display())));
             }
         }
@@ -540,7 +561,7 @@ mod tests {
 
     #[test]
     fn a_genesis_names_this_nodes_contract_or_nothing() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/counter.wat");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/contracts/counter.wat");
         let setup = setup_of(&path, Some(5000), None).unwrap();
         let module = merkle_memory::hash::bytes_to_hex(&setup.module_bytes);
         let genesis = |gas_limit| serde_json::to_vec(&Genesis { module: module.clone(), gas_limit }).unwrap();

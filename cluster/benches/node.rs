@@ -7,21 +7,21 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cluster::history::NodeSetup;
+use cluster::node::Node;
 use tendermint_abci::Application;
 use tendermint_proto::v0_38::abci::RequestCheckTx;
-use verigame::history::NodeSetup;
-use verigame::node::Node;
 
 const BLOCKS: u64 = 20;
 const TXS_PER_BLOCK: u64 = 2_000;
 const PENDING: usize = 50_000;
 
 fn setup() -> NodeSetup {
-    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/token.wat")).unwrap();
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/contracts/token.wat")).unwrap();
     let module = stepper::Module::new(&bytes).unwrap();
     let mut gas = stepper::GasTable::default();
-    gas.costs[stepper::op::GasClass::Storage as usize] = verigame::node::STORAGE_PRICE;
-    let config = stepper::Config { gas_limit: verigame::node::DEFAULT_GAS_LIMIT, gas, ..stepper::Config::default() };
+    gas.costs[stepper::op::GasClass::Storage as usize] = cluster::node::STORAGE_PRICE;
+    let config = stepper::Config { gas_limit: cluster::node::DEFAULT_GAS_LIMIT, gas, ..stepper::Config::default() };
     NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 5 }
 }
 
@@ -57,8 +57,8 @@ fn main() {
     );
 
     let limits = traces::Limits::default();
-    let options = verigame::validate::Options { from: None, to: None, degree: 2, limits, challenge: None };
-    let report = verigame::validate::validate(&dir, &options, &|_, _| {}).unwrap();
+    let options = cluster::validate::Options { from: None, to: None, degree: 2, limits, challenge: None };
+    let report = cluster::validate::validate(&dir, &options, &|_, _| {}).unwrap();
     assert!(report.wrong.is_none());
     assert!(report.calls > calls);
     println!(

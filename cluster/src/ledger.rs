@@ -13,9 +13,8 @@ use stepper::{Extern, Machine, Status, ValType, Value};
 use traces::fault::{Executor, Progress};
 use traces::Fault;
 
-use crate::cli_values::parse_value;
-use crate::history::{NodeSetup, TxOutcome, TxRecord};
-use crate::run::status_name;
+use crate::history::{NodeSetup, TxOutcome, TxRecord, TxStatus};
+use crate::values::parse_value;
 
 /// The contract's exported functions: what checking a transaction needs, shared without
 /// the state's lock.
@@ -110,7 +109,7 @@ impl Ledger {
     pub fn execute(&mut self, tx: &[u8]) -> TxRecord {
         let outcome = match self.exports.parse(tx) {
             Err(e) => TxOutcome {
-                status: "rejected".into(),
+                status: TxStatus::Rejected,
                 results: Vec::new(),
                 steps: 0,
                 gas: 0,
@@ -132,7 +131,7 @@ impl Ledger {
         if let Err(e) = self.executor.machine.invoke(call.func, &call.args) {
             self.executor.machine.storage_mut().commit();
             return TxOutcome {
-                status: "rejected".into(),
+                status: TxStatus::Rejected,
                 results: Vec::new(),
                 steps: 0,
                 gas: 0,
@@ -142,11 +141,13 @@ impl Ledger {
         self.executor.advance(u64::MAX);
         let m = &self.executor.machine;
         let (status, error) = match m.status() {
-            Status::Running => ("stopped", Some("the executor stopped before the call ended".to_string())),
-            other => status_name(other),
+            Status::Running => (TxStatus::Stopped, Some("the executor stopped before the call ended".to_string())),
+            Status::Returned => (TxStatus::Returned, None),
+            Status::Trapped(trap) => (TxStatus::Trapped, Some(trap.to_string())),
+            Status::OutOfGas => (TxStatus::OutOfGas, Some("out of gas".to_string())),
         };
         let results = if m.status() == Status::Returned { m.results() } else { Vec::new() };
-        let outcome = TxOutcome { status: status.into(), results, steps: m.steps(), gas: m.gas_used(), error };
+        let outcome = TxOutcome { status, results, steps: m.steps(), gas: m.gas_used(), error };
         let returned = m.status() == Status::Returned;
         let mut storage = std::mem::take(self.executor.machine.storage_mut());
         if returned {

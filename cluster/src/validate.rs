@@ -8,10 +8,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use merkle_memory::hex;
-use serde_json::{json, Value as Json};
+use serde::Serialize;
 use traces::{Limits, Outcome, Role, Trace};
 
-use crate::history::{BlockRecord, History, TxRecord};
+use crate::commitment::{app_hash_of, outcome_leaf};
+use crate::history::{BlockRecord, History, NodeSetup, TxOutcome, TxRecord};
 use crate::ledger::Ledger;
 
 /// Which blocks to check and how to play a game.
@@ -35,96 +36,103 @@ pub struct Challenge {
     pub rules: traces::wire::Rules,
 }
 
-/// The first transaction whose recorded state hash or outcome (status, results, steps,
-/// gas, error) the honest replay does not give.
+/// The first transaction whose recorded outcome (status, results, steps, gas) or state
+/// hash the honest replay does not give.
+#[derive(Serialize)]
 pub struct WrongTx {
     pub height: u64,
+    #[serde(rename = "tx_index")]
     pub index: usize,
+    /// The transaction's bytes as text (a JSON call), for people.
+    pub tx: String,
     pub recorded: TxRecord,
     pub honest: TxRecord,
-    /// The game against the recorded execution, when the history records how it ran.
+    /// The game against the node's execution, when one was played.
+    #[serde(serialize_with = "game_summary")]
     pub game: Option<Outcome>,
     /// Why no game was played, if none was.
     pub no_game: Option<String>,
 }
 
+#[derive(Serialize)]
 pub struct Report {
     /// The first and last block checked.
-    pub range: (u64, u64),
+    pub from: u64,
+    pub to: u64,
     /// Where the replay started: the snapshot's height (0 for the fresh contract).
     pub snapshot: u64,
     /// Blocks replayed and checked (from the snapshot on).
     pub blocks: u64,
     pub calls: u64,
     pub seconds: f64,
+    pub calls_per_second: f64,
+    /// Whether every block checked is right.
+    pub valid: bool,
     pub wrong: Option<WrongTx>,
 }
 
+/// A game as `--json` reports it: who won and why, and where the executions parted.
+fn game_summary<S: serde::Serializer>(game: &Option<Outcome>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Summary<'a> {
+        winner: &'a str,
+        verdict: &'a str,
+        rounds: usize,
+        diverged_step: Option<u64>,
+        instruction: Option<&'a str>,
+        proof_bytes: Option<usize>,
+        proof: Option<serde_json::Value>,
+    }
+    game.as_ref()
+        .map(|o| {
+            let ruling = o.transcript.ruling.as_ref();
+            Summary {
+                winner: o.winner.name(),
+                verdict: &o.reason,
+                rounds: o.transcript.rounds.len(),
+                diverged_step: ruling.map(|r| r.step),
+                instruction: ruling.and_then(|r| r.instruction.as_deref()),
+                proof_bytes: ruling.map(|r| r.proof_bytes),
+                proof: ruling.and_then(|r| r.proof.as_ref()).map(judge::json::to_json),
+            }
+        })
+        .serialize(s)
+}
+
 impl Report {
-    pub fn calls_per_second(&self) -> f64 {
-        self.calls as f64 / self.seconds.max(1e-9)
+    fn new(
+        (from, to): (u64, u64),
+        snapshot: u64,
+        blocks: u64,
+        calls: u64,
+        started: Instant,
+        wrong: Option<WrongTx>,
+    ) -> Self {
+        let seconds = started.elapsed().as_secs_f64();
+        let calls_per_second = calls as f64 / seconds.max(1e-9);
+        Self { from, to, snapshot, blocks, calls, seconds, calls_per_second, valid: wrong.is_none(), wrong }
     }
 
-    pub fn to_json(&self) -> Json {
-        let wrong = self.wrong.as_ref().map(|w| {
-            let game = w.game.as_ref().map(|o| {
-                let ruling = o.transcript.ruling.as_ref();
-                json!({
-                    "winner": o.winner.name(),
-                    "verdict": o.reason,
-                    "rounds": o.transcript.rounds.len(),
-                    "diverged_step": ruling.map(|r| r.step),
-                    "instruction": ruling.and_then(|r| r.instruction.clone()),
-                    "proof_bytes": ruling.map(|r| r.proof_bytes),
-                    "proof": ruling.and_then(|r| r.proof.as_ref()).map(judge::json::to_json),
-                })
-            });
-            json!({
-                "height": w.height,
-                "tx_index": w.index,
-                "tx": String::from_utf8_lossy(&w.recorded.tx),
-                "recorded_post_hash": hex(&w.recorded.post_hash),
-                "honest_post_hash": hex(&w.honest.post_hash),
-                "recorded_outcome": w.recorded.outcome.to_json(),
-                "honest_outcome": w.honest.outcome.to_json(),
-                "game": game,
-                "no_game": w.no_game,
-            })
-        });
-        json!({
-            "from": self.range.0,
-            "to": self.range.1,
-            "snapshot": self.snapshot,
-            "blocks": self.blocks,
-            "calls": self.calls,
-            "seconds": self.seconds,
-            "calls_per_second": self.calls_per_second(),
-            "valid": self.wrong.is_none(),
-            "wrong": wrong,
-        })
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a report serializes")
     }
 
     pub fn print(&self) {
         println!(
             "checked blocks {} to {} (from the snapshot at {}): {} blocks, {} calls in {:.2} s, {:.0} calls/s",
-            self.range.0,
-            self.range.1,
-            self.snapshot,
-            self.blocks,
-            self.calls,
-            self.seconds,
-            self.calls_per_second()
+            self.from, self.to, self.snapshot, self.blocks, self.calls, self.seconds, self.calls_per_second
         );
         let Some(w) = &self.wrong else {
             println!("every block's app hash and every call's outcome is right");
             return;
         };
-        println!("block {} transaction {} is wrong: {}", w.height, w.index, String::from_utf8_lossy(&w.recorded.tx));
+        println!("block {} transaction {} is wrong: {}", w.height, w.index, w.tx);
         println!("   recorded state after it: {}", hex(&w.recorded.post_hash));
         println!("   honest state after it:   {}", hex(&w.honest.post_hash));
         if w.recorded.outcome != w.honest.outcome {
-            println!("   recorded outcome: {}", w.recorded.outcome.to_json());
-            println!("   honest outcome:   {}", w.honest.outcome.to_json());
+            let text = |o: &TxOutcome| serde_json::to_string(o).expect("an outcome serializes");
+            println!("   recorded outcome: {}", text(&w.recorded.outcome));
+            println!("   honest outcome:   {}", text(&w.honest.outcome));
         }
         if let Some(why) = &w.no_game {
             println!("no game: {why}");
@@ -161,55 +169,56 @@ fn range(options: &Options, last: u64, what: &str) -> Result<(u64, u64)> {
 
 /// Validates the history in `dir`; `progress` hears each block checked.
 pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> Result<Report> {
+    let started = Instant::now();
     let (history, blocks) = History::read(dir, false)?;
     let (from, to) = range(options, blocks.len() as u64, "the history")?;
     let (snapshot, ledger, _) = crate::node::replay_start(&history, &blocks, from - 1, None)?;
-    check_chain(&history.setup, &blocks, (snapshot, ledger), (from, to), options, progress, Instant::now())
+    let blocks = blocks.into_iter().skip(snapshot as usize).take((to - snapshot) as usize).map(Ok);
+    check_chain(&history.setup, blocks, (snapshot, ledger), (from, to), options, progress, started)
 }
 
 /// Validates the chain a CometBFT node serves at `rpc` (`http://HOST:PORT`), whose
 /// contract and configuration are `setup`, from genesis: every block's transactions
 /// replayed, each result's outcome and post-state and each block's app hash (the next
-/// header's) checked. `fetched` hears each block read.
-pub fn validate_rpc(
-    rpc: &str,
-    setup: &crate::history::NodeSetup,
-    options: &Options,
-    fetched: &dyn Fn(u64, u64),
-    progress: &dyn Fn(u64, u64),
-) -> Result<Report> {
+/// header's) checked. Blocks are read while earlier ones are checked, none kept.
+pub fn validate_rpc(rpc: &str, setup: &NodeSetup, options: &Options, progress: &dyn Fn(u64, u64)) -> Result<Report> {
     // Reading the chain is part of validating it: the clock starts here.
     let started = Instant::now();
     let rpc = crate::rpc::Rpc::new(rpc);
     // The app hash after block h is in block h + 1's header.
     let last = rpc.latest_height()?.saturating_sub(1);
     let (from, to) = range(options, last, "the chain")?;
-    let blocks = (1..=to)
-        .map(|h| {
-            fetched(h, to);
-            rpc.committed_block(h)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    check_chain(setup, &blocks, (0, Ledger::new(setup, None)?), (from, to), options, progress, started)
+    let mut ledger = Ledger::new(setup, None)?;
+    let blocks = rpc.committed_blocks(1, to, ledger.state_hash());
+    check_chain(setup, blocks.into_iter(), (0, ledger), (from, to), options, progress, started)
 }
 
-/// Checks `blocks[snapshot..to]` (block h at index h - 1) from `ledger`, the state after
-/// block `snapshot`; plays the game at the first wrong transaction.
+/// Checks `blocks` (those after block `snapshot`, up to `to`) from `ledger`, the state
+/// after block `snapshot`; plays the game at the first wrong transaction.
 fn check_chain(
-    setup: &crate::history::NodeSetup,
-    blocks: &[BlockRecord],
+    setup: &NodeSetup,
+    blocks: impl Iterator<Item = Result<BlockRecord>>,
     (snapshot, mut ledger): (u64, Ledger),
-    (from, to): (u64, u64),
+    range: (u64, u64),
     options: &Options,
     progress: &dyn Fn(u64, u64),
-    start: Instant,
+    started: Instant,
 ) -> Result<Report> {
     let mut calls = 0;
-    for block in &blocks[snapshot as usize..to as usize] {
-        if let Some((index, honest, before)) = check_block(&mut ledger, block)? {
+    let mut checked = 0;
+    for block in blocks {
+        let block = block?;
+        if let Some((index, honest, before)) = check_block(&mut ledger, &block)? {
             let recorded = block.txs[index].clone();
-            let mut wrong = WrongTx { height: block.height, index, recorded, honest, game: None, no_game: None };
-            if wrong.recorded.post_hash == wrong.honest.post_hash {
+            let tx = String::from_utf8_lossy(&recorded.tx).into_owned();
+            let mut wrong = WrongTx { height: block.height, index, tx, recorded, honest, game: None, no_game: None };
+            if outcome_leaf(&wrong.recorded) == outcome_leaf(&wrong.honest) {
+                wrong.no_game = Some(
+                    "every transaction's outcome and state is right, but the block's app hash does not commit to \
+                     them: the node's results and its app hash disagree"
+                        .into(),
+                );
+            } else if wrong.recorded.post_hash == wrong.honest.post_hash {
                 wrong.no_game = Some(
                     "the recorded state after the call is right but its outcome is not: no execution gives the \
                      recorded outcome, so there is no execution to dispute; the record itself is wrong"
@@ -223,67 +232,63 @@ fn check_chain(
                 }
             }
             calls += index as u64 + 1;
-            let seconds = start.elapsed().as_secs_f64();
-            return Ok(Report {
-                range: (from, to),
-                snapshot,
-                blocks: block.height - snapshot,
-                calls,
-                seconds,
-                wrong: Some(wrong),
-            });
+            return Ok(Report::new(range, snapshot, block.height - snapshot, calls, started, Some(wrong)));
         }
         calls += block.txs.len() as u64;
-        progress(block.height, to);
+        checked += 1;
+        progress(block.height, range.1);
     }
-    Ok(Report {
-        range: (from, to),
-        snapshot,
-        blocks: to - snapshot,
-        calls,
-        seconds: start.elapsed().as_secs_f64(),
-        wrong: None,
-    })
+    if checked != range.1 - snapshot {
+        bail!("the chain ended after block {}, before block {}", snapshot + checked, range.1);
+    }
+    Ok(Report::new(range, snapshot, checked, calls, started, None))
 }
 
-/// Replays a block honestly. At the first transaction whose state hash or outcome differs
-/// from the record (or the last one, if only the block's app hash differs), returns its
-/// index, the honest outcome and the ledger before it.
+/// Replays a block honestly. At the first transaction whose outcome leaf (its outcome and
+/// post-state) differs from the record, or at the last one if only the block's app hash
+/// differs, returns its index, the honest record and the ledger before it.
 fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize, TxRecord, Ledger)>> {
     // A copy per block, not per transaction: the state before a wrong one is rebuilt.
     let start = ledger.clone();
+    let mut leaves = Vec::with_capacity(block.txs.len());
+    let mut last = None;
     for (i, recorded) in block.txs.iter().enumerate() {
         let honest = ledger.execute(&recorded.tx);
-        let last = i + 1 == block.txs.len();
-        if honest.post_hash != recorded.post_hash
-            || honest.outcome != recorded.outcome
-            || (last && honest.post_hash != block.app_hash)
-        {
+        let leaf = outcome_leaf(&honest);
+        if leaf != outcome_leaf(recorded) {
             let mut before = start;
             block.txs[..i].iter().for_each(|t| drop(before.execute(&t.tx)));
             return Ok(Some((i, honest, before)));
         }
+        leaves.push(leaf);
+        last = Some(honest);
     }
-    // A block with transactions had its app hash checked with its last one.
-    if block.txs.is_empty() {
-        let state = ledger.state_hash();
-        if state != block.app_hash {
-            bail!(
-                "block {} has no transactions, yet its app hash {} is not the state {}",
-                block.height,
-                hex(&block.app_hash),
-                hex(&state)
-            );
+    let state = last.as_ref().map_or_else(|| ledger.state_hash(), |t| t.post_hash);
+    if app_hash_of(&state, &leaves) == block.app_hash {
+        return Ok(None);
+    }
+    match last {
+        // Every result is right, yet the app hash does not commit to them.
+        Some(honest) => {
+            let index = block.txs.len() - 1;
+            let mut before = start;
+            block.txs[..index].iter().for_each(|t| drop(before.execute(&t.tx)));
+            Ok(Some((index, honest, before)))
         }
+        None => bail!(
+            "block {} has no transactions, yet its app hash {} does not commit to the state {}",
+            block.height,
+            hex(&block.app_hash),
+            hex(&state)
+        ),
     }
-    Ok(None)
 }
 
 /// The game between the validator (challenger, honest) and the node's execution of the
 /// transaction (defender), both starting from the agreed state before it: against the node
 /// itself with `options.challenge`, else against the execution its history records.
 fn play(
-    setup: &crate::history::NodeSetup,
+    setup: &NodeSetup,
     before: Ledger,
     recorded: &TxRecord,
     place: (u64, usize),

@@ -2,6 +2,7 @@
 //! node returned for them (their outcomes and the state after each, in the transaction
 //! result's `data`), and the app hash the next header commits. Nothing from a node's disk.
 
+use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -9,7 +10,8 @@ use base64::Engine as _;
 use merkle_memory::{parse_hex, Hash};
 use serde_json::Value as Json;
 
-use crate::history::{BlockRecord, TxOutcome, TxRecord};
+use crate::history::{BlockRecord, TxRecord};
+use crate::node::ResultData;
 
 /// A CometBFT RPC endpoint (`http://HOST:PORT`).
 pub struct Rpc {
@@ -66,38 +68,72 @@ impl Rpc {
         Ok((txs, app_hash))
     }
 
-    /// Block `height` as the node committed it: its transactions with the outcomes and
-    /// post-state hashes the node returned, and the app hash the next header commits.
-    pub fn committed_block(&self, height: u64) -> Result<BlockRecord> {
-        let (txs, _) = self.block(height)?;
-        let (_, app_hash) = self.block(height + 1)?;
+    /// The results CometBFT recorded for block `height`'s transactions: the outcome and
+    /// post-state each carries in `data`.
+    fn results(&self, height: u64, count: usize) -> Result<Vec<ResultData>> {
         let results = self.get(&format!("block_results?height={height}"))?;
         let results = match &results["txs_results"] {
             Json::Null => Vec::new(),
             Json::Array(r) => r.clone(),
             _ => bail!("block {height}: its results are not a list"),
         };
-        if results.len() != txs.len() {
-            bail!("block {height} has {} transactions but {} results", txs.len(), results.len());
+        if results.len() != count {
+            bail!("block {height} has {count} transactions but {} results", results.len());
         }
-        let txs = txs
-            .into_iter()
-            .zip(&results)
+        results
+            .iter()
             .enumerate()
-            .map(|(i, (tx, result))| {
+            .map(|(i, result)| {
                 let data = base64_bytes(&result["data"]).unwrap_or_default();
-                let record: Json = serde_json::from_slice(&data).unwrap_or(Json::Null);
-                let outcome = TxOutcome::from_json(&record);
-                let post_hash = record["post_hash"].as_str().and_then(parse_hex);
-                match (outcome, post_hash) {
-                    (Some(outcome), Some(post_hash)) => Ok(TxRecord { tx, outcome, post_hash }),
-                    _ => bail!("block {height} transaction {i}: its result's data is not a verigame outcome"),
-                }
+                serde_json::from_slice(&data).with_context(|| {
+                    format!("block {height} transaction {i}: its result's data is not a verigame outcome")
+                })
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(BlockRecord { height, app_hash, txs })
+            .collect()
+    }
+
+    /// Block `height`, whose transactions are `txs`, as the chain committed it; with the
+    /// next block's transactions (its header commits this block's app hash).
+    fn committed_block(&self, height: u64, txs: Vec<Vec<u8>>, before: Hash) -> Result<(BlockRecord, Vec<Vec<u8>>)> {
+        let results = self.results(height, txs.len())?;
+        let (next, app_hash) = self.block(height + 1)?;
+        let txs: Vec<TxRecord> = txs
+            .into_iter()
+            .zip(results)
+            .map(|(tx, r)| TxRecord { tx, outcome: r.outcome, post_hash: r.post_hash })
+            .collect();
+        let state_hash = txs.last().map_or(before, |t| t.post_hash);
+        Ok((BlockRecord { height, txs, state_hash, app_hash }, next))
+    }
+
+    /// Blocks `from..=to` as the chain committed them, read ahead on a thread of their
+    /// own while the caller checks earlier ones; `state_hash` is the state before `from`
+    /// (an empty block's state is its predecessor's). The stream ends at the first error.
+    pub fn committed_blocks(self, from: u64, to: u64, mut state_hash: Hash) -> mpsc::Receiver<Result<BlockRecord>> {
+        let (send, receive) = mpsc::sync_channel(READ_AHEAD);
+        std::thread::spawn(move || {
+            let mut txs = match self.block(from) {
+                Ok((txs, _)) => txs,
+                Err(e) => return drop(send.send(Err(e))),
+            };
+            for height in from..=to {
+                match self.committed_block(height, std::mem::take(&mut txs), state_hash) {
+                    Ok((block, next)) => {
+                        (state_hash, txs) = (block.state_hash, next);
+                        if send.send(Ok(block)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => return drop(send.send(Err(e))),
+                }
+            }
+        });
+        receive
     }
 }
+
+/// Blocks read ahead of the one being checked.
+const READ_AHEAD: usize = 64;
 
 fn number(v: &Json) -> Option<u64> {
     v.as_u64().or_else(|| v.as_str()?.parse().ok())

@@ -1,0 +1,50 @@
+//! Serde adapters for the cluster's JSON: bytes and hashes as `0x` hex, values as
+//! traces' `{"type", "slot"}`.
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub mod bytes {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        merkle_memory::hash::bytes_to_hex(bytes).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        merkle_memory::hash::hex_to_bytes(&text)
+            .ok_or_else(|| D::Error::custom(format!("`{text}` is not 0x-hex bytes")))
+    }
+}
+
+pub mod hash {
+    use super::*;
+    use merkle_memory::Hash;
+
+    pub fn serialize<S: Serializer>(hash: &Hash, s: S) -> Result<S::Ok, S::Error> {
+        merkle_memory::hex(hash).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+        let text = String::deserialize(d)?;
+        merkle_memory::parse_hex(&text)
+            .ok_or_else(|| D::Error::custom(format!("`{text}` is not a 0x-hex 32-byte hash")))
+    }
+}
+
+pub mod values {
+    use super::*;
+    use serde_json::Value as Json;
+    use stepper::Value;
+    use traces::call::{value_from_json, value_to_json};
+
+    pub fn serialize<S: Serializer>(values: &[Value], s: S) -> Result<S::Ok, S::Error> {
+        values.iter().map(value_to_json).collect::<Vec<_>>().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Error> {
+        let values = Vec::<Json>::deserialize(d)?;
+        values.iter().map(|v| value_from_json(v).map_err(D::Error::custom)).collect()
+    }
+}

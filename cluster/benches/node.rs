@@ -66,7 +66,7 @@ fn main() {
         report.calls,
         report.blocks,
         report.seconds,
-        report.calls_per_second()
+        report.calls_per_second
     );
 
     // CheckTx while blocks execute: the mempool connection does not wait for consensus.

@@ -53,7 +53,12 @@ pub fn outcome_leaf(record: &TxRecord) -> Hash {
 
 /// The app hash of a block whose outcome leaves are `leaves`, ending in state `state_hash`.
 pub fn app_hash_of(state_hash: &Hash, leaves: &[Hash]) -> Hash {
-    tagged(Tag::App, &[state_hash, &tree::root(leaves), &(leaves.len() as u32).to_le_bytes()])
+    app_hash_opened(state_hash, &tree::root(leaves), leaves.len() as u32)
+}
+
+/// The app hash from its three parts.
+pub fn app_hash_opened(state_hash: &Hash, outcomes_root: &Hash, count: u32) -> Hash {
+    tagged(Tag::App, &[state_hash, outcomes_root, &count.to_le_bytes()])
 }
 
 /// The app hash of a block of `txs` ending in state `state_hash`.

@@ -138,6 +138,10 @@ pub struct History {
     dir: PathBuf,
     log: File,
     pub setup: NodeSetup,
+    /// Where each block's line starts in the log, in height order from `first`, and the
+    /// log's end: a block is read back from disk, not kept in memory.
+    offsets: Vec<u64>,
+    first: u64,
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -168,7 +172,7 @@ impl History {
             snapshot_interval: setup.snapshot_interval,
         };
         write_atomically(&dir.join(NODE), serde_json::to_string_pretty(&node)?.as_bytes())?;
-        Ok(Self { log: open_log(dir)?, dir: dir.to_path_buf(), setup })
+        Ok(Self { log: open_log(dir)?, dir: dir.to_path_buf(), setup, offsets: vec![0], first: 1 })
     }
 
     /// Reopens a history and reads its committed blocks, dropping a last line that a
@@ -181,13 +185,14 @@ impl History {
     /// does before appending; a validator reading another node's history does not).
     pub fn read(dir: &Path, repair: bool) -> Result<(Self, Vec<BlockRecord>)> {
         let setup = read_setup(dir)?;
-        let blocks = read_log(&dir.join(LOG), repair)?;
+        let (blocks, offsets) = read_log(&dir.join(LOG), repair)?;
+        let first = blocks.first().map_or(1, |b| b.height);
         let log = if repair {
             open_log(dir)?
         } else {
             File::open(dir.join(LOG)).with_context(|| format!("cannot read {}", dir.join(LOG).display()))?
         };
-        Ok((Self { log, dir: dir.to_path_buf(), setup }, blocks))
+        Ok((Self { log, dir: dir.to_path_buf(), setup, offsets, first }, blocks))
     }
 }
 
@@ -221,7 +226,30 @@ impl History {
     pub fn append(&mut self, block: &BlockRecord) -> Result<()> {
         let text = serde_json::to_string(block).expect("a block serializes");
         let line = format!("{text}\t{}\n", hex(&keccak(text.as_bytes())));
-        self.log.write_all(line.as_bytes()).and_then(|_| self.log.sync_data()).context("cannot append to blocks.log")
+        self.log
+            .write_all(line.as_bytes())
+            .and_then(|_| self.log.sync_data())
+            .context("cannot append to blocks.log")?;
+        let end = self.offsets.last().expect("the log's end") + line.len() as u64;
+        self.offsets.push(end);
+        Ok(())
+    }
+
+    /// Block `height` as the log records it, read from disk.
+    pub fn block(&self, height: u64) -> Result<BlockRecord> {
+        use std::io::{BufRead, BufReader, Seek, SeekFrom};
+        let index = height.checked_sub(self.first).map(|i| i as usize);
+        let Some(&start) = index.and_then(|i| self.offsets.get(i + 1).and(self.offsets.get(i))) else {
+            bail!("the log holds no block {height}");
+        };
+        let path = self.dir.join(LOG);
+        let mut reader = BufReader::new(File::open(&path).with_context(|| format!("cannot read {}", path.display()))?);
+        let mut line = Vec::new();
+        reader
+            .seek(SeekFrom::Start(start))
+            .and_then(|_| reader.read_until(b'\n', &mut line))
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        parse_line(&line).with_context(|| format!("{}: block {height}'s line is damaged", path.display()))
     }
 
     /// The history's directory.
@@ -294,15 +322,16 @@ impl Snapshots {
 }
 
 /// The committed blocks in the log, without a last line cut short by a crash (which
-/// `repair` also removes from the file).
-fn read_log(path: &Path, repair: bool) -> Result<Vec<BlockRecord>> {
+/// `repair` also removes from the file); with where each line starts, and the end.
+fn read_log(path: &Path, repair: bool) -> Result<(Vec<BlockRecord>, Vec<u64>)> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), vec![0])),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
     let mut blocks = Vec::new();
     let mut offset = 0;
+    let mut offsets = vec![0];
     let lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
     for (i, line) in lines.iter().enumerate() {
         let last = i + 1 == lines.len();
@@ -326,8 +355,9 @@ fn read_log(path: &Path, repair: bool) -> Result<Vec<BlockRecord>> {
             None => bail!("{}: line {} is damaged (bad checksum or JSON)", path.display(), i + 1),
         }
         offset += line.len();
+        offsets.push(offset as u64);
     }
-    Ok(blocks)
+    Ok((blocks, offsets))
 }
 
 fn parse_line(line: &[u8]) -> Option<BlockRecord> {

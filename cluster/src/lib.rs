@@ -7,6 +7,7 @@
 //! - [`history`]: a node's setup, block log and snapshots on disk.
 //! - [`node`]: the ABCI application.
 //! - [`disputes`]: the node's side of the game, for any committed transaction.
+//! - [`proofs`]: query answers proven against an app hash, and their verifier.
 //! - [`rpc`]: a client of CometBFT's RPC.
 //! - [`validate`]: the batch validator.
 //! - [`values`]: call arguments parsed by a function's signature.
@@ -16,6 +17,7 @@ pub mod disputes;
 pub mod history;
 pub mod ledger;
 pub mod node;
+pub mod proofs;
 pub mod rpc;
 pub mod serde_hex;
 pub mod validate;

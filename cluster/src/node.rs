@@ -11,16 +11,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{bail, Context, Result};
 use merkle_memory::{hex, Hash};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use tendermint_abci::Application;
 use tendermint_proto::v0_38::abci::{
     ExecTxResult, RequestCheckTx, RequestFinalizeBlock, RequestInfo, RequestInitChain, RequestQuery, ResponseCheckTx,
     ResponseCommit, ResponseFinalizeBlock, ResponseInfo, ResponseInitChain, ResponseQuery,
 };
+use tendermint_proto::v0_38::crypto::{ProofOp, ProofOps};
 
 use crate::history::{BlockRecord, History, NodeSetup, TxOutcome, TxRecord, TxStatus};
 use crate::ledger::{Exports, Ledger};
+use crate::proofs::{QueryProof, PROOF_TYPE};
 use traces::Fault;
 
 /// The committed state and the block being finalized.
@@ -31,8 +32,8 @@ struct State {
     app_hashes: Vec<Hash>,
     /// Transactions by their CometBFT hash (SHA-256 of the bytes): height and index.
     txs: HashMap<[u8; 32], (u64, usize)>,
-    /// Outcomes of committed transactions, per height (index 0 unused).
-    blocks: Vec<Vec<TxRecord>>,
+    /// The fresh contract's state hash: the state at height 0.
+    initial_state: Hash,
     /// A finalized block not yet committed, with the state after it.
     pending: Option<(BlockRecord, Ledger)>,
 }
@@ -78,8 +79,8 @@ impl Node {
         let mut ledger = Ledger::new(&setup, fault)?;
         let history = History::create(dir, setup)?;
         history.snapshots().save(0, &ledger.executor.machine)?;
-        let initial = crate::commitment::app_hash(&ledger.state_hash(), &[]);
-        Ok(Self::assemble(history, ledger, vec![initial], vec![Vec::new()], fault))
+        let initial = ledger.state_hash();
+        Ok(Self::assemble(history, ledger, initial, &[], fault))
     }
 
     /// Reopens the history in `dir`: the latest snapshot, then the log's blocks after it,
@@ -92,27 +93,26 @@ impl Node {
         }
         let (from, mut ledger, initial) = replay_start(&history, &blocks, blocks.len() as u64, fault)?;
         replay(&mut ledger, &blocks[from as usize..])?;
-        let mut app_hashes = vec![crate::commitment::app_hash(&initial, &[])];
-        app_hashes.extend(blocks.iter().map(|b| b.app_hash));
-        let mut outcomes = vec![Vec::new()];
-        outcomes.extend(blocks.into_iter().map(|b| b.txs));
-        Ok(Self::assemble(history, ledger, app_hashes, outcomes, fault))
+        Ok(Self::assemble(history, ledger, initial, &blocks, fault))
     }
 
+    /// The node over `history`, whose log holds `blocks`, with `ledger` the state after
+    /// the last and `initial_state` the fresh contract's.
     fn assemble(
         history: History,
         ledger: Ledger,
-        app_hashes: Vec<Hash>,
-        blocks: Vec<Vec<TxRecord>>,
+        initial_state: Hash,
+        blocks: &[BlockRecord],
         fault: Option<Fault>,
     ) -> Self {
         let txs = blocks
             .iter()
-            .enumerate()
-            .flat_map(|(h, txs)| txs.iter().enumerate().map(move |(i, t)| (tx_hash(&t.tx), (h as u64, i))))
+            .flat_map(|b| b.txs.iter().enumerate().map(move |(i, t)| (tx_hash(&t.tx), (b.height, i))))
             .collect();
+        let mut app_hashes = vec![crate::commitment::app_hash(&initial_state, &[])];
+        app_hashes.extend(blocks.iter().map(|b| b.app_hash));
         let exports = ledger.exports.clone();
-        let state = State { history, ledger, app_hashes, txs, blocks, pending: None };
+        let state = State { history, ledger, app_hashes, txs, initial_state, pending: None };
         Self { state: Arc::new(Mutex::new(state)), exports, retention: Retention::default(), fault }
     }
 
@@ -166,7 +166,6 @@ impl Node {
                 s.txs.insert(tx_hash(&t.tx), (height, i));
             }
             s.app_hashes.push(block.app_hash);
-            s.blocks.push(block.txs);
             // A copy of the state to snapshot: encoding and syncing it happen off the lock.
             let due = height % s.history.setup.snapshot_interval == 0;
             let snapshot = due.then(|| (s.history.snapshots(), ledger.executor.machine.clone()));
@@ -354,72 +353,133 @@ impl Application for Node {
     }
 
     fn query(&self, request: RequestQuery) -> ResponseQuery {
-        if request.prove {
-            let log = "proofs of query answers are not implemented yet; ask without prove".to_string();
-            return ResponseQuery { code: 1, log, ..ResponseQuery::default() };
-        }
         let height = u64::try_from(request.height).unwrap_or(0);
-        match self.answer_at(&request.path, &request.data, height) {
-            Ok((value, height)) => {
-                ResponseQuery { code: 0, value: value.into(), height: height as i64, ..ResponseQuery::default() }
-            }
+        match self.query_at(&request.path, &request.data, height, request.prove) {
+            Ok(answer) => ResponseQuery {
+                code: 0,
+                value: answer.value.into(),
+                height: answer.height as i64,
+                proof_ops: answer.proof.map(|proof| ProofOps {
+                    ops: vec![ProofOp {
+                        r#type: PROOF_TYPE.into(),
+                        key: request.data.to_vec(),
+                        data: serde_json::to_vec(&proof).expect("a proof serializes"),
+                    }],
+                }),
+                ..ResponseQuery::default()
+            },
             Err(e) => ResponseQuery { code: 1, log: format!("{e:#}"), ..ResponseQuery::default() },
         }
     }
 }
 
+/// A query's answer: its value (JSON), the height it is about and, if asked for, its proof
+/// against that height's app hash.
+pub struct Answer {
+    pub value: Vec<u8>,
+    pub height: u64,
+    pub proof: Option<QueryProof>,
+}
+
+/// The height a query is about, the last committed if 0.
+fn query_height(height: u64, committed: u64) -> Result<u64> {
+    match height {
+        0 => Ok(committed),
+        h if h > committed => bail!("no block {h} yet (the last committed is {committed})"),
+        h => Ok(h),
+    }
+}
+
+/// A transaction hash given as 32 raw bytes or as hex (with or without `0x`).
+fn tx_hash_of(data: &[u8]) -> Result<[u8; 32]> {
+    let text = std::str::from_utf8(data).ok().map(|t| t.trim().trim_start_matches("0x").to_lowercase());
+    let bytes = text.and_then(|t| merkle_memory::hash::hex_to_bytes(&format!("0x{t}"))).unwrap_or(data.to_vec());
+    bytes.try_into().map_err(|_| anyhow::anyhow!("the data is not a 32-byte transaction hash (raw or hex)"))
+}
+
 impl Node {
-    /// Query paths: `/tx` (data: the transaction's SHA-256, raw or as hex) gives its
-    /// outcome, `/state` (data: a height in decimal) the app hash at that height,
-    /// `/storage` (data: a key's bytes) the value the committed state stores under it.
+    /// [`Node::query_at`] at the last committed height, without a proof: the answer's value.
     pub fn answer(&self, path: &str, data: &[u8]) -> Result<Vec<u8>> {
-        Ok(self.answer_at(path, data, 0)?.0)
+        Ok(self.query_at(path, data, 0, false)?.value)
     }
 
-    /// [`Node::answer`] as of block `height` (0: the last committed), with the height
-    /// answered. `/storage` at an earlier height rebuilds that state from the history on
-    /// disk (its nearest snapshot and the log), without holding up the node.
-    pub fn answer_at(&self, path: &str, data: &[u8], height: u64) -> Result<(Vec<u8>, u64)> {
+    /// Query paths, as of block `height` (0: the last committed), with a proof if `prove`:
+    /// - `/tx` (data: the transaction's SHA-256, raw or hex): its outcome, at its height;
+    /// - `/state` (data: nothing, or a height in decimal): the app hash;
+    /// - `/storage` (data: a key's bytes): the value the contract stores under it;
+    /// - `/call` (data: a transaction): what the call would give, run on that state and
+    ///   thrown away; its proof proves the state it ran on.
+    ///
+    /// An earlier state is rebuilt from the history on disk (its nearest snapshot and the
+    /// log) without holding up the node.
+    pub fn query_at(&self, path: &str, data: &[u8], height: u64, prove: bool) -> Result<Answer> {
         let (committed, _) = self.committed();
-        let height = if height == 0 { committed } else { height };
-        if height > committed {
-            bail!("no block {height} yet (the last committed is {committed})");
-        }
-        if path == "/storage" && height < committed {
-            let dir = self.lock().history.dir().to_path_buf();
-            let (history, blocks) = History::read(&dir, false)?;
-            let ledger = state_after(&history, &blocks, height, self.fault)?;
-            return Ok((storage_answer(&ledger, data), height));
-        }
-        Ok((self.answer_committed(path, data)?, committed))
-    }
-
-    fn answer_committed(&self, path: &str, data: &[u8]) -> Result<Vec<u8>> {
-        let s = self.lock();
-        let text = std::str::from_utf8(data).ok().map(str::trim);
+        let height = query_height(height, committed)?;
         match path {
             "/tx" => {
-                let hash: [u8; 32] = match text.and_then(|t| {
-                    merkle_memory::hash::hex_to_bytes(&format!("0x{}", t.trim_start_matches("0x").to_lowercase()))
-                }) {
-                    Some(bytes) => bytes.try_into().map_err(|_| anyhow::anyhow!("a transaction hash has 32 bytes"))?,
-                    None => {
-                        data.try_into().map_err(|_| anyhow::anyhow!("the data is not a 32-byte transaction hash"))?
-                    }
-                };
-                let &(height, index) = s.txs.get(&hash).context("no committed transaction has this hash")?;
-                let record = &s.blocks[height as usize][index];
-                let answer = TxAnswer { height, index, tx: String::from_utf8_lossy(&record.tx).into(), record };
-                Ok(serde_json::to_vec(&answer)?)
+                let hash = tx_hash_of(data)?;
+                let s = self.lock();
+                let &(at, index) = s.txs.get(&hash).context("no committed transaction has this hash")?;
+                if at > height {
+                    bail!("the transaction was committed at height {at}, after {height}");
+                }
+                let block = s.history.block(at)?;
+                drop(s);
+                let record = &block.txs[index];
+                let answer = TxAnswer { height: at, index, tx: String::from_utf8_lossy(&record.tx).into(), record };
+                let proof = prove.then(|| QueryProof::of_tx(&block, index));
+                Ok(Answer { value: serde_json::to_vec(&answer)?, height: at, proof })
             }
             "/state" => {
-                let height: usize = text.and_then(|t| t.parse().ok()).context("the data is not a height in decimal")?;
-                let hash = s.app_hashes.get(height).with_context(|| format!("no block {height} yet"))?;
-                Ok(json!({"height": height, "app_hash": hex(hash)}).to_string().into_bytes())
+                // The height may be given as the data, in decimal, too.
+                let height = match std::str::from_utf8(data).map(str::trim) {
+                    Ok("") => height,
+                    Ok(text) => query_height(text.parse().context("the data is not a height in decimal")?, committed)?,
+                    Err(_) => bail!("the data is not a height in decimal"),
+                };
+                let s = self.lock();
+                let app_hash = s.app_hashes[height as usize];
+                let proof = prove
+                    .then(|| self.block(&s, height).map(|b| QueryProof::of_app(height, b.as_ref(), s.initial_state)))
+                    .transpose()?;
+                let value = serde_json::to_vec(&StateAnswer { height, app_hash })?;
+                Ok(Answer { value, height, proof })
             }
-            "/storage" => Ok(storage_answer(&s.ledger, data)),
-            _ => bail!("unknown query path `{path}`; paths: /tx, /state, /storage"),
+            "/storage" | "/call" => {
+                let (mut ledger, block) = self.state_at(height, committed)?;
+                let machine = &mut ledger.executor.machine;
+                if path == "/storage" {
+                    let proof = prove.then(|| QueryProof::of_state(height, block.as_ref(), machine, Some(data)));
+                    let value = machine.store().storage.get(data).map(<[u8]>::to_vec);
+                    let value = serde_json::to_vec(&StorageAnswer { key: data.to_vec(), value })?;
+                    return Ok(Answer { value, height, proof });
+                }
+                let proof = prove.then(|| QueryProof::of_state(height, block.as_ref(), machine, None));
+                let record = ledger.execute(data);
+                let value = serde_json::to_vec(&ResultData { outcome: record.outcome, post_hash: record.post_hash })?;
+                Ok(Answer { value, height, proof })
+            }
+            _ => bail!("unknown query path `{path}`; paths: /tx, /state, /storage, /call"),
         }
+    }
+
+    /// Block `height` from the log (none at height 0).
+    fn block(&self, s: &State, height: u64) -> Result<Option<BlockRecord>> {
+        (height > 0).then(|| s.history.block(height)).transpose()
+    }
+
+    /// A copy of the state after block `height`, with the block: the committed state's
+    /// copy taken under the lock, an earlier one rebuilt from the history without it.
+    fn state_at(&self, height: u64, committed: u64) -> Result<(Ledger, Option<BlockRecord>)> {
+        let s = self.lock();
+        let block = self.block(&s, height)?;
+        if height == committed {
+            return Ok((s.ledger.clone(), block));
+        }
+        let dir = s.history.dir().to_path_buf();
+        drop(s);
+        let (history, blocks) = History::read(&dir, false)?;
+        Ok((state_after(&history, &blocks, height, self.fault)?, block))
     }
 }
 
@@ -434,10 +494,21 @@ struct TxAnswer<'a> {
     record: &'a TxRecord,
 }
 
-/// The value `ledger`'s contract stores under `key`, as `/storage` answers it.
-fn storage_answer(ledger: &Ledger, key: &[u8]) -> Vec<u8> {
-    let value = ledger.executor.machine.store().storage.get(key).map(merkle_memory::hash::bytes_to_hex);
-    json!({"key": merkle_memory::hash::bytes_to_hex(key), "value": value}).to_string().into_bytes()
+/// `/state`'s answer.
+#[derive(serde::Serialize)]
+struct StateAnswer {
+    height: u64,
+    #[serde(with = "crate::serde_hex::hash")]
+    app_hash: Hash,
+}
+
+/// `/storage`'s answer: the key and its value, none if it holds none.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct StorageAnswer {
+    #[serde(with = "crate::serde_hex::bytes")]
+    pub key: Vec<u8>,
+    #[serde(with = "crate::proofs::optional_bytes")]
+    pub value: Option<Vec<u8>>,
 }
 
 /// What a node's first start sets; its history fixes them afterwards.

@@ -230,14 +230,14 @@ fn contract_storage_commits_with_successful_calls_and_rolls_back_with_failed_one
     // Queries as of an earlier height rebuild it from the history; later ones are refused.
     block(&node, 3, &[r#"{"call":"transfer","args":[1, 3, 5]}"#]);
     let at = |height: u64, account: u32| {
-        let (answer, answered) = node.answer_at("/storage", &key(account), height).unwrap();
-        assert_eq!(answered, if height == 0 { 3 } else { height });
-        serde_json::from_slice::<Json>(&answer).unwrap()["value"].clone()
+        let answer = node.query_at("/storage", &key(account), height, false).unwrap();
+        assert_eq!(answer.height, if height == 0 { 3 } else { height });
+        serde_json::from_slice::<Json>(&answer.value).unwrap()["value"].clone()
     };
     let balance = |n: i64| Json::from(merkle_memory::hash::bytes_to_hex(&n.to_le_bytes()));
     assert_eq!((at(0, 1), at(3, 1), at(2, 1), at(1, 1)), (balance(65), balance(65), balance(70), balance(70)));
     assert!(at(0, 3) == balance(5) && at(2, 3).is_null());
-    let refused = node.answer_at("/storage", &key(1), 4).unwrap_err().to_string();
+    let refused = node.query_at("/storage", &key(1), 4, false).err().expect("no block 4").to_string();
     assert!(refused.contains("no block 4 yet"), "{refused}");
     // The storage survives a restart (from the snapshot after block 2).
     drop(node);
@@ -364,4 +364,69 @@ fn old_snapshots_are_pruned_and_comet_may_prune_old_blocks() {
     let node = Node::open(&dir, None).unwrap();
     assert_eq!(node.committed().0, 5);
     assert_eq!(query(&node, "/state", b"1")["height"], 1);
+}
+
+#[test]
+fn proven_query_answers_verify_against_their_heights_app_hash_and_tampering_fails() {
+    use cluster::proofs::Proven;
+    use sha2::Digest;
+    let dir = scratch("node-proofs");
+    let node = Node::create(&dir, token_setup(), None).unwrap();
+    let mint = r#"{"call":"mint","args":[1, 100]}"#;
+    let b1 = block(&node, 1, &[mint, r#"{"call":"transfer","args":[1, 2, 30]}"#, r#"{"call":"nope"}"#]);
+    let b2 = block(&node, 2, &[r#"{"call":"transfer","args":[2, 3, 7]}"#]);
+    block(&node, 3, &[]);
+    let app_hash = |h: u64| {
+        let state: Json = serde_json::from_slice(&node.answer("/state", h.to_string().as_bytes()).unwrap()).unwrap();
+        merkle_memory::parse_hex(state["app_hash"].as_str().unwrap()).unwrap()
+    };
+    assert_eq!((app_hash(1), app_hash(2)), (b1.app_hash, b2.app_hash));
+
+    // A transaction's outcome, proven against its block's app hash only.
+    let hash: [u8; 32] = sha2::Sha256::digest(mint.as_bytes()).into();
+    let answer = node.query_at("/tx", &hash, 0, true).unwrap();
+    assert_eq!(answer.height, 1);
+    let proof = answer.proof.expect("a proof was asked for");
+    assert_eq!(proof.verify(&b1.app_hash).unwrap(), Proven::Tx(0, b1.txs[0].clone()));
+    assert!(proof.verify(&b2.app_hash).unwrap_err().to_string().contains("the header commits to"));
+    let mut forged = proof.clone();
+    forged.tx.as_mut().unwrap().record.outcome.results = vec![stepper::Value::I64(999_999)];
+    assert!(forged.verify(&b1.app_hash).unwrap_err().to_string().contains("not in the block's outcomes"));
+    let mut moved = proof.clone();
+    moved.tx.as_mut().unwrap().index = 1;
+    assert!(moved.verify(&b1.app_hash).is_err());
+
+    // Storage now and as of block 1, present and absent, each against its height.
+    let key = |account: u32| [&b"bal:"[..], &account.to_le_bytes()].concat();
+    for (height, account, value) in [(0, 2, Some(23i64)), (1, 2, Some(30)), (1, 3, None), (3, 3, Some(7))] {
+        let answer = node.query_at("/storage", &key(account), height, true).unwrap();
+        let proven = answer.proof.unwrap().verify(&app_hash(answer.height)).unwrap();
+        assert_eq!(proven, Proven::Storage(key(account), value.map(|v| v.to_le_bytes().to_vec())));
+        let stated: cluster::node::StorageAnswer = serde_json::from_slice(&answer.value).unwrap();
+        assert_eq!(stated.value, value.map(|v| v.to_le_bytes().to_vec()));
+    }
+    let proof = node.query_at("/storage", &key(2), 2, true).unwrap().proof.unwrap();
+    let mut forged = proof.clone();
+    forged.storage.as_mut().unwrap().value = Some(1_000_000i64.to_le_bytes().to_vec());
+    assert!(forged.verify(&b2.app_hash).unwrap_err().to_string().contains("not the one the path holds"));
+    let mut forged = proof.clone();
+    forged.storage.as_mut().unwrap().state.steps += 1;
+    assert!(forged.verify(&b2.app_hash).unwrap_err().to_string().contains("state opening"));
+    let mut forged = proof;
+    forged.storage.as_mut().unwrap().state.environment.pop();
+    assert!(forged.verify(&b2.app_hash).unwrap_err().to_string().contains("six hashes"));
+
+    // A read-only call answers from the state it ran on, which its proof proves, and
+    // changes nothing.
+    let (height, committed) = node.committed();
+    let answer = node.query_at("/call", br#"{"call":"balance","args":[2]}"#, 0, true).unwrap();
+    let result: cluster::node::ResultData = serde_json::from_slice(&answer.value).unwrap();
+    assert_eq!(result.outcome.results, vec![stepper::Value::I64(23)]);
+    assert!(matches!(answer.proof.unwrap().verify(&committed).unwrap(), Proven::State(_)));
+    let earlier = node.query_at("/call", br#"{"call":"balance","args":[2]}"#, 1, false).unwrap();
+    let result: cluster::node::ResultData = serde_json::from_slice(&earlier.value).unwrap();
+    assert_eq!(result.outcome.results, vec![stepper::Value::I64(30)]);
+    assert_eq!(node.committed(), (height, committed));
+    let proof = node.query_at("/state", b"", 0, true).unwrap().proof.unwrap();
+    assert!(matches!(proof.verify(&committed).unwrap(), Proven::State(_)));
 }

@@ -325,6 +325,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask a cluster node a query through CometBFT's RPC (`/tx`, `/state`, `/storage`,
+    /// `/call`); with --prove, check the answer's proof against the app hash the next
+    /// block's header commits. Exit code 1 if the proof does not prove the answer.
+    Ask {
+        /// The CometBFT node's RPC (`http://HOST:PORT`); point it at a `cometbft light`
+        /// proxy to have the headers themselves verified.
+        #[arg(long)]
+        rpc: String,
+        /// The query's path: /tx (data: the transaction's SHA-256 in hex), /state,
+        /// /storage (data: a key) or /call (data: a transaction, run read-only).
+        path: String,
+        /// The query's data as text.
+        #[arg(default_value = "", conflicts_with = "hex")]
+        data: String,
+        /// The query's data as `0x` hex bytes instead.
+        #[arg(long)]
+        hex: Option<String>,
+        /// The block whose state to ask about (default: the latest).
+        #[arg(long, default_value_t = 0)]
+        height: u64,
+        #[arg(long)]
+        prove: bool,
+        /// Seconds to wait for the header after the answer's block.
+        #[arg(long, default_value = "10", value_parser = verigame::net::parse_seconds)]
+        wait: std::time::Duration,
+    },
     /// Run WebAssembly spec test scripts (.wast files or folders of them).
     Spectest {
         #[arg(required = true)]
@@ -431,6 +457,16 @@ fn main() -> ExitCode {
             party(&call, &connect, role.into(), fault, trace.as_deref(), &limits, json)
         }
         Command::Spectest { paths, verbose } => spectest(&paths, verbose),
+        Command::Ask { rpc, path, data, hex, height, prove, wait } => {
+            let data = match hex {
+                Some(hex) => match merkle_memory::hash::hex_to_bytes(&hex) {
+                    Some(bytes) => bytes,
+                    None => return unusable(anyhow::anyhow!("--hex {hex} is not 0x and pairs of hex digits")),
+                },
+                None => data.into_bytes(),
+            };
+            ask(&rpc, &path, &data, height, prove.then_some(wait))
+        }
         Command::Validate {
             history,
             rpc,
@@ -606,6 +642,37 @@ fn run(call: &Call, engine: Engine, max_steps: Option<u64>, gas_limit: Option<u6
 }
 
 /// Reports unusable input (exit code 2).
+/// Prints a node's answer, after checking its proof if `prove` gives how long to wait for
+/// the header that commits it.
+fn ask(rpc: &str, path: &str, data: &[u8], height: u64, prove: Option<std::time::Duration>) -> ExitCode {
+    let rpc = cluster::rpc::Rpc::new(rpc);
+    let answer = match rpc.abci_query(path, data, height, prove.is_some()) {
+        Ok(answer) => answer,
+        Err(e) => return unusable(e),
+    };
+    println!("{}", String::from_utf8_lossy(&answer.value));
+    let (Some(wait), Some(proof)) = (prove, &answer.proof) else { return ExitCode::SUCCESS };
+    let app_hash = match rpc.app_hash_after(answer.height, wait) {
+        Ok(hash) => hash,
+        Err(e) => return unusable(e),
+    };
+    match cluster::proofs::check_answer(path, &answer.value, proof, &app_hash) {
+        Ok(_) => {
+            println!(
+                "proven at height {} against app hash {} (block {}'s header)",
+                answer.height,
+                merkle_memory::hex(&app_hash),
+                answer.height + 1
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("the proof does not hold: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn unusable(e: anyhow::Error) -> ExitCode {
     eprintln!("error: {e:#}");
     ExitCode::from(2)

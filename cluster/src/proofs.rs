@@ -276,6 +276,47 @@ impl QueryProof {
     }
 }
 
+/// Checks that `proof`, against `app_hash` (the header's for the answer's height), proves
+/// the answer `value` a node gave to a query of `path`; returns what it proves. A `/call`'s
+/// proof proves the state the call ran on, not its result: that is what a dispute is for.
+pub fn check_answer(path: &str, value: &[u8], proof: &QueryProof, app_hash: &Hash) -> Result<Proven, ProofError> {
+    let proven = proof.verify(app_hash)?;
+    let mismatch = |proven: String, answered: String| Err(ProofError::Answer { proven, answered });
+    let text = || String::from_utf8_lossy(value).into_owned();
+    match (path, &proven) {
+        ("/tx", Proven::Tx(index, record)) => {
+            #[derive(Deserialize)]
+            struct Stated {
+                index: u32,
+                #[serde(flatten)]
+                record: TxRecord,
+            }
+            match serde_json::from_slice::<Stated>(value) {
+                Ok(s) if s.index == *index && s.record == *record => Ok(proven),
+                _ => mismatch(format!("transaction {index}: {}", serde_json::json!(record)), text()),
+            }
+        }
+        ("/storage", Proven::Storage(key, stored)) => match serde_json::from_slice::<crate::node::StorageAnswer>(value)
+        {
+            Ok(s) if s.key == *key && s.value == *stored => Ok(proven),
+            _ => mismatch(
+                format!("{:?} under the key", stored.as_deref().map(merkle_memory::hash::bytes_to_hex)),
+                text(),
+            ),
+        },
+        ("/state", Proven::State(_)) => {
+            let stated: serde_json::Value = serde_json::from_slice(value).unwrap_or_default();
+            if stated["app_hash"].as_str() == Some(&merkle_memory::hex(app_hash)) {
+                Ok(proven)
+            } else {
+                mismatch(format!("app hash {}", merkle_memory::hex(app_hash)), text())
+            }
+        }
+        ("/call", Proven::State(_)) => Ok(proven),
+        _ => Err(ProofError::Format(format!("it does not prove an answer to {path}"))),
+    }
+}
+
 /// Lists of hashes as lists of hex strings.
 mod hashes {
     use merkle_memory::Hash;

@@ -12,6 +12,7 @@ use serde_json::Value as Json;
 
 use crate::history::{BlockRecord, TxRecord};
 use crate::node::ResultData;
+use crate::proofs::{QueryProof, PROOF_TYPE};
 
 /// A CometBFT RPC endpoint (`http://HOST:PORT`).
 pub struct Rpc {
@@ -129,6 +130,54 @@ impl Rpc {
             }
         });
         receive
+    }
+}
+
+/// A query's answer as a node gave it through the RPC.
+pub struct QueryAnswer {
+    pub value: Vec<u8>,
+    pub height: u64,
+    pub proof: Option<QueryProof>,
+}
+
+impl Rpc {
+    /// Asks the node's application `path` with `data` as of `height` (0: the latest),
+    /// with its proof if `prove`.
+    pub fn abci_query(&self, path: &str, data: &[u8], height: u64, prove: bool) -> Result<QueryAnswer> {
+        let data = merkle_memory::hash::bytes_to_hex(data);
+        let answer = self.get(&format!("abci_query?path=%22{path}%22&data={data}&height={height}&prove={prove}"))?;
+        let response = &answer["response"];
+        if number(&response["code"]).unwrap_or(0) != 0 {
+            bail!("the node refused the query: {}", response["log"].as_str().unwrap_or("(no reason)"));
+        }
+        let value = base64_bytes(&response["value"]).context("the answer's value is not base64")?;
+        let height = number(&response["height"]).context("the answer has no height")?;
+        let proof = match &response["proofOps"]["ops"] {
+            Json::Array(ops) => {
+                let [op] = &ops[..] else { bail!("the answer carries {} proof ops, not one", ops.len()) };
+                if op["type"].as_str() != Some(PROOF_TYPE) {
+                    bail!("the answer's proof is of type {}, not {PROOF_TYPE}", op["type"]);
+                }
+                let data = base64_bytes(&op["data"]).context("the proof's data is not base64")?;
+                Some(serde_json::from_slice(&data).context("the proof is not a verigame/v1 proof")?)
+            }
+            _ if prove => bail!("the node answered without the proof asked for"),
+            _ => None,
+        };
+        Ok(QueryAnswer { value, height, proof })
+    }
+
+    /// The app hash after block `height`, as block `height + 1`'s header commits it;
+    /// waits up to `wait` for that block.
+    pub fn app_hash_after(&self, height: u64, wait: Duration) -> Result<Hash> {
+        let deadline = std::time::Instant::now() + wait;
+        while self.latest_height()? <= height {
+            if std::time::Instant::now() >= deadline {
+                bail!("block {} (whose header commits the app hash after {height}) is not there yet", height + 1);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(self.block(height + 1)?.1)
     }
 }
 

@@ -190,24 +190,27 @@ impl Drop for Slot {
     }
 }
 
-/// Reads the request on `stream` and answers it: plays the game, or (`busy`) says the
-/// node is busy.
+/// Answers the request on `stream` with the game's result or why there is none, and
+/// closes the connection.
 fn answer(stream: TcpStream, defense: &Defense, busy: bool) {
     let peer = stream.peer_addr().ok();
-    let result = stream.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(anyhow::Error::from).and_then(|()| {
-        let request = read_request(&stream)?;
-        if busy {
-            bail!("busy: {} disputes in progress; try again later", defense.max_disputes);
-        }
-        defend(&stream, peer.context("the peer's address is unknown")?.ip(), &request, defense)
-    });
-    let answer = match result {
+    let answer = match respond(&stream, peer, defense, busy) {
         Ok(verdict) => Answer::Result { winner: verdict.winner.name().into(), reason: verdict.reason },
         Err(e) => Answer::Error { reason: wire::clip(&format!("{e:#}")) },
     };
     let peer = peer.map_or_else(|| "an unknown address".into(), |a| a.to_string());
     (defense.log)(&format!("dispute from {peer}: {answer:?}"));
     finish(stream, &answer);
+}
+
+/// Reads the request on `stream`, from `peer`, and plays it, or (`busy`) refuses it.
+fn respond(stream: &TcpStream, peer: Option<SocketAddr>, defense: &Defense, busy: bool) -> Result<wire::Verdict> {
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let request = read_request(stream)?;
+    if busy {
+        bail!("busy: {} disputes in progress; try again later", defense.max_disputes);
+    }
+    defend(stream, peer.context("the peer's address is unknown")?.ip(), &request, defense)
 }
 
 fn send(mut stream: &TcpStream, answer: &Answer) -> std::io::Result<()> {

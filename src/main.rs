@@ -280,9 +280,8 @@ enum Command {
         /// retain_height (0: all; a setting of this run).
         #[arg(long, default_value_t = 0)]
         retain_blocks: u64,
-        /// Answer validators' dispute requests here (`verigame validate --challenge`).
-        #[arg(long)]
-        dispute_listen: Option<String>,
+        #[command(flatten)]
+        disputes: DisputeArgs,
     },
     /// Replay a chain (CometBFT's RPC or a node's history), check every call and app hash,
     /// and challenge the node over the first wrong one.
@@ -316,7 +315,9 @@ enum Command {
         /// --dispute-listen`), instead of against the execution its history records.
         #[arg(long)]
         challenge: Option<String>,
-        /// With --challenge: where to hold the referee; the node must reach this address.
+        /// With --challenge: where to hold the referee. The node must reach it, and joins
+        /// only a referee on the IP this validator reaches it from (`0.0.0.0` stands for
+        /// that IP) unless it allows others (`node --referee-allow`).
         #[arg(long, default_value = "127.0.0.1:0", requires = "challenge")]
         referee_listen: String,
         /// With --challenge: seconds the node has to answer each request.
@@ -504,11 +505,11 @@ fn main() -> ExitCode {
             fault,
             keep_snapshots,
             retain_blocks,
-            dispute_listen,
+            disputes,
         } => {
             let retention = cluster::node::Retention { snapshots: keep_snapshots, blocks: retain_blocks };
             let new = cluster::node::NewNode { module, gas_limit, snapshot_interval, fault };
-            node(&home, &abci, new, retention, dispute_listen.as_deref())
+            node(&home, &abci, new, retention, disputes)
         }
         Command::Tui { module, invoke, args, transcript, gas_limit } => {
             tui(module.as_deref(), invoke.as_deref(), &args, transcript.as_deref(), gas_limit)
@@ -588,22 +589,28 @@ fn node(
     abci: &str,
     new: cluster::node::NewNode,
     retention: cluster::node::Retention,
-    dispute_listen: Option<&str>,
+    disputes: DisputeArgs,
 ) -> ExitCode {
     let node = match cluster::node::start(home, new) {
         Ok(n) => n.retaining(retention),
         Err(e) => return unusable(e),
     };
-    if let Some(addr) = dispute_listen {
+    if let Some(addr) = &disputes.dispute_listen {
         let listener = match std::net::TcpListener::bind(addr) {
             Ok(l) => l,
             Err(e) => return unusable(anyhow::anyhow!("cannot answer disputes on {addr}: {e}")),
         };
         let bound = listener.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
         eprintln!("verigame node: answering disputes on {bound}");
-        let (home, fault, limits) = (home.to_path_buf(), node.fault(), traces::Limits::default());
-        let log: traces::wire::Log = std::sync::Arc::new(|m: &str| eprintln!("verigame node: {m}"));
-        std::thread::spawn(move || cluster::disputes::serve(listener, home, fault, limits, log));
+        let defense = cluster::disputes::Defense {
+            home: home.to_path_buf(),
+            fault: node.fault(),
+            limits: traces::Limits::default(),
+            max_disputes: disputes.max_disputes,
+            referee_allow: disputes.referee_allow,
+            log: std::sync::Arc::new(|m: &str| eprintln!("verigame node: {m}")),
+        };
+        std::thread::spawn(move || cluster::disputes::serve(listener, defense));
     }
     let (height, app_hash) = node.committed();
     eprintln!("verigame node: height {height}, app hash {}, ABCI on {abci}", merkle_memory::hex(&app_hash));
@@ -611,6 +618,23 @@ fn node(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => unusable(e),
     }
+}
+
+/// How `verigame node` answers validators' disputes.
+#[derive(clap::Args)]
+struct DisputeArgs {
+    /// Answer validators' dispute requests here (`verigame validate --challenge`).
+    #[arg(long)]
+    dispute_listen: Option<String>,
+    /// Disputes played at once (each rebuilds a state in memory); more requests are
+    /// answered busy.
+    #[arg(long, default_value_t = cluster::disputes::DEFAULT_MAX_DISPUTES, requires = "dispute_listen",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_disputes: usize,
+    /// A referee to join besides those on the requesting validator's own IP: an IP (any
+    /// port) or IP:PORT, such as a neutral `verigame referee`. Repeatable.
+    #[arg(long, requires = "dispute_listen")]
+    referee_allow: Vec<cluster::disputes::RefereeAllow>,
 }
 
 /// Exit codes: 0 returned, 1 trapped / out of gas / stopped at the step limit,

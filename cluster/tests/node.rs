@@ -2,9 +2,13 @@
 //! undone calls, the history on disk, restarts from snapshots plus the log, and queries.
 
 use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use cluster::disputes::RefereeAllow;
 use cluster::history::{NodeSetup, TxStatus};
 use cluster::node::Node;
 use serde_json::Value as Json;
@@ -191,12 +195,88 @@ fn a_faulty_node_is_caught_and_loses_the_game_it_plays_over_tcp() {
     assert_eq!(json["wrong"]["game"]["winner"], "challenger");
     assert!(json["wrong"]["game"]["proof"]["pre_hash"].is_string());
     // A request for a transaction the node never committed is refused with the reason.
-    let request = r#"{"version":1,"height":9,"index":0,"referee":"127.0.0.1:1"}"#;
-    let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    std::io::Write::write_all(&mut stream, format!("{request}\n").as_bytes()).unwrap();
-    let mut answer = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut answer).unwrap();
+    let answer = ask(&address, NO_SUCH_BLOCK);
     assert!(answer.contains("no committed block 9"), "{answer}");
+}
+
+const NO_SUCH_BLOCK: &[u8] = b"{\"version\":1,\"height\":9,\"index\":0,\"referee\":\"127.0.0.1:1\"}\n";
+
+/// Sends `request` to the node answering disputes at `address`; returns its first answer.
+fn ask(address: &str, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(request).unwrap();
+    first_answer(&stream)
+}
+
+fn first_answer(stream: &TcpStream) -> String {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer).unwrap();
+    answer
+}
+
+/// A history a node computing with `Fault::Memory(0)` wrote: block 2's second call is wrong.
+fn faulty_history(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    let node = Node::create(&dir, setup(1), Some(traces::Fault::Memory(0))).unwrap();
+    block(&node, 1, &[r#"{"call":"get"}"#]);
+    block(&node, 2, &[r#"{"call":"get"}"#, r#"{"call":"add","args":[3]}"#]);
+    dir
+}
+
+#[test]
+fn disputes_beyond_the_cap_are_answered_busy_and_bad_requests_get_the_reason() {
+    let dir = faulty_history("node-disputes-cap");
+    let address = serve_disputes(&dir, traces::Fault::Memory(0), 1, Vec::new());
+    // A peer that has not sent its request yet holds the only slot.
+    let mut holder = TcpStream::connect(&address).unwrap();
+    let busy = ask(&address, NO_SUCH_BLOCK);
+    assert!(busy.contains("busy: 1 disputes in progress; try again later"), "{busy}");
+    holder.write_all(b"hello\n").unwrap();
+    let garbage = first_answer(&holder);
+    assert!(garbage.contains("not a dispute request"), "{garbage}");
+    drop(holder);
+    // The slot is given back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = ask(&address, NO_SUCH_BLOCK);
+        if answer.contains("no committed block 9") {
+            break;
+        }
+        assert!(answer.contains("busy") && Instant::now() < deadline, "{answer}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let oversized = ask(&address, &[b'x'; 10_000]);
+    assert!(oversized.contains("the request is a line longer than 4096 bytes"), "{oversized}");
+    let newer = ask(&address, b"{\"version\":2,\"height\":1,\"index\":0,\"referee\":\"127.0.0.1:1\"}\n");
+    assert!(newer.contains("version 2"), "{newer}");
+}
+
+#[test]
+fn a_node_joins_only_a_referee_on_the_peers_ip_unless_allowed() {
+    let dir = faulty_history("node-disputes-referee");
+    // 127.0.0.2 is loopback too, but not the IP the validator reaches the node from.
+    let strict = serve_disputes(&dir, traces::Fault::Memory(0), 4, Vec::new());
+    let report = challenge(&dir, &strict, "127.0.0.2:0");
+    let refused = report.wrong.as_ref().and_then(|w| w.no_game.clone()).expect("no game");
+    assert!(refused.contains("refused referee 127.0.0.2:") && refused.contains("--referee-allow"), "{refused}");
+    let named = |referee: &str| {
+        let request = format!(r#"{{"version":1,"height":2,"index":1,"referee":"{referee}"}}"#);
+        ask(&strict, format!("{request}\n").as_bytes())
+    };
+    let elsewhere = named("10.1.2.3:9");
+    assert!(elsewhere.contains("refused referee 10.1.2.3:9"), "{elsewhere}");
+    let host = named("example.com:80");
+    assert!(host.contains("is not IP:PORT"), "{host}");
+    // Allowed by IP (any port), it is joined.
+    let allow: RefereeAllow = "127.0.0.2".parse().unwrap();
+    assert_eq!("127.0.0.2:7".parse(), Ok(RefereeAllow::Addr("127.0.0.2:7".parse().unwrap())));
+    assert!("example.com".parse::<RefereeAllow>().unwrap_err().contains("neither an IP address nor IP:PORT"));
+    let open = serve_disputes(&dir, traces::Fault::Memory(0), 4, vec![allow]);
+    let report = challenge(&dir, &open, "127.0.0.2:0");
+    let wrong = report.wrong.as_ref().expect("block 2 is wrong");
+    let game = wrong.game.as_ref().unwrap_or_else(|| panic!("no game: {:?}", wrong.no_game));
+    assert_eq!(game.winner, traces::Role::Challenger, "{}", game.reason);
 }
 
 fn token_setup() -> NodeSetup {
@@ -257,19 +337,38 @@ fn a_wrong_storage_write_is_caught_by_the_validator() {
     assert_eq!(game.winner, traces::Role::Challenger, "{}", game.reason);
 }
 
+/// Answers disputes over the history in `dir` on a thread of its own, computing with
+/// `fault`, at most `max_disputes` at once; returns the address.
+fn serve_disputes(dir: &Path, fault: traces::Fault, max_disputes: usize, referee_allow: Vec<RefereeAllow>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let defense = cluster::disputes::Defense {
+        home: dir.to_path_buf(),
+        fault: Some(fault),
+        limits: traces::Limits::default(),
+        max_disputes,
+        referee_allow,
+        log: Arc::new(|_: &str| {}),
+    };
+    std::thread::spawn(move || cluster::disputes::serve(listener, defense));
+    address
+}
+
 /// Validates the history in `dir` against its node, which answers disputes computing
 /// with `fault` on a thread of its own; returns the report and the node's address.
 fn challenged(dir: &Path, fault: traces::Fault) -> (cluster::validate::Report, String) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let (home, quiet): (PathBuf, traces::wire::Log) = (dir.to_path_buf(), Arc::new(|_: &str| {}));
-    let limits = traces::Limits::default();
-    std::thread::spawn(move || cluster::disputes::serve(listener, home, Some(fault), limits, quiet));
-    let rules = traces::wire::Rules { timeout: std::time::Duration::from_secs(20), ..Default::default() };
-    let challenge = cluster::validate::Challenge { node: address.clone(), referee_listen: "127.0.0.1:0".into(), rules };
+    let address = serve_disputes(dir, fault, 4, Vec::new());
+    (challenge(dir, &address, "127.0.0.1:0"), address)
+}
+
+/// Validates the history in `dir` against the node answering disputes at `node`, holding
+/// the referee on `referee_listen`.
+fn challenge(dir: &Path, node: &str, referee_listen: &str) -> cluster::validate::Report {
+    let rules = traces::wire::Rules { timeout: Duration::from_secs(20), ..Default::default() };
+    let challenge = cluster::validate::Challenge { node: node.into(), referee_listen: referee_listen.into(), rules };
     let limits = traces::Limits::default();
     let options = cluster::validate::Options { from: None, to: None, degree: 4, limits, challenge: Some(challenge) };
-    (cluster::validate::validate(dir, &options, &|_, _| {}).unwrap(), address)
+    cluster::validate::validate(dir, &options, &|_, _| {}).unwrap()
 }
 
 fn counter_node(home: &Path, gas_limit: Option<u64>) -> anyhow::Result<Node> {
@@ -304,7 +403,7 @@ fn a_query_is_answered_while_a_block_runs() {
     block(&node, 1, &[r#"{"call": "add", "args": [7]}"#]);
     let runner = node.clone();
     let long = std::thread::spawn(move || runner.finalize(2, &[br#"{"call": "spin", "args": []}"#]).unwrap());
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    std::thread::sleep(Duration::from_millis(50));
     // The committed state answers at once: the block holds no lock while it runs.
     assert_eq!(query(&node, "/state", b"1")["height"], 1);
     assert!(!long.is_finished(), "the query waited for the block");

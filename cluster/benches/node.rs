@@ -63,10 +63,7 @@ fn main() {
     assert!(report.calls > calls);
     println!(
         "validate: {} calls in {} blocks, {:.3} s, {:.0} calls/s",
-        report.calls,
-        report.blocks,
-        report.seconds,
-        report.calls_per_second
+        report.calls, report.blocks, report.seconds, report.calls_per_second
     );
 
     // CheckTx while blocks execute: the mempool connection does not wait for consensus.

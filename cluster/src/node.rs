@@ -3,7 +3,8 @@
 //! the app hash is the machine's state hash from merkle-memory, the hash the stepper and
 //! the judge use, taken at the block's last call boundary. Every committed block goes to
 //! the history on disk before Commit returns, so a node killed at any point restarts with
-//! every committed block: from its latest snapshot plus the log.
+//! every committed block: from its latest snapshot plus the log. A new node may join from
+//! another's snapshot instead of the first block (crate::sync).
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -331,7 +331,12 @@ pub fn apply_snapshot_chunk(node: &Node, request: RequestApplySnapshotChunk) -> 
 
 /// Checks and stages one chunk; whether every chunk is now in.
 fn apply(restore: &mut Restore, request: &RequestApplySnapshotChunk) -> Result<bool, Refused<ApplyResult>> {
-    restore.metadata.chunk(request.index).map_err(refuse(ApplyResult::RejectSnapshot))?;
+    let (_, len) = restore.metadata.chunk(request.index).map_err(refuse(ApplyResult::RejectSnapshot))?;
+    // The length too: the restore allocates the size the metadata gives.
+    if request.chunk.len() != len {
+        let reason = anyhow::anyhow!("it has {} bytes, the metadata's chunk {len}", request.chunk.len());
+        return Err(Refused { result: ApplyResult::Retry, reason });
+    }
     let expected = restore.metadata.chunks[request.index as usize];
     if keccak(&request.chunk) != expected {
         let reason =

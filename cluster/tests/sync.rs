@@ -124,9 +124,11 @@ fn a_fresh_node_restores_a_snapshot_follows_the_chain_and_restarts() {
         // A chunk that is not the one the metadata names: fetched again, its sender rejected.
         let mut tampered = chunk.clone();
         tampered[0] ^= 1;
-        let refused = apply(&b, i, tampered, "liar");
-        assert_eq!(result(&refused), ApplyResult::Retry);
-        assert_eq!((refused.refetch_chunks, refused.reject_senders), (vec![i], vec!["liar".to_string()]));
+        for bad in [tampered, chunk[1..].to_vec(), Vec::new()] {
+            let refused = apply(&b, i, bad, "liar");
+            assert_eq!(result(&refused), ApplyResult::Retry);
+            assert_eq!((refused.refetch_chunks, refused.reject_senders), (vec![i], vec!["liar".to_string()]));
+        }
         assert!(dir.join("restore").exists(), "chunks are staged on disk");
         assert_eq!(result(&apply(&b, i, chunk, "peer")), ApplyResult::Accept);
     }

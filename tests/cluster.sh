@@ -2,6 +2,7 @@
 # The cluster on real CometBFT v0.38: four validators on 127.0.0.1..4, each with its own
 # `verigame node`, agree on app hashes while transactions go through CometBFT's RPC; a
 # validator killed with -9 restarts and catches up; `verigame validate --rpc` checks the chain;
+# a new full node joins by state sync from the validators' snapshots and agrees with them;
 # a full node started with a fault computes a wrong app hash, and `verigame validate
 # --challenge` plays the game against it over TCP; then a one-validator chain whose validator
 # computes wrong is caught through its RPC alone.
@@ -63,7 +64,10 @@ start_node() { # start_node INDEX [FLAGS...]: a verigame node and its CometBFT
     disown -a
 }
 
-cometbft testnet --v 4 --n 1 --o "$work/net" --starting-ip-address 127.0.0.1 >/dev/null
+# Validators 1 to 4 (net/node0..3), the faulty full node 5 (net/node4) and the full node 7
+# that joins by state sync (net/node6; 127.0.0.6 is the solo chain's, later).
+cometbft testnet --v 4 --n 2 --o "$work/net" --starting-ip-address 127.0.0.1 >/dev/null
+mv "$work/net/node5" "$work/net/node6"
 
 with_contract() { # with_contract GENESIS: the genesis names the contract its nodes run
     python3 - "$1" "$contract" <<'EOF'
@@ -74,8 +78,8 @@ genesis["app_state"] = {"module": "0x" + open(contract, "rb").read().hex()}
 json.dump(genesis, open(path, "w"), indent=2)
 EOF
 }
-for i in 0 1 2 3 4; do with_contract "$work/net/node$i/config/genesis.json"; done
-for i in 1 2 3 4 5; do
+for i in 0 1 2 3 4 6; do with_contract "$work/net/node$i/config/genesis.json"; done
+for i in 1 2 3 4 5 7; do
     cfg="$work/net/node$((i - 1))/config/config.toml"
     sed -i \
         -e "s#^proxy_app = .*#proxy_app = \"tcp://127.0.0.$i:26658\"#" \
@@ -84,6 +88,7 @@ for i in 1 2 3 4 5; do
         -e "s#^timeout_commit = .*#timeout_commit = \"300ms\"#" \
         -e "s#^addr_book_strict = .*#addr_book_strict = false#" \
         -e "s#^allow_duplicate_ip = .*#allow_duplicate_ip = true#" \
+        -e "s#@127.0.0.6:26656#@127.0.0.7:26656#g" \
         "$cfg"
 done
 
@@ -168,6 +173,35 @@ assert report["valid"] and report["wrong"] is None, report
 assert report["calls"] == 13, report  # 12 mints and transfers, 1 overdrawn transfer
 print(f"validate --rpc checked {report['blocks']} blocks and {report['calls']} calls from genesis: every one right")
 EOF
+
+# A new full node joins by state sync: its light client verifies the app hash through two
+# validators' RPC, its verigame node (an empty home) restores a snapshot the validators
+# offer, checked chunk by chunk, and goes on from the block after it.
+trust=$(height 1)
+trust_hash=$(rpc 1 "block?height=$trust" | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["block_id"]["hash"])')
+python3 - "$work/net/node6/config/config.toml" "$trust" "$trust_hash" <<'EOF'
+import re, sys
+path, height, block_hash = sys.argv[1:4]
+text = open(path).read()
+head, tail = text.split("[statesync]", 1)
+for key, value in [("enable", "true"), ("rpc_servers", '"http://127.0.0.1:26657,http://127.0.0.2:26657"'),
+                   ("trust_height", height), ("trust_hash", f'"{block_hash}"'),
+                   ("discovery_time", '"5s"'), ("chunk_request_timeout", '"5s"')]:
+    tail = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", tail, count=1)
+open(path, "w").write(head + "[statesync]" + tail)
+EOF
+start_node 7 --module "$contract" --snapshot-interval 5
+wait_height 7 $(( $(height 1) + 2 ))
+base=$(sed -n 's/^state sync: restored block \([0-9]*\),.*/\1/p' "$work/vnode7.log" | head -n 1)
+[ -n "$base" ] || fail "node 7 did not restore a snapshot"
+first=$(sed -n 's/^block \([0-9]*\): .*/\1/p' "$work/vnode7.log" | head -n 1)
+[ "$first" = $((base + 1)) ] || fail "node 7 restored block $base but the first block it ran is $first"
+common=$(( $(height 7) - 1 ))
+wait_height 1 "$common"
+[ "$(app_hash_at 7 "$common")" = "$(app_hash_at 1 "$common")" ] || fail "node 7 disagrees on the app hash at height $common"
+rpc 7 "abci_query?path=%22/state%22&data=0x$(printf '%s' $((base - 1)) | od -An -tx1 | tr -d ' \n')" |
+    grep -q 'below this node' || fail "node 7 did not refuse a query below its base"
+echo "node 7 joined by state sync at block $base, ran blocks from $first on, and agrees at height $common"
 
 # The faulty full node writes a wrong byte in every call; its CometBFT stops at the first
 # block whose app hash the network does not share.

@@ -53,12 +53,18 @@ pub fn outcome_leaf(record: &TxRecord) -> Hash {
 
 /// The app hash of a block whose outcome leaves are `leaves`, ending in state `state_hash`.
 pub fn app_hash_of(state_hash: &Hash, leaves: &[Hash]) -> Hash {
-    app_hash_opened(state_hash, &tree::root(leaves), leaves.len() as u32)
+    app_hash_from_root(state_hash, &tree::root(leaves), leaves.len() as u32)
 }
 
-/// The app hash from its three parts.
-pub fn app_hash_opened(state_hash: &Hash, outcomes_root: &Hash, count: u32) -> Hash {
-    tagged(Tag::App, &[state_hash, outcomes_root, &count.to_le_bytes()])
+/// The app hash of a block of `count` transactions whose outcomes root is `root`: what a
+/// snapshot's metadata carries instead of the leaves.
+pub fn app_hash_from_root(state_hash: &Hash, root: &Hash, count: u32) -> Hash {
+    tagged(Tag::App, &[state_hash, root, &count.to_le_bytes()])
+}
+
+/// The root over the outcome leaves of `txs`.
+pub fn outcomes_root(txs: &[TxRecord]) -> Hash {
+    tree::root(&txs.iter().map(outcome_leaf).collect::<Vec<_>>())
 }
 
 /// The app hash of a block of `txs` ending in state `state_hash`.

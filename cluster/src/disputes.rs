@@ -76,8 +76,9 @@ pub fn call_of(setup: &NodeSetup, before: Ledger, tx: &[u8]) -> Result<Call> {
 pub fn committed_call(home: &Path, height: u64, index: usize, fault: Option<Fault>) -> Result<Call> {
     let (history, blocks) = History::read(home, false)?;
     let setup = &history.setup;
-    let Some(block) = height.checked_sub(1).and_then(|h| blocks.get(h as usize)) else {
-        bail!("no committed block {height} (the node has {})", blocks.len());
+    let top = history.first_height() + blocks.len() as u64;
+    let Some(block) = height.checked_sub(1).and_then(|h| history.span(&blocks, h, height).ok()?.first()) else {
+        bail!("no committed block {height} (the node has blocks {} to {top})", history.first_height() + 1);
     };
     let Some(record) = block.txs.get(index) else {
         bail!("block {height} has no transaction {index} (it has {})", block.txs.len());

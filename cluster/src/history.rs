@@ -6,7 +6,12 @@
 //! DIR/module.wasm              the contract module's bytes
 //! DIR/blocks.log               one line per committed block: JSON, a tab, the Keccak-256 of the JSON
 //! DIR/snapshots/HEIGHT.snap    the machine after block HEIGHT (stepper's snapshot format)
+//! DIR/snapshots/HEIGHT.meta    its state sync metadata (crate::sync), absent at height 0
+//! DIR/restore/                 chunks of a snapshot being received by state sync
 //! ```
+//!
+//! A node that joined by state sync has a base: node.json names the block B whose
+//! snapshot it restored, its log starts at B + 1, and the snapshot at B is never pruned.
 //!
 //! A block is committed once its line is written and synced. A line cut short by a crash
 //! (no newline, or a checksum that does not match on the last line) was never
@@ -116,6 +121,38 @@ const FORMAT: &str = "verigame-node";
 /// Version 2: outcomes committed in the app hash, blocks record their state hash.
 const VERSION: u64 = 2;
 
+/// A block as a snapshot names it: enough to recompute its app hash from the state hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockSummary {
+    pub height: u64,
+    #[serde(with = "serde_hex::hash")]
+    pub state_hash: Hash,
+    /// The root over the block's outcome leaves (crate::commitment).
+    #[serde(with = "serde_hex::hash")]
+    pub outcomes_root: Hash,
+    pub transactions: u32,
+}
+
+impl BlockSummary {
+    pub fn of(block: &BlockRecord) -> Self {
+        Self {
+            height: block.height,
+            state_hash: block.state_hash,
+            outcomes_root: crate::commitment::outcomes_root(&block.txs),
+            transactions: block.txs.len() as u32,
+        }
+    }
+
+    /// The fresh contract, whose state hash is `state_hash`, at height 0.
+    pub fn fresh(state_hash: Hash) -> Self {
+        Self { height: 0, state_hash, outcomes_root: merkle_memory::hash::EMPTY, transactions: 0 }
+    }
+
+    pub fn app_hash(&self) -> Hash {
+        crate::commitment::app_hash_from_root(&self.state_hash, &self.outcomes_root, self.transactions)
+    }
+}
+
 /// `node.json`.
 #[derive(Serialize, Deserialize)]
 struct NodeFile {
@@ -126,6 +163,22 @@ struct NodeFile {
     /// traces' configuration JSON.
     config: Json,
     snapshot_interval: u64,
+    /// The block a state-synced node started from (absent: the contract's instantiation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base: Option<BlockSummary>,
+}
+
+impl NodeFile {
+    fn of(setup: &NodeSetup, base: Option<BlockSummary>) -> Self {
+        Self {
+            format: FORMAT.into(),
+            version: VERSION,
+            module_hash: keccak(&setup.module_bytes),
+            config: config_to_json(&setup.config),
+            snapshot_interval: setup.snapshot_interval,
+            base,
+        }
+    }
 }
 
 /// Whether `dir` holds a node's history.
@@ -138,10 +191,11 @@ pub struct History {
     dir: PathBuf,
     log: File,
     pub setup: NodeSetup,
-    /// Where each block's line starts in the log, in height order from `first`, and the
-    /// log's end: a block is read back from disk, not kept in memory.
+    /// Where each block's line starts in the log, in height order, and the log's end: a
+    /// block is read back from disk, not kept in memory.
     offsets: Vec<u64>,
-    first: u64,
+    /// The block a state-synced node started from.
+    pub base: Option<BlockSummary>,
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -164,15 +218,45 @@ impl History {
         }
         fs::create_dir_all(dir.join(SNAPSHOTS)).with_context(|| format!("cannot create {}", dir.display()))?;
         write_atomically(&dir.join(MODULE), &setup.module_bytes)?;
-        let node = NodeFile {
-            format: FORMAT.into(),
-            version: VERSION,
-            module_hash: keccak(&setup.module_bytes),
-            config: config_to_json(&setup.config),
-            snapshot_interval: setup.snapshot_interval,
-        };
-        write_atomically(&dir.join(NODE), serde_json::to_string_pretty(&node)?.as_bytes())?;
-        Ok(Self { log: open_log(dir)?, dir: dir.to_path_buf(), setup, offsets: vec![0], first: 1 })
+        write_atomically(&dir.join(NODE), serde_json::to_string_pretty(&NodeFile::of(&setup, None))?.as_bytes())?;
+        Ok(Self { log: open_log(dir)?, dir: dir.to_path_buf(), setup, offsets: vec![0], base: None })
+    }
+
+    /// Makes this history, which has no block yet, start after `base`, whose snapshot
+    /// state sync has saved: node.json, rewritten atomically, is the switch.
+    pub fn rebase(&mut self, base: BlockSummary) -> Result<()> {
+        if self.first_height() != 0 || fs::metadata(self.dir.join(LOG)).is_ok_and(|m| m.len() > 0) {
+            bail!("{}: only a history with no block yet can start from a snapshot", self.dir.display());
+        }
+        let node = NodeFile::of(&self.setup, Some(base));
+        write_atomically(&self.dir.join(NODE), serde_json::to_string_pretty(&node)?.as_bytes())?;
+        self.base = Some(base);
+        Ok(())
+    }
+
+    /// The height the history starts at: its base, or 0.
+    pub fn first_height(&self) -> u64 {
+        self.base.map_or(0, |b| b.height)
+    }
+
+    /// Refuses a height below the base: the node never had that state.
+    pub fn check_held(&self, height: u64) -> Result<()> {
+        match self.base {
+            Some(base) if height < base.height => bail!(
+                "block {height} is below this node's base: it joined by state sync at block {} and holds nothing earlier",
+                base.height
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The log's blocks after `after` up to `upto`, of the log `blocks` this history
+    /// read; an error names heights the history does not hold.
+    pub fn span<'a>(&self, blocks: &'a [BlockRecord], after: u64, upto: u64) -> Result<&'a [BlockRecord]> {
+        self.check_held(after)?;
+        let first = self.first_height();
+        let range = (after - first) as usize..(upto.saturating_sub(first)) as usize;
+        blocks.get(range).with_context(|| format!("the history holds no blocks {}..={upto}", after + 1))
     }
 
     /// Reopens a history and reads its committed blocks, dropping a last line that a
@@ -184,21 +268,29 @@ impl History {
     /// Reads a history; with `repair`, also cuts a torn last line from the log (a node
     /// does before appending; a validator reading another node's history does not).
     pub fn read(dir: &Path, repair: bool) -> Result<(Self, Vec<BlockRecord>)> {
-        let setup = read_setup(dir)?;
+        let (setup, base) = read_node(dir)?;
         let (blocks, offsets) = read_log(&dir.join(LOG), repair)?;
-        let first = blocks.first().map_or(1, |b| b.height);
         let log = if repair {
             open_log(dir)?
         } else {
             File::open(dir.join(LOG)).with_context(|| format!("cannot read {}", dir.join(LOG).display()))?
         };
-        Ok((Self { log, dir: dir.to_path_buf(), setup, offsets, first }, blocks))
+        let first = base.map_or(0, |b| b.height);
+        if blocks.first().is_some_and(|b| b.height != first + 1) {
+            bail!("{}: the log does not start at height {}", dir.display(), first + 1);
+        }
+        Ok((Self { log, dir: dir.to_path_buf(), setup, offsets, base }, blocks))
     }
 }
 
 /// What the history in `dir` fixes: its contract, configuration and snapshot interval,
 /// without reading its blocks.
 pub fn read_setup(dir: &Path) -> Result<NodeSetup> {
+    Ok(read_node(dir)?.0)
+}
+
+/// node.json and module.wasm: the setup and the base, if the node joined by state sync.
+fn read_node(dir: &Path) -> Result<(NodeSetup, Option<BlockSummary>)> {
     let node_path = dir.join(NODE);
     let text = fs::read_to_string(&node_path)
         .with_context(|| format!("{} is not a node history (no {NODE})", dir.display()))?;
@@ -218,7 +310,7 @@ pub fn read_setup(dir: &Path) -> Result<NodeSetup> {
         bail!("{}: the snapshot interval is 0", node_path.display());
     }
     let module = Module::new(&module_bytes)?;
-    Ok(NodeSetup { module_bytes: Arc::new(module_bytes), module, config, snapshot_interval })
+    Ok((NodeSetup { module_bytes: Arc::new(module_bytes), module, config, snapshot_interval }, node.base))
 }
 
 impl History {
@@ -238,7 +330,7 @@ impl History {
     /// Block `height` as the log records it, read from disk.
     pub fn block(&self, height: u64) -> Result<BlockRecord> {
         use std::io::{BufRead, BufReader, Seek, SeekFrom};
-        let index = height.checked_sub(self.first).map(|i| i as usize);
+        let index = height.checked_sub(self.first_height() + 1).map(|i| i as usize);
         let Some(&start) = index.and_then(|i| self.offsets.get(i + 1).and(self.offsets.get(i))) else {
             bail!("the log holds no block {height}");
         };
@@ -259,7 +351,7 @@ impl History {
 
     /// The history's snapshot folder.
     pub fn snapshots(&self) -> Snapshots {
-        Snapshots { dir: self.dir.join(SNAPSHOTS) }
+        Snapshots { dir: self.dir.join(SNAPSHOTS), base: self.base.map(|b| b.height) }
     }
 
     /// The latest snapshot at or below `height` whose state hash is `app_hash(height)`,
@@ -271,7 +363,10 @@ impl History {
     ) -> Result<Option<(u64, Machine)>> {
         let snapshots = self.snapshots();
         let heights = snapshots.heights()?;
-        let Some(&h) = heights.iter().rev().find(|&&h| h <= height) else { return Ok(None) };
+        // A snapshot below the base could not be checked against the log.
+        let Some(&h) = heights.iter().rev().find(|&&h| h <= height && h >= self.first_height()) else {
+            return Ok(None);
+        };
         let path = snapshots.path(h);
         let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut machine = Machine::restore(&bytes, std::slice::from_ref(&self.setup.module))
@@ -288,15 +383,53 @@ impl History {
 #[derive(Clone, Debug)]
 pub struct Snapshots {
     dir: PathBuf,
+    /// The base snapshot of a state-synced node: never pruned.
+    base: Option<u64>,
 }
 
 impl Snapshots {
     pub fn save(&self, height: u64, machine: &Machine) -> Result<()> {
-        write_atomically(&self.path(height), &machine.snapshot())
+        self.write(height, &machine.snapshot(), None)
     }
 
-    fn path(&self, height: u64) -> PathBuf {
+    /// Saves a snapshot's bytes, then its state sync metadata if it has any.
+    pub fn write(&self, height: u64, bytes: &[u8], metadata: Option<&[u8]>) -> Result<()> {
+        write_atomically(&self.path(height), bytes)?;
+        match metadata {
+            Some(metadata) => write_atomically(&self.metadata_path(height), metadata),
+            None => Ok(()),
+        }
+    }
+
+    /// The state sync metadata of the snapshot at `height`, if it has any.
+    pub fn metadata(&self, height: u64) -> Result<Option<Vec<u8>>> {
+        let path = self.metadata_path(height);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    pub fn path(&self, height: u64) -> PathBuf {
         self.dir.join(format!("{height:020}.snap"))
+    }
+
+    fn metadata_path(&self, height: u64) -> PathBuf {
+        self.dir.join(format!("{height:020}.meta"))
+    }
+
+    /// Removes the snapshot at `height`, its metadata first (none is left without it).
+    pub fn remove(&self, height: u64) -> Result<()> {
+        for path in [self.metadata_path(height), self.path(height)] {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("cannot remove {}", path.display()))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// The heights of the snapshots on disk, in increasing order.
@@ -309,13 +442,12 @@ impl Snapshots {
         Ok(heights)
     }
 
-    /// Removes all but the newest `keep` snapshots (at least one stays).
+    /// Removes all but the newest `keep` snapshots (at least one stays) and the base.
     pub fn prune(&self, keep: usize) -> Result<()> {
         let heights = self.heights()?;
         let old = heights.len().saturating_sub(keep.max(1));
-        for &h in &heights[..old] {
-            let path = self.path(h);
-            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        for &h in heights[..old].iter().filter(|&&h| Some(h) != self.base) {
+            self.remove(h)?;
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! - [`commitment`]: the app hash: the state hash and every transaction's outcome.
 //! - [`history`]: a node's setup, block log and snapshots on disk.
 //! - [`node`]: the ABCI application.
+//! - [`sync`]: state sync: the node's snapshots offered in chunks, and restored from them.
 //! - [`disputes`]: the node's side of the game, for any committed transaction.
 //! - [`proofs`]: query answers proven against an app hash, and their verifier.
 //! - [`rpc`]: a client of CometBFT's RPC.
@@ -20,5 +21,6 @@ pub mod node;
 pub mod proofs;
 pub mod rpc;
 pub mod serde_hex;
+pub mod sync;
 pub mod validate;
 pub mod values;

@@ -3,7 +3,8 @@
 //! the app hash is the machine's state hash from merkle-memory, the hash the stepper and
 //! the judge use, taken at the block's last call boundary. Every committed block goes to
 //! the history on disk before Commit returns, so a node killed at any point restarts with
-//! every committed block: from its latest snapshot plus the log.
+//! every committed block: from its latest snapshot plus the log. A new node may join from
+//! another's snapshot instead of the first block (crate::sync).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,12 +15,14 @@ use merkle_memory::{hex, Hash};
 use sha2::{Digest, Sha256};
 use tendermint_abci::Application;
 use tendermint_proto::v0_38::abci::{
-    ExecTxResult, RequestCheckTx, RequestFinalizeBlock, RequestInfo, RequestInitChain, RequestQuery, ResponseCheckTx,
-    ResponseCommit, ResponseFinalizeBlock, ResponseInfo, ResponseInitChain, ResponseQuery,
+    ExecTxResult, RequestApplySnapshotChunk, RequestCheckTx, RequestFinalizeBlock, RequestInfo, RequestInitChain,
+    RequestLoadSnapshotChunk, RequestOfferSnapshot, RequestQuery, ResponseApplySnapshotChunk, ResponseCheckTx,
+    ResponseCommit, ResponseFinalizeBlock, ResponseInfo, ResponseInitChain, ResponseListSnapshots,
+    ResponseLoadSnapshotChunk, ResponseOfferSnapshot, ResponseQuery,
 };
 use tendermint_proto::v0_38::crypto::{ProofOp, ProofOps};
 
-use crate::history::{BlockRecord, History, NodeSetup, TxOutcome, TxRecord, TxStatus};
+use crate::history::{BlockRecord, BlockSummary, History, NodeSetup, Snapshots, TxOutcome, TxRecord, TxStatus};
 use crate::ledger::{Exports, Ledger};
 use crate::proofs::{QueryProof, PROOF_TYPE};
 use traces::Fault;
@@ -28,14 +31,49 @@ use traces::Fault;
 struct State {
     history: History,
     ledger: Ledger,
-    /// App hashes by height; index 0 is the freshly instantiated contract's.
-    app_hashes: Vec<Hash>,
+    /// App hashes by height from the history's first (0, the freshly instantiated
+    /// contract's, or the base of a node that joined by state sync).
+    app_hashes: ByHeight<Hash>,
     /// Transactions by their CometBFT hash (SHA-256 of the bytes): height and index.
     txs: HashMap<[u8; 32], (u64, usize)>,
-    /// The fresh contract's state hash: the state at height 0.
-    initial_state: Hash,
+    /// The block the history starts after: the fresh contract at height 0, or the base
+    /// snapshot's block of a node that joined by state sync.
+    first: BlockSummary,
     /// A finalized block not yet committed, with the state after it.
     pending: Option<(BlockRecord, Ledger)>,
+}
+
+/// Values by height, from a first height on: heights below it have none.
+struct ByHeight<T> {
+    first: u64,
+    items: Vec<T>,
+}
+
+impl<T> ByHeight<T> {
+    fn get(&self, height: usize) -> Option<&T> {
+        (height as u64).checked_sub(self.first).and_then(|i| self.items.get(i as usize))
+    }
+
+    /// The last height with a value.
+    fn top(&self) -> u64 {
+        self.first + self.items.len() as u64 - 1
+    }
+
+    fn last(&self) -> &T {
+        self.items.last().expect("a value at the first height")
+    }
+
+    fn push(&mut self, value: T) {
+        self.items.push(value)
+    }
+}
+
+impl<T> std::ops::Index<usize> for ByHeight<T> {
+    type Output = T;
+
+    fn index(&self, height: usize) -> &T {
+        self.get(height).expect("a height the node holds")
+    }
 }
 
 /// The node, shared by CometBFT's connections (consensus, mempool, query).
@@ -48,6 +86,8 @@ pub struct Node {
     /// How this node computes wrong, if it was started to (tests and demos): a switch of
     /// this run only.
     fault: Option<Fault>,
+    /// The snapshot state sync is restoring, if any (crate::sync).
+    restore: Arc<Mutex<Option<crate::sync::Restore>>>,
 }
 
 /// What a node keeps: settings of a run, not of its history.
@@ -79,41 +119,41 @@ impl Node {
         let mut ledger = Ledger::new(&setup, fault)?;
         let history = History::create(dir, setup)?;
         history.snapshots().save(0, &ledger.executor.machine)?;
-        let initial = ledger.state_hash();
-        Ok(Self::assemble(history, ledger, initial, &[], fault))
+        let first = BlockSummary::fresh(ledger.state_hash());
+        Ok(Self::around(State::assemble(history, ledger, first, Vec::new()), fault))
     }
 
     /// Reopens the history in `dir`: the latest snapshot, then the log's blocks after it,
     /// re-executed with `fault` and checked against their recorded hashes (a node whose
     /// log another executor computed does not reopen).
     pub fn open(dir: &Path, fault: Option<Fault>) -> Result<Self> {
-        let (history, blocks) = History::open(dir)?;
-        if blocks.first().is_some_and(|b| b.height != 1) {
-            bail!("{}: the log does not start at height 1", dir.display());
-        }
-        let (from, mut ledger, initial) = replay_start(&history, &blocks, blocks.len() as u64, fault)?;
-        replay(&mut ledger, &blocks[from as usize..])?;
-        Ok(Self::assemble(history, ledger, initial, &blocks, fault))
+        Ok(Self::around(State::open(dir, fault)?, fault))
     }
 
-    /// The node over `history`, whose log holds `blocks`, with `ledger` the state after
-    /// the last and `initial_state` the fresh contract's.
-    fn assemble(
-        history: History,
-        ledger: Ledger,
-        initial_state: Hash,
-        blocks: &[BlockRecord],
-        fault: Option<Fault>,
-    ) -> Self {
-        let txs = blocks
-            .iter()
-            .flat_map(|b| b.txs.iter().enumerate().map(move |(i, t)| (tx_hash(&t.tx), (b.height, i))))
-            .collect();
-        let mut app_hashes = vec![crate::commitment::app_hash(&initial_state, &[])];
-        app_hashes.extend(blocks.iter().map(|b| b.app_hash));
-        let exports = ledger.exports.clone();
-        let state = State { history, ledger, app_hashes, txs, initial_state, pending: None };
-        Self { state: Arc::new(Mutex::new(state)), exports, retention: Retention::default(), fault }
+    fn around(state: State, fault: Option<Fault>) -> Self {
+        let exports = state.ledger.exports.clone();
+        let state = Arc::new(Mutex::new(state));
+        Self { state, exports, retention: Retention::default(), fault, restore: Arc::default() }
+    }
+
+    /// Reads the history again, as a restart would: after state sync has made it start
+    /// from a snapshot.
+    pub(crate) fn reopen(&self) -> Result<()> {
+        let dir = self.lock().history.dir().to_path_buf();
+        let state = State::open(&dir, self.fault)?;
+        *self.lock() = state;
+        Ok(())
+    }
+
+    /// The history's folder, setup and snapshots, for state sync.
+    pub(crate) fn home(&self) -> (std::path::PathBuf, NodeSetup, Snapshots) {
+        let s = self.lock();
+        (s.history.dir().to_path_buf(), s.history.setup.clone(), s.history.snapshots())
+    }
+
+    /// The snapshot being restored by state sync.
+    pub(crate) fn restore(&self) -> MutexGuard<'_, Option<crate::sync::Restore>> {
+        self.restore.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The node with `retention` instead of the default one.
@@ -134,6 +174,11 @@ impl Node {
         }
     }
 
+    /// The lowest height the node holds: 0, or the base of a node that joined by state sync.
+    pub fn first_height(&self) -> u64 {
+        self.lock().app_hashes.first
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves nothing half-written on disk: the
         // history is appended only after a block is complete.
@@ -143,7 +188,7 @@ impl Node {
     /// The committed height and app hash.
     pub fn committed(&self) -> (u64, Hash) {
         let s = self.lock();
-        (s.app_hashes.len() as u64 - 1, *s.app_hashes.last().expect("the initial hash"))
+        (s.app_hashes.top(), *s.app_hashes.last())
     }
 
     /// Serves ABCI on `addr` until the process ends.
@@ -165,15 +210,18 @@ impl Node {
             for (i, t) in block.txs.iter().enumerate() {
                 s.txs.insert(tx_hash(&t.tx), (height, i));
             }
-            s.app_hashes.push(block.app_hash);
             // A copy of the state to snapshot: encoding and syncing it happen off the lock.
             let due = height % s.history.setup.snapshot_interval == 0;
-            let snapshot = due.then(|| (s.history.snapshots(), ledger.executor.machine.clone()));
+            let snapshot = due.then(|| {
+                let summary = BlockSummary::of(&block);
+                (s.history.snapshots(), s.history.setup.clone(), summary, ledger.executor.machine.clone())
+            });
+            s.app_hashes.push(block.app_hash);
             s.ledger = ledger;
             (height, snapshot)
         };
-        if let Some((snapshots, machine)) = snapshot {
-            snapshots.save(height, &machine)?;
+        if let Some((snapshots, setup, summary, machine)) = snapshot {
+            crate::sync::save(&snapshots, &setup, summary, &machine)?;
             snapshots.prune(self.retention.snapshots)?;
         }
         Ok(height)
@@ -185,7 +233,7 @@ impl Node {
     pub fn finalize(&self, height: u64, txs: &[&[u8]]) -> Result<BlockRecord> {
         let mut ledger = {
             let s = self.lock();
-            let committed = s.app_hashes.len() as u64 - 1;
+            let committed = s.app_hashes.top();
             if height != committed + 1 {
                 bail!("block {height} cannot follow the committed height {committed}");
             }
@@ -195,7 +243,7 @@ impl Node {
         let mut s = self.lock();
         // CometBFT finalizes one block at a time; another commit in between would mean
         // this block was run on a state that is no longer the committed one.
-        let committed = s.app_hashes.len() as u64 - 1;
+        let committed = s.app_hashes.top();
         if height != committed + 1 {
             bail!("block {height} was run on height {}, but the committed height is now {committed}", height - 1);
         }
@@ -204,21 +252,60 @@ impl Node {
     }
 }
 
+impl State {
+    /// The history in `dir`: its latest snapshot, then the log's blocks after it,
+    /// re-executed with `fault` and checked against their recorded hashes.
+    fn open(dir: &Path, fault: Option<Fault>) -> Result<Self> {
+        let (history, blocks) = History::open(dir)?;
+        let top = history.first_height() + blocks.len() as u64;
+        let (from, mut ledger, first) = replay_start(&history, &blocks, top, fault)?;
+        replay(&mut ledger, history.span(&blocks, from, top)?)?;
+        Ok(Self::assemble(history, ledger, first, blocks))
+    }
+
+    /// The state of `history` after `first`, the block it starts after, then `blocks`.
+    fn assemble(history: History, ledger: Ledger, first: BlockSummary, blocks: Vec<BlockRecord>) -> Self {
+        let mut app_hashes = ByHeight { first: first.height, items: vec![first.app_hash()] };
+        let mut txs = HashMap::new();
+        for block in blocks {
+            txs.extend(block.txs.iter().enumerate().map(|(i, t)| (tx_hash(&t.tx), (block.height, i))));
+            app_hashes.push(block.app_hash);
+        }
+        Self { history, ledger, app_hashes, txs, first, pending: None }
+    }
+}
+
 /// Where a replay to block `height` of a history whose log holds `blocks` starts: its
 /// latest snapshot at or below `height` that restores to that block's state hash, else
-/// the fresh contract at height 0; with the fresh contract's state hash.
+/// the fresh contract at height 0 (the base snapshot, for a node that joined by state
+/// sync); with the block the history starts after.
 pub fn replay_start(
     history: &History,
     blocks: &[BlockRecord],
     height: u64,
     fault: Option<Fault>,
-) -> Result<(u64, Ledger, Hash)> {
+) -> Result<(u64, Ledger, BlockSummary)> {
+    history.check_held(height)?;
+    if let Some(base) = history.base {
+        let state_hash = |h: u64| {
+            if h == base.height {
+                Some(base.state_hash)
+            } else {
+                history.span(blocks, h - 1, h).ok()?.first().map(|b| b.state_hash)
+            }
+        };
+        let Some((h, machine)) = history.latest_snapshot(height, state_hash)? else {
+            bail!("{}: the base snapshot of block {} is missing", history.dir().display(), base.height);
+        };
+        return Ok((h, Ledger::on(machine, fault), base));
+    }
     let mut fresh = Ledger::new(&history.setup, fault)?;
     let initial = fresh.state_hash();
     let state_hash = |h: u64| if h == 0 { Some(initial) } else { blocks.get(h as usize - 1).map(|b| b.state_hash) };
+    let first = BlockSummary::fresh(initial);
     Ok(match history.latest_snapshot(height, state_hash)? {
-        Some((h, machine)) => (h, Ledger::on(machine, fault), initial),
-        None => (0, fresh, initial),
+        Some((h, machine)) => (h, Ledger::on(machine, fault), first),
+        None => (0, fresh, first),
     })
 }
 
@@ -226,7 +313,7 @@ pub fn replay_start(
 /// [`replay_start`], the log's blocks replayed with `fault`.
 pub fn state_after(history: &History, blocks: &[BlockRecord], height: u64, fault: Option<Fault>) -> Result<Ledger> {
     let (from, mut ledger, _) = replay_start(history, blocks, height, fault)?;
-    replay(&mut ledger, &blocks[from as usize..height as usize])?;
+    replay(&mut ledger, history.span(blocks, from, height)?)?;
     Ok(ledger)
 }
 
@@ -352,6 +439,22 @@ impl Application for Node {
         }
     }
 
+    fn list_snapshots(&self) -> ResponseListSnapshots {
+        crate::sync::list_snapshots(self)
+    }
+
+    fn offer_snapshot(&self, request: RequestOfferSnapshot) -> ResponseOfferSnapshot {
+        crate::sync::offer_snapshot(self, request)
+    }
+
+    fn load_snapshot_chunk(&self, request: RequestLoadSnapshotChunk) -> ResponseLoadSnapshotChunk {
+        crate::sync::load_snapshot_chunk(self, request)
+    }
+
+    fn apply_snapshot_chunk(&self, request: RequestApplySnapshotChunk) -> ResponseApplySnapshotChunk {
+        crate::sync::apply_snapshot_chunk(self, request)
+    }
+
     fn query(&self, request: RequestQuery) -> ResponseQuery {
         let height = u64::try_from(request.height).unwrap_or(0);
         match self.query_at(&request.path, &request.data, height, request.prove) {
@@ -438,10 +541,9 @@ impl Node {
                     Err(_) => bail!("the data is not a height in decimal"),
                 };
                 let s = self.lock();
+                s.history.check_held(height)?;
                 let app_hash = s.app_hashes[height as usize];
-                let proof = prove
-                    .then(|| self.block(&s, height).map(|b| QueryProof::of_app(height, b.as_ref(), s.initial_state)))
-                    .transpose()?;
+                let proof = prove.then(|| Self::summary(&s, height).map(|b| QueryProof::of_app(&b))).transpose()?;
                 let value = serde_json::to_vec(&StateAnswer { height, app_hash })?;
                 Ok(Answer { value, height, proof })
             }
@@ -449,12 +551,12 @@ impl Node {
                 let (mut ledger, block) = self.state_at(height, committed)?;
                 let machine = &mut ledger.executor.machine;
                 if path == "/storage" {
-                    let proof = prove.then(|| QueryProof::of_state(height, block.as_ref(), machine, Some(data)));
+                    let proof = prove.then(|| QueryProof::of_state(&block, machine, Some(data)));
                     let value = machine.store().storage.get(data).map(<[u8]>::to_vec);
                     let value = serde_json::to_vec(&StorageAnswer { key: data.to_vec(), value })?;
                     return Ok(Answer { value, height, proof });
                 }
-                let proof = prove.then(|| QueryProof::of_state(height, block.as_ref(), machine, None));
+                let proof = prove.then(|| QueryProof::of_state(&block, machine, None));
                 let record = ledger.execute(data);
                 let value = serde_json::to_vec(&ResultData { outcome: record.outcome, post_hash: record.post_hash })?;
                 Ok(Answer { value, height, proof })
@@ -464,15 +566,20 @@ impl Node {
     }
 
     /// Block `height` from the log (none at height 0).
-    fn block(&self, s: &State, height: u64) -> Result<Option<BlockRecord>> {
-        (height > 0).then(|| s.history.block(height)).transpose()
+    /// Block `height` as its app hash commits to it: the history's first, or one of its log.
+    fn summary(s: &State, height: u64) -> Result<BlockSummary> {
+        s.history.check_held(height)?;
+        match height == s.first.height {
+            true => Ok(s.first),
+            false => Ok(BlockSummary::of(&s.history.block(height)?)),
+        }
     }
 
     /// A copy of the state after block `height`, with the block: the committed state's
     /// copy taken under the lock, an earlier one rebuilt from the history without it.
-    fn state_at(&self, height: u64, committed: u64) -> Result<(Ledger, Option<BlockRecord>)> {
+    fn state_at(&self, height: u64, committed: u64) -> Result<(Ledger, BlockSummary)> {
         let s = self.lock();
-        let block = self.block(&s, height)?;
+        let block = Self::summary(&s, height)?;
         if height == committed {
             return Ok((s.ledger.clone(), block));
         }

@@ -11,8 +11,8 @@ use merkle_memory::{tree, Commitment, Hash};
 use serde::{Deserialize, Serialize};
 use stepper::Machine;
 
-use crate::commitment::{app_hash_opened, outcome_leaf};
-use crate::history::{BlockRecord, TxRecord};
+use crate::commitment::{app_hash_from_root, outcome_leaf};
+use crate::history::{BlockRecord, BlockSummary, TxRecord};
 use crate::serde_hex;
 
 /// The `type` of the proof's `ProofOp`.
@@ -46,8 +46,12 @@ pub struct AppOpening {
 }
 
 impl AppOpening {
+    fn of(block: &BlockSummary) -> Self {
+        Self { state_hash: block.state_hash, outcomes_root: block.outcomes_root, count: block.transactions }
+    }
+
     fn hash(&self) -> Hash {
-        app_hash_opened(&self.state_hash, &self.outcomes_root, self.count)
+        app_hash_from_root(&self.state_hash, &self.outcomes_root, self.count)
     }
 }
 
@@ -180,32 +184,24 @@ pub enum Proven {
 }
 
 impl QueryProof {
-    /// The app opening of `block` (height 0: the fresh contract, `state_hash`).
-    fn opening(block: Option<&BlockRecord>, state_hash: Hash) -> (AppOpening, Vec<Hash>) {
-        let leaves: Vec<Hash> = block.map(|b| b.txs.iter().map(outcome_leaf).collect()).unwrap_or_default();
-        let state_hash = block.map_or(state_hash, |b| b.state_hash);
-        (AppOpening { state_hash, outcomes_root: tree::root(&leaves), count: leaves.len() as u32 }, leaves)
-    }
-
     /// The proof of transaction `index` of `block`.
     pub fn of_tx(block: &BlockRecord, index: usize) -> Self {
-        let (app, leaves) = Self::opening(Some(block), [0; 32]);
+        let leaves: Vec<Hash> = block.txs.iter().map(outcome_leaf).collect();
         let siblings = tree::proof(&tree::layers(&leaves), &[index]).proof_hashes().to_vec();
         let tx = TxInclusion { index: index as u32, record: block.txs[index].clone(), siblings };
-        Self { height: block.height, app, tx: Some(tx), storage: None }
+        Self { height: block.height, app: AppOpening::of(&BlockSummary::of(block)), tx: Some(tx), storage: None }
     }
 
-    /// The proof of the app hash after block `height` (`block`, or none at height 0 where
-    /// the state is `initial_state`), opened one level.
-    pub fn of_app(height: u64, block: Option<&BlockRecord>, initial_state: Hash) -> Self {
-        Self { height, app: Self::opening(block, initial_state).0, tx: None, storage: None }
+    /// The proof of the app hash after `block`, opened one level.
+    pub fn of_app(block: &BlockSummary) -> Self {
+        Self { height: block.height, app: AppOpening::of(block), tx: None, storage: None }
     }
 
-    /// The proof of the state after block `height` (`block`, or none at height 0), with
-    /// the value under `key` in it if a key is given.
-    pub fn of_state(height: u64, block: Option<&BlockRecord>, machine: &mut Machine, key: Option<&[u8]>) -> Self {
+    /// The proof of the state after `block`, which is `machine`'s, with the value under
+    /// `key` in it if a key is given.
+    pub fn of_state(block: &BlockSummary, machine: &mut Machine, key: Option<&[u8]>) -> Self {
         let commitment = Commitment::of(machine);
-        let (app, _) = Self::opening(block, commitment.hash());
+        debug_assert_eq!(commitment.hash(), block.state_hash, "the machine is the state after the block");
         let storage = key.map(|key| {
             let path = machine.storage_mut().tree.prove(&key_hash(key));
             let value = machine.store().storage.get(key).map(<[u8]>::to_vec);
@@ -220,7 +216,7 @@ impl QueryProof {
             let state = StateOpening::of(&commitment);
             StorageInclusion { key: key.to_vec(), value, state, siblings: path.siblings, terminal, last_sibling }
         });
-        Self { height, app, tx: None, storage }
+        Self { height: block.height, app: AppOpening::of(block), tx: None, storage }
     }
 
     /// Checks the proof against `app_hash`, the app hash a header commits for its height,

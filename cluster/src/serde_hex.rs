@@ -33,6 +33,26 @@ pub mod hash {
     }
 }
 
+pub mod hashes {
+    use super::*;
+    use merkle_memory::Hash;
+
+    pub fn serialize<S: Serializer>(hashes: &[Hash], s: S) -> Result<S::Ok, S::Error> {
+        hashes.iter().map(merkle_memory::hex).collect::<Vec<_>>().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Hash>, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        texts
+            .iter()
+            .map(|t| {
+                merkle_memory::parse_hex(t)
+                    .ok_or_else(|| D::Error::custom(format!("`{t}` is not a 0x-hex 32-byte hash")))
+            })
+            .collect()
+    }
+}
+
 pub mod values {
     use super::*;
     use serde_json::Value as Json;

@@ -157,9 +157,9 @@ impl Report {
     }
 }
 
-/// The first and last block to check of `last`.
-fn range(options: &Options, last: u64, what: &str) -> Result<(u64, u64)> {
-    let from = options.from.unwrap_or(1).max(1);
+/// The first and last block to check of blocks `first` + 1 to `last`.
+fn range(options: &Options, first: u64, last: u64, what: &str) -> Result<(u64, u64)> {
+    let from = options.from.unwrap_or(first + 1).max(1);
     let to = options.to.unwrap_or(last).min(last);
     if from > to {
         bail!("no blocks to check: {what} has {last} blocks, the range is {from} to {to}");
@@ -171,9 +171,10 @@ fn range(options: &Options, last: u64, what: &str) -> Result<(u64, u64)> {
 pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> Result<Report> {
     let started = Instant::now();
     let (history, blocks) = History::read(dir, false)?;
-    let (from, to) = range(options, blocks.len() as u64, "the history")?;
+    let first = history.first_height();
+    let (from, to) = range(options, first, first + blocks.len() as u64, "the history")?;
     let (snapshot, ledger, _) = crate::node::replay_start(&history, &blocks, from - 1, None)?;
-    let blocks = blocks.into_iter().skip(snapshot as usize).take((to - snapshot) as usize).map(Ok);
+    let blocks = blocks.into_iter().skip((snapshot - first) as usize).take((to - snapshot) as usize).map(Ok);
     check_chain(&history.setup, blocks, (snapshot, ledger), (from, to), options, progress, started)
 }
 
@@ -187,7 +188,7 @@ pub fn validate_rpc(rpc: &str, setup: &NodeSetup, options: &Options, progress: &
     let rpc = crate::rpc::Rpc::new(rpc);
     // The app hash after block h is in block h + 1's header.
     let last = rpc.latest_height()?.saturating_sub(1);
-    let (from, to) = range(options, last, "the chain")?;
+    let (from, to) = range(options, 0, last, "the chain")?;
     let mut ledger = Ledger::new(setup, None)?;
     let blocks = rpc.committed_blocks(1, to, ledger.state_hash());
     check_chain(setup, blocks.into_iter(), (0, ledger), (from, to), options, progress, started)

@@ -457,7 +457,10 @@ fn old_snapshots_are_pruned_and_comet_may_prune_old_blocks() {
     let mut kept: Vec<String> =
         fs::read_dir(dir.join("snapshots")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     kept.sort();
-    assert_eq!(kept, [format!("{:020}.snap", 4), format!("{:020}.snap", 5)]);
+    // Each with its state sync metadata.
+    let expected: Vec<String> =
+        [4, 5].iter().flat_map(|h| [format!("{h:020}.meta"), format!("{h:020}.snap")]).collect();
+    assert_eq!(kept, expected);
     // A restart comes back from the newest snapshot; the log still has every block.
     drop(node);
     let node = Node::open(&dir, None).unwrap();

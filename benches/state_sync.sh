@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# A new node joining a chain of BLOCKS blocks: by block sync (every block run from genesis)
+# against state sync (the validator's latest snapshot restored, then the blocks after it).
+# A one-validator CometBFT v0.38 chain (timeout_commit 50ms, a snapshot every 100 blocks)
+# runs the token contract, fed mints and transfers through the RPC while it grows; at
+# BLOCKS, a fresh full node (verigame node with an empty home, and its CometBFT) joins by
+# state sync and is timed until it reaches that height; then another fresh one by block
+# sync. State sync goes first: the chain keeps growing, and the snapshot it restores should
+# be the one at BLOCKS. Not run by CI; run it under `flock /tmp/cluster.lock` (its addresses, 127.0.0.8 and
+# 127.0.0.9, are free in tests/cluster.sh but not across other benches).
+#
+# Usage: benches/state_sync.sh [VERIGAME_BINARY] [BLOCKS]   (cometbft must be on PATH)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+verigame=${1:-target/release/verigame}
+blocks=${2:-1000}
+contract=tests/contracts/token.wat
+work=$(mktemp -d /tmp/verigame-sync-bench.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+height() { # height IP -> the latest block height of the CometBFT whose RPC is on IP, or 0
+    curl -sf --max-time 5 "http://$1:26657/status" 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["sync_info"]["latest_block_height"])' 2>/dev/null || echo 0
+}
+
+configure() { # configure HOME IP: CometBFT in HOME on IP, its app on IP:26658
+    sed -i \
+        -e "s#^proxy_app = .*#proxy_app = \"tcp://$2:26658\"#" \
+        -e "s#^laddr = \"tcp://127.0.0.1:26657\"#laddr = \"tcp://$2:26657\"#" \
+        -e "s#^laddr = \"tcp://0.0.0.0:26656\"#laddr = \"tcp://$2:26656\"#" \
+        -e 's#^timeout_commit = .*#timeout_commit = "50ms"#' \
+        -e 's#^addr_book_strict = .*#addr_book_strict = false#' \
+        -e 's#^allow_duplicate_ip = .*#allow_duplicate_ip = true#' \
+        "$1/config/config.toml"
+}
+
+start() { # start NAME IP [FLAGS...]: a verigame node in $work/vNAME and the CometBFT in $work/NAME
+    local name=$1 ip=$2; shift 2
+    "$verigame" node --home "$work/v$name" --abci "$ip:26658" --module "$contract" "$@" >"$work/v$name.log" 2>&1 &
+    pids+=($!)
+    sleep 0.3
+    cometbft start --home "$work/$name" >"$work/$name.log" 2>&1 &
+    pids+=($!)
+    disown -a
+}
+
+cometbft init --home "$work/chain" >/dev/null 2>&1
+configure "$work/chain" 127.0.0.8
+start chain 127.0.0.8 --snapshot-interval 100
+validator="$(cometbft show-node-id --home "$work/chain")@127.0.0.8:26656"
+
+# Mints and transfers, a few per block, until the chain has BLOCKS blocks.
+python3 - "$blocks" <<'PY'
+import http.client, json, sys, time, urllib.parse
+blocks = int(sys.argv[1])
+def get(conn, path):
+    conn.request("GET", path)
+    return json.loads(conn.getresponse().read())
+for _ in range(100):
+    try:
+        conn = http.client.HTTPConnection("127.0.0.8", 26657, timeout=30)
+        height = int(get(conn, "/status")["result"]["sync_info"]["latest_block_height"])
+        break
+    except OSError:
+        time.sleep(0.2)
+sent = 0
+while height < blocks:
+    for _ in range(4):
+        sent += 1
+        n = sent % 500 + 1
+        # Each transaction distinct (the mempool drops repeats): the amount is the count.
+        call = {"call": "mint", "args": [n, 1000000]} if sent <= 500 else {"call": "transfer", "args": [n, n % 500 + 1, sent]}
+        answer = get(conn, "/broadcast_tx_async?tx=" + urllib.parse.quote(json.dumps(json.dumps(call))))
+        assert "error" not in answer, answer
+    time.sleep(0.1)
+    height = int(get(conn, "/status")["result"]["sync_info"]["latest_block_height"])
+print(f"{sent} calls sent, height {height}", file=sys.stderr)
+PY
+target=$(height 127.0.0.8)
+
+join() { # join NAME [STATESYNC]: a fresh full node on 127.0.0.9, timed until it reaches $target
+    local name=$1
+    cometbft init --home "$work/$name" >/dev/null 2>&1
+    cp "$work/chain/config/genesis.json" "$work/$name/config/genesis.json"
+    configure "$work/$name" 127.0.0.9
+    sed -i -e "s#^persistent_peers = .*#persistent_peers = \"$validator\"#" "$work/$name/config/config.toml"
+    if [ "${2:-}" = statesync ]; then
+        local trust trust_hash
+        trust=$(height 127.0.0.8)
+        trust_hash=$(curl -sf "http://127.0.0.8:26657/block?height=$trust" | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["block_id"]["hash"])')
+        python3 - "$work/$name/config/config.toml" "$trust" "$trust_hash" <<'PY'
+import re, sys
+path, height, block_hash = sys.argv[1:4]
+head, tail = open(path).read().split("[statesync]", 1)
+for key, value in [("enable", "true"), ("rpc_servers", '"http://127.0.0.8:26657,http://127.0.0.8:26657"'),
+                   ("trust_height", height), ("trust_hash", f'"{block_hash}"'),
+                   ("discovery_time", '"5s"'), ("chunk_request_timeout", '"5s"')]:
+    tail = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", tail, count=1)
+open(path, "w").write(head + "[statesync]" + tail)
+PY
+    fi
+    local started
+    started=$(date +%s.%N)
+    start "$name" 127.0.0.9
+    until [ "$(height 127.0.0.9)" -ge "$target" ]; do sleep 0.2; done
+    python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.1f}")' "$started" "$(date +%s.%N)"
+    local n=${#pids[@]}
+    kill -9 "${pids[$((n - 2))]}" "${pids[$((n - 1))]}"
+    sleep 1
+}
+
+state_sync=$(join statesync statesync)
+restored=$(sed -n 's/^state sync: restored block \([0-9]*\),.*/\1/p' "$work/vstatesync.log")
+[ -n "$restored" ] || { echo "the state sync node restored no snapshot" >&2; exit 1; }
+synced=$(grep -c '^block ' "$work/vstatesync.log")
+block_sync=$(join blocksync)
+echo "target height $target, calls $(grep -o '[0-9]* txs' "$work/vchain.log" | awk '{n += $1} END {print n}') by the end"
+echo "state sync: $state_sync s (restored block $restored, then ran $synced blocks; CometBFT's discovery_time is 5 s of it)"
+echo "block sync: $block_sync s (ran blocks 1 to $target)"

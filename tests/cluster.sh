@@ -173,6 +173,15 @@ assert report["valid"] and report["wrong"] is None, report
 assert report["calls"] == 13, report  # 12 mints and transfers, 1 overdrawn transfer
 print(f"validate --rpc checked {report['blocks']} blocks and {report['calls']} calls from genesis: every one right")
 EOF
+# From a snapshot fetched through the RPC (checked against its header) instead of genesis.
+"$verigame" validate --rpc "http://127.0.0.2:26657" --from $((common - 1)) --to "$common" --json \
+    >"$work/rpc.json" 2>"$work/rpc.log" || fail "validate --rpc --from: $(cat "$work/rpc.json" "$work/rpc.log")"
+python3 - "$work/rpc.json" "$common" <<'EOF' || fail "validate --rpc --from: $(cat "$work/rpc.json")"
+import json, sys
+report, common = json.load(open(sys.argv[1])), int(sys.argv[2])
+assert report["valid"] and 0 < report["snapshot"] < common - 1 and report["snapshot"] % 5 == 0, report
+print(f"validate --rpc --from {common - 1} started from the snapshot of block {report['snapshot']}: every block right")
+EOF
 
 # A new full node joins by state sync: its light client verifies the app hash through two
 # validators' RPC, its verigame node (an empty home) restores a snapshot the validators

@@ -511,7 +511,9 @@ impl Node {
     /// - `/state` (data: nothing, or a height in decimal): the app hash;
     /// - `/storage` (data: a key's bytes): the value the contract stores under it;
     /// - `/call` (data: a transaction): what the call would give, run on that state and
-    ///   thrown away; its proof proves the state it ran on.
+    ///   thrown away; its proof proves the state it ran on;
+    /// - `/snapshots` and `/snapshot_chunk` (data: `HEIGHT/INDEX`): state sync's snapshots
+    ///   and chunks, for validators that start from one (their own checks are the proof).
     ///
     /// An earlier state is rebuilt from the history on disk (its nearest snapshot and the
     /// log) without holding up the node.
@@ -561,7 +563,12 @@ impl Node {
                 let value = serde_json::to_vec(&ResultData { outcome: record.outcome, post_hash: record.post_hash })?;
                 Ok(Answer { value, height, proof })
             }
-            _ => bail!("unknown query path `{path}`; paths: /tx, /state, /storage, /call"),
+            "/snapshots" | "/snapshot_chunk" => {
+                let (_, _, snapshots) = self.home();
+                let value = crate::sync::answer(&snapshots, path, data)?;
+                Ok(Answer { value, height: committed, proof: None })
+            }
+            _ => bail!("unknown query path `{path}`; paths: /tx, /state, /storage, /call, /snapshots, /snapshot_chunk"),
         }
     }
 

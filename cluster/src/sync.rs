@@ -114,6 +114,35 @@ impl Metadata {
         Ok((offset, self.chunk_size.min(self.size - offset) as usize))
     }
 
+    /// Checks chunk `index` against the metadata: its length (a restore allocates the size
+    /// the metadata gives) and its Keccak-256.
+    fn check_chunk(&self, index: u32, chunk: &[u8]) -> Result<()> {
+        let (_, len) = self.chunk(index)?;
+        if chunk.len() != len {
+            bail!("chunk {index} has {} bytes, the metadata's {len}", chunk.len());
+        }
+        let expected = self.chunks[index as usize];
+        if keccak(chunk) != expected {
+            bail!("chunk {index}'s Keccak-256 is {}, the metadata's {}", hex(&keccak(chunk)), hex(&expected));
+        }
+        Ok(())
+    }
+
+    /// The machine the snapshot's `bytes` restore, if it has the metadata's state hash.
+    fn restore(&self, bytes: &[u8], setup: &NodeSetup) -> Result<Machine> {
+        let mut machine = Machine::restore(bytes, std::slice::from_ref(&setup.module))
+            .context("the chunks do not restore a machine")?;
+        let restored = state_hash(&mut machine);
+        if restored != self.block.state_hash {
+            bail!(
+                "the machine restores to state hash {}, the metadata says {}",
+                hex(&restored),
+                hex(&self.block.state_hash)
+            );
+        }
+        Ok(machine)
+    }
+
     /// Whether a node running `setup` may restore this snapshot.
     fn check_setup(&self, setup: &NodeSetup) -> Result<()> {
         let ours = keccak(&setup.module_bytes);
@@ -166,6 +195,66 @@ fn listed(snapshots: &Snapshots) -> Result<Vec<Snapshot>> {
         });
     }
     Ok(listed)
+}
+
+/// A snapshot as `/snapshots` lists it.
+#[derive(Serialize, Deserialize)]
+pub struct Listed {
+    pub height: u64,
+    pub format: u32,
+    /// The metadata's bytes (their Keccak-256 is the snapshot's hash), as text.
+    pub metadata: String,
+}
+
+/// The answer to the query `/snapshots` (the snapshots on disk that have metadata, as
+/// JSON) or `/snapshot_chunk` (data `HEIGHT/INDEX`: the chunk's bytes).
+pub fn answer(snapshots: &Snapshots, path: &str, data: &[u8]) -> Result<Vec<u8>> {
+    if path == "/snapshots" {
+        let listed = listed(snapshots)?
+            .into_iter()
+            .map(|s| Listed {
+                height: s.height,
+                format: s.format,
+                metadata: String::from_utf8_lossy(&s.metadata).into_owned(),
+            })
+            .collect::<Vec<_>>();
+        return Ok(serde_json::to_vec(&listed)?);
+    }
+    let text = std::str::from_utf8(data).ok().and_then(|t| t.trim().split_once('/'));
+    let parsed = text.and_then(|(h, i)| Some((h.parse().ok()?, i.parse().ok()?)));
+    let Some((height, index)) = parsed else { bail!("the data is not HEIGHT/INDEX in decimal") };
+    read_chunk(snapshots, height, FORMAT, index)
+}
+
+/// The validator's side: the state after the latest snapshot a node at `rpc` lists at or
+/// below block `at_most`, each chunk checked against the metadata, the metadata against
+/// the app hash the next block's header commits and the restored machine against the
+/// metadata's state hash. None if the node lists none.
+pub fn fetch(rpc: &crate::rpc::Rpc, setup: &NodeSetup, at_most: u64) -> Result<Option<(BlockSummary, Machine)>> {
+    let listed: Vec<Listed> = serde_json::from_slice(&rpc.abci_query("/snapshots", b"", 0, false)?.value)
+        .context("the node's /snapshots answer is not a list of snapshots")?;
+    let Some(chosen) = listed.iter().filter(|s| s.format == FORMAT && s.height <= at_most).max_by_key(|s| s.height)
+    else {
+        return Ok(None);
+    };
+    let height = chosen.height;
+    let m = Metadata::parse(chosen.metadata.as_bytes()).with_context(|| format!("snapshot {height}"))?;
+    if m.block.height != height {
+        bail!("snapshot {height}: its metadata names block {}", m.block.height);
+    }
+    m.check_setup(setup).with_context(|| format!("snapshot {height}"))?;
+    let header = rpc.app_hash_after(height, std::time::Duration::ZERO)?;
+    if m.block.app_hash() != header {
+        bail!("snapshot {height}: its block's app hash is {}, the header's {}", hex(&m.block.app_hash()), hex(&header));
+    }
+    let mut bytes = Vec::with_capacity(m.size as usize);
+    for index in 0..m.chunks.len() as u32 {
+        let chunk = rpc.abci_query("/snapshot_chunk", format!("{height}/{index}").as_bytes(), 0, false)?.value;
+        m.check_chunk(index, &chunk).with_context(|| format!("snapshot {height}"))?;
+        bytes.extend_from_slice(&chunk);
+    }
+    let machine = m.restore(&bytes, setup).with_context(|| format!("snapshot {height}"))?;
+    Ok(Some((m.block, machine)))
 }
 
 /// LoadSnapshotChunk: the chunk read from the snapshot's file; empty (CometBFT's
@@ -331,18 +420,8 @@ pub fn apply_snapshot_chunk(node: &Node, request: RequestApplySnapshotChunk) -> 
 
 /// Checks and stages one chunk; whether every chunk is now in.
 fn apply(restore: &mut Restore, request: &RequestApplySnapshotChunk) -> Result<bool, Refused<ApplyResult>> {
-    let (_, len) = restore.metadata.chunk(request.index).map_err(refuse(ApplyResult::RejectSnapshot))?;
-    // The length too: the restore allocates the size the metadata gives.
-    if request.chunk.len() != len {
-        let reason = anyhow::anyhow!("it has {} bytes, the metadata's chunk {len}", request.chunk.len());
-        return Err(Refused { result: ApplyResult::Retry, reason });
-    }
-    let expected = restore.metadata.chunks[request.index as usize];
-    if keccak(&request.chunk) != expected {
-        let reason =
-            anyhow::anyhow!("its Keccak-256 is {}, the metadata's {}", hex(&keccak(&request.chunk)), hex(&expected));
-        return Err(Refused { result: ApplyResult::Retry, reason });
-    }
+    restore.metadata.chunk(request.index).map_err(refuse(ApplyResult::RejectSnapshot))?;
+    restore.metadata.check_chunk(request.index, &request.chunk).map_err(refuse(ApplyResult::Retry))?;
     let path = restore.chunk_path(request.index);
     fs::write(&path, &request.chunk)
         .with_context(|| format!("cannot write {}", path.display()))
@@ -363,18 +442,7 @@ fn complete(node: &Node, restore: &Restore) -> Result<(), Refused<ApplyResult>> 
         bytes.extend_from_slice(&chunk);
     }
     let (home, setup, snapshots) = node.home();
-    let mut machine = Machine::restore(&bytes, std::slice::from_ref(&setup.module))
-        .context("the chunks do not restore a machine")
-        .map_err(refuse(ApplyResult::RejectSnapshot))?;
-    let restored = state_hash(&mut machine);
-    if restored != m.block.state_hash {
-        let reason = anyhow::anyhow!(
-            "the machine restores to state hash {}, the metadata says {}",
-            hex(&restored),
-            hex(&m.block.state_hash)
-        );
-        return Err(Refused { result: ApplyResult::RejectSnapshot, reason });
-    }
+    m.restore(&bytes, &setup).map_err(refuse(ApplyResult::RejectSnapshot))?;
     install(&home, &snapshots, restore, &bytes).map_err(abort())?;
     node.reopen().map_err(abort())
 }

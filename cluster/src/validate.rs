@@ -179,9 +179,11 @@ pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> R
 }
 
 /// Validates the chain a CometBFT node serves at `rpc` (`http://HOST:PORT`), whose
-/// contract and configuration are `setup`, from genesis: every block's transactions
-/// replayed, each result's outcome and post-state and each block's app hash (the next
-/// header's) checked. Blocks are read while earlier ones are checked, none kept.
+/// contract and configuration are `setup`: every block's transactions replayed, each
+/// result's outcome and post-state and each block's app hash (the next header's) checked.
+/// From genesis, or with `options.from`, from the latest snapshot the node lists before
+/// that block (fetched and checked against its header: `sync::fetch`). Blocks are read
+/// while earlier ones are checked, none kept.
 pub fn validate_rpc(rpc: &str, setup: &NodeSetup, options: &Options, progress: &dyn Fn(u64, u64)) -> Result<Report> {
     // Reading the chain is part of validating it: the clock starts here.
     let started = Instant::now();
@@ -189,9 +191,13 @@ pub fn validate_rpc(rpc: &str, setup: &NodeSetup, options: &Options, progress: &
     // The app hash after block h is in block h + 1's header.
     let last = rpc.latest_height()?.saturating_sub(1);
     let (from, to) = range(options, 0, last, "the chain")?;
-    let mut ledger = Ledger::new(setup, None)?;
-    let blocks = rpc.committed_blocks(1, to, ledger.state_hash());
-    check_chain(setup, blocks.into_iter(), (0, ledger), (from, to), options, progress, started)
+    let fetched = if from > 1 { crate::sync::fetch(&rpc, setup, from - 1)? } else { None };
+    let (start, mut ledger) = match fetched {
+        Some((block, machine)) => (block.height, Ledger::on(machine, None)),
+        None => (0, Ledger::new(setup, None)?),
+    };
+    let blocks = rpc.committed_blocks(start + 1, to, ledger.state_hash());
+    check_chain(setup, blocks.into_iter(), (start, ledger), (from, to), options, progress, started)
 }
 
 /// Checks `blocks` (those after block `snapshot`, up to `to`) from `ledger`, the state

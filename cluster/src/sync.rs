@@ -316,9 +316,12 @@ pub fn apply_snapshot_chunk(node: &Node, request: RequestApplySnapshotChunk) -> 
             }
             Err(refused) => {
                 eprintln!("state sync: the snapshot of block {height} refused: {:#}", refused.reason);
-                // Chunks that match the metadata but do not restore it: its senders offered a
-                // bad snapshot.
-                let mut senders: Vec<String> = r.senders.iter().flatten().cloned().collect();
+                // Chunks that match the metadata but do not restore the verified state: their
+                // senders offered a bad snapshot. (ABORT is this node's own failure.)
+                let mut senders: Vec<String> = match refused.result {
+                    ApplyResult::RejectSnapshot => r.senders.iter().flatten().cloned().collect(),
+                    _ => Vec::new(),
+                };
                 senders.sort_unstable();
                 senders.dedup();
                 let _ = fs::remove_dir_all(&r.staging);
@@ -331,7 +334,8 @@ pub fn apply_snapshot_chunk(node: &Node, request: RequestApplySnapshotChunk) -> 
 
 /// Checks and stages one chunk; whether every chunk is now in.
 fn apply(restore: &mut Restore, request: &RequestApplySnapshotChunk) -> Result<bool, Refused<ApplyResult>> {
-    let (_, len) = restore.metadata.chunk(request.index).map_err(refuse(ApplyResult::RejectSnapshot))?;
+    // CometBFT asks only for chunks the offer counted: another index is a broken sync.
+    let (_, len) = restore.metadata.chunk(request.index).map_err(refuse(ApplyResult::Abort))?;
     // The length too: the restore allocates the size the metadata gives.
     if request.chunk.len() != len {
         let reason = anyhow::anyhow!("it has {} bytes, the metadata's chunk {len}", request.chunk.len());

@@ -120,7 +120,13 @@ state_sync=$(join statesync statesync)
 restored=$(sed -n 's/^state sync: restored block \([0-9]*\),.*/\1/p' "$work/vstatesync.log")
 [ -n "$restored" ] || { echo "the state sync node restored no snapshot" >&2; exit 1; }
 synced=$(grep -c '^block ' "$work/vstatesync.log")
+snapshot=$(python3 - "$work/vstatesync/snapshots/$(printf '%020d' "$restored").meta" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+print(f"{m['size']} bytes in {len(m['chunks'])} chunk(s) of {m['chunk_size']}")
+PY
+)
 block_sync=$(join blocksync)
 echo "target height $target, calls $(grep -o '[0-9]* txs' "$work/vchain.log" | awk '{n += $1} END {print n}') by the end"
-echo "state sync: $state_sync s (restored block $restored, then ran $synced blocks; CometBFT's discovery_time is 5 s of it)"
+echo "state sync: $state_sync s (restored block $restored: $snapshot; then ran $synced blocks; CometBFT's discovery_time is 5 s of it)"
 echo "block sync: $block_sync s (ran blocks 1 to $target)"

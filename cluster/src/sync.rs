@@ -405,9 +405,12 @@ pub fn apply_snapshot_chunk(node: &Node, request: RequestApplySnapshotChunk) -> 
             }
             Err(refused) => {
                 eprintln!("state sync: the snapshot of block {height} refused: {:#}", refused.reason);
-                // Chunks that match the metadata but do not restore it: its senders offered a
-                // bad snapshot.
-                let mut senders: Vec<String> = r.senders.iter().flatten().cloned().collect();
+                // Chunks that match the metadata but do not restore the verified state: their
+                // senders offered a bad snapshot. (ABORT is this node's own failure.)
+                let mut senders: Vec<String> = match refused.result {
+                    ApplyResult::RejectSnapshot => r.senders.iter().flatten().cloned().collect(),
+                    _ => Vec::new(),
+                };
                 senders.sort_unstable();
                 senders.dedup();
                 let _ = fs::remove_dir_all(&r.staging);
@@ -420,7 +423,8 @@ pub fn apply_snapshot_chunk(node: &Node, request: RequestApplySnapshotChunk) -> 
 
 /// Checks and stages one chunk; whether every chunk is now in.
 fn apply(restore: &mut Restore, request: &RequestApplySnapshotChunk) -> Result<bool, Refused<ApplyResult>> {
-    restore.metadata.chunk(request.index).map_err(refuse(ApplyResult::RejectSnapshot))?;
+    // CometBFT asks only for chunks the offer counted: another index is a broken sync.
+    restore.metadata.chunk(request.index).map_err(refuse(ApplyResult::Abort))?;
     restore.metadata.check_chunk(request.index, &request.chunk).map_err(refuse(ApplyResult::Retry))?;
     let path = restore.chunk_path(request.index);
     fs::write(&path, &request.chunk)

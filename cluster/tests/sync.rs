@@ -240,7 +240,11 @@ fn offers_the_node_must_not_take_are_refused() {
     )
     .unwrap();
     assert_eq!(offer(&other, &snapshot, &verified), OfferResult::Reject);
-    // Chunks with no snapshot offered.
+    // Chunks with no snapshot offered, or past the offered snapshot's last.
+    assert_eq!(result(&apply(&b, 0, load(&a, &snapshot, 0), "peer")), ApplyResult::Abort);
+    assert_eq!(offer(&b, &snapshot, &verified), OfferResult::Accept);
+    let past = apply(&b, snapshot.chunks, Vec::new(), "peer");
+    assert_eq!((result(&past), past.reject_senders), (ApplyResult::Abort, vec![]));
     assert_eq!(result(&apply(&b, 0, load(&a, &snapshot, 0), "peer")), ApplyResult::Abort);
     assert_eq!(b.committed().0, 0);
 }

@@ -1425,13 +1425,14 @@ mod tests {
     }
 
     /// Connects and sends `line`, then waits for the referee to close the connection.
+    /// Connects and sends `line` before returning, so that the referee meets it before
+    /// any connection made after; then waits for the answer on a thread of its own.
     fn send_and_wait(address: std::net::SocketAddr, line: String) {
+        let Ok(mut stream) = TcpStream::connect(address) else { return };
+        let _ = stream.write_all(line.as_bytes());
         thread::spawn(move || {
-            if let Ok(mut stream) = TcpStream::connect(address) {
-                let _ = stream.write_all(line.as_bytes());
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
-                let _ = stream.read_to_end(&mut Vec::new());
-            }
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
+            let _ = stream.read_to_end(&mut Vec::new());
         });
     }
 

@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 
 verigame=${1:-target/release/verigame}
 blocks=${2:-1000}
+. tests/chain.sh
 contract=tests/contracts/token.wat
 work=$(mktemp -d /tmp/verigame-sync-bench.XXXXXX)
 pids=()
@@ -30,17 +31,6 @@ height() { # height IP -> the latest block height of the CometBFT whose RPC is o
         python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["sync_info"]["latest_block_height"])' 2>/dev/null || echo 0
 }
 
-configure() { # configure HOME IP: CometBFT in HOME on IP, its app on IP:26658
-    sed -i \
-        -e "s#^proxy_app = .*#proxy_app = \"tcp://$2:26658\"#" \
-        -e "s#^laddr = \"tcp://127.0.0.1:26657\"#laddr = \"tcp://$2:26657\"#" \
-        -e "s#^laddr = \"tcp://0.0.0.0:26656\"#laddr = \"tcp://$2:26656\"#" \
-        -e 's#^timeout_commit = .*#timeout_commit = "50ms"#' \
-        -e 's#^addr_book_strict = .*#addr_book_strict = false#' \
-        -e 's#^allow_duplicate_ip = .*#allow_duplicate_ip = true#' \
-        "$1/config/config.toml"
-}
-
 start() { # start NAME IP [FLAGS...]: a verigame node in $work/vNAME and the CometBFT in $work/NAME
     local name=$1 ip=$2; shift 2
     "$verigame" node --home "$work/v$name" --abci "$ip:26658" --module "$contract" "$@" >"$work/v$name.log" 2>&1 &
@@ -52,7 +42,7 @@ start() { # start NAME IP [FLAGS...]: a verigame node in $work/vNAME and the Com
 }
 
 cometbft init --home "$work/chain" >/dev/null 2>&1
-configure "$work/chain" 127.0.0.8
+configure_comet "$work/chain" 127.0.0.8 50ms
 start chain 127.0.0.8 --snapshot-interval 100
 validator="$(cometbft show-node-id --home "$work/chain")@127.0.0.8:26656"
 
@@ -89,7 +79,7 @@ join() { # join NAME [STATESYNC]: a fresh full node on 127.0.0.9, timed until it
     local name=$1
     cometbft init --home "$work/$name" >/dev/null 2>&1
     cp "$work/chain/config/genesis.json" "$work/$name/config/genesis.json"
-    configure "$work/$name" 127.0.0.9
+    configure_comet "$work/$name" 127.0.0.9 50ms
     sed -i -e "s#^persistent_peers = .*#persistent_peers = \"$validator\"#" "$work/$name/config/config.toml"
     if [ "${2:-}" = statesync ]; then
         local trust trust_hash

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 verigame=${1:-target/release/verigame}
 calls=${2:-10000}
+. tests/chain.sh
 contract=tests/contracts/token.wat
 work=$(mktemp -d /tmp/verigame-rpc-bench.XXXXXX)
 pids=()
@@ -20,13 +21,8 @@ cleanup() {
 trap cleanup EXIT
 
 cometbft init --home "$work/chain" >/dev/null 2>&1
-sed -i \
-    -e 's#^proxy_app = .*#proxy_app = "tcp://127.0.0.7:26658"#' \
-    -e 's#^laddr = "tcp://127.0.0.1:26657"#laddr = "tcp://127.0.0.7:26657"#' \
-    -e 's#^laddr = "tcp://0.0.0.0:26656"#laddr = "tcp://127.0.0.7:26656"#' \
-    -e 's#^timeout_commit = .*#timeout_commit = "200ms"#' \
-    -e 's#^size = 5000#size = 20000#' \
-    "$work/chain/config/config.toml"
+configure_comet "$work/chain" 127.0.0.7 200ms
+sed -i -e 's#^size = 5000#size = 20000#' "$work/chain/config/config.toml"
 "$verigame" node --home "$work/node" --abci 127.0.0.7:26658 --module "$contract" >"$work/node.log" 2>&1 &
 pids+=($!)
 sleep 0.3

@@ -5,13 +5,14 @@
 # a new full node joins by state sync from the validators' snapshots and agrees with them;
 # a full node started with a fault computes a wrong app hash, and `verigame validate
 # --challenge` plays the game against it over TCP; then a one-validator chain whose validator
-# computes wrong is caught through its RPC alone.
+# computes wrong is caught through its RPC alone; a long block does not hold up queries.
 #
 # Usage: tests/cluster.sh [VERIGAME_BINARY]   (cometbft must be on PATH)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 verigame=${1:-target/release/verigame}
+. tests/chain.sh
 contract=tests/contracts/token.wat
 work=$(mktemp -d /tmp/verigame-cluster.XXXXXX)
 pids=()
@@ -80,16 +81,8 @@ EOF
 }
 for i in 0 1 2 3 4 6; do with_contract "$work/net/node$i/config/genesis.json"; done
 for i in 1 2 3 4 5 7; do
-    cfg="$work/net/node$((i - 1))/config/config.toml"
-    sed -i \
-        -e "s#^proxy_app = .*#proxy_app = \"tcp://127.0.0.$i:26658\"#" \
-        -e "s#^laddr = \"tcp://127.0.0.1:26657\"#laddr = \"tcp://127.0.0.$i:26657\"#" \
-        -e "s#^laddr = \"tcp://0.0.0.0:26656\"#laddr = \"tcp://127.0.0.$i:26656\"#" \
-        -e "s#^timeout_commit = .*#timeout_commit = \"300ms\"#" \
-        -e "s#^addr_book_strict = .*#addr_book_strict = false#" \
-        -e "s#^allow_duplicate_ip = .*#allow_duplicate_ip = true#" \
-        -e "s#@127.0.0.6:26656#@127.0.0.7:26656#g" \
-        "$cfg"
+    configure_comet "$work/net/node$((i - 1))" "127.0.0.$i" 300ms
+    sed -i -e "s#@127.0.0.6:26656#@127.0.0.7:26656#g" "$work/net/node$((i - 1))/config/config.toml"
 done
 
 for i in 1 2 3 4; do
@@ -263,12 +256,7 @@ echo "verigame judge --pre-hash accepts the written proof"
 # the node over TCP and wins; the node's home holds no trace of its fault.
 cometbft init --home "$work/solo" >/dev/null 2>&1
 with_contract "$work/solo/config/genesis.json"
-sed -i \
-    -e "s#^proxy_app = .*#proxy_app = \"tcp://127.0.0.6:26658\"#" \
-    -e "s#^laddr = \"tcp://127.0.0.1:26657\"#laddr = \"tcp://127.0.0.6:26657\"#" \
-    -e "s#^laddr = \"tcp://0.0.0.0:26656\"#laddr = \"tcp://127.0.0.6:26656\"#" \
-    -e "s#^timeout_commit = .*#timeout_commit = \"300ms\"#" \
-    "$work/solo/config/config.toml"
+configure_comet "$work/solo" 127.0.0.6 300ms
 start_solo() { # the solo chain's only validator, computing wrong, and its CometBFT
     "$verigame" node --home "$work/vsolo" --abci 127.0.0.6:26658 --module "$contract" --fault memory@0 \
         --dispute-listen 127.0.0.6:26700 >>"$work/vsolo.log" 2>&1 &
@@ -321,4 +309,31 @@ set -e
 python3 -c 'import json,sys; g = json.load(open(sys.argv[1]))["wrong"]["game"]; assert g["winner"] == "challenger", g' \
     "$work/after-restart.json" || fail "the game after the restart: $(cat "$work/after-restart.json")"
 echo "takeover: the node killed with -9 restarted and lost a new dispute"
+# A long block on real CometBFT: a call that spins to a gas limit of 2 billion steps
+# (seconds of work) while the node answers queries, each within a second.
+counter=tests/contracts/counter.wat
+cometbft init --home "$work/long" >/dev/null 2>&1
+configure_comet "$work/long" 127.0.0.8 300ms
+"$verigame" node --home "$work/vlong" --abci 127.0.0.8:26658 --module "$counter" --gas-limit 2000000000 \
+    >>"$work/vlong.log" 2>&1 &
+pids+=($!)
+sleep 0.3
+cometbft start --home "$work/long" >>"$work/cometbft-long.log" 2>&1 &
+pids+=($!)
+disown -a
+wait_height 8 2
+rpc 8 "broadcast_tx_async?tx=%22%7B%5C%22call%5C%22%3A%5C%22spin%5C%22%7D%22" >/dev/null || fail "broadcast of a spin"
+answered=0
+for _ in $(seq 1 300); do
+    if grep -q ': 1 txs (1 failed)' "$work/vlong.log"; then break; fi
+    curl -sf --max-time 1 "http://127.0.0.8:26657/abci_query?path=%22/state%22" >/dev/null ||
+        fail "a query during the long block took more than a second or failed"
+    answered=$((answered + 1))
+    sleep 0.05
+done
+took=$(sed -n 's/^block [0-9]*: 1 txs (1 failed), app hash .*, \([0-9]*\) ms$/\1/p' "$work/vlong.log" | head -n 1)
+[ -n "$took" ] || fail "the spin's block never ended"
+[ "$took" -ge 1000 ] && [ "$answered" -ge 5 ] ||
+    fail "the spin's block took $took ms and $answered queries were answered meanwhile"
+echo "a block of $took ms: $answered queries answered meanwhile, each within a second"
 echo "cluster test passed"

@@ -17,14 +17,7 @@ verigame=${1:-target/release/verigame}
 blocks=${2:-1000}
 . tests/chain.sh
 contract=tests/contracts/token.wat
-work=$(mktemp -d /tmp/verigame-sync-bench.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+start_scratch verigame-sync-bench
 
 height() { # height IP -> the latest block height of the CometBFT whose RPC is on IP, or 0
     curl -sf --max-time 5 "http://$1:26657/status" 2>/dev/null |

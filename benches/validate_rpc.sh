@@ -11,14 +11,7 @@ verigame=${1:-target/release/verigame}
 calls=${2:-10000}
 . tests/chain.sh
 contract=tests/contracts/token.wat
-work=$(mktemp -d /tmp/verigame-rpc-bench.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+start_scratch verigame-rpc-bench
 
 cometbft init --home "$work/chain" >/dev/null 2>&1
 configure_comet "$work/chain" 127.0.0.7 200ms

@@ -10,3 +10,15 @@ configure_comet() { # configure_comet HOME IP TIMEOUT_COMMIT: CometBFT in HOME o
         -e 's#^allow_duplicate_ip = .*#allow_duplicate_ip = true#' \
         "$1/config/config.toml"
 }
+
+start_scratch() { # start_scratch NAME: a scratch folder in $work; the processes in $pids are killed and $work removed on exit (kept if keep=1)
+    work=$(mktemp -d "/tmp/$1.XXXXXX")
+    pids=()
+    trap cleanup EXIT
+}
+
+cleanup() {
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [ "${keep:-}" != 1 ]; then rm -rf "$work"; fi
+}

@@ -14,15 +14,7 @@ cd "$(dirname "$0")/.."
 verigame=${1:-target/release/verigame}
 . tests/chain.sh
 contract=tests/contracts/token.wat
-work=$(mktemp -d /tmp/verigame-cluster.XXXXXX)
-pids=()
-
-cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    if [ "${keep:-}" != 1 ]; then rm -rf "$work"; fi
-}
-trap cleanup EXIT
+start_scratch verigame-cluster
 
 fail() {
     echo "cluster test FAILED: $*" >&2

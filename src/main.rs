@@ -308,9 +308,13 @@ enum Command {
         /// Dissection degree of the game.
         #[arg(long, default_value_t = traces::game::DEFAULT_DEGREE, value_parser = clap::value_parser!(u64).range(2..=traces::game::MAX_DEGREE))]
         degree: u64,
-        /// Write the one-step proof of a lost game here (JSON).
+        /// Write the one-step proof of a lost game here (JSON, with the configuration).
         #[arg(long)]
         proof_out: Option<PathBuf>,
+        /// Write the game's transcript here (JSON, as `dispute --transcript` writes it; `tui
+        /// --transcript` replays it).
+        #[arg(long)]
+        transcript: Option<PathBuf>,
         /// Play the game against the node answering disputes here (`verigame node
         /// --dispute-listen`), instead of against the execution its history records.
         #[arg(long)]
@@ -477,6 +481,7 @@ fn main() -> ExitCode {
             to,
             degree,
             proof_out,
+            transcript,
             challenge,
             referee_listen,
             timeout,
@@ -494,7 +499,7 @@ fn main() -> ExitCode {
                 (None, Some(url), module) => ChainSource::Rpc { url, module, gas_limit },
                 (None, None, _) => unreachable!("clap requires --history or --rpc"),
             };
-            validate(&source, &options, proof_out.as_deref(), json)
+            validate(&source, &options, (proof_out.as_deref(), transcript.as_deref()), json)
         }
         Command::Node {
             home,
@@ -528,7 +533,7 @@ enum ChainSource {
 fn validate(
     source: &ChainSource,
     options: &cluster::validate::Options,
-    proof_out: Option<&std::path::Path>,
+    (proof_out, transcript): (Option<&std::path::Path>, Option<&std::path::Path>),
     json: bool,
 ) -> ExitCode {
     use std::io::IsTerminal;
@@ -558,11 +563,14 @@ fn validate(
         Ok(r) => r,
         Err(e) => return unusable(e),
     };
-    let proof =
-        report.wrong.as_ref().and_then(|w| w.game.as_ref()).and_then(|g| g.transcript.ruling.as_ref()?.proof.as_ref());
-    if let (Some(path), Some(proof)) = (proof_out, proof) {
-        let call =
-            &report.wrong.as_ref().and_then(|w| w.game.as_ref()).expect("a proof comes from a game").transcript.call;
+    let game = report.wrong.as_ref().and_then(|w| w.game.as_ref());
+    if let (Some(path), Some(game)) = (transcript, game) {
+        if let Err(e) = verigame::dispute::write_transcript(game, path) {
+            return unusable(e);
+        }
+    }
+    let proof = game.and_then(|g| Some((g.transcript.ruling.as_ref()?.proof.as_ref()?, &g.transcript.call)));
+    if let (Some(path), Some((proof, call))) = (proof_out, proof) {
         let config = match traces::call::config_from_json(&call["config"]) {
             Ok(config) => config,
             Err(e) => return unusable(e.into()),

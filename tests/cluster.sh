@@ -268,7 +268,8 @@ done
 wait_height 6 $(( $(height 6) + 2 ))
 set +e
 "$verigame" validate --rpc "http://127.0.0.6:26657" --module "$contract" --challenge 127.0.0.6:26700 \
-    --timeout 20 --proof-out "$work/takeover-proof.json" --json >"$work/takeover.json" 2>"$work/takeover.log"
+    --timeout 20 --proof-out "$work/takeover-proof.json" --transcript "$work/takeover-transcript.json" --json \
+    >"$work/takeover.json" 2>"$work/takeover.log"
 status=$?
 set -e
 [ "$status" = 1 ] || fail "validate --rpc --challenge exited $status: $(cat "$work/takeover.json" "$work/takeover.log")"
@@ -283,7 +284,9 @@ grep -q fault "$work/vsolo/node.json" && fail "the solo node's home records its 
 agreed=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["pre_hash"])' "$work/takeover-proof.json")
 "$verigame" judge "$contract" "$work/takeover-proof.json" --pre-hash "$agreed" --json >"$work/takeover-judge.json" ||
     fail "judge refused the takeover proof: $(cat "$work/takeover-judge.json")"
-echo "takeover: verigame judge --pre-hash accepts the written proof"
+python3 -c 'import json,sys; t = json.load(open(sys.argv[1])); assert t["rounds"] and t["ruling"], t' \
+    "$work/takeover-transcript.json" || fail "the takeover's transcript: $(head -c 600 "$work/takeover-transcript.json")"
+echo "takeover: verigame judge --pre-hash accepts the written proof; the transcript is written"
 
 # The solo node killed with -9 after its dispute (CometBFT with it), restarted with its first
 # command: it follows the chain again and answers a new dispute. (A game here lasts well

@@ -55,7 +55,11 @@ enum Command {
     /// Print the state hash and a summary of the machine at a step of a call.
     State {
         #[command(flatten)]
-        call: Call,
+        call: Option<Call>,
+        /// A trace directory (`record`) instead of a call: the state is rebuilt from its
+        /// nearest checkpoint, not replayed from step 0.
+        #[arg(long, required_unless_present = "module", conflicts_with_all = ["module", "gas_limit"])]
+        trace: Option<PathBuf>,
         /// The step: 0 is the state before the first instruction. A call that halts
         /// earlier stays at its final state.
         #[arg(long)]
@@ -70,7 +74,11 @@ enum Command {
     /// Write the one-step proof of the step that takes the state at step N to step N+1.
     Prove {
         #[command(flatten)]
-        call: Call,
+        call: Option<Call>,
+        /// A trace directory (`record`) instead of a call: the step's state is rebuilt from
+        /// its nearest checkpoint, not replayed from step 0.
+        #[arg(long, required_unless_present = "module", conflicts_with_all = ["module", "gas_limit"])]
+        trace: Option<PathBuf>,
         /// The step: the proof takes the state at this step to the next.
         #[arg(long)]
         step: u64,
@@ -406,8 +414,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { call, engine, max_steps, gas_limit, json } => run(&call, engine, max_steps, gas_limit, json),
-        Command::State { call, at, gas_limit, json } => state(&call, at, gas_limit, json),
-        Command::Prove { call, step, gas_limit, out } => prove(&call, step, gas_limit, out.as_deref()),
+        Command::State { call, trace, at, gas_limit, json } => {
+            state(machine_at(call.as_ref(), trace.as_deref(), at, gas_limit), at, json)
+        }
+        Command::Prove { call, trace, step, gas_limit, out } => {
+            prove(machine_at(call.as_ref(), trace.as_deref(), step, gas_limit), step, out.as_deref())
+        }
         Command::Judge { module, proof, gas_limit, pre_hash, json } => {
             judge(&module, &proof, gas_limit, pre_hash, json)
         }
@@ -720,12 +732,30 @@ fn gas_config(gas_limit: Option<u64>) -> Config {
 }
 
 /// Exit codes: 0 printed, 2 unusable input.
-fn state(call: &Call, at: u64, gas_limit: Option<u64>, json: bool) -> ExitCode {
-    let mut machine = match call.start(gas_limit) {
+/// The machine at step `at` (or at its end, if it halts earlier): of the call, run from
+/// step 0, or of the trace, from its nearest checkpoint.
+fn machine_at(
+    call: Option<&Call>,
+    trace: Option<&std::path::Path>,
+    at: u64,
+    gas_limit: Option<u64>,
+) -> anyhow::Result<stepper::Machine> {
+    match (call, trace) {
+        (_, Some(dir)) => Ok(traces::Trace::open(dir)?.executor_at(at).machine),
+        (Some(call), None) => {
+            let mut machine = call.start(gas_limit)?;
+            machine.run(at);
+            Ok(machine)
+        }
+        (None, None) => unreachable!("clap requires a module or --trace"),
+    }
+}
+
+fn state(machine: anyhow::Result<stepper::Machine>, at: u64, json: bool) -> ExitCode {
+    let mut machine = match machine {
         Ok(m) => m,
         Err(e) => return unusable(e),
     };
-    machine.run(at);
     let summary = verigame::state::StateSummary::of(&mut machine);
     if json {
         println!("{}", summary.to_json());
@@ -739,9 +769,9 @@ fn state(call: &Call, at: u64, gas_limit: Option<u64>, json: bool) -> ExitCode {
 }
 
 /// Exit codes: 0 written, 2 unusable input or an unwritable file.
-fn prove(call: &Call, step: u64, gas_limit: Option<u64>, out: Option<&std::path::Path>) -> ExitCode {
-    let result = call.start(gas_limit).and_then(|mut machine| {
-        let proof = verigame::prove::prove_step(&mut machine, step);
+fn prove(machine: anyhow::Result<stepper::Machine>, step: u64, out: Option<&std::path::Path>) -> ExitCode {
+    let result = machine.and_then(|machine| {
+        let proof = judge::prove(&machine);
         if proof.step < step {
             eprintln!(
                 "note: the call halted at step {}, before step {step}; this proves a step of its final state",

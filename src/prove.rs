@@ -7,14 +7,7 @@ use anyhow::{bail, Context, Result};
 use judge::{Judge, Proof};
 use merkle_memory::{hex, Hash};
 use serde_json::{json, Value as Json};
-use stepper::{Config, Machine, Module};
-
-/// The machine at step `step` of a call (or at its final state, if it halts earlier)
-/// and the proof of its next step.
-pub fn prove_step(machine: &mut Machine, step: u64) -> Proof {
-    machine.run(step);
-    judge::prove(machine)
-}
+use stepper::{Config, Module};
 
 /// What `verigame judge` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]

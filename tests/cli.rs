@@ -263,7 +263,15 @@ fn a_recorded_trace_is_queried_by_another_process() {
         let q = json_of(&verigame(&["query", dir.to_str().unwrap(), "--at", &at.to_string(), "--json"]));
         let s = json_of(&verigame(&["state", FIB, "--invoke", "fib_rec", "12", "--at", &at.to_string(), "--json"]));
         assert_eq!(q["state_hash"], s["state_hash"], "step {at}");
+        // The trace's checkpoints give the same state and the same proof as a replay.
+        let t = json_of(&verigame(&["state", "--trace", dir.to_str().unwrap(), "--at", &at.to_string(), "--json"]));
+        assert_eq!(t, s, "step {at}");
+        let traced = verigame(&["prove", "--trace", dir.to_str().unwrap(), "--step", &at.to_string()]);
+        let replayed = verigame(&["prove", FIB, "--invoke", "fib_rec", "12", "--step", &at.to_string()]);
+        assert!(traced.status.success() && traced.stdout == replayed.stdout, "step {at}");
     }
+    let both = verigame(&["state", FIB, "--trace", dir.to_str().unwrap(), "--at", "1"]);
+    assert_eq!(both.status.code(), Some(2), "a module and a trace at once are refused");
     // A second recording into the same directory would overwrite it: refused.
     let again = verigame(&["record", FIB, "--invoke", "fib_rec", "12", "--out", dir.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(2));

@@ -13,6 +13,8 @@
 //!   1 MiB and 64 MiB of memory: it should not depend on the memory's size.
 //! * `program`: real programs on the fast path, and the same runs asking for the state
 //!   hash every 1,000,000 steps.
+//! * `grow`: `memory.grow` of a fresh one-page memory to 1 GiB, then the state hash
+//!   (issue 15): pages never written should cost neither hashing nor RAM.
 //!
 //! `cargo bench -p merkle-memory -- GROUP` runs one group.
 
@@ -344,5 +346,42 @@ fn program(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, keccak_throughput, full_root, chunk_size, incremental, program);
+fn grow(c: &mut Criterion) {
+    const GROW: &str = r#"(module (memory 1) (func (export "main") (result i32) (memory.grow (i32.const 16383))))"#;
+    let module = Module::new(GROW.as_bytes()).unwrap();
+    let fresh = || {
+        let (mut m, instance) = Machine::load(&module, Config::default()).unwrap();
+        let Some(&Extern::Func(f)) = m.store().instances[instance as usize].exports.get("main") else {
+            panic!("main is exported")
+        };
+        m.invoke(f, &[]).unwrap();
+        m
+    };
+    let grow_and_hash = |m: &mut Machine| {
+        assert_eq!(m.run(u64::MAX), Status::Returned);
+        state_hash(m)
+    };
+    let mut g = c.benchmark_group("grow");
+    g.sample_size(10);
+    g.bench_function("1 page to 1 GiB, then the state hash", |b| {
+        b.iter_batched(fresh, |mut m| (grow_and_hash(&mut m), m), criterion::BatchSize::PerIteration)
+    });
+    g.finish();
+    if summarize("grow") {
+        let t = best(
+            || {
+                let mut m = fresh();
+                time(|| grow_and_hash(&mut m))
+            },
+            5,
+        );
+        eprintln!(
+            "
+grow: 1 page to 1 GiB, then the state hash: {:.3} ms",
+            t.as_secs_f64() * 1e3
+        );
+    }
+}
+
+criterion_group!(benches, keccak_throughput, full_root, chunk_size, incremental, program, grow);
 criterion_main!(benches);

@@ -39,24 +39,26 @@ pub fn chunk_count(memory: &Memory) -> usize {
     memory.data().len().div_ceil(memory.chunk_size())
 }
 
-/// The root of the chunk tree, rehashing only chunks written since the last call.
+/// The root of the chunk tree, rehashing only chunks written since the last call. Chunks
+/// never written are zero: they are not read, and a tree of them costs O(log) hashing.
 pub fn chunks_root(memory: &mut Memory) -> Hash {
     let size = memory.chunk_size();
     let zero = zero_hashes(size);
     let count = chunk_count(memory);
     let (data, cache) = memory.data_and_cache();
+    let written = cache.high();
     tree::update(
         cache,
         count,
         |i| {
             let bytes = chunk_of(data, size, i);
-            if bytes.len() == size && bytes.iter().all(|&b| b == 0) {
+            if bytes.len() == size && (i >= written || bytes.iter().all(|&b| b == 0)) {
                 zero[0]
             } else {
                 leaf(bytes)
             }
         },
-        Some(zero),
+        Some((zero, written)),
     )
 }
 
@@ -75,5 +77,5 @@ pub fn commitment(memory: &mut Memory) -> Hash {
 /// A multi-proof of chunks `indices` (sorted, distinct) against [`chunks_root`].
 pub fn chunk_proof(memory: &mut Memory, indices: &[usize]) -> MerkleProof<TreeHasher> {
     chunks_root(memory);
-    tree::proof(&memory.cache().layers, indices)
+    tree::proof_of(&memory.cache().layers, chunk_count(memory), Some(zero_hashes(memory.chunk_size())), indices)
 }

@@ -5,63 +5,129 @@
 //! `rs_merkle::MerkleTree::from_leaves` builds with [`TreeHasher`], so its proofs are
 //! rs_merkle proofs.
 
+use std::sync::OnceLock;
+
 use rs_merkle::MerkleProof;
 use stepper::store::MerkleCache;
 
 use crate::hash::{node, Hash, TreeHasher, EMPTY};
 
 /// Brings `cache` up to date for `count` leaves, hashing stale leaf `i` as `leaf(i)`, and
-/// returns the root. Only the stale leaves and their paths to the root are rehashed;
-/// `zero` (hashes of all-zero subtrees by height) lets runs of zero leaves, such as a
-/// grown memory, skip hashing.
-pub fn update(cache: &mut MerkleCache, count: usize, leaf: impl Fn(usize) -> Hash, zero: Option<&[Hash]>) -> Hash {
+/// returns the root. Only the stale leaves and their paths to the root are rehashed, on
+/// all cores when there are many.
+///
+/// With `zero = Some((z, high))`, where `z` holds the hashes of all-zero subtrees by
+/// height ([`zero_hashes`], as tall as the tree), the leaves from `high` on that are not
+/// stale are zero leaves (`z[0]`). The layers then keep only the nodes over the leaves
+/// below the highest `high` or stale leaf seen so far ("stored"): a node past a layer's
+/// end covers only zero leaves, so its hash is `z[h]`, or for the last node of a layer,
+/// which may cover fewer leaves, [`zero_root`] of them. A grown memory of any size thus
+/// costs O(log) hashing and memory. [`proof_of`] reads such layers.
+pub fn update(
+    cache: &mut MerkleCache,
+    count: usize,
+    leaf: impl Fn(usize) -> Hash + Sync,
+    zero: Option<(&[Hash], usize)>,
+) -> Hash {
     let stale = cache.drain_dirty();
+    let old_count = std::mem::replace(&mut cache.leaves, count);
     let layers = &mut cache.layers;
-    let mut touched: Vec<usize> = if layers.first().map_or(0, Vec::len) > count || (layers.is_empty() && count > 0) {
-        // Nothing to build on (a fresh cache, or fewer leaves than the cache holds):
-        // hash everything.
-        layers.clear();
-        (0..count).collect()
-    } else {
-        stale.into_iter().map(|i| i as usize).filter(|&i| i < count).collect()
-    };
     if count == 0 {
         layers.clear();
         return EMPTY;
     }
-    if layers.is_empty() {
+    // Nothing to build on (a fresh cache, or fewer leaves than the cache holds): rebuild.
+    let rebuild = layers.is_empty() || count < old_count;
+    if rebuild {
+        layers.clear();
         layers.push(Vec::new());
     }
-    layers[0].resize(count, EMPTY);
-    for &i in &touched {
-        layers[0][i] = leaf(i);
+    let (z, high) = match zero {
+        Some((z, high)) => (Some(z), high.min(count)),
+        None => (None, count),
+    };
+    let mut touched: Vec<usize> = stale.into_iter().map(|i| i as usize).filter(|&i| i < count).collect();
+    let old_stored = layers[0].len();
+    let stored = old_stored.max(high).max(touched.last().map_or(0, |&i| i + 1));
+    if rebuild {
+        touched = (0..stored).collect();
+    } else if count != old_count || stored != old_stored {
+        // The right edge moved: rehash the paths of the old and the new last stored leaf,
+        // whose nodes now cover other leaves. Other newly stored nodes are zero subtrees.
+        touched.extend([old_count.min(stored), stored].into_iter().filter(|&n| n > 0).map(|n| n - 1));
+        touched.sort_unstable();
+        touched.dedup();
     }
-    let mut height = 0;
-    while layers[height].len() > 1 {
-        let width = layers[height].len().div_ceil(2);
+    let fill = |height: usize| z.map_or(EMPTY, |z| z[height]);
+    layers[0].resize(stored, fill(0));
+    let hashes = par_map(&touched, &leaf);
+    touched.iter().zip(hashes).for_each(|(&i, h)| layers[0][i] = h);
+
+    let (mut height, mut width) = (0, count);
+    while width > 1 {
+        let parent_width = width.div_ceil(2);
         if layers.len() == height + 1 {
             layers.push(Vec::new());
         }
         let (below, above) = layers.split_at_mut(height + 1);
         let (children, parents) = (&below[height], &mut above[0]);
-        parents.resize(width, EMPTY);
+        parents.resize(children.len().div_ceil(2), fill(height + 1));
         touched.dedup_by_key(|i| *i / 2);
-        for i in touched.iter_mut() {
-            let p = *i / 2;
-            let left = &children[2 * p];
-            parents[p] = match children.get(2 * p + 1) {
-                None => *left,
-                Some(right) => match zero {
-                    Some(z) if height + 1 < z.len() && *left == z[height] && *right == z[height] => z[height + 1],
-                    _ => node(left, right),
-                },
-            };
-            *i = p;
-        }
+        touched.iter_mut().for_each(|i| *i /= 2);
+        let child = |i: usize| match children.get(i) {
+            Some(h) => *h,
+            None => implicit(count, z.expect("only a tree with zero hashes leaves nodes out"), height, i),
+        };
+        let hashes = par_map(&touched, &|p| {
+            let left = child(2 * p);
+            if 2 * p + 1 >= width {
+                return left;
+            }
+            let right = child(2 * p + 1);
+            match z {
+                Some(z) if height + 1 < z.len() && left == z[height] && right == z[height] => z[height + 1],
+                _ => node(&left, &right),
+            }
+        });
+        touched.iter().zip(hashes).for_each(|(&p, h)| parents[p] = h);
         height += 1;
+        width = parent_width;
     }
     layers.truncate(height + 1);
-    layers[height][0]
+    match layers[height].first() {
+        Some(root) => *root,
+        None => zero_root(count, z.expect("only a tree with zero hashes leaves nodes out")),
+    }
+}
+
+/// `f` of each of `items`, on all cores when there are enough to pay for the threads.
+fn par_map(items: &[usize], f: &(impl Fn(usize) -> Hash + Sync)) -> Vec<Hash> {
+    // About a millisecond of hashing per thread at the least.
+    const PER_THREAD: usize = 1024;
+    static CORES: OnceLock<usize> = OnceLock::new();
+    if items.len() < 2 * PER_THREAD {
+        return items.iter().map(|&i| f(i)).collect();
+    }
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = cores.min(items.len() / PER_THREAD).max(1);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|part| s.spawn(move || part.iter().map(|&i| f(i)).collect::<Vec<_>>()))
+            .collect();
+        parts.into_iter().flat_map(|part| part.join().expect("a hashing thread panicked")).collect()
+    })
+}
+
+/// The hash of node `i` of layer `height` in a tree of `count` leaves, a node that covers
+/// only zero leaves.
+fn implicit(count: usize, zero: &[Hash], height: usize, i: usize) -> Hash {
+    let covered = (count - (i << height)).min(1 << height);
+    if covered == 1 << height {
+        zero[height]
+    } else {
+        zero_root(covered, zero)
+    }
 }
 
 /// Hashes of all-zero complete subtrees: `[leaf, node(leaf, leaf), ...]`, `levels` long.
@@ -87,22 +153,38 @@ pub fn root(leaves: &[Hash]) -> Hash {
 }
 
 /// An rs_merkle multi-proof of the leaves at `indices` (sorted, distinct) in up-to-date
-/// `layers`: the sibling hashes the verifier cannot compute, layer by layer, left to right.
+/// `layers` that keep every node: the sibling hashes the verifier cannot compute, layer by
+/// layer, left to right.
 pub fn proof(layers: &[Vec<Hash>], indices: &[usize]) -> MerkleProof<TreeHasher> {
+    proof_of(layers, layers.first().map_or(0, Vec::len), None, indices)
+}
+
+/// [`proof`] in the layers [`update`] keeps for `count` leaves with zero hashes `zero`
+/// (`None` if it was given none), which may leave out nodes over zero leaves.
+pub fn proof_of(
+    layers: &[Vec<Hash>],
+    count: usize,
+    zero: Option<&[Hash]>,
+    indices: &[usize],
+) -> MerkleProof<TreeHasher> {
     debug_assert!(indices.windows(2).all(|w| w[0] < w[1]), "indices must be sorted and distinct");
     let mut hashes = Vec::new();
     let mut current = indices.to_vec();
-    for layer in layers {
+    let (mut height, mut width) = (0, count);
+    while width > 1 {
         for &i in &current {
             let sibling = i ^ 1;
-            if !current.contains(&sibling) {
-                if let Some(h) = layer.get(sibling) {
-                    hashes.push(*h);
-                }
+            if sibling < width && !current.contains(&sibling) {
+                hashes.push(match layers.get(height).and_then(|layer| layer.get(sibling)) {
+                    Some(h) => *h,
+                    None => implicit(count, zero.expect("a node left out needs zero hashes"), height, sibling),
+                });
             }
         }
         current.dedup_by_key(|i| *i / 2);
         current.iter_mut().for_each(|i| *i /= 2);
+        height += 1;
+        width = width.div_ceil(2);
     }
     MerkleProof::new(hashes)
 }

@@ -279,8 +279,8 @@ impl Machine {
                 if mt.min > self.config.max_memory_pages {
                     return Err(Error::Call(format!("memory of {} pages exceeds the configured limit", mt.min)));
                 }
-                let data = vec![0; if with_contents { mt.min as usize * PAGE_SIZE } else { 0 }];
-                self.store.memories.push(Memory::new(data, mt.max, self.config.memory_chunk_size));
+                let pages = if with_contents { mt.min } else { 0 };
+                self.store.memories.push(Memory::zeroed(pages, mt.max, self.config.memory_chunk_size));
                 inst.memory = Some(self.store.memories.len() as u32 - 1);
             }
         }

@@ -666,8 +666,8 @@ fn read_store(r: &mut Reader<'_>, config: &Config, modules: &[Arc<Module>]) -> R
             )));
         }
         let mut data = vec![0u8; len as usize];
-        read_memory_runs(r, i, &mut data)?;
-        store.memories.push(Memory::new(data, max, config.memory_chunk_size));
+        let written = read_memory_runs(r, i, &mut data)?.div_ceil(config.memory_chunk_size as usize);
+        store.memories.push(Memory::with_written(data, max, config.memory_chunk_size, written));
     }
 
     let n = r.count("the global count", 3)?;
@@ -743,9 +743,12 @@ fn read_store(r: &mut Reader<'_>, config: &Config, modules: &[Arc<Module>]) -> R
     Ok(store)
 }
 
-fn read_memory_runs(r: &mut Reader<'_>, mem: usize, data: &mut [u8]) -> Result<(), Error> {
+/// Reads the runs into `data`, returning the end of the last literal run: past it, the
+/// memory is zero.
+fn read_memory_runs(r: &mut Reader<'_>, mem: usize, data: &mut [u8]) -> Result<usize, Error> {
     let blocks = (data.len() / BLOCK) as u64;
     let mut at = 0u64;
+    let mut end = 0;
     while at < blocks {
         let offset = r.pos;
         let zeros = r.u64("a memory run")?;
@@ -779,9 +782,10 @@ fn read_memory_runs(r: &mut Reader<'_>, mem: usize, data: &mut [u8]) -> Result<(
             )));
         }
         data[start..start + len].copy_from_slice(bytes);
+        end = start + len;
         at += literals;
     }
-    Ok(())
+    Ok(end)
 }
 
 /// Consistency of the store: everything the executor indexes without checking.

@@ -50,6 +50,9 @@ pub struct DirtyLeaves {
     /// The stale leaves in the order they were first marked: draining them costs what
     /// was written, not the size of the tree.
     list: Vec<u32>,
+    /// One past the highest leaf ever marked; draining keeps it. A memory's chunks from
+    /// here on were never written, so they are zero and need no reading.
+    high: usize,
 }
 
 impl DirtyLeaves {
@@ -67,6 +70,8 @@ impl DirtyLeaves {
         if *w & bit == 0 {
             *w |= bit;
             self.list.push(leaf as u32);
+            // Here, not on every write: once per leaf between two hashes.
+            self.high = self.high.max(leaf + 1);
         }
     }
 
@@ -80,10 +85,15 @@ impl DirtyLeaves {
 
     /// Makes room for leaves `old..new`, which start stale.
     fn grow(&mut self, old: usize, new: usize) {
-        self.bits.resize(new.div_ceil(64), 0);
+        self.extend(new);
         for leaf in old..new {
             self.mark(leaf);
         }
+    }
+
+    /// Makes room for `n` leaves without marking any.
+    fn extend(&mut self, n: usize) {
+        self.bits.resize(n.div_ceil(64), 0);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -113,11 +123,13 @@ pub struct MerkleCache {
     pub(crate) dirty: DirtyLeaves,
     /// Node hashes by layer, leaves first.
     pub layers: Vec<Vec<[u8; 32]>>,
+    /// The number of leaves the layers were last brought up to date for.
+    pub leaves: usize,
 }
 
 impl MerkleCache {
     fn new(leaves: usize) -> Self {
-        Self { dirty: DirtyLeaves::all(leaves), layers: Vec::new() }
+        Self { dirty: DirtyLeaves::all(leaves), layers: Vec::new(), leaves: 0 }
     }
 
     /// The leaves written since the hashes were last brought up to date.
@@ -129,6 +141,11 @@ impl MerkleCache {
     /// bringing their hashes up to date.
     pub fn drain_dirty(&mut self) -> Vec<u32> {
         self.dirty.drain()
+    }
+
+    /// One past the highest leaf ever marked stale.
+    pub fn high(&self) -> usize {
+        self.dirty.high
     }
 }
 
@@ -196,22 +213,37 @@ impl Table {
 /// Linear memory, with a record of the chunks written since its commitment last looked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Memory {
-    pub(crate) data: Vec<u8>,
+    pub(crate) data: ZeroedBytes,
     /// The declared maximum in pages; the configured limit applies on top of it.
     pub(crate) max: Option<u32>,
     /// log2 of the chunk size: the Merkle commitment's leaf size.
     pub(crate) chunk_shift: u32,
-    /// One leaf per chunk.
+    /// One leaf per chunk. Chunks from `cache.high()` on were never written: the
+    /// commitment takes them as zero without reading them, and a grow does not copy them.
     pub(crate) cache: MerkleCache,
 }
 
 impl Memory {
     /// A memory holding `data`, in chunks of `chunk_size` bytes (a power of two).
     pub fn new(data: Vec<u8>, max: Option<u32>, chunk_size: u32) -> Self {
+        let chunks = data.len().div_ceil(chunk_size as usize);
+        Self::with_written(data, max, chunk_size, chunks)
+    }
+
+    /// A memory of `pages` zero pages, which the OS provides as they are first touched.
+    pub(crate) fn zeroed(pages: u32, max: Option<u32>, chunk_size: u32) -> Self {
+        Self::with_written(vec![0; pages as usize * PAGE_SIZE], max, chunk_size, 0)
+    }
+
+    /// A memory holding `data`, whose chunks from `written` on must be all zero.
+    pub(crate) fn with_written(data: Vec<u8>, max: Option<u32>, chunk_size: u32, written: usize) -> Self {
         debug_assert!(chunk_size.is_power_of_two());
         let chunk_shift = chunk_size.trailing_zeros();
-        let cache = MerkleCache::new(data.len().div_ceil(chunk_size as usize));
-        Self { data, max, chunk_shift, cache }
+        debug_assert!(data.get(written << chunk_shift..).is_none_or(|rest| rest.iter().all(|&b| b == 0)));
+        let mut cache = MerkleCache { leaves: 0, layers: Vec::new(), dirty: DirtyLeaves::default() };
+        cache.dirty.extend(data.len().div_ceil(chunk_size as usize));
+        cache.dirty.high = written;
+        Self { data: ZeroedBytes::from(data), max, chunk_shift, cache }
     }
 
     pub fn pages(&self) -> u32 {
@@ -233,7 +265,7 @@ impl Memory {
 
     /// The bytes, and the cache of their commitment to bring up to date.
     pub fn data_and_cache(&mut self) -> (&[u8], &mut MerkleCache) {
-        (&self.data, &mut self.cache)
+        (&self.data[..], &mut self.cache)
     }
 
     pub fn chunk_size(&self) -> usize {
@@ -257,10 +289,93 @@ impl Memory {
         Ok(())
     }
 
+    /// Grows to `pages` pages. The new chunks are zero and stay unmarked: the commitment
+    /// takes them as zero without reading them, and no page of them is touched here.
     pub(crate) fn grow(&mut self, pages: u32) {
-        let old = self.data.len() >> self.chunk_shift;
-        self.data.resize(pages as usize * PAGE_SIZE, 0);
-        self.cache.dirty.grow(old, self.data.len() >> self.chunk_shift);
+        let old = self.data.len();
+        let limit = self.max.unwrap_or(65536) as usize * PAGE_SIZE;
+        self.data.grow(pages as usize * PAGE_SIZE, limit, self.cache.high() << self.chunk_shift);
+        let chunks = self.data.len() >> self.chunk_shift;
+        self.cache.dirty.extend(chunks);
+        if old & (self.chunk_size() - 1) != 0 {
+            // A short last chunk (of a memory built from odd-sized data) is now whole.
+            self.cache.dirty.mark(old >> self.chunk_shift);
+        }
+    }
+}
+
+pub use zeroed::ZeroedBytes;
+
+mod zeroed {
+    /// Linear memory's bytes, grown without writing the new ones: a larger buffer comes
+    /// from a zeroed allocation (calloc, which the OS backs with pages zeroed on first
+    /// touch), and the capacity past the length stays zero for later grows to use.
+    #[derive(Debug, Default)]
+    pub struct ZeroedBytes {
+        bytes: Vec<u8>,
+        /// Invariant: `bytes`' spare capacity up to `zeroed` (at most the capacity) is
+        /// initialized to zero. Only `grow` sets it, right after a zeroed allocation, and
+        /// nothing here writes past the length or shortens it.
+        zeroed: usize,
+    }
+
+    impl ZeroedBytes {
+        /// Grows to `len` zero-extended bytes, of which the old ones from `copy` on must be
+        /// zero (they are not copied into a new buffer). A new buffer reserves up to twice
+        /// the length, at most `limit`, so that repeated grows copy linearly in total.
+        pub fn grow(&mut self, len: usize, limit: usize, copy: usize) {
+            let old = self.bytes.len();
+            debug_assert!(len >= old);
+            if len <= self.zeroed {
+                // SAFETY: len <= zeroed <= capacity, and bytes old..zeroed are initialized
+                // zeros by the invariant.
+                unsafe { self.bytes.set_len(len) };
+                return;
+            }
+            let copy = copy.min(old);
+            debug_assert!(self.bytes[copy..].iter().all(|&b| b == 0), "unwritten bytes must be zero");
+            let reserve = len.max(old.saturating_mul(2).min(limit));
+            let mut bytes = vec![0; reserve];
+            bytes[..copy].copy_from_slice(&self.bytes[..copy]);
+            bytes.truncate(len);
+            self.bytes = bytes;
+            self.zeroed = reserve;
+        }
+    }
+
+    impl From<Vec<u8>> for ZeroedBytes {
+        fn from(bytes: Vec<u8>) -> Self {
+            // The spare capacity of a vector from elsewhere is not known to be zero.
+            let zeroed = bytes.len();
+            Self { bytes, zeroed }
+        }
+    }
+
+    impl Clone for ZeroedBytes {
+        fn clone(&self) -> Self {
+            Self::from(self.bytes.clone())
+        }
+    }
+
+    impl PartialEq for ZeroedBytes {
+        fn eq(&self, other: &Self) -> bool {
+            self.bytes == other.bytes
+        }
+    }
+
+    impl Eq for ZeroedBytes {}
+
+    impl std::ops::Deref for ZeroedBytes {
+        type Target = [u8];
+        fn deref(&self) -> &[u8] {
+            &self.bytes
+        }
+    }
+
+    impl std::ops::DerefMut for ZeroedBytes {
+        fn deref_mut(&mut self) -> &mut [u8] {
+            &mut self.bytes
+        }
     }
 }
 

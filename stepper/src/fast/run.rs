@@ -63,8 +63,10 @@ impl Machine {
             Some(m) => &mut memories[m as usize],
             None => ptr::null_mut(),
         };
-        let (mem_base, mem_len) =
-            if mem.is_null() { (ptr::null_mut(), 0) } else { ((*mem).data.as_mut_ptr(), (*mem).data.len()) };
+        let (mem_base, mem_len) = match mem.as_mut() {
+            None => (ptr::null_mut(), 0),
+            Some(mem) => (mem.data.as_mut_ptr(), mem.data.len()),
+        };
         let chunk_mask = if mem.is_null() { 0 } else { (*mem).chunk_size() as u64 - 1 };
         let chunk_shift = chunk_mask.count_ones();
 

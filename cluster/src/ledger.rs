@@ -121,15 +121,17 @@ impl Ledger {
     }
 
     fn call(&mut self, call: &Tx) -> TxOutcome {
-        // The state to go back to, but for the storage, which records its writes instead:
-        // copying it would cost as much as the call.
+        // What to go back to if the call fails, at a cost that follows what it writes:
+        // memories keep an undo log, the storage records its writes, the rest is copied.
         let storage = std::mem::take(self.executor.machine.storage_mut());
-        let before = self.executor.clone();
+        let undo = self.executor.machine.begin_undo();
+        let progress = self.executor.progress;
         *self.executor.machine.storage_mut() = storage;
         self.executor.machine.storage_mut().begin();
         self.executor.progress = Progress::Pending;
         if let Err(e) = self.executor.machine.invoke(call.func, &call.args) {
             self.executor.machine.storage_mut().commit();
+            self.executor.machine.keep(undo);
             return TxOutcome {
                 status: TxStatus::Rejected,
                 results: Vec::new(),
@@ -152,9 +154,11 @@ impl Ledger {
         let mut storage = std::mem::take(self.executor.machine.storage_mut());
         if returned {
             storage.commit();
+            self.executor.machine.keep(undo);
         } else {
             storage.rollback();
-            self.executor = before;
+            self.executor.machine.undo(undo);
+            self.executor.progress = progress;
         }
         *self.executor.machine.storage_mut() = storage;
         outcome

@@ -184,6 +184,39 @@ impl Tamper<'_> {
     }
 }
 
+/// What [`Machine::begin_undo`] keeps to undo a call: the machine but its memories, whose
+/// undo logs keep the rest.
+#[derive(Debug)]
+pub struct Undo(Box<Machine>);
+
+impl Machine {
+    /// Starts recording what a call changes, so that [`Machine::undo`] can take it back
+    /// at a cost that follows what the call wrote rather than the memory's size: the rest
+    /// of the machine is copied now, each memory keeps the chunks it writes. End it with
+    /// [`Machine::keep`] or [`Machine::undo`], on this machine.
+    pub fn begin_undo(&mut self) -> Undo {
+        let memories = std::mem::take(&mut self.store.memories);
+        let rest = self.clone();
+        self.store.memories = memories;
+        self.store.memories.iter_mut().for_each(Memory::begin_undo);
+        Undo(Box::new(rest))
+    }
+
+    /// Keeps what was done since [`Machine::begin_undo`].
+    pub fn keep(&mut self, _undo: Undo) {
+        self.store.memories.iter_mut().for_each(Memory::end_undo);
+    }
+
+    /// Takes back everything done since [`Machine::begin_undo`] gave `undo`. Memories
+    /// given back are rehashed where they were written.
+    pub fn undo(&mut self, undo: Undo) {
+        let mut memories = std::mem::take(&mut self.store.memories);
+        memories.iter_mut().for_each(Memory::undo);
+        *self = *undo.0;
+        self.store.memories = memories;
+    }
+}
+
 fn tampered(reason: String) -> Error {
     Error::Tamper(reason)
 }

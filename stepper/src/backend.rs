@@ -272,32 +272,32 @@ impl Backend for Direct<'_> {
     #[inline(always)]
     fn store(&mut self, m: u32, at: usize, width: u32, value: u64) {
         let mem = &mut self.memories[m as usize];
-        mem.data[at..at + width as usize].copy_from_slice(&value.to_le_bytes()[..width as usize]);
         mem.touch(at, width as usize);
+        mem.data[at..at + width as usize].copy_from_slice(&value.to_le_bytes()[..width as usize]);
     }
 
     fn fill(&mut self, m: u32, at: usize, len: usize, byte: u8) {
         let mem = &mut self.memories[m as usize];
-        mem.data[at..at + len].fill(byte);
         if len > 0 {
             mem.touch(at, len);
         }
+        mem.data[at..at + len].fill(byte);
     }
 
     fn copy(&mut self, m: u32, dst: usize, src: usize, len: usize) {
         let mem = &mut self.memories[m as usize];
-        mem.data.copy_within(src..src + len, dst);
         if len > 0 {
             mem.touch(dst, len);
         }
+        mem.data.copy_within(src..src + len, dst);
     }
 
     fn write(&mut self, m: u32, at: usize, bytes: &[u8]) {
         let mem = &mut self.memories[m as usize];
-        mem.data[at..at + bytes.len()].copy_from_slice(bytes);
         if !bytes.is_empty() {
             mem.touch(at, bytes.len());
         }
+        mem.data[at..at + bytes.len()].copy_from_slice(bytes);
     }
 
     fn grow_memory(&mut self, m: u32, pages: u32) {

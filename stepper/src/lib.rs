@@ -31,7 +31,7 @@ pub mod storage;
 pub mod store;
 mod value;
 
-pub use access::Tamper;
+pub use access::{Tamper, Undo};
 pub use backend::{Backend, Context, Registers};
 pub use config::{Config, GasTable};
 pub use error::{Error, Trap};

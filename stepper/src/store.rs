@@ -63,16 +63,19 @@ impl DirtyLeaves {
         d
     }
 
+    /// Marks `leaf`; whether it was not marked yet.
     #[inline(always)]
-    pub(crate) fn mark(&mut self, leaf: usize) {
+    pub(crate) fn mark(&mut self, leaf: usize) -> bool {
         let (word, bit) = (leaf / 64, 1u64 << (leaf % 64));
         let w = &mut self.bits[word];
-        if *w & bit == 0 {
-            *w |= bit;
-            self.list.push(leaf as u32);
-            // Here, not on every write: once per leaf between two hashes.
-            self.high = self.high.max(leaf + 1);
+        if *w & bit != 0 {
+            return false;
         }
+        *w |= bit;
+        self.list.push(leaf as u32);
+        // Here, not on every write: once per leaf between two hashes.
+        self.high = self.high.max(leaf + 1);
+        true
     }
 
     /// Marks the leaves from `first` through `last`.
@@ -211,7 +214,7 @@ impl Table {
 }
 
 /// Linear memory, with a record of the chunks written since its commitment last looked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Memory {
     pub(crate) data: ZeroedBytes,
     /// The declared maximum in pages; the configured limit applies on top of it.
@@ -221,7 +224,49 @@ pub struct Memory {
     /// One leaf per chunk. Chunks from `cache.high()` on were never written: the
     /// commitment takes them as zero without reading them, and a grow does not copy them.
     pub(crate) cache: MerkleCache,
+    /// While a call may be undone ([`crate::Machine::begin_undo`]): the old bytes of each
+    /// chunk, saved before its first write.
+    pub(crate) journal: Journal,
 }
+
+/// A memory's undo log: what it must give back if the call that began it is undone. It
+/// is a record of a call in progress, not state: memories compare equal whatever their
+/// journals hold.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Journal(Option<Box<JournalLog>>);
+
+#[derive(Clone, Debug, Default)]
+struct JournalLog {
+    /// Chunks and their bytes before their first write, in the order they were written.
+    chunks: Vec<(usize, Vec<u8>)>,
+    /// The memory as it was before its first grow, with the number of chunks saved by
+    /// then: a grow is undone by taking that copy back (grows in a call that is undone
+    /// are rare; copying then costs what the memory holds, once).
+    before_grow: Option<(usize, Box<Memory>)>,
+}
+
+impl Clone for Memory {
+    /// Copies the chunks ever written; the rest of the copy comes zeroed from the OS and
+    /// stays untouched, so a copy costs what was written, not the memory's size.
+    fn clone(&self) -> Self {
+        let written = (self.cache.high() << self.chunk_shift).min(self.data.len());
+        Self {
+            data: self.data.clone_written(written),
+            max: self.max,
+            chunk_shift: self.chunk_shift,
+            cache: self.cache.clone(),
+            journal: self.journal.clone(),
+        }
+    }
+}
+
+impl PartialEq for Journal {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Journal {}
 
 impl Memory {
     /// A memory holding `data`, in chunks of `chunk_size` bytes (a power of two).
@@ -243,7 +288,7 @@ impl Memory {
         let mut cache = MerkleCache { leaves: 0, layers: Vec::new(), dirty: DirtyLeaves::default() };
         cache.dirty.extend(data.len().div_ceil(chunk_size as usize));
         cache.dirty.high = written;
-        Self { data: ZeroedBytes::from(data), max, chunk_shift, cache }
+        Self { data: ZeroedBytes::from(data), max, chunk_shift, cache, journal: Journal::default() }
     }
 
     pub fn pages(&self) -> u32 {
@@ -272,26 +317,77 @@ impl Memory {
         1 << self.chunk_shift
     }
 
-    /// Marks the chunks holding bytes `at..at + len` (`len` > 0) as written.
+    /// Marks the chunks holding bytes `at..at + len` (`len` > 0) as written. Called
+    /// before the bytes are written: an undo log saves a chunk's old bytes at its first mark.
     #[inline(always)]
     pub(crate) fn touch(&mut self, at: usize, len: usize) {
-        self.cache.dirty.mark_span(at >> self.chunk_shift, (at + len - 1) >> self.chunk_shift);
+        for leaf in at >> self.chunk_shift..=(at + len - 1) >> self.chunk_shift {
+            if self.cache.dirty.mark(leaf) && self.journal.0.is_some() {
+                self.save_chunk(leaf);
+            }
+        }
+    }
+
+    /// Saves chunk `leaf`'s bytes in the undo log.
+    #[cold]
+    fn save_chunk(&mut self, leaf: usize) {
+        let size = self.chunk_size();
+        let bytes = self.data[(leaf * size).min(self.data.len())..((leaf + 1) * size).min(self.data.len())].to_vec();
+        if let Some(log) = self.journal.0.as_mut() {
+            log.chunks.push((leaf, bytes));
+        }
+    }
+
+    /// Starts an undo log: the chunks marked since the last hash are saved now (their next
+    /// write will not mark them again), every other chunk before its first write.
+    pub(crate) fn begin_undo(&mut self) {
+        self.journal.0 = Some(Box::default());
+        for leaf in self.cache.dirty.leaves().to_vec() {
+            self.save_chunk(leaf as usize);
+        }
+    }
+
+    /// Ends the undo log, keeping what was written.
+    pub(crate) fn end_undo(&mut self) {
+        self.journal.0 = None;
+    }
+
+    /// Gives back what was written since [`Memory::begin_undo`], and ends the log. The
+    /// chunks given back stay marked, so the next hash reads them again.
+    pub(crate) fn undo(&mut self) {
+        let Some(log) = self.journal.0.take() else { return };
+        let JournalLog { mut chunks, before_grow } = *log;
+        if let Some((saved, before)) = before_grow {
+            chunks.truncate(saved);
+            *self = *before;
+        }
+        let size = self.chunk_size();
+        for (leaf, bytes) in chunks.into_iter().rev() {
+            self.data[leaf * size..leaf * size + bytes.len()].copy_from_slice(&bytes);
+            self.cache.dirty.mark(leaf);
+        }
     }
 
     /// Writes `bytes` at `at`, or reports that they do not fit.
     pub fn write(&mut self, at: usize, bytes: &[u8]) -> Result<(), crate::Trap> {
         let end = at.checked_add(bytes.len()).filter(|&e| e <= self.data.len());
         let end = end.ok_or(crate::Trap::MemoryOutOfBounds)?;
-        self.data[at..end].copy_from_slice(bytes);
         if !bytes.is_empty() {
             self.touch(at, bytes.len());
         }
+        self.data[at..end].copy_from_slice(bytes);
         Ok(())
     }
 
     /// Grows to `pages` pages. The new chunks are zero and stay unmarked: the commitment
     /// takes them as zero without reading them, and no page of them is touched here.
     pub(crate) fn grow(&mut self, pages: u32) {
+        if let Some(mut log) = self.journal.0.take() {
+            if log.before_grow.is_none() {
+                log.before_grow = Some((log.chunks.len(), Box::new(self.clone())));
+            }
+            self.journal.0 = Some(log);
+        }
         let old = self.data.len();
         let limit = self.max.unwrap_or(65536) as usize * PAGE_SIZE;
         self.data.grow(pages as usize * PAGE_SIZE, limit, self.cache.high() << self.chunk_shift);
@@ -351,9 +447,14 @@ mod zeroed {
         }
     }
 
-    impl Clone for ZeroedBytes {
-        fn clone(&self) -> Self {
-            Self::from(self.bytes.clone())
+    impl ZeroedBytes {
+        /// A copy whose bytes from `written` on, which must be zero, are not copied but
+        /// come from a zeroed allocation.
+        pub fn clone_written(&self, written: usize) -> Self {
+            let len = self.bytes.len();
+            let mut bytes = vec![0; len];
+            bytes[..written].copy_from_slice(&self.bytes[..written]);
+            Self { bytes, zeroed: len }
         }
     }
 

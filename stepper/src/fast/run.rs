@@ -182,8 +182,9 @@ impl Machine {
                 ($addr:expr, $offset:expr, $t:ty, $value:expr) => {{
                     let width = std::mem::size_of::<$t>();
                     let ea = address!($addr, $offset, width as u64);
-                    ptr::write_unaligned(mem_base.add(ea) as *mut $t, ($value as $t).to_le());
+                    // Marked first: an undo log saves the chunk before its first write.
                     (*mem).touch(ea, width);
+                    ptr::write_unaligned(mem_base.add(ea) as *mut $t, ($value as $t).to_le());
                     ip = ip.add(1);
                 }};
             }
@@ -303,13 +304,13 @@ impl Machine {
                         None => bail!(),
                     };
                     let (d, src, n) = (d as usize, src as usize, n as usize);
+                    if n > 0 {
+                        (*mem).touch(d, n);
+                    }
                     if fill {
                         ptr::write_bytes(mem_base.add(d), s!(o + 1) as u8, n);
                     } else {
                         ptr::copy(mem_base.add(src), mem_base.add(d), n);
-                    }
-                    if n > 0 {
-                        (*mem).touch(d, n);
                     }
                     ip = ip.add(1);
                 }

@@ -1,0 +1,62 @@
+//! The node's cost per call against its contract's memory size (issue 15): no-op calls per
+//! second through FinalizeBlock on a one-page contract, on one grown to 1 GiB, and on one
+//! grown to 1 GiB with a word written in every 512-byte chunk; and a failing call on the
+//! written one (its undo log gives back one chunk). Run with `cargo bench -p cluster
+//! --bench memory`; it prints its figures.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cluster::history::{NodeSetup, TxStatus};
+use cluster::node::Node;
+
+const BLOCKS: u64 = 10;
+const TXS_PER_BLOCK: usize = 1_000;
+const GIB_PAGES: u32 = 16_384;
+
+fn setup() -> NodeSetup {
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/contracts/big_memory.wat")).unwrap();
+    let module = stepper::Module::new(&bytes).unwrap();
+    let config = stepper::Config { gas_limit: 1 << 40, ..stepper::Config::default() };
+    // No snapshot during the measurement: it would write the whole memory.
+    NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 1_000_000 }
+}
+
+/// Commits block `height` of `txs`; the calls' statuses.
+fn block(node: &Node, height: u64, txs: &[&str]) -> Vec<TxStatus> {
+    let refs: Vec<&[u8]> = txs.iter().map(|t| t.as_bytes()).collect();
+    let block = node.finalize(height, &refs).unwrap();
+    node.commit_pending().unwrap();
+    block.txs.iter().map(|t| t.outcome.status).collect()
+}
+
+/// No-op calls per second over `BLOCKS` blocks after the setup blocks `prepare`.
+fn measure(name: &str, prepare: &[&str], failing: bool) {
+    let dir = std::env::temp_dir().join(format!("verigame-memory-bench-{}-{name}", std::process::id()));
+    let node = Node::create(&dir, setup(), None).unwrap();
+    let statuses = block(&node, 1, prepare);
+    assert!(statuses.iter().all(|&s| s == TxStatus::Returned), "{statuses:?}");
+    // A failing call writes one chunk, then traps out of bounds.
+    let call = if failing { r#"{"call":"touch","args":[1073741312, -1, 7]}"# } else { r#"{"call":"noop"}"# };
+    let txs = vec![call; TXS_PER_BLOCK];
+    let start = Instant::now();
+    for h in 2..=BLOCKS + 1 {
+        let statuses = block(&node, h, &txs);
+        assert_eq!(statuses[0], if failing { TxStatus::Trapped } else { TxStatus::Returned });
+    }
+    let calls = BLOCKS * TXS_PER_BLOCK as u64;
+    let seconds = start.elapsed().as_secs_f64();
+    println!("{name:<40} {calls} calls in {BLOCKS} blocks, {seconds:.3} s, {:.0} calls/s", calls as f64 / seconds);
+    drop(node);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn main() {
+    let grow = format!(r#"{{"call":"grow","args":[{}]}}"#, GIB_PAGES - 1);
+    let touch = format!(r#"{{"call":"touch","args":[0, {}, 1]}}"#, (GIB_PAGES as u64 * 65536 - 4) as i32);
+    measure("no-op, 1 page", &[], false);
+    measure("no-op, 1 GiB grown", &[&grow], false);
+    measure("no-op, 1 GiB written every 512 B", &[&grow, &touch], false);
+    measure("failing write, 1 GiB written every 512 B", &[&grow, &touch], true);
+}

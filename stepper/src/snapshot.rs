@@ -184,9 +184,11 @@ impl Writer {
     }
 
     /// Maximal runs of all-zero and non-zero 64-byte blocks (see the module docs).
-    fn memory_runs(&mut self, data: &[u8]) {
+    /// `data` in runs of zero and literal blocks; bytes from `written` on are zero and are
+    /// not read, so a large memory written little costs what was written.
+    fn memory_runs(&mut self, data: &[u8], written: usize) {
         let blocks = data.len().div_ceil(BLOCK);
-        let zero = |i: usize| is_zero(&data[i * BLOCK..((i + 1) * BLOCK).min(data.len())]);
+        let zero = |i: usize| i * BLOCK >= written || is_zero(&data[i * BLOCK..((i + 1) * BLOCK).min(data.len())]);
         let mut i = 0;
         while i < blocks {
             let zeros_from = i;
@@ -389,7 +391,7 @@ impl Machine {
         for m in &s.memories {
             w.opt_u32(m.max);
             w.count(m.data.len());
-            w.memory_runs(&m.data);
+            w.memory_runs(&m.data, m.written_bytes());
         }
         w.count(s.globals.len());
         for g in &s.globals {

@@ -249,9 +249,8 @@ impl Clone for Memory {
     /// Copies the chunks ever written; the rest of the copy comes zeroed from the OS and
     /// stays untouched, so a copy costs what was written, not the memory's size.
     fn clone(&self) -> Self {
-        let written = (self.cache.high() << self.chunk_shift).min(self.data.len());
         Self {
-            data: self.data.clone_written(written),
+            data: self.data.clone_written(self.written_bytes()),
             max: self.max,
             chunk_shift: self.chunk_shift,
             cache: self.cache.clone(),
@@ -315,6 +314,11 @@ impl Memory {
 
     pub fn chunk_size(&self) -> usize {
         1 << self.chunk_shift
+    }
+
+    /// Where the bytes never written begin: every byte from here on is zero.
+    pub(crate) fn written_bytes(&self) -> usize {
+        (self.cache.high() << self.chunk_shift).min(self.data.len())
     }
 
     /// Marks the chunks holding bytes `at..at + len` (`len` > 0) as written. Called

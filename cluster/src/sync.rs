@@ -36,7 +36,8 @@ pub const FORMAT: u32 = 1;
 /// The smallest chunk size a node cuts snapshots into; larger snapshots get larger
 /// chunks (powers of two), so that no snapshot has more than `MAX_CHUNKS`.
 pub const MIN_CHUNK_SIZE: u64 = 64 << 10;
-/// The largest chunk a node takes: CometBFT's chunk messages hold at most 16 MB.
+/// The largest chunk a node takes: CometBFT's chunk messages hold at most 16 MB. Also the
+/// most a restore reserves before chunks arrive: a metadata's size is a peer's word.
 pub const MAX_CHUNK_SIZE: u64 = 8 << 20;
 /// The most chunks a snapshot has: its metadata stays far below CometBFT's 4 MB.
 pub const MAX_CHUNKS: usize = 4096;
@@ -247,7 +248,7 @@ pub fn fetch(rpc: &crate::rpc::Rpc, setup: &NodeSetup, at_most: u64) -> Result<O
     if m.block.app_hash() != header {
         bail!("snapshot {height}: its block's app hash is {}, the header's {}", hex(&m.block.app_hash()), hex(&header));
     }
-    let mut bytes = Vec::with_capacity(m.size as usize);
+    let mut bytes = Vec::with_capacity(m.size.min(MAX_CHUNK_SIZE) as usize);
     for index in 0..m.chunks.len() as u32 {
         let chunk = rpc.abci_query("/snapshot_chunk", format!("{height}/{index}").as_bytes(), 0, false)?.value;
         m.check_chunk(index, &chunk).with_context(|| format!("snapshot {height}"))?;
@@ -439,7 +440,7 @@ fn apply(restore: &mut Restore, request: &RequestApplySnapshotChunk) -> Result<b
 fn complete(node: &Node, restore: &Restore) -> Result<(), Refused<ApplyResult>> {
     let abort = || refuse(ApplyResult::Abort);
     let m = &restore.metadata;
-    let mut bytes = Vec::with_capacity(m.size as usize);
+    let mut bytes = Vec::with_capacity(m.size.min(MAX_CHUNK_SIZE) as usize);
     for index in 0..m.chunks.len() as u32 {
         let path = restore.chunk_path(index);
         let chunk = fs::read(&path).with_context(|| format!("cannot read {}", path.display())).map_err(abort())?;

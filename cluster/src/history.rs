@@ -67,19 +67,6 @@ impl TxStatus {
     }
 }
 
-impl std::fmt::Display for TxStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match self {
-            Self::Returned => "returned",
-            Self::Trapped => "trapped",
-            Self::OutOfGas => "out_of_gas",
-            Self::Stopped => "stopped",
-            Self::Rejected => "rejected",
-        };
-        f.write_str(name)
-    }
-}
-
 /// How one transaction ended. The app hash commits to all of it but `error`, a
 /// description for people (its wording may change between versions).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

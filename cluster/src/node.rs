@@ -403,7 +403,7 @@ impl Application for Node {
         if let Err(e) = check_genesis(&request.app_state_bytes, &s.history.setup) {
             fatal(&format!("the genesis does not describe this node: {e:#}"));
         }
-        ResponseInitChain { app_hash: s.app_hashes[0].to_vec().into(), ..ResponseInitChain::default() }
+        ResponseInitChain { app_hash: s.first.app_hash().to_vec().into(), ..ResponseInitChain::default() }
     }
 
     fn check_tx(&self, request: RequestCheckTx) -> ResponseCheckTx {
@@ -572,7 +572,6 @@ impl Node {
         }
     }
 
-    /// Block `height` from the log (none at height 0).
     /// Block `height` as its app hash commits to it: the history's first, or one of its log.
     fn summary(s: &State, height: u64) -> Result<BlockSummary> {
         s.history.check_held(height)?;
@@ -621,7 +620,7 @@ struct StateAnswer {
 pub struct StorageAnswer {
     #[serde(with = "crate::serde_hex::bytes")]
     pub key: Vec<u8>,
-    #[serde(with = "crate::proofs::optional_bytes")]
+    #[serde(with = "crate::serde_hex::optional_bytes")]
     pub value: Option<Vec<u8>>,
 }
 

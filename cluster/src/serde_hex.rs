@@ -18,6 +18,21 @@ pub mod bytes {
     }
 }
 
+pub mod optional_bytes {
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    struct Hex(#[serde(with = "super::bytes")] Vec<u8>);
+
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        bytes.as_ref().map(|b| Hex(b.clone())).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Ok(Option::<Hex>::deserialize(d)?.map(|h| h.0))
+    }
+}
+
 pub mod hash {
     use super::*;
     use merkle_memory::Hash;

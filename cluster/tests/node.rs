@@ -509,14 +509,15 @@ fn proven_query_answers_verify_against_their_heights_app_hash_and_tampering_fail
     }
     let proof = node.query_at("/storage", &key(2), 2, true).unwrap().proof.unwrap();
     let mut forged = proof.clone();
-    forged.storage.as_mut().unwrap().value = Some(1_000_000i64.to_le_bytes().to_vec());
-    assert!(forged.verify(&b2.app_hash).unwrap_err().to_string().contains("not the one the path holds"));
+    forged.storage.as_mut().unwrap().opening.value = Some(1_000_000i64.to_le_bytes().to_vec());
+    assert!(forged.verify(&b2.app_hash).unwrap_err().to_string().contains("not the one the storage path proves"));
     let mut forged = proof.clone();
     forged.storage.as_mut().unwrap().state.steps += 1;
     assert!(forged.verify(&b2.app_hash).unwrap_err().to_string().contains("state opening"));
     let mut forged = proof;
-    forged.storage.as_mut().unwrap().state.environment.pop();
-    assert!(forged.verify(&b2.app_hash).unwrap_err().to_string().contains("six hashes"));
+    let sealed = forged.storage.as_ref().unwrap().state.environment.hash();
+    forged.storage.as_mut().unwrap().state.environment = merkle_memory::state::EnvironmentCommitment::Sealed(sealed);
+    assert!(forged.verify(&b2.app_hash).unwrap_err().to_string().contains("sealed"));
 
     // A read-only call answers from the state it ran on, which its proof proves, and
     // changes nothing.

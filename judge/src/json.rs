@@ -33,8 +33,8 @@ fn leaves_json(l: &Leaves) -> Json {
 }
 
 /// The JSON form.
-pub fn to_json(p: &Proof) -> Json {
-    let s = &p.state;
+/// A state opened one level, as a proof's `state` holds it.
+pub fn state_to_json(s: &Commitment) -> Json {
     let environment = match &s.environment {
         EnvironmentCommitment::Sealed(hash) => json!({ "sealed": hex(hash) }),
         EnvironmentCommitment::Open(e) => json!({
@@ -46,26 +46,30 @@ pub fn to_json(p: &Proof) -> Json {
             "storage": hex(&e.storage),
         }),
     };
+    json!({
+        "context": hex(&s.context),
+        "status": s.status,
+        "trap": s.trap,
+        "trap_arg": s.trap_arg,
+        "steps": s.steps,
+        "gas_used": s.gas_used,
+        "depth": s.depth,
+        "height": s.height,
+        "entry": s.entry,
+        "frame": frame_json(&s.frame),
+        "callers": hex(&s.callers),
+        "stack": hex(&s.stack),
+        "environment": environment,
+    })
+}
+
+pub fn to_json(p: &Proof) -> Json {
     let mut out = json!({
         "version": p.version,
         "step": p.step,
         "pre_hash": hex(&p.pre_hash),
         "post_hash": hex(&p.post_hash),
-        "state": {
-            "context": hex(&s.context),
-            "status": s.status,
-            "trap": s.trap,
-            "trap_arg": s.trap_arg,
-            "steps": s.steps,
-            "gas_used": s.gas_used,
-            "depth": s.depth,
-            "height": s.height,
-            "entry": s.entry,
-            "frame": frame_json(&s.frame),
-            "callers": hex(&s.callers),
-            "stack": hex(&s.stack),
-            "environment": environment,
-        },
+        "state": state_to_json(&p.state),
         "stack": leaves_json(&p.stack),
     });
     let o = out.as_object_mut().expect("an object");
@@ -97,12 +101,13 @@ pub fn to_json(p: &Proof) -> Json {
         o.insert("segments".into(), json!({ "elems": s.elems, "datas": s.datas }));
     }
     if let Some(s) = &p.storage {
-        o.insert("storage".into(), storage_json(s));
+        o.insert("storage".into(), storage_to_json(s));
     }
     out
 }
 
-fn storage_json(s: &StorageOpening) -> Json {
+/// A storage key's opening, as a proof's `storage` holds it.
+pub fn storage_to_json(s: &StorageOpening) -> Json {
     let terminal = match s.path.terminal {
         Terminal::Empty => json!({ "kind": "empty" }),
         Terminal::Leaf { key, value } => json!({ "kind": "leaf", "key_hash": hex(&key), "value_hash": hex(&value) }),
@@ -121,7 +126,8 @@ fn storage_json(s: &StorageOpening) -> Json {
     })
 }
 
-fn storage_of(v: &Json) -> Result<StorageOpening, FormatError> {
+/// Reads what [`storage_to_json`] writes.
+pub fn storage_from_json(v: &Json) -> Result<StorageOpening, FormatError> {
     let s = Obj::of(v, "storage")?;
     let bytes = |key: &str| -> Result<Vec<u8>, FormatError> {
         s.get(key)?
@@ -263,12 +269,11 @@ pub fn from_str(text: &str) -> Result<Proof, FormatError> {
     from_json(&value)
 }
 
-/// Reads the JSON form.
-pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
-    let p = Obj::of(v, "")?;
-    let s = p.obj("state")?;
+/// Reads what [`state_to_json`] writes.
+pub fn state_from_json(v: &Json) -> Result<Commitment, FormatError> {
+    let s = Obj::of(v, "state")?;
     let e = s.obj("environment")?;
-    let state = Commitment {
+    Ok(Commitment {
         context: s.hash("context")?,
         status: s.uint("status", u8::MAX as u64)? as u8,
         trap: s.u32("trap")?,
@@ -292,7 +297,13 @@ pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
                 storage: e.hash("storage")?,
             }),
         },
-    };
+    })
+}
+
+/// Reads the JSON form.
+pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
+    let p = Obj::of(v, "")?;
+    let state = state_from_json(p.get("state")?)?;
     let caller = match p.opt("caller") {
         Some(c) => {
             let c = Obj::of(c, "caller")?;
@@ -361,6 +372,6 @@ pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
         memory,
         tables,
         segments,
-        storage: p.opt("storage").map(storage_of).transpose()?,
+        storage: p.opt("storage").map(storage_from_json).transpose()?,
     })
 }

@@ -20,7 +20,7 @@ use stepper::{Config, Frame, Machine, Module, Registers, Status, Trap, ValType};
 
 use crate::partial::{Partial, PartialMemory, PartialStack, PartialStorage, PartialTable};
 use crate::proof::{
-    max_chunks, Caller, Leaves, MemoryOpening, Proof, TablesOpening, MAX_GLOBALS, MAX_STACK_SLOTS,
+    max_chunks, Caller, Leaves, MemoryOpening, Proof, StorageOpening, TablesOpening, MAX_GLOBALS, MAX_STACK_SLOTS,
     MAX_STORAGE_SIBLINGS, MAX_TABLES, MAX_TABLE_ELEMENTS, VERSION,
 };
 
@@ -379,17 +379,7 @@ impl Judge {
 
     fn open_storage(&self, proof: &Proof) -> Result<Option<PartialStorage>, Invalid> {
         let Some(s) = &proof.storage else { return Ok(None) };
-        if s.key.len() > MAX_KEY_LEN || s.value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_LEN) {
-            return invalid("the opened storage key or value is over its length limit");
-        }
-        let key = key_hash(&s.key);
-        let root = s.path.root(&key).map_err(|e| Invalid(e.to_string()))?;
-        if root != open_environment(proof)?.storage {
-            return invalid("the storage path does not prove the storage root");
-        }
-        if s.path.lookup(&key) != s.value.as_deref().map(value_hash) {
-            return invalid("the opened storage value is not the one the storage path proves");
-        }
+        check_storage(s, &open_environment(proof)?.storage)?;
         Ok(Some(PartialStorage { key: s.key.clone(), value: s.value.clone(), written: false }))
     }
 
@@ -606,4 +596,20 @@ fn chunks_root_of<'a>(
     chunks: impl Iterator<Item = &'a [u8]>,
 ) -> Result<Hash, Invalid> {
     m.chunks_root(chunk_size, chunks).map_err(Invalid)
+}
+
+/// Checks that `s` opens the storage tree whose root is `root`: its key and value within
+/// their limits, its path proving that root and holding that value (or none) under that key.
+pub fn check_storage(s: &StorageOpening, root: &Hash) -> Result<(), Invalid> {
+    if s.key.len() > MAX_KEY_LEN || s.value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_LEN) {
+        return invalid("the opened storage key or value is over its length limit");
+    }
+    let key = key_hash(&s.key);
+    if s.path.root(&key).map_err(|e| Invalid(e.to_string()))? != *root {
+        return invalid("the storage path does not prove the storage root");
+    }
+    if s.path.lookup(&key) != s.value.as_deref().map(value_hash) {
+        return invalid("the opened storage value is not the one the storage path proves");
+    }
+    Ok(())
 }

@@ -36,8 +36,9 @@ pub fn update(
         layers.clear();
         return EMPTY;
     }
-    // Nothing to build on (a fresh cache, or fewer leaves than the cache holds): rebuild.
-    let rebuild = layers.is_empty() || count < old_count;
+    // Nothing to build on (a fresh cache): build. Fewer leaves than before (a memory
+    // rewound past a grow) cut the layers and rehash their new right edge.
+    let rebuild = layers.is_empty();
     if rebuild {
         layers.clear();
         layers.push(Vec::new());
@@ -48,7 +49,7 @@ pub fn update(
     };
     let mut touched: Vec<usize> = stale.into_iter().map(|i| i as usize).filter(|&i| i < count).collect();
     let old_stored = layers[0].len();
-    let stored = old_stored.max(high).max(touched.last().map_or(0, |&i| i + 1));
+    let stored = old_stored.max(high).max(touched.last().map_or(0, |&i| i + 1)).min(count);
     if rebuild {
         touched = (0..stored).collect();
     } else if count != old_count || stored != old_stored {

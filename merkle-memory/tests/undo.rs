@@ -93,3 +93,50 @@ proptest! {
         prop_assert_eq!(state_hash(&mut m), state_hash(&mut reference));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(32)))]
+
+    /// A chain of sealed logs (`Machine::seal`), some merged, leads back through every
+    /// state it was sealed at, with that state's bytes and hash, whatever was written,
+    /// grown or hashed in between; and a way back survives its encoding.
+    #[test]
+    fn a_chain_of_ways_back_revisits_every_sealed_state(
+        before in prop::collection::vec(op(), 0..6),
+        segments in prop::collection::vec(prop::collection::vec(op(), 0..10), 1..5),
+        merges in prop::collection::vec(any::<bool>(), 4),
+        uniform in any::<bool>(),
+    ) {
+        let (rig, mut m) = machine(uniform);
+        before.iter().for_each(|o| apply(&rig, &mut m, o));
+        let mut states = Vec::new();
+        let mut chain: Vec<stepper::Rewind> = Vec::new();
+        for segment in &segments {
+            // A trace hashes at each checkpoint before it begins the next log.
+            states.push((m.memories_mut()[0].data().to_vec(), state_hash(&mut m)));
+            let undo = m.begin_undo();
+            segment.iter().for_each(|o| apply(&rig, &mut m, o));
+            chain.push(m.seal(undo));
+        }
+        // Merge some neighbours: the merged one leads back to the older's state.
+        let mut kept_states = vec![states.remove(0)];
+        let mut merged = vec![chain.remove(0)];
+        for ((rewind, state), &merge) in chain.into_iter().zip(states).zip(merges.iter().cycle()) {
+            if merge {
+                let older = merged.pop().unwrap();
+                merged.push(stepper::Rewind::merge(older, rewind));
+            } else {
+                merged.push(rewind);
+                kept_states.push(state);
+            }
+        }
+        let modules = vec![m.store().instances[0].module.clone()];
+        for (rewind, (bytes, hash)) in merged.into_iter().rev().zip(kept_states.into_iter().rev()) {
+            let rewind = stepper::Rewind::decode(&rewind.encode(), &modules).expect("decodes");
+            m.rewind(rewind).expect("leads back from this machine");
+            prop_assert_eq!(m.memories_mut()[0].data(), &bytes[..]);
+            prop_assert_eq!(state_hash(&mut m), hash);
+            check_commitments(&mut m, "after a rewind");
+        }
+    }
+}

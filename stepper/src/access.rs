@@ -189,6 +189,13 @@ impl Tamper<'_> {
 #[derive(Debug)]
 pub struct Undo(Box<Machine>);
 
+impl Undo {
+    /// The machine as it was, but its memories.
+    pub(crate) fn into_rest(self) -> Box<Machine> {
+        self.0
+    }
+}
+
 impl Machine {
     /// Starts recording what a call changes, so that [`Machine::undo`] can take it back
     /// at a cost that follows what the call wrote rather than the memory's size: the rest

@@ -99,6 +99,22 @@ impl DirtyLeaves {
         self.bits.resize(n.div_ceil(64), 0);
     }
 
+    /// Forgets the leaves from `n` on (a memory shrank back to `n` chunks).
+    fn truncate(&mut self, n: usize) {
+        for &leaf in self.list.iter().filter(|&&l| l as usize >= n) {
+            self.bits[leaf as usize / 64] &= !(1u64 << (leaf % 64));
+        }
+        self.list.retain(|&l| (l as usize) < n);
+        self.bits.truncate(n.div_ceil(64));
+        if n % 64 != 0 {
+            // Bits past the end of the last word belong to no leaf.
+            if let Some(last) = self.bits.last_mut() {
+                *last &= (1u64 << (n % 64)) - 1;
+            }
+        }
+        self.high = self.high.min(n);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
@@ -233,16 +249,85 @@ pub struct Memory {
 /// is a record of a call in progress, not state: memories compare equal whatever their
 /// journals hold.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Journal(Option<Box<JournalLog>>);
+pub(crate) struct Journal(Option<Box<MemoryLog>>);
 
-#[derive(Clone, Debug, Default)]
-struct JournalLog {
-    /// Chunks and their bytes before their first write, in the order they were written.
-    chunks: Vec<(usize, Vec<u8>)>,
-    /// The memory as it was before its first grow, with the number of chunks saved by
-    /// then: a grow is undone by taking that copy back (grows in a call that is undone
-    /// are rare; copying then costs what the memory holds, once).
-    before_grow: Option<(usize, Box<Memory>)>,
+/// The way back from a memory's state to an earlier one: the bytes of each chunk the
+/// memory wrote in between, as they were. It costs what was written in between, and less
+/// where that was fresh memory: chunks never written before hold zeros and need no copy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryLog {
+    /// Chunks below `high` and their bytes before their first write, in the order they
+    /// were written; `None` for a chunk of zeros.
+    chunks: Vec<(u32, Option<Box<[u8]>>)>,
+    /// The memory's byte length then: a grow is undone by shrinking back to it.
+    len: usize,
+    /// The memory's highest chunk ever written then, plus one: the chunks from here on
+    /// were zero, so going back zeroes them rather than keeping their bytes.
+    high: usize,
+    /// The memory's declared maximum, to rebuild it from the log alone.
+    max: Option<u32>,
+}
+
+impl MemoryLog {
+    /// The bytes the log holds, roughly.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.chunks.iter().map(|(_, b)| 24 + b.as_ref().map_or(0, |b| b.len())).sum::<usize>()
+    }
+
+    /// The memory's length in bytes when the log began.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// One log that goes from `newer`'s end back to `older`'s beginning, where `newer`
+    /// began where `older` ended. A chunk both hold keeps `older`'s bytes.
+    pub fn merge(older: MemoryLog, newer: MemoryLog) -> MemoryLog {
+        let mut kept = std::collections::HashSet::with_capacity(older.chunks.len());
+        kept.extend(older.chunks.iter().map(|&(leaf, _)| leaf));
+        let mut chunks = older.chunks;
+        // A chunk `newer` saved from `older.high` on was zero when `older` began.
+        chunks.extend(newer.chunks.into_iter().filter(|(leaf, _)| (*leaf as usize) < older.high && !kept.contains(leaf)));
+        MemoryLog { chunks, ..older }
+    }
+
+    /// The log's parts, for an encoding: each chunk saved (its index and bytes, none for
+    /// zeros), the length, the high chunk and the maximum.
+    #[allow(clippy::type_complexity)]
+    pub fn parts(&self) -> (&[(u32, Option<Box<[u8]>>)], usize, usize, Option<u32>) {
+        (&self.chunks, self.len, self.high, self.max)
+    }
+
+    /// A log from its parts, checked against the chunk size: what [`MemoryLog::parts`]
+    /// gave, or an error naming what is wrong.
+    pub fn from_parts(
+        chunks: Vec<(u32, Option<Box<[u8]>>)>,
+        len: usize,
+        high: usize,
+        max: Option<u32>,
+        chunk_size: usize,
+    ) -> Result<Self, String> {
+        if len % PAGE_SIZE != 0 || len / PAGE_SIZE > max.unwrap_or(65536) as usize {
+            return Err(format!("a memory log's length {len} is not a whole number of pages within its maximum"));
+        }
+        let count = len.div_ceil(chunk_size);
+        if high > count {
+            return Err(format!("a memory log's high chunk {high} is past its {count} chunks"));
+        }
+        for (leaf, bytes) in &chunks {
+            if *leaf as usize >= high {
+                return Err(format!("a memory log saves chunk {leaf}, at or past its high chunk {high}"));
+            }
+            if bytes.as_ref().is_some_and(|b| b.len() != chunk_size) {
+                return Err(format!("a memory log saves chunk {leaf} with other than {chunk_size} bytes"));
+            }
+        }
+        Ok(Self { chunks, len, high, max })
+    }
 }
 
 impl Clone for Memory {
@@ -332,20 +417,25 @@ impl Memory {
         }
     }
 
-    /// Saves chunk `leaf`'s bytes in the undo log.
+    /// Saves chunk `leaf`'s bytes in the undo log, unless it was never written before the
+    /// log began: going back zeroes those.
     #[cold]
     fn save_chunk(&mut self, leaf: usize) {
         let size = self.chunk_size();
-        let bytes = self.data[(leaf * size).min(self.data.len())..((leaf + 1) * size).min(self.data.len())].to_vec();
-        if let Some(log) = self.journal.0.as_mut() {
-            log.chunks.push((leaf, bytes));
+        let Some(log) = self.journal.0.as_mut() else { return };
+        if leaf >= log.high {
+            return;
         }
+        let bytes = &self.data[(leaf * size).min(self.data.len())..((leaf + 1) * size).min(self.data.len())];
+        let saved = (!bytes.iter().all(|&b| b == 0)).then(|| Box::from(bytes));
+        log.chunks.push((leaf as u32, saved));
     }
 
     /// Starts an undo log: the chunks marked since the last hash are saved now (their next
     /// write will not mark them again), every other chunk before its first write.
     pub(crate) fn begin_undo(&mut self) {
-        self.journal.0 = Some(Box::default());
+        let log = MemoryLog { chunks: Vec::new(), len: self.data.len(), high: self.cache.high(), max: self.max };
+        self.journal.0 = Some(Box::new(log));
         for leaf in self.cache.dirty.leaves().to_vec() {
             self.save_chunk(leaf as usize);
         }
@@ -356,20 +446,46 @@ impl Memory {
         self.journal.0 = None;
     }
 
+    /// Ends the undo log and hands it over: the way back to where it began.
+    pub(crate) fn seal_undo(&mut self) -> MemoryLog {
+        self.journal.0.take().map(|log| *log).unwrap_or_default()
+    }
+
     /// Gives back what was written since [`Memory::begin_undo`], and ends the log. The
     /// chunks given back stay marked, so the next hash reads them again.
     pub(crate) fn undo(&mut self) {
-        let Some(log) = self.journal.0.take() else { return };
-        let JournalLog { mut chunks, before_grow } = *log;
-        if let Some((saved, before)) = before_grow {
-            chunks.truncate(saved);
-            *self = *before;
+        if let Some(log) = self.journal.0.take() {
+            self.rewind(*log);
         }
+    }
+
+    /// Goes back to where `log` began; `log` must come from this memory's journal (or a
+    /// merge of consecutive ones) and lead back from its present state. The chunks given
+    /// back are marked, so the next hash reads them again.
+    pub(crate) fn rewind(&mut self, log: MemoryLog) {
+        let MemoryLog { chunks, len, high, max: _ } = log;
         let size = self.chunk_size();
-        for (leaf, bytes) in chunks.into_iter().rev() {
-            self.data[leaf * size..leaf * size + bytes.len()].copy_from_slice(&bytes);
-            self.cache.dirty.mark(leaf);
+        // The chunks written from `high` on were zero.
+        let (from, to) = (high, self.cache.high().min(self.data.len().div_ceil(size)));
+        if from < to {
+            let end = (to * size).min(self.data.len());
+            self.data[from * size..end].fill(0);
+            self.cache.dirty.mark_span(from, to - 1);
         }
+        for (leaf, bytes) in chunks.into_iter().rev() {
+            let at = leaf as usize * size;
+            let end = (at + size).min(self.data.len());
+            match bytes {
+                Some(b) => self.data[at..end].copy_from_slice(&b[..end - at]),
+                None => self.data[at..end].fill(0),
+            }
+            self.cache.dirty.mark(leaf as usize);
+        }
+        if len < self.data.len() {
+            self.data.shrink(len);
+            self.cache.dirty.truncate(len.div_ceil(size));
+        }
+        self.cache.dirty.high = high;
     }
 
     /// Writes `bytes` at `at`, or reports that they do not fit.
@@ -384,14 +500,9 @@ impl Memory {
     }
 
     /// Grows to `pages` pages. The new chunks are zero and stay unmarked: the commitment
-    /// takes them as zero without reading them, and no page of them is touched here.
+    /// takes them as zero without reading them, and no page of them is touched here. An
+    /// undo log needs nothing: it shrinks back to the length it began with.
     pub(crate) fn grow(&mut self, pages: u32) {
-        if let Some(mut log) = self.journal.0.take() {
-            if log.before_grow.is_none() {
-                log.before_grow = Some((log.chunks.len(), Box::new(self.clone())));
-            }
-            self.journal.0 = Some(log);
-        }
         let old = self.data.len();
         let limit = self.max.unwrap_or(65536) as usize * PAGE_SIZE;
         self.data.grow(pages as usize * PAGE_SIZE, limit, self.cache.high() << self.chunk_shift);
@@ -440,6 +551,16 @@ mod zeroed {
             bytes.truncate(len);
             self.bytes = bytes;
             self.zeroed = reserve;
+        }
+    }
+
+    impl ZeroedBytes {
+        /// Shortens to `len` bytes; the bytes cut off must be zero. They stay allocated,
+        /// zeroed, for a later grow.
+        pub fn shrink(&mut self, len: usize) {
+            debug_assert!(self.bytes[len..].iter().all(|&b| b == 0), "bytes cut off must be zero");
+            self.zeroed = self.zeroed.max(self.bytes.len());
+            self.bytes.truncate(len);
         }
     }
 

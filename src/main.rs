@@ -741,7 +741,11 @@ fn machine_at(
     gas_limit: Option<u64>,
 ) -> anyhow::Result<stepper::Machine> {
     match (call, trace) {
-        (_, Some(dir)) => Ok(traces::Trace::open(dir)?.executor_at(at).machine),
+        (_, Some(dir)) => {
+            let mut trace = traces::Trace::open(dir)?;
+            trace.executor_at(at)?;
+            Ok(trace.into_executor().machine)
+        }
         (Some(call), None) => {
             let mut machine = call.start(gas_limit)?;
             machine.run(at);
@@ -850,7 +854,7 @@ fn record(
         let trace =
             traces::Trace::record(c, fault, limits.limits(), &mut |n| progress.update(traces::Role::Defender, n));
         progress.finish();
-        let trace = trace?;
+        let mut trace = trace?;
         trace.save(out)?;
         Ok(trace)
     });
@@ -874,14 +878,14 @@ fn record(
 
 /// Exit codes: 0 answered, 2 an unreadable or corrupted trace.
 fn query(dir: &std::path::Path, at: u64, json: bool) -> ExitCode {
-    match traces::Trace::open(dir) {
-        Ok(trace) => {
-            let hash = merkle_memory::hex(&trace.hash_at(at));
-            let step = at.min(trace.steps());
+    let answer = traces::Trace::open(dir).and_then(|mut trace| Ok((trace.hash_at(at)?, trace.steps())));
+    match answer {
+        Ok((hash, steps)) => {
+            let (hash, step) = (merkle_memory::hex(&hash), at.min(steps));
             if json {
-                println!("{}", serde_json::json!({"step": step, "state_hash": hash, "steps": trace.steps()}));
+                println!("{}", serde_json::json!({"step": step, "state_hash": hash, "steps": steps}));
             } else {
-                println!("step {step} of {}: {hash}", trace.steps());
+                println!("step {step} of {steps}: {hash}");
             }
             ExitCode::SUCCESS
         }

@@ -13,5 +13,5 @@ mod verify;
 
 pub use codec::{from_bytes, from_bytes_with, to_bytes, to_full_bytes, FormatError, Known};
 pub use proof::Proof;
-pub use prove::prove;
+pub use prove::{prove, prove_in_place};
 pub use verify::{check_storage, Invalid, Judge, Verdict};

@@ -34,16 +34,24 @@ fn open(values: &[u64], indices: &BTreeSet<usize>) -> Leaves {
 
 /// The proof of the step that takes `machine` from its current state to the next.
 pub fn prove(machine: &Machine) -> Proof {
-    let mut pre = machine.clone();
-    let state = Commitment::of(&mut pre);
-    // The step runs once, on a copy that becomes the post-state, recording what it touches.
-    let mut post = pre.clone();
-    let (_, log) = post.step_recorded();
+    prove_in_place(&mut machine.clone())
+}
+
+/// [`prove`] without a copy of the machine, which a large memory makes costly: the step
+/// runs on `machine` under an undo log, recording what it touches, and is taken back.
+/// `machine` ends as it began, its commitment caches up to date.
+pub fn prove_in_place(pre: &mut Machine) -> Proof {
+    let state = Commitment::of(pre);
+    let undo = pre.begin_undo();
+    let (_, log) = pre.step_recorded();
+    let post_hash = state_hash(pre);
+    let post_stack = pre.stack().len();
+    pre.undo(undo);
     let mut proof = Proof {
         version: VERSION,
         step: pre.steps(),
         pre_hash: state.hash(),
-        post_hash: state_hash(&mut post),
+        post_hash,
         state,
         stack: open(pre.stack(), &BTreeSet::new()),
         caller: None,
@@ -64,12 +72,12 @@ pub fn prove(machine: &Machine) -> Proof {
     let mut slots: BTreeSet<usize> = log.touched.range(..len).copied().collect();
     if low < len {
         slots.insert(low);
-    } else if post.stack().len() > len && len > 0 {
+    } else if post_stack > len && len > 0 {
         slots.insert(len - 1);
     }
     proof.stack = open(pre.stack(), &slots);
     if log.popped_frame && pre.frames().len() >= 2 {
-        let records = frame_records(&pre);
+        let records = frame_records(pre);
         let below = &records[..records.len() - 2];
         proof.caller = Some(Caller { frame: records[records.len() - 2], rest: callers_chain(below) });
     }
@@ -79,10 +87,10 @@ pub fn prove(machine: &Machine) -> Proof {
         proof.globals = Some(open(&values, &indices));
     }
     if let Some(m) = log.memory {
-        proof.memory = Some(open_memory(&mut pre, m, &log));
+        proof.memory = Some(open_memory(pre, m, &log));
     }
     if !log.tables.is_empty() || !log.grown_tables.is_empty() {
-        proof.tables = Some(open_tables(&mut pre, &log));
+        proof.tables = Some(open_tables(pre, &log));
     }
     if log.segments {
         proof.segments = Some(Segments {

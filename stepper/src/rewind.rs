@@ -139,7 +139,8 @@ impl Rewind {
                 chunks.push((leaf, saved));
             }
             let high = usize::try_from(high).unwrap_or(usize::MAX);
-            let log = MemoryLog::from_parts(chunks, memory.data().len(), high, memory.max(), chunk).map_err(|e| at(&e))?;
+            let log =
+                MemoryLog::from_parts(chunks, memory.data().len(), high, memory.max(), chunk).map_err(|e| at(&e))?;
             logs.push(log);
         }
         if !r.0.is_empty() {

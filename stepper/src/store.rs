@@ -266,13 +266,14 @@ pub struct MemoryLog {
     high: usize,
     /// The memory's declared maximum, to rebuild it from the log alone.
     max: Option<u32>,
+    /// The bytes of the chunks saved, kept as they are saved.
+    held: usize,
 }
 
 impl MemoryLog {
     /// The bytes the log holds, roughly.
     pub fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.chunks.iter().map(|(_, b)| 24 + b.as_ref().map_or(0, |b| b.len())).sum::<usize>()
+        std::mem::size_of::<Self>() + self.chunks.len() * 24 + self.held
     }
 
     /// The memory's length in bytes when the log began.
@@ -291,8 +292,10 @@ impl MemoryLog {
         kept.extend(older.chunks.iter().map(|&(leaf, _)| leaf));
         let mut chunks = older.chunks;
         // A chunk `newer` saved from `older.high` on was zero when `older` began.
-        chunks.extend(newer.chunks.into_iter().filter(|(leaf, _)| (*leaf as usize) < older.high && !kept.contains(leaf)));
-        MemoryLog { chunks, ..older }
+        chunks
+            .extend(newer.chunks.into_iter().filter(|(leaf, _)| (*leaf as usize) < older.high && !kept.contains(leaf)));
+        let held = chunks.iter().map(|(_, b)| b.as_ref().map_or(0, |b| b.len())).sum();
+        MemoryLog { chunks, held, ..older }
     }
 
     /// The log's parts, for an encoding: each chunk saved (its index and bytes, none for
@@ -326,7 +329,8 @@ impl MemoryLog {
                 return Err(format!("a memory log saves chunk {leaf} with other than {chunk_size} bytes"));
             }
         }
-        Ok(Self { chunks, len, high, max })
+        let held = chunks.iter().map(|(_, b)| b.as_ref().map_or(0, |b| b.len())).sum();
+        Ok(Self { chunks, len, high, max, held })
     }
 }
 
@@ -428,17 +432,24 @@ impl Memory {
         }
         let bytes = &self.data[(leaf * size).min(self.data.len())..((leaf + 1) * size).min(self.data.len())];
         let saved = (!bytes.iter().all(|&b| b == 0)).then(|| Box::from(bytes));
+        log.held += saved.as_ref().map_or(0, |b: &Box<[u8]>| b.len());
         log.chunks.push((leaf as u32, saved));
     }
 
     /// Starts an undo log: the chunks marked since the last hash are saved now (their next
     /// write will not mark them again), every other chunk before its first write.
     pub(crate) fn begin_undo(&mut self) {
-        let log = MemoryLog { chunks: Vec::new(), len: self.data.len(), high: self.cache.high(), max: self.max };
+        let log =
+            MemoryLog { chunks: Vec::new(), len: self.data.len(), high: self.cache.high(), max: self.max, held: 0 };
         self.journal.0 = Some(Box::new(log));
         for leaf in self.cache.dirty.leaves().to_vec() {
             self.save_chunk(leaf as usize);
         }
+    }
+
+    /// The bytes the undo log holds so far ([`MemoryLog::bytes`]); 0 without one.
+    pub fn undo_bytes(&self) -> usize {
+        self.journal.0.as_ref().map_or(0, |log| log.bytes())
     }
 
     /// Ends the undo log, keeping what was written.
@@ -463,7 +474,7 @@ impl Memory {
     /// merge of consecutive ones) and lead back from its present state. The chunks given
     /// back are marked, so the next hash reads them again.
     pub(crate) fn rewind(&mut self, log: MemoryLog) {
-        let MemoryLog { chunks, len, high, max: _ } = log;
+        let MemoryLog { chunks, len, high, .. } = log;
         let size = self.chunk_size();
         // The chunks written from `high` on were zero.
         let (from, to) = (high, self.cache.high().min(self.data.len().div_ceil(size)));

@@ -1,23 +1,29 @@
 //! Trace directories: a trace written to disk, to be reopened by another process.
 //!
 //! ```text
-//! DIR/manifest.json             what the trace is, and the list of checkpoints
+//! DIR/manifest.json             what the trace is, its checkpoints and its files
 //! DIR/module.wasm               the module's bytes as given (binary or text)
-//! DIR/checkpoints/STEP.snap     a machine snapshot (stepper's binary format) per checkpoint
+//! DIR/final.snap                the machine at the run's end (stepper's snapshot format)
+//! DIR/back/STEP.rewind          the way back to checkpoint STEP from the next one on the
+//!                               chain, or from the end ([`stepper::Rewind::encode`])
 //! ```
 //!
-//! The manifest records each file's size and Keccak-256, and each checkpoint's state
-//! hash; opening checks all three (the state hash by restoring the snapshot and hashing
-//! it), so a truncated, corrupted or swapped file is reported, never trusted. The
-//! manifest is written last, through a temporary file, so a directory without one is an
-//! interrupted recording.
+//! A trace on disk costs what its run wrote: the final state once, and for each way back
+//! the chunks written between two checkpoints as they were (none for fresh memory).
+//! The manifest records each file's size and Keccak-256 and each checkpoint's state
+//! hash. Opening checks every file's size and digest, decodes every way back, and
+//! checks the final snapshot's state hash; a way back's state hash is checked when a
+//! query goes back through it. So a truncated, corrupted or swapped file is reported,
+//! never trusted. The manifest is written last, through a temporary file, so a
+//! directory without one is an interrupted recording.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use merkle_memory::{hash::keccak, hex, parse_hex, state_hash, Hash};
-use serde_json::{json, Value as Json};
-use stepper::Machine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use stepper::{Machine, Rewind};
 
 use crate::fault::{Executor, Progress};
 use crate::trace::{Checkpoint, Limits, Trace};
@@ -25,9 +31,53 @@ use crate::{Call, Fault, TraceError};
 
 pub const MANIFEST: &str = "manifest.json";
 const MODULE: &str = "module.wasm";
-const CHECKPOINTS: &str = "checkpoints";
+const FINAL: &str = "final.snap";
+const BACK: &str = "back";
 const FORMAT: &str = "verigame-trace";
-const VERSION: u64 = 1;
+const VERSION: u64 = 2;
+
+/// `manifest.json`.
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    format: String,
+    version: u64,
+    call: Json,
+    module_file: String,
+    fault: Option<String>,
+    limits: StoredLimits,
+    interval: u64,
+    steps: u64,
+    final_hash: String,
+    /// In step order, the final state's last.
+    checkpoints: Vec<StoredCheckpoint>,
+    final_state: StoredFile,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredLimits {
+    interval: u64,
+    max_checkpoints: usize,
+    memory_budget: usize,
+    /// As text: JSON numbers past 2^53 do not survive every reader.
+    max_steps: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredCheckpoint {
+    step: u64,
+    state_hash: String,
+    progress: Progress,
+    /// The way back to it, if the trace keeps one.
+    way_back: Option<StoredFile>,
+}
+
+/// A file of the directory, with what it must hold.
+#[derive(Serialize, Deserialize)]
+struct StoredFile {
+    file: String,
+    bytes: u64,
+    digest: String,
+}
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TraceError + '_ {
     move |source| TraceError::Io { path: path.display().to_string(), source }
@@ -44,166 +94,160 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TraceError> {
     fs::rename(&tmp, path).map_err(io(path))
 }
 
-fn progress_json(p: Progress) -> Json {
-    match p {
-        Progress::Pending => json!("pending"),
-        Progress::Done => json!("done"),
-        Progress::Stopped => json!("stopped"),
-        Progress::Extending { until } => json!({"extending_until": until}),
-    }
+/// Writes `bytes` as `file` under `dir`, and what the manifest records of it.
+fn store(dir: &Path, file: String, bytes: &[u8]) -> Result<StoredFile, TraceError> {
+    write_atomically(&dir.join(&file), bytes)?;
+    Ok(StoredFile { file, bytes: bytes.len() as u64, digest: hex(&keccak(bytes)) })
 }
 
-fn progress_from_json(v: &Json) -> Option<Progress> {
-    Some(match v.as_str() {
-        Some("pending") => Progress::Pending,
-        Some("done") => Progress::Done,
-        Some("stopped") => Progress::Stopped,
-        _ => Progress::Extending { until: v["extending_until"].as_u64()? },
-    })
+/// Reads the file `stored` names under `dir`, checking its size and digest.
+fn load(dir: &Path, stored: &StoredFile) -> Result<Vec<u8>, TraceError> {
+    let path = dir.join(&stored.file);
+    if stored.file.contains("..") || Path::new(&stored.file).is_absolute() {
+        return Err(bad(dir, format!("the manifest names a file outside the trace: {}", stored.file)));
+    }
+    let bytes = fs::read(&path).map_err(io(&path))?;
+    if bytes.len() as u64 != stored.bytes {
+        return Err(bad(
+            &path,
+            format!("{} bytes, the manifest records {}: truncated or overwritten", bytes.len(), stored.bytes),
+        ));
+    }
+    if hex(&keccak(&bytes)) != stored.digest {
+        return Err(bad(&path, "its contents do not match the manifest's digest: corrupted"));
+    }
+    Ok(bytes)
+}
+
+fn parse_hash(path: &Path, field: &str, text: &str) -> Result<Hash, TraceError> {
+    parse_hex(text).ok_or_else(|| bad(path, format!("`{field}` {text} is not a 32-byte hex hash")))
 }
 
 impl Trace {
     /// Writes the trace into `dir` (created if missing; it must not hold a trace yet).
-    pub fn save(&self, dir: &Path) -> Result<(), TraceError> {
+    /// The executor goes to the end first: the ways back lead from there.
+    pub fn save(&mut self, dir: &Path) -> Result<(), TraceError> {
         let manifest_path = dir.join(MANIFEST);
         if manifest_path.exists() {
             return Err(bad(dir, "already holds a trace; choose another directory"));
         }
-        let checkpoint_dir = dir.join(CHECKPOINTS);
-        fs::create_dir_all(&checkpoint_dir).map_err(io(&checkpoint_dir))?;
+        let end = self.steps();
+        self.executor_at(end)?;
+        self.lay_here()?;
+        let back_dir = dir.join(BACK);
+        fs::create_dir_all(&back_dir).map_err(io(&back_dir))?;
         write_atomically(&dir.join(MODULE), &self.call.module_bytes)?;
-        let mut entry = |c: &Checkpoint| -> Result<Json, TraceError> {
-            let bytes = c.executor.machine.snapshot();
-            let file = format!("{CHECKPOINTS}/{:020}.snap", c.step);
-            write_atomically(&dir.join(&file), &bytes)?;
-            Ok(json!({
-                "step": c.step,
-                "state_hash": hex(&c.hash),
-                "file": file,
-                "bytes": bytes.len(),
-                "digest": hex(&keccak(&bytes)),
-                "progress": progress_json(c.executor.progress),
-            }))
-        };
-        let checkpoints = self.checkpoints().map(&mut entry).collect::<Result<Vec<_>, _>>()?;
-        let last = entry(self.last())?;
-        let manifest = json!({
-            "format": FORMAT,
-            "version": VERSION,
-            "call": self.call.to_json(),
-            "module_file": MODULE,
-            "fault": self.fault.map(|f| f.to_string()),
-            "limits": {
-                "interval": self.limits.interval,
-                "max_checkpoints": self.limits.max_checkpoints,
-                "memory_budget": self.limits.memory_budget,
-                "max_steps": self.limits.max_steps.to_string(),
+        let final_state = store(dir, FINAL.into(), &self.executor_at(end)?.machine.snapshot())?;
+        let mut ways_back = std::collections::HashMap::new();
+        for rewind in self.ways_back() {
+            let file = format!("{BACK}/{:020}.rewind", rewind.steps());
+            ways_back.insert(rewind.steps(), store(dir, file, &rewind.encode())?);
+        }
+        let checkpoints = self
+            .checkpoints()
+            .map(|c| StoredCheckpoint {
+                step: c.step,
+                state_hash: hex(&c.hash),
+                progress: c.progress,
+                way_back: ways_back.remove(&c.step),
+            })
+            .collect();
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            version: VERSION,
+            call: self.call.to_json(),
+            module_file: MODULE.into(),
+            fault: self.fault.map(|f| f.to_string()),
+            limits: StoredLimits {
+                interval: self.limits.interval,
+                max_checkpoints: self.limits.max_checkpoints,
+                memory_budget: self.limits.memory_budget,
+                max_steps: self.limits.max_steps.to_string(),
             },
-            "interval": self.interval(),
-            "steps": self.steps(),
-            "final_hash": hex(&self.final_hash()),
-            "checkpoints": checkpoints,
-            "last": last,
-        });
-        let text = serde_json::to_string_pretty(&manifest).expect("JSON values serialize");
+            interval: self.interval(),
+            steps: end,
+            final_hash: hex(&self.final_hash()),
+            checkpoints,
+            final_state,
+        };
+        let text = serde_json::to_string_pretty(&manifest).expect("a manifest serializes");
         write_atomically(&manifest_path, text.as_bytes())
     }
 
     /// Reopens a trace that [`Trace::save`] wrote, checking every file.
     pub fn open(dir: &Path) -> Result<Trace, TraceError> {
-        let manifest_path = dir.join(MANIFEST);
-        if !manifest_path.exists() {
+        let path = dir.join(MANIFEST);
+        if !path.exists() {
             return Err(bad(dir, "no manifest.json: not a trace directory, or its recording was interrupted"));
         }
-        let text = fs::read_to_string(&manifest_path).map_err(io(&manifest_path))?;
-        let m: Json = serde_json::from_str(&text).map_err(|e| bad(&manifest_path, format!("not valid JSON ({e})")))?;
-        let field = |name: &str| {
-            let v = &m[name];
-            if v.is_null() {
-                Err(bad(&manifest_path, format!("no `{name}`")))
-            } else {
-                Ok(v)
+        let text = fs::read_to_string(&path).map_err(io(&path))?;
+        let format: Json = serde_json::from_str(&text).map_err(|e| bad(&path, format!("not valid JSON ({e})")))?;
+        if format["format"].as_str() != Some(FORMAT) || format["version"].as_u64() != Some(VERSION) {
+            return Err(bad(&path, format!("not a {FORMAT} manifest of version {VERSION}")));
+        }
+        let m: Manifest = serde_json::from_value(format).map_err(|e| bad(&path, format!("a bad manifest ({e})")))?;
+        let module_bytes = load_module(dir, &m.module_file)?;
+        let call = Call::from_json(&m.call, module_bytes).map_err(|e| bad(&path, e))?;
+        let fault = m.fault.as_deref().map(str::parse::<Fault>).transpose().map_err(|e| bad(&path, e))?;
+        let limits = Limits {
+            interval: m.limits.interval,
+            max_checkpoints: m.limits.max_checkpoints,
+            memory_budget: m.limits.memory_budget,
+            max_steps: m.limits.max_steps.parse().map_err(|_| bad(&path, "bad `limits.max_steps`"))?,
+        };
+        if limits.interval == 0 || limits.max_checkpoints < 2 {
+            return Err(bad(&path, "bad `limits`: an interval of 0 or fewer than two checkpoints"));
+        }
+        let checkpoints = m
+            .checkpoints
+            .iter()
+            .map(|c| {
+                Ok(Checkpoint {
+                    step: c.step,
+                    hash: parse_hash(&path, "state_hash", &c.state_hash)?,
+                    progress: c.progress,
+                })
+            })
+            .collect::<Result<Vec<_>, TraceError>>()?;
+        let final_hash = parse_hash(&path, "final_hash", &m.final_hash)?;
+        match checkpoints.last() {
+            Some(last) if last.step == m.steps && last.hash == final_hash => {}
+            _ => return Err(bad(&path, "the last checkpoint is not the recorded final state")),
+        }
+        if checkpoints.windows(2).any(|w| w[0].step >= w[1].step) {
+            return Err(bad(&path, "the checkpoints are not in step order"));
+        }
+        let modules = std::slice::from_ref(&call.module);
+        let snap = load(dir, &m.final_state)?;
+        let final_path = dir.join(&m.final_state.file);
+        let machine = Machine::restore(&snap, modules).map_err(|e| bad(&final_path, e))?;
+        drop(snap);
+        let mut live = Executor { machine, fault, progress: checkpoints.last().expect("checked").progress };
+        let hash = state_hash(&mut live.machine);
+        if hash != final_hash || live.steps() != m.steps {
+            return Err(bad(
+                &final_path,
+                format!("restores to step {} with state {}, not the recorded final state", live.steps(), hex(&hash)),
+            ));
+        }
+        let mut back = Vec::new();
+        for c in &m.checkpoints {
+            let Some(stored) = &c.way_back else { continue };
+            let file = dir.join(&stored.file);
+            let rewind = Rewind::decode(&load(dir, stored)?, modules).map_err(|e| bad(&file, e))?;
+            if rewind.steps() != c.step || c.step == m.steps {
+                return Err(bad(&file, format!("leads to step {}, not to checkpoint {}", rewind.steps(), c.step)));
             }
-        };
-        if field("format")?.as_str() != Some(FORMAT) || field("version")?.as_u64() != Some(VERSION) {
-            return Err(bad(&manifest_path, format!("not a {FORMAT} manifest of version {VERSION}")));
+            back.push(rewind);
         }
-        let module_file =
-            dir.join(field("module_file")?.as_str().ok_or_else(|| bad(&manifest_path, "bad `module_file`"))?);
-        let module_bytes = fs::read(&module_file).map_err(io(&module_file))?;
-        let call = Call::from_json(field("call")?, module_bytes).map_err(|e| bad(&manifest_path, e))?;
-        let fault = match &m["fault"] {
-            Json::Null => None,
-            v => Some(
-                v.as_str()
-                    .ok_or_else(|| bad(&manifest_path, "bad `fault`"))?
-                    .parse::<Fault>()
-                    .map_err(|e| bad(&manifest_path, e))?,
-            ),
-        };
-        let limits = limits_from_json(field("limits")?).ok_or_else(|| bad(&manifest_path, "bad `limits`"))?;
-        let interval = field("interval")?.as_u64().ok_or_else(|| bad(&manifest_path, "bad `interval`"))?;
-        let steps = field("steps")?.as_u64().ok_or_else(|| bad(&manifest_path, "bad `steps`"))?;
-        let final_hash = parse_hash(field("final_hash")?).ok_or_else(|| bad(&manifest_path, "bad `final_hash`"))?;
-        let entries = field("checkpoints")?.as_array().ok_or_else(|| bad(&manifest_path, "bad `checkpoints`"))?;
-        let checkpoints =
-            entries.iter().map(|e| read_checkpoint(dir, e, &call, fault)).collect::<Result<Vec<_>, _>>()?;
-        let last = read_checkpoint(dir, field("last")?, &call, fault)?;
-        if last.step != steps || last.hash != final_hash {
-            return Err(bad(&manifest_path, "the last checkpoint is not the recorded final state"));
-        }
-        if !checkpoints.iter().any(|c| c.step <= steps) || checkpoints.windows(2).any(|w| w[0].step >= w[1].step) {
-            return Err(bad(&manifest_path, "the checkpoints are not in step order"));
-        }
-        Ok(Trace::from_parts(call, fault, limits, checkpoints, last, interval))
+        Ok(Trace::from_parts(call, fault, limits, checkpoints, live, back, m.interval))
     }
 }
 
-fn parse_hash(v: &Json) -> Option<Hash> {
-    parse_hex(v.as_str()?)
-}
-
-fn limits_from_json(v: &Json) -> Option<Limits> {
-    Some(Limits {
-        interval: v["interval"].as_u64().filter(|&n| n > 0)?,
-        max_checkpoints: usize::try_from(v["max_checkpoints"].as_u64()?).ok().filter(|&n| n >= 2)?,
-        memory_budget: usize::try_from(v["memory_budget"].as_u64()?).ok()?,
-        max_steps: v["max_steps"].as_str()?.parse().ok()?,
-    })
-}
-
-/// Reads, checks and restores one checkpoint the manifest lists.
-fn read_checkpoint(dir: &Path, entry: &Json, call: &Call, fault: Option<Fault>) -> Result<Checkpoint, TraceError> {
-    let file = entry["file"]
-        .as_str()
-        .filter(|f| !f.contains(".."))
-        .ok_or_else(|| bad(dir, format!("bad checkpoint entry {entry}")))?;
-    let path: PathBuf = dir.join(file);
-    let field = |name: &str| entry[name].as_u64().ok_or_else(|| bad(&path, format!("the manifest gives no `{name}`")));
-    let (step, size) = (field("step")?, field("bytes")?);
-    let (Some(expected_hash), Some(digest), Some(progress)) =
-        (parse_hash(&entry["state_hash"]), parse_hash(&entry["digest"]), progress_from_json(&entry["progress"]))
-    else {
-        return Err(bad(&path, "the manifest's entry lacks its state hash, digest or progress"));
-    };
-    let bytes = fs::read(&path).map_err(io(&path))?;
-    if bytes.len() as u64 != size {
-        return Err(bad(
-            &path,
-            format!("{} bytes, the manifest records {size}: truncated or overwritten", bytes.len()),
-        ));
+fn load_module(dir: &Path, file: &str) -> Result<Vec<u8>, TraceError> {
+    if file.contains("..") || Path::new(file).is_absolute() {
+        return Err(bad(dir, format!("the manifest names a module outside the trace: {file}")));
     }
-    if keccak(&bytes) != digest {
-        return Err(bad(&path, "its contents do not match the manifest's digest: corrupted"));
-    }
-    let machine = Machine::restore(&bytes, std::slice::from_ref(&call.module)).map_err(|e| bad(&path, e))?;
-    let mut executor = Executor { machine, fault, progress };
-    let hash = state_hash(&mut executor.machine);
-    if hash != expected_hash || executor.steps() != step {
-        return Err(bad(
-            &path,
-            format!("restores to step {} with state {}, not the recorded step {step}", executor.steps(), hex(&hash)),
-        ));
-    }
-    Ok(Checkpoint { step, hash, executor })
+    let path = dir.join(file);
+    fs::read(&path).map_err(io(&path))
 }

@@ -94,7 +94,8 @@ impl FromStr for Fault {
 }
 
 /// Where a faulty executor stands with its lie.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Progress {
     /// The lie is still to come (or there is none).
     Pending,

@@ -113,8 +113,8 @@ impl Party for LocalParty {
     }
 
     fn hashes(&mut self, round: u32, range: (u64, u64), points: &[u64]) -> Result<Vec<Hash>, String> {
-        self.trace.focus(range.0, range.1);
-        let mut hashes = self.trace.hashes_at(points);
+        self.trace.focus(range.0);
+        let mut hashes = self.trace.hashes_at(points).map_err(|e| e.to_string())?;
         if self.claim_lie() == Some(round) {
             hashes.iter_mut().for_each(|h| *h = forged(h));
         }
@@ -122,7 +122,7 @@ impl Party for LocalParty {
     }
 
     fn prove(&mut self, step: u64) -> Result<Proof, String> {
-        Ok(self.trace.proof_at(step))
+        self.trace.proof_at(step).map_err(|e| e.to_string())
     }
 }
 

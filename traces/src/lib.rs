@@ -29,6 +29,12 @@ pub enum TraceError {
     Unfinished(u64),
     #[error("{0}")]
     Format(String),
+    #[error(
+        "replaying to step {step} gave state {}, not the recorded {}: the trace does not match its call",
+        merkle_memory::hex(found),
+        merkle_memory::hex(expected)
+    )]
+    Diverged { step: u64, expected: merkle_memory::Hash, found: merkle_memory::Hash },
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
 }

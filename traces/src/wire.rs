@@ -1078,12 +1078,12 @@ mod tests {
     #[test]
     fn every_message_reads_back_what_it_writes() {
         let c = call(5);
-        let t = trace(&c, None);
+        let mut t = trace(&c, None);
         round_trip_party(FromParty::Hello { role: Role::Defender, call: c.to_json(), module: c.module_bytes.to_vec() });
         round_trip_party(FromParty::Claim(Claim { steps: u64::MAX, final_hash: t.final_hash() }));
-        round_trip_party(FromParty::Hashes { round: 7, hashes: vec![t.hash_at(1), t.hash_at(2)] });
+        round_trip_party(FromParty::Hashes { round: 7, hashes: vec![t.hash_at(1).unwrap(), t.hash_at(2).unwrap()] });
         round_trip_party(FromParty::Hashes { round: 1, hashes: vec![] });
-        round_trip_party(FromParty::Proof { step: 3, proof: Box::new(t.proof_at(3)) });
+        round_trip_party(FromParty::Proof { step: 3, proof: Box::new(t.proof_at(3).unwrap()) });
         round_trip_party(FromParty::Error { reason: "x".into() });
         let referee = [
             FromReferee::Welcome { role: Role::Challenger, degree: 4, timeout_ms: 1500, call: c.to_json() },

@@ -29,16 +29,20 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn saved(name: &str, fault: Option<Fault>) -> (Trace, PathBuf) {
-    let trace = recorded(fault);
+    let mut trace = recorded(fault);
     let dir = scratch(name);
     trace.save(&dir).unwrap();
     (trace, dir)
 }
 
-fn first_checkpoint(dir: &Path) -> PathBuf {
-    let mut files: Vec<_> = fs::read_dir(dir.join("checkpoints")).unwrap().map(|e| e.unwrap().path()).collect();
+fn ways_back(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<_> = fs::read_dir(dir.join("back")).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
-    files.remove(1)
+    files
+}
+
+fn first_way_back(dir: &Path) -> PathBuf {
+    ways_back(dir).remove(1)
 }
 
 fn open_error(dir: &Path) -> String {
@@ -48,26 +52,30 @@ fn open_error(dir: &Path) -> String {
 #[test]
 fn a_reopened_trace_answers_like_the_recorded_one() {
     for fault in [None, Some(Fault::Memory(400)), Some(Fault::Extend(0)), Some(Fault::Halt(900))] {
-        let (trace, dir) = saved(&format!("reopen-{}", fault.map_or("honest".into(), |f| f.to_string())), fault);
-        let reopened = Trace::open(&dir).unwrap();
+        let (mut trace, dir) = saved(&format!("reopen-{}", fault.map_or("honest".into(), |f| f.to_string())), fault);
+        let mut reopened = Trace::open(&dir).unwrap();
         assert_eq!((reopened.steps(), reopened.final_hash()), (trace.steps(), trace.final_hash()));
         assert_eq!(reopened.fault, fault);
         let points: Vec<u64> = (0..trace.steps() + 3).step_by(7).collect();
-        assert_eq!(reopened.hashes_at(&points), trace.hashes_at(&points), "{fault:?}");
+        assert_eq!(reopened.hashes_at(&points).unwrap(), trace.hashes_at(&points).unwrap(), "{fault:?}");
+        // Backwards too: each goes back through the ways back read from disk.
+        for &n in points.iter().rev() {
+            assert_eq!(reopened.hash_at(n).unwrap(), trace.hash_at(n).unwrap(), "{fault:?} at {n}");
+        }
     }
 }
 
 #[test]
 fn saving_twice_into_one_directory_is_refused() {
-    let (trace, dir) = saved("twice", None);
+    let (mut trace, dir) = saved("twice", None);
     let err = trace.save(&dir).unwrap_err().to_string();
     assert!(err.contains("already holds a trace"), "{err}");
 }
 
 #[test]
-fn a_truncated_checkpoint_is_reported() {
+fn a_truncated_way_back_is_reported() {
     let (_, dir) = saved("truncated", None);
-    let file = first_checkpoint(&dir);
+    let file = first_way_back(&dir);
     let bytes = fs::read(&file).unwrap();
     fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
     let err = open_error(&dir);
@@ -75,9 +83,9 @@ fn a_truncated_checkpoint_is_reported() {
 }
 
 #[test]
-fn a_corrupted_checkpoint_is_reported() {
+fn a_corrupted_way_back_is_reported() {
     let (_, dir) = saved("corrupted", None);
-    let file = first_checkpoint(&dir);
+    let file = first_way_back(&dir);
     let mut bytes = fs::read(&file).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
@@ -85,23 +93,45 @@ fn a_corrupted_checkpoint_is_reported() {
     assert!(open_error(&dir).contains("corrupted"));
 }
 
-#[test]
-fn a_checkpoint_swapped_for_another_is_reported() {
-    let (_, dir) = saved("swapped", None);
-    let mut files: Vec<_> = fs::read_dir(dir.join("checkpoints")).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    fs::copy(&files[2], &files[1]).unwrap();
-    // Make the manifest's size and digest match the swapped file: only the state hash
-    // it restores to can tell.
+/// Makes the manifest's record of way back `i` match what its file now holds.
+fn rerecord(dir: &Path, i: usize) {
     let manifest_path = dir.join("manifest.json");
     let mut manifest: serde_json::Value = serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
-    let entries = manifest["checkpoints"].as_array_mut().unwrap();
-    let (bytes, digest) = (entries[2]["bytes"].clone(), entries[2]["digest"].clone());
-    entries[1]["bytes"] = bytes;
-    entries[1]["digest"] = digest;
+    let bytes = fs::read(&ways_back(dir)[i]).unwrap();
+    let entry = manifest["checkpoints"].as_array_mut().unwrap().iter_mut().filter(|c| !c["way_back"].is_null()).nth(i);
+    let stored = &mut entry.unwrap()["way_back"];
+    stored["bytes"] = bytes.len().into();
+    stored["digest"] = merkle_memory::hex(&merkle_memory::hash::keccak(&bytes)).into();
     fs::write(&manifest_path, manifest.to_string()).unwrap();
+}
+
+#[test]
+fn a_way_back_swapped_for_another_is_reported() {
+    let (_, dir) = saved("swapped", None);
+    let files = ways_back(&dir);
+    fs::copy(&files[2], &files[1]).unwrap();
+    // The manifest's size and digest match the swapped file: the step it leads to tells.
+    rerecord(&dir, 1);
     let err = open_error(&dir);
-    assert!(err.contains("restores to step"), "{err}");
+    assert!(err.contains("leads to step"), "{err}");
+}
+
+#[test]
+fn a_way_back_from_another_run_is_reported_when_used() {
+    // A liar's way back to the same step, after its lie: it decodes, leads to the right
+    // step, and gives back the liar's memory, which the recorded state hash refuses.
+    let (_, dir) = saved("foreign", None);
+    let (_, liar) = saved("foreign-liar", Some(Fault::Memory(120)));
+    let (ours, theirs) = (ways_back(&dir), ways_back(&liar));
+    let last = ours.len() - 1;
+    assert_eq!(ours[last].file_name(), theirs[last].file_name());
+    fs::copy(&theirs[last], &ours[last]).unwrap();
+    rerecord(&dir, last);
+    let mut trace = Trace::open(&dir).unwrap();
+    // Just past the step it leads to, so that the query goes back through it and no further.
+    let step: u64 = ours[last].file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let err = trace.hash_at(step + 1).unwrap_err().to_string();
+    assert!(err.contains("does not match its call"), "{err}");
 }
 
 #[test]

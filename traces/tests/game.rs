@@ -38,7 +38,8 @@ fn play(call: &Call, fault: Fault, faulty: Role, degree: u64) -> traces::Outcome
 #[test]
 fn an_honest_recording_hashes_every_step_like_a_fresh_run() {
     let c = call(40, u64::MAX);
-    let trace = record(&c, None);
+    let mut trace = record(&c, None);
+    assert!(trace.checkpoints().count() <= 6);
     let mut m = c.start().unwrap();
     let mut expected = vec![merkle_memory::state_hash(&mut m)];
     while !m.status().is_halted() {
@@ -47,26 +48,30 @@ fn an_honest_recording_hashes_every_step_like_a_fresh_run() {
     }
     assert_eq!(trace.steps() + 1, expected.len() as u64);
     let points: Vec<u64> = (0..expected.len() as u64 + 5).collect();
-    let hashes = trace.hashes_at(&points);
+    let hashes = trace.hashes_at(&points).unwrap();
     for (n, h) in hashes.iter().enumerate() {
         assert_eq!(*h, expected[n.min(expected.len() - 1)], "step {n}");
-        assert_eq!(trace.hash_at(n as u64), *h, "step {n}");
     }
-    assert!(trace.checkpoints().count() <= 6);
+    // Backwards, every answer goes back through the ways back.
+    for n in (0..expected.len()).rev() {
+        assert_eq!(trace.hash_at(n as u64).unwrap(), expected[n], "step {n}");
+    }
 }
 
 #[test]
-fn focus_keeps_answers_and_bounds_checkpoints() {
+fn focus_drops_the_ways_back_before_it_and_keeps_answers() {
     let c = call(60, u64::MAX);
     let mut trace = record(&c, None);
-    let before: Vec<_> = (0..trace.steps()).map(|n| trace.hash_at(n)).collect();
+    let fresh = record(&c, None).hashes_at(&(0..trace.steps()).collect::<Vec<_>>()).unwrap();
+    let held = trace.memory_bytes();
     let (lo, hi) = (trace.steps() / 3, trace.steps() / 3 + 40);
-    trace.focus(lo, hi);
-    assert!(trace.checkpoints().count() <= 6);
-    assert!(trace.checkpoints().filter(|c| (lo..=hi).contains(&c.step)).count() >= 4);
-    for n in lo..=hi {
-        assert_eq!(trace.hash_at(n), before[n as usize]);
+    trace.focus(lo);
+    assert!(trace.memory_bytes() < held, "{} !< {held}", trace.memory_bytes());
+    for n in (lo..=hi).rev() {
+        assert_eq!(trace.hash_at(n).unwrap(), fresh[n as usize], "step {n}");
     }
+    // Before `lo`, the call restarts.
+    assert_eq!(trace.hash_at(lo / 2 + 1).unwrap(), fresh[(lo / 2 + 1) as usize]);
 }
 
 #[test]
@@ -103,7 +108,7 @@ fn every_kind_of_liar_loses_in_either_role_at_any_degree() {
 #[test]
 fn a_party_that_understates_gas_outlives_the_honest_out_of_gas_run() {
     let honest = record(&call(50, 300), None);
-    assert_eq!(honest.last().executor.machine.status(), stepper::Status::OutOfGas);
+    assert_eq!(honest.into_executor().machine.status(), stepper::Status::OutOfGas);
     let c = call(50, 300);
     for faulty in [Role::Defender, Role::Challenger] {
         let outcome = play(&c, Fault::Gas(150), faulty, 2);

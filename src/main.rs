@@ -169,7 +169,7 @@ enum Command {
         #[arg(long, num_args = 1.., requires = "dispute", value_parser = clap::value_parser!(u64).range(2..=traces::game::MAX_DEGREE))]
         degree: Vec<u64>,
         /// Programs the games run, as FILE:EXPORT:ARG (default: sort and sha256 runs of
-        /// about 2 * 10^8 and 10^9 steps).
+        /// about 2 * 10^8 and 10^9 steps, and big_memory's grow_and_touch of 1 GiB).
         #[arg(long, requires = "dispute")]
         workload: Vec<verigame::bench::Program>,
         #[arg(long)]
@@ -774,8 +774,8 @@ fn state(machine: anyhow::Result<stepper::Machine>, at: u64, json: bool) -> Exit
 
 /// Exit codes: 0 written, 2 unusable input or an unwritable file.
 fn prove(machine: anyhow::Result<stepper::Machine>, step: u64, out: Option<&std::path::Path>) -> ExitCode {
-    let result = machine.and_then(|machine| {
-        let proof = judge::prove(&machine);
+    let result = machine.and_then(|mut machine| {
+        let proof = judge::prove_in_place(&mut machine);
         if proof.step < step {
             eprintln!(
                 "note: the call halted at step {}, before step {step}; this proves a step of its final state",

@@ -107,20 +107,39 @@ impl Ledger {
 
     /// Runs one transaction. A call that does not return is undone, its outcome kept.
     pub fn execute(&mut self, tx: &[u8]) -> TxRecord {
-        let outcome = match self.exports.parse(tx) {
-            Err(e) => TxOutcome {
-                status: TxStatus::Rejected,
-                results: Vec::new(),
-                steps: 0,
-                gas: 0,
-                error: Some(format!("{e:#}")),
-            },
-            Ok(call) => self.call(&call),
-        };
-        TxRecord { tx: tx.to_vec(), outcome, post_hash: self.state_hash() }
+        self.run(tx, true)
     }
 
-    fn call(&mut self, call: &Tx) -> TxOutcome {
+    /// Runs one transaction and takes it back whatever it did: what it would give, and
+    /// the state hash after it, on this state left as it was (the query `/call`). The
+    /// cost follows what the call writes, not the state's size: the same undo log that
+    /// takes back a failed call takes this one back.
+    pub fn try_call(&mut self, tx: &[u8]) -> TxRecord {
+        self.run(tx, false)
+    }
+
+    /// Runs `tx`, keeping what it did if it returned and `keep` holds.
+    fn run(&mut self, tx: &[u8], keep: bool) -> TxRecord {
+        let (outcome, post_hash) = match self.exports.parse(tx) {
+            Err(e) => {
+                let outcome = TxOutcome {
+                    status: TxStatus::Rejected,
+                    results: Vec::new(),
+                    steps: 0,
+                    gas: 0,
+                    error: Some(format!("{e:#}")),
+                };
+                (outcome, None)
+            }
+            Ok(call) => self.call(&call, keep),
+        };
+        let post_hash = post_hash.unwrap_or_else(|| self.state_hash());
+        TxRecord { tx: tx.to_vec(), outcome, post_hash }
+    }
+
+    /// Runs a call: kept if it returned and `keep` holds, else undone. With the state hash
+    /// after a returned call that was not kept (the state no longer has it).
+    fn call(&mut self, call: &Tx, keep: bool) -> (TxOutcome, Option<Hash>) {
         // What to go back to if the call fails, at a cost that follows what it writes:
         // memories keep an undo log, the storage records its writes, the rest is copied.
         let storage = std::mem::take(self.executor.machine.storage_mut());
@@ -132,13 +151,14 @@ impl Ledger {
         if let Err(e) = self.executor.machine.invoke(call.func, &call.args) {
             self.executor.machine.storage_mut().commit();
             self.executor.machine.keep(undo);
-            return TxOutcome {
+            let outcome = TxOutcome {
                 status: TxStatus::Rejected,
                 results: Vec::new(),
                 steps: 0,
                 gas: 0,
                 error: Some(e.to_string()),
             };
+            return (outcome, None);
         }
         self.executor.advance(u64::MAX);
         let m = &self.executor.machine;
@@ -151,8 +171,10 @@ impl Ledger {
         let results = if m.status() == Status::Returned { m.results() } else { Vec::new() };
         let outcome = TxOutcome { status, results, steps: m.steps(), gas: m.gas_used(), error };
         let returned = m.status() == Status::Returned;
+        // A returned call taken back all the same: its state hash, before it goes.
+        let post_hash = (returned && !keep).then(|| self.state_hash());
         let mut storage = std::mem::take(self.executor.machine.storage_mut());
-        if returned {
+        if returned && keep {
             storage.commit();
             self.executor.machine.keep(undo);
         } else {
@@ -161,6 +183,6 @@ impl Ledger {
             self.executor.progress = progress;
         }
         *self.executor.machine.storage_mut() = storage;
-        outcome
+        (outcome, post_hash)
     }
 }

@@ -186,3 +186,64 @@ impl Ledger {
         (outcome, post_hash)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger(contract: &str) -> Ledger {
+        let bytes = std::fs::read(format!("{}/../tests/contracts/{contract}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let module = stepper::Module::new(&bytes).unwrap();
+        let config = stepper::Config { gas_limit: 1 << 30, ..stepper::Config::default() };
+        let setup = NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 1 };
+        Ledger::new(&setup, None).unwrap()
+    }
+
+    /// The state exactly: its snapshot's bytes, and its hash from the caches the call and
+    /// its undo left, which must be the hash a freshly restored copy computes.
+    fn exactly(ledger: &mut Ledger) -> (Vec<u8>, Hash) {
+        let bytes = ledger.executor.machine.snapshot();
+        let module = ledger.executor.machine.store().instances[0].module.clone();
+        let mut fresh = Machine::restore(&bytes, &[module]).unwrap();
+        let hash = ledger.state_hash();
+        assert_eq!(hash, state_hash(&mut fresh), "the caches agree with the state");
+        (bytes, hash)
+    }
+
+    #[test]
+    fn a_tried_call_leaves_the_state_exactly_as_it_was() {
+        // Storage written, then taken back.
+        let mut token = ledger("token.wat");
+        assert_eq!(token.execute(br#"{"call":"mint","args":[1, 100]}"#).outcome.status, TxStatus::Returned);
+        let before = exactly(&mut token);
+        let tried = token.try_call(br#"{"call":"transfer","args":[1, 2, 30]}"#);
+        assert_eq!((tried.outcome.status, &tried.outcome.results[..]), (TxStatus::Returned, &[Value::I64(70)][..]));
+        assert_ne!(tried.post_hash, before.1, "the answer has the state after the call");
+        assert_eq!(exactly(&mut token), before);
+        // The same call kept gives the post hash the tried one announced.
+        assert_eq!(token.execute(br#"{"call":"transfer","args":[1, 2, 30]}"#).post_hash, tried.post_hash);
+
+        // Memory written and grown, then taken back; a trap too.
+        let mut big = ledger("big_memory.wat");
+        big.execute(br#"{"call":"touch","args":[0, 4096, 3]}"#);
+        let before = exactly(&mut big);
+        for tx in [
+            &br#"{"call":"touch","args":[1024, 65532, 9]}"#[..],
+            br#"{"call":"grow","args":[2]}"#,
+            br#"{"call":"grow_and_touch","args":[1]}"#,
+            // Two chunks written, then out of bounds.
+            br#"{"call":"touch","args":[64512, 70000, 1]}"#,
+            br#"{"call":"nothing"}"#,
+        ] {
+            let tried = big.try_call(tx);
+            assert_eq!(exactly(&mut big), before, "{}", String::from_utf8_lossy(tx));
+            let trap = tx.starts_with(br#"{"call":"touch","args":[64512"#);
+            assert_eq!(tried.outcome.status == TxStatus::Trapped, trap);
+            if tried.outcome.status == TxStatus::Returned {
+                assert_ne!(tried.post_hash, before.1);
+            } else {
+                assert_eq!(tried.post_hash, before.1);
+            }
+        }
+    }
+}

@@ -264,9 +264,12 @@ impl Node {
     /// Commits the finalized block: appends it to the history (synced), then makes it
     /// the committed state, which the machine already holds. Returns the new height.
     ///
-    /// A snapshot due at this height is written from the machine itself, under its lock
-    /// (not the state's: `/state` and `/tx` still answer): nothing is copied, and the
-    /// next block waits for the snapshot to be on disk.
+    /// A snapshot due at this height is encoded from the machine itself into its file as
+    /// it goes, under the machine's lock (not the state's: `/state` and `/tx` still
+    /// answer): nothing is copied and no image of the whole state is held in memory.
+    /// Queries about the state wait for the encoding only; the disk sync and the chunks'
+    /// hashes, read back from the file, come after the lock is released, before Commit
+    /// returns.
     pub fn commit_pending(&self) -> Result<u64> {
         let slot = self.slot();
         let (height, snapshot) = {
@@ -286,8 +289,11 @@ impl Node {
         // Queries waiting for the committed state may now read the machine.
         self.contract.committed.notify_all();
         if let Some((snapshots, setup, summary)) = snapshot {
-            crate::sync::save(&snapshots, &setup, summary, &slot.ledger.executor.machine)?;
+            // Encoded and written as it goes, under the machine's lock; the rest (sync,
+            // rename, the chunks' hashes read back) off it.
+            let streamed = snapshots.stream(height, &slot.ledger.executor.machine)?;
             drop(slot);
+            crate::sync::finish(&snapshots, &setup, summary, streamed)?;
             snapshots.prune(self.retention.snapshots)?;
         }
         Ok(height)

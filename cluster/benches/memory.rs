@@ -1,14 +1,15 @@
 //! The node's cost per call against its contract's memory size (issue 15): no-op calls per
 //! second through FinalizeBlock on a one-page contract, on one grown to 1 GiB, and on one
 //! grown to 1 GiB with a word written in every 512-byte chunk; and a failing call on the
-//! written one (its undo log gives back one chunk). Run with `cargo bench -p cluster
+//! written one (its undo log gives back one chunk); and the snapshot a Commit writes of
+//! the written one, against how it was written from a copy. Run with `cargo bench -p cluster
 //! --bench memory`; it prints its figures.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cluster::history::{NodeSetup, TxStatus};
+use cluster::history::{BlockSummary, NodeSetup, TxStatus};
 use cluster::node::Node;
 
 const BLOCKS: u64 = 10;
@@ -33,6 +34,10 @@ fn block(node: &Node, height: u64, txs: &[&str]) -> Vec<TxStatus> {
 
 /// No-op calls per second over `BLOCKS` blocks after the setup blocks `prepare`.
 fn measure(name: &str, prepare: &[&str], failing: bool) {
+    // `cargo bench -p cluster --bench memory -- WORD` measures the cases whose name has WORD.
+    if std::env::args().skip(1).filter(|a| !a.starts_with('-')).any(|word| !name.contains(&word)) {
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("verigame-memory-bench-{}-{name}", std::process::id()));
     let node = Node::create(&dir, setup(), None).unwrap();
     let statuses = block(&node, 1, prepare);
@@ -52,6 +57,48 @@ fn measure(name: &str, prepare: &[&str], failing: bool) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A snapshot of the contract after `prepare`, as a Commit writes it: the part under the
+/// machine's lock (encoded and written to the file as it goes) and the rest (sync, rename,
+/// the chunks' hashes read back); and, for comparison, how a Commit wrote one before the
+/// machine ran in place: a copy of the machine taken under the lock, then encoded whole
+/// in memory, hashed and written.
+fn measure_snapshot(name: &str, prepare: &[&str]) {
+    if std::env::args().skip(1).filter(|a| !a.starts_with('-')).any(|word| !name.contains(&word)) {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("verigame-memory-bench-{}-{name}", std::process::id()));
+    let setup = setup();
+    let snapshots = cluster::history::History::create(&dir, setup.clone()).unwrap().snapshots();
+    let mut ledger = cluster::ledger::Ledger::new(&setup, None).unwrap();
+    for tx in prepare {
+        assert_eq!(ledger.execute(tx.as_bytes()).outcome.status, TxStatus::Returned);
+    }
+    let block = BlockSummary { height: 1, ..BlockSummary::fresh(ledger.state_hash()) };
+    let machine = &ledger.executor.machine;
+    let start = Instant::now();
+    let streamed = snapshots.stream(1, machine).unwrap();
+    let locked = start.elapsed().as_secs_f64();
+    let size = streamed.size;
+    cluster::sync::finish(&snapshots, &setup, block, streamed).unwrap();
+    let total = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let copy = machine.clone();
+    let copied = start.elapsed().as_secs_f64();
+    let bytes = copy.snapshot();
+    let metadata = cluster::sync::Metadata::describe(&setup, block, &bytes).map(|m| serde_json::to_vec(&m).unwrap());
+    snapshots.write(2, &bytes, metadata.as_deref()).unwrap();
+    let before = start.elapsed().as_secs_f64();
+    assert!(std::fs::read(snapshots.path(1)).unwrap() == bytes);
+    println!(
+        "{name:<40} {} MB: streamed {locked:.3} s under the lock, {total:.3} s in all; \
+         copied {copied:.3} s under the lock, {before:.3} s in all, a {} MB image",
+        size / 1_000_000,
+        bytes.len() / 1_000_000
+    );
+    drop(copy);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     let grow = format!(r#"{{"call":"grow","args":[{}]}}"#, GIB_PAGES - 1);
     let touch = format!(r#"{{"call":"touch","args":[0, {}, 1]}}"#, (GIB_PAGES as u64 * 65536 - 4) as i32);
@@ -59,4 +106,5 @@ fn main() {
     measure("no-op, 1 GiB grown", &[&grow], false);
     measure("no-op, 1 GiB written every 512 B", &[&grow, &touch], false);
     measure("failing write, 1 GiB written every 512 B", &[&grow, &touch], true);
+    measure_snapshot("snapshot, 1 GiB written every 512 B", &[&grow, &touch]);
 }

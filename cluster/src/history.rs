@@ -376,16 +376,32 @@ pub struct Snapshots {
 
 impl Snapshots {
     pub fn save(&self, height: u64, machine: &Machine) -> Result<()> {
-        self.write(height, &machine.snapshot(), None)
+        self.stream(height, machine)?.place().map(drop)
+    }
+
+    /// Writes `machine`'s snapshot as the one after block `height` to a temporary file,
+    /// as it is encoded: the whole image is never in memory. What remains to do
+    /// ([`Streamed::place`]) needs the file only, not the machine.
+    pub fn stream(&self, height: u64, machine: &Machine) -> Result<Streamed> {
+        let path = self.path(height);
+        let tmp = path.with_extension("tmp");
+        let mut file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let size = machine.write_snapshot(&mut file).with_context(|| format!("cannot write {}", tmp.display()))?;
+        Ok(Streamed { file, tmp, path, size })
     }
 
     /// Saves a snapshot's bytes, then its state sync metadata if it has any.
     pub fn write(&self, height: u64, bytes: &[u8], metadata: Option<&[u8]>) -> Result<()> {
         write_atomically(&self.path(height), bytes)?;
         match metadata {
-            Some(metadata) => write_atomically(&self.metadata_path(height), metadata),
+            Some(metadata) => self.write_metadata(height, metadata),
             None => Ok(()),
         }
+    }
+
+    /// Saves the state sync metadata of the snapshot at `height`.
+    pub fn write_metadata(&self, height: u64, metadata: &[u8]) -> Result<()> {
+        write_atomically(&self.metadata_path(height), metadata)
     }
 
     /// The state sync metadata of the snapshot at `height`, if it has any.
@@ -437,6 +453,24 @@ impl Snapshots {
             self.remove(h)?;
         }
         Ok(())
+    }
+}
+
+/// A snapshot written to its temporary file by [`Snapshots::stream`].
+pub struct Streamed {
+    file: File,
+    tmp: PathBuf,
+    path: PathBuf,
+    /// The snapshot's bytes.
+    pub size: u64,
+}
+
+impl Streamed {
+    /// Syncs the file and moves it to its place; the path it now has.
+    pub fn place(self) -> Result<PathBuf> {
+        self.file.sync_all().with_context(|| format!("cannot write {}", self.tmp.display()))?;
+        fs::rename(&self.tmp, &self.path).with_context(|| format!("cannot write {}", self.path.display()))?;
+        Ok(self.path)
     }
 }
 

@@ -107,20 +107,39 @@ impl Ledger {
 
     /// Runs one transaction. A call that does not return is undone, its outcome kept.
     pub fn execute(&mut self, tx: &[u8]) -> TxRecord {
-        let outcome = match self.exports.parse(tx) {
-            Err(e) => TxOutcome {
-                status: TxStatus::Rejected,
-                results: Vec::new(),
-                steps: 0,
-                gas: 0,
-                error: Some(format!("{e:#}")),
-            },
-            Ok(call) => self.call(&call),
-        };
-        TxRecord { tx: tx.to_vec(), outcome, post_hash: self.state_hash() }
+        self.run(tx, true)
     }
 
-    fn call(&mut self, call: &Tx) -> TxOutcome {
+    /// Runs one transaction and takes it back whatever it did: what it would give, and
+    /// the state hash after it, on this state left as it was (the query `/call`). The
+    /// cost follows what the call writes, not the state's size: the same undo log that
+    /// takes back a failed call takes this one back.
+    pub fn try_call(&mut self, tx: &[u8]) -> TxRecord {
+        self.run(tx, false)
+    }
+
+    /// Runs `tx`, keeping what it did if it returned and `keep` holds.
+    fn run(&mut self, tx: &[u8], keep: bool) -> TxRecord {
+        let (outcome, post_hash) = match self.exports.parse(tx) {
+            Err(e) => {
+                let outcome = TxOutcome {
+                    status: TxStatus::Rejected,
+                    results: Vec::new(),
+                    steps: 0,
+                    gas: 0,
+                    error: Some(format!("{e:#}")),
+                };
+                (outcome, None)
+            }
+            Ok(call) => self.call(&call, keep),
+        };
+        let post_hash = post_hash.unwrap_or_else(|| self.state_hash());
+        TxRecord { tx: tx.to_vec(), outcome, post_hash }
+    }
+
+    /// Runs a call: kept if it returned and `keep` holds, else undone. With the state hash
+    /// after a returned call that was not kept (the state no longer has it).
+    fn call(&mut self, call: &Tx, keep: bool) -> (TxOutcome, Option<Hash>) {
         // What to go back to if the call fails, at a cost that follows what it writes:
         // memories keep an undo log, the storage records its writes, the rest is copied.
         let storage = std::mem::take(self.executor.machine.storage_mut());
@@ -132,13 +151,14 @@ impl Ledger {
         if let Err(e) = self.executor.machine.invoke(call.func, &call.args) {
             self.executor.machine.storage_mut().commit();
             self.executor.machine.keep(undo);
-            return TxOutcome {
+            let outcome = TxOutcome {
                 status: TxStatus::Rejected,
                 results: Vec::new(),
                 steps: 0,
                 gas: 0,
                 error: Some(e.to_string()),
             };
+            return (outcome, None);
         }
         self.executor.advance(u64::MAX);
         let m = &self.executor.machine;
@@ -151,8 +171,10 @@ impl Ledger {
         let results = if m.status() == Status::Returned { m.results() } else { Vec::new() };
         let outcome = TxOutcome { status, results, steps: m.steps(), gas: m.gas_used(), error };
         let returned = m.status() == Status::Returned;
+        // A returned call taken back all the same: its state hash, before it goes.
+        let post_hash = (returned && !keep).then(|| self.state_hash());
         let mut storage = std::mem::take(self.executor.machine.storage_mut());
-        if returned {
+        if returned && keep {
             storage.commit();
             self.executor.machine.keep(undo);
         } else {
@@ -161,6 +183,67 @@ impl Ledger {
             self.executor.progress = progress;
         }
         *self.executor.machine.storage_mut() = storage;
-        outcome
+        (outcome, post_hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger(contract: &str) -> Ledger {
+        let bytes = std::fs::read(format!("{}/../tests/contracts/{contract}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let module = stepper::Module::new(&bytes).unwrap();
+        let config = stepper::Config { gas_limit: 1 << 30, ..stepper::Config::default() };
+        let setup = NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 1 };
+        Ledger::new(&setup, None).unwrap()
+    }
+
+    /// The state exactly: its snapshot's bytes, and its hash from the caches the call and
+    /// its undo left, which must be the hash a freshly restored copy computes.
+    fn exactly(ledger: &mut Ledger) -> (Vec<u8>, Hash) {
+        let bytes = ledger.executor.machine.snapshot();
+        let module = ledger.executor.machine.store().instances[0].module.clone();
+        let mut fresh = Machine::restore(&bytes, &[module]).unwrap();
+        let hash = ledger.state_hash();
+        assert_eq!(hash, state_hash(&mut fresh), "the caches agree with the state");
+        (bytes, hash)
+    }
+
+    #[test]
+    fn a_tried_call_leaves_the_state_exactly_as_it_was() {
+        // Storage written, then taken back.
+        let mut token = ledger("token.wat");
+        assert_eq!(token.execute(br#"{"call":"mint","args":[1, 100]}"#).outcome.status, TxStatus::Returned);
+        let before = exactly(&mut token);
+        let tried = token.try_call(br#"{"call":"transfer","args":[1, 2, 30]}"#);
+        assert_eq!((tried.outcome.status, &tried.outcome.results[..]), (TxStatus::Returned, &[Value::I64(70)][..]));
+        assert_ne!(tried.post_hash, before.1, "the answer has the state after the call");
+        assert_eq!(exactly(&mut token), before);
+        // The same call kept gives the post hash the tried one announced.
+        assert_eq!(token.execute(br#"{"call":"transfer","args":[1, 2, 30]}"#).post_hash, tried.post_hash);
+
+        // Memory written and grown, then taken back; a trap too.
+        let mut big = ledger("big_memory.wat");
+        big.execute(br#"{"call":"touch","args":[0, 4096, 3]}"#);
+        let before = exactly(&mut big);
+        for tx in [
+            &br#"{"call":"touch","args":[1024, 65532, 9]}"#[..],
+            br#"{"call":"grow","args":[2]}"#,
+            br#"{"call":"grow_and_touch","args":[1]}"#,
+            // Two chunks written, then out of bounds.
+            br#"{"call":"touch","args":[64512, 70000, 1]}"#,
+            br#"{"call":"nothing"}"#,
+        ] {
+            let tried = big.try_call(tx);
+            assert_eq!(exactly(&mut big), before, "{}", String::from_utf8_lossy(tx));
+            let trap = tx.starts_with(br#"{"call":"touch","args":[64512"#);
+            assert_eq!(tried.outcome.status == TxStatus::Trapped, trap);
+            if tried.outcome.status == TxStatus::Returned {
+                assert_ne!(tried.post_hash, before.1);
+            } else {
+                assert_eq!(tried.post_hash, before.1);
+            }
+        }
     }
 }

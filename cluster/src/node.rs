@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use merkle_memory::{hex, Hash};
@@ -27,10 +28,11 @@ use crate::ledger::{Exports, Ledger};
 use crate::proofs::{QueryProof, PROOF_TYPE};
 use traces::Fault;
 
-/// The committed state and the block being finalized.
+/// What the node knows of its chain: the history, the app hashes and transactions
+/// committed, and the block finalized but not committed yet. The contract's machine lives
+/// apart, in a [`Slot`], so that this answers at once while a block runs.
 struct State {
     history: History,
-    ledger: Ledger,
     /// App hashes by height from the history's first (0, the freshly instantiated
     /// contract's, or the base of a node that joined by state sync).
     app_hashes: ByHeight<Hash>,
@@ -39,8 +41,33 @@ struct State {
     /// The block the history starts after: the fresh contract at height 0, or the base
     /// snapshot's block of a node that joined by state sync.
     first: BlockSummary,
-    /// A finalized block not yet committed, with the state after it.
-    pending: Option<(BlockRecord, Ledger)>,
+    /// A finalized block not yet committed: the slot's ledger holds the state after it.
+    pending: Option<BlockRecord>,
+}
+
+/// The contract's one machine, run in place: a block runs on it under its lock, and is
+/// never copied (issue 15, "memory at scale": a copy costs what the contract ever wrote
+/// to its memory, a GiB of it about a second). Between FinalizeBlock and Commit it holds
+/// the finalized block's state, not the committed one; queries about the committed state
+/// wait for the Commit, which CometBFT sends next (see [`Node::with_committed`]).
+///
+/// No undo log is kept across a block: the machine keeps one undo log at a time, which
+/// each call needs for itself (a failed call is taken back), and nothing takes a
+/// finalized block back. CometBFT commits every block it finalizes; a node that stops in
+/// between restarts from its history, where the block is not, and CometBFT finalizes the
+/// block again. The one case where a finalized block must give way, FinalizeBlock of the
+/// same height again (a CometBFT restarted without this process), is answered from the
+/// block if it is the same, else by rebuilding the committed state from the history.
+struct Slot {
+    ledger: Ledger,
+    /// The block whose state `ledger` holds: the committed height, or the finalized one.
+    height: u64,
+}
+
+/// The slot and the signal that the committed height moved (a Commit, or a reopen).
+struct Contract {
+    slot: Mutex<Slot>,
+    committed: Condvar,
 }
 
 /// Values by height, from a first height on: heights below it have none.
@@ -80,6 +107,8 @@ impl<T> std::ops::Index<usize> for ByHeight<T> {
 #[derive(Clone)]
 pub struct Node {
     state: Arc<Mutex<State>>,
+    /// The contract's machine. Lock order: this one first, then `state`.
+    contract: Arc<Contract>,
     /// Checking a transaction needs only the exports: no wait behind a long block.
     exports: Arc<Exports>,
     retention: Retention,
@@ -120,28 +149,34 @@ impl Node {
         let history = History::create(dir, setup)?;
         history.snapshots().save(0, &ledger.executor.machine)?;
         let first = BlockSummary::fresh(ledger.state_hash());
-        Ok(Self::around(State::assemble(history, ledger, first, Vec::new()), fault))
+        Ok(Self::around(State::assemble(history, first, Vec::new()), ledger, fault))
     }
 
     /// Reopens the history in `dir`: the latest snapshot, then the log's blocks after it,
     /// re-executed with `fault` and checked against their recorded hashes (a node whose
     /// log another executor computed does not reopen).
     pub fn open(dir: &Path, fault: Option<Fault>) -> Result<Self> {
-        Ok(Self::around(State::open(dir, fault)?, fault))
+        let (state, ledger) = State::open(dir, fault)?;
+        Ok(Self::around(state, ledger, fault))
     }
 
-    fn around(state: State, fault: Option<Fault>) -> Self {
-        let exports = state.ledger.exports.clone();
+    fn around(state: State, ledger: Ledger, fault: Option<Fault>) -> Self {
+        let exports = ledger.exports.clone();
+        let height = state.app_hashes.top();
+        let contract = Arc::new(Contract { slot: Mutex::new(Slot { ledger, height }), committed: Condvar::new() });
         let state = Arc::new(Mutex::new(state));
-        Self { state, exports, retention: Retention::default(), fault, restore: Arc::default() }
+        Self { state, contract, exports, retention: Retention::default(), fault, restore: Arc::default() }
     }
 
     /// Reads the history again, as a restart would: after state sync has made it start
     /// from a snapshot.
     pub(crate) fn reopen(&self) -> Result<()> {
         let dir = self.lock().history.dir().to_path_buf();
-        let state = State::open(&dir, self.fault)?;
+        let (state, ledger) = State::open(&dir, self.fault)?;
+        let mut slot = self.slot();
+        *slot = Slot { ledger, height: state.app_hashes.top() };
         *self.lock() = state;
+        self.contract.committed.notify_all();
         Ok(())
     }
 
@@ -185,6 +220,33 @@ impl Node {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The contract's machine. A panic while it was held (in a block or a call) may have
+    /// left it anywhere: it is then rebuilt from the history, as a restart would.
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        self.contract.slot.lock().unwrap_or_else(|poisoned| {
+            let mut slot = poisoned.into_inner();
+            self.contract.slot.clear_poison();
+            if let Err(e) = self.rebuild(&mut slot) {
+                fatal(&format!("cannot rebuild the contract's state after a panic: {e:#}"));
+            }
+            slot
+        })
+    }
+
+    /// Puts the committed state back in `slot`, rebuilt from the history on disk (its
+    /// latest snapshot and the log), and forgets a finalized block. For the rare cases
+    /// where the machine no longer holds it: a block finalized again, a panic.
+    fn rebuild(&self, slot: &mut Slot) -> Result<()> {
+        let (dir, committed) = {
+            let mut s = self.lock();
+            s.pending = None;
+            (s.history.dir().to_path_buf(), s.app_hashes.top())
+        };
+        let (history, blocks) = History::read(&dir, false)?;
+        *slot = Slot { ledger: state_after(&history, &blocks, committed, self.fault)?, height: committed };
+        Ok(())
+    }
+
     /// The committed height and app hash.
     pub fn committed(&self) -> (u64, Hash) {
         let s = self.lock();
@@ -200,54 +262,67 @@ impl Node {
     }
 
     /// Commits the finalized block: appends it to the history (synced), then makes it
-    /// the committed state. Returns the new height.
+    /// the committed state, which the machine already holds. Returns the new height.
+    ///
+    /// A snapshot due at this height is encoded from the machine itself into its file as
+    /// it goes, under the machine's lock (not the state's: `/state` and `/tx` still
+    /// answer): nothing is copied and no image of the whole state is held in memory.
+    /// Queries about the state wait for the encoding only; the disk sync and the chunks'
+    /// hashes, read back from the file, come after the lock is released, before Commit
+    /// returns.
     pub fn commit_pending(&self) -> Result<u64> {
+        let slot = self.slot();
         let (height, snapshot) = {
             let mut s = self.lock();
-            let Some((block, ledger)) = s.pending.take() else { bail!("nothing to commit: no block was finalized") };
+            let Some(block) = s.pending.take() else { bail!("nothing to commit: no block was finalized") };
+            debug_assert_eq!(slot.height, block.height, "the machine holds the finalized block's state");
             s.history.append(&block)?;
             let height = block.height;
             for (i, t) in block.txs.iter().enumerate() {
                 s.txs.insert(tx_hash(&t.tx), (height, i));
             }
-            // A copy of the state to snapshot: encoding and syncing it happen off the lock.
             let due = height % s.history.setup.snapshot_interval == 0;
-            let snapshot = due.then(|| {
-                let summary = BlockSummary::of(&block);
-                (s.history.snapshots(), s.history.setup.clone(), summary, ledger.executor.machine.clone())
-            });
+            let snapshot = due.then(|| (s.history.snapshots(), s.history.setup.clone(), BlockSummary::of(&block)));
             s.app_hashes.push(block.app_hash);
-            s.ledger = ledger;
             (height, snapshot)
         };
-        if let Some((snapshots, setup, summary, machine)) = snapshot {
-            crate::sync::save(&snapshots, &setup, summary, &machine)?;
+        // Queries waiting for the committed state may now read the machine.
+        self.contract.committed.notify_all();
+        if let Some((snapshots, setup, summary)) = snapshot {
+            // Encoded and written as it goes, under the machine's lock; the rest (sync,
+            // rename, the chunks' hashes read back) off it.
+            let streamed = snapshots.stream(height, &slot.ledger.executor.machine)?;
+            drop(slot);
+            crate::sync::finish(&snapshots, &setup, summary, streamed)?;
             snapshots.prune(self.retention.snapshots)?;
         }
         Ok(height)
     }
 
-    /// Runs a block's transactions on a copy of the committed state and keeps the result
-    /// until Commit. The lock is held only to take the copy and to keep the result:
-    /// queries are answered while the block runs.
+    /// Runs a block's transactions in place on the committed state, under the machine's
+    /// lock, and keeps the block until Commit. Queries about the state wait for at most
+    /// this block (blocks are bounded by gas); `/state` and `/tx` do not wait.
     pub fn finalize(&self, height: u64, txs: &[&[u8]]) -> Result<BlockRecord> {
-        let mut ledger = {
+        let mut slot = self.slot();
+        let again = {
             let s = self.lock();
             let committed = s.app_hashes.top();
             if height != committed + 1 {
                 bail!("block {height} cannot follow the committed height {committed}");
             }
-            s.ledger.clone()
+            s.pending.clone()
         };
-        let block = execute_block(&mut ledger, height, txs.iter().copied());
-        let mut s = self.lock();
-        // CometBFT finalizes one block at a time; another commit in between would mean
-        // this block was run on a state that is no longer the committed one.
-        let committed = s.app_hashes.top();
-        if height != committed + 1 {
-            bail!("block {height} was run on height {}, but the committed height is now {committed}", height - 1);
+        if let Some(pending) = again {
+            // The machine holds this height's state already. A block's outcome is a
+            // function of its transactions: the same ones give the same block.
+            if pending.txs.len() == txs.len() && pending.txs.iter().zip(txs).all(|(t, &tx)| t.tx == tx) {
+                return Ok(pending);
+            }
+            self.rebuild(&mut slot)?;
         }
-        s.pending = Some((block.clone(), ledger));
+        let block = execute_block(&mut slot.ledger, height, txs.iter().copied());
+        slot.height = height;
+        self.lock().pending = Some(block.clone());
         Ok(block)
     }
 }
@@ -255,23 +330,23 @@ impl Node {
 impl State {
     /// The history in `dir`: its latest snapshot, then the log's blocks after it,
     /// re-executed with `fault` and checked against their recorded hashes.
-    fn open(dir: &Path, fault: Option<Fault>) -> Result<Self> {
+    fn open(dir: &Path, fault: Option<Fault>) -> Result<(Self, Ledger)> {
         let (history, blocks) = History::open(dir)?;
         let top = history.first_height() + blocks.len() as u64;
         let (from, mut ledger, first) = replay_start(&history, &blocks, top, fault)?;
         replay(&mut ledger, history.span(&blocks, from, top)?)?;
-        Ok(Self::assemble(history, ledger, first, blocks))
+        Ok((Self::assemble(history, first, blocks), ledger))
     }
 
     /// The state of `history` after `first`, the block it starts after, then `blocks`.
-    fn assemble(history: History, ledger: Ledger, first: BlockSummary, blocks: Vec<BlockRecord>) -> Self {
+    fn assemble(history: History, first: BlockSummary, blocks: Vec<BlockRecord>) -> Self {
         let mut app_hashes = ByHeight { first: first.height, items: vec![first.app_hash()] };
         let mut txs = HashMap::new();
         for block in blocks {
             txs.extend(block.txs.iter().enumerate().map(|(i, t)| (tx_hash(&t.tx), (block.height, i))));
             app_hashes.push(block.app_hash);
         }
-        Self { history, ledger, app_hashes, txs, first, pending: None }
+        Self { history, app_hashes, txs, first, pending: None }
     }
 }
 
@@ -518,6 +593,7 @@ impl Node {
     /// An earlier state is rebuilt from the history on disk (its nearest snapshot and the
     /// log) without holding up the node.
     pub fn query_at(&self, path: &str, data: &[u8], height: u64, prove: bool) -> Result<Answer> {
+        let asked = height;
         let (committed, _) = self.committed();
         let height = query_height(height, committed)?;
         match path {
@@ -549,20 +625,20 @@ impl Node {
                 let value = serde_json::to_vec(&StateAnswer { height, app_hash })?;
                 Ok(Answer { value, height, proof })
             }
-            "/storage" | "/call" => {
-                let (mut ledger, block) = self.state_at(height, committed)?;
+            "/storage" | "/call" => self.with_state(asked, |ledger, block| {
                 let machine = &mut ledger.executor.machine;
                 if path == "/storage" {
                     let proof = prove.then(|| QueryProof::of_state(&block, machine, Some(data)));
                     let value = machine.store().storage.get(data).map(<[u8]>::to_vec);
                     let value = serde_json::to_vec(&StorageAnswer { key: data.to_vec(), value })?;
-                    return Ok(Answer { value, height, proof });
+                    return Ok(Answer { value, height: block.height, proof });
                 }
                 let proof = prove.then(|| QueryProof::of_state(&block, machine, None));
-                let record = ledger.execute(data);
+                // Run on the state itself, and taken back.
+                let record = ledger.try_call(data);
                 let value = serde_json::to_vec(&ResultData { outcome: record.outcome, post_hash: record.post_hash })?;
-                Ok(Answer { value, height, proof })
-            }
+                Ok(Answer { value, height: block.height, proof })
+            }),
             "/snapshots" | "/snapshot_chunk" => {
                 let (_, _, snapshots) = self.home();
                 let value = crate::sync::answer(&snapshots, path, data)?;
@@ -581,20 +657,47 @@ impl Node {
         }
     }
 
-    /// A copy of the state after block `height`, with the block: the committed state's
-    /// copy taken under the lock, an earlier one rebuilt from the history without it.
-    fn state_at(&self, height: u64, committed: u64) -> Result<(Ledger, BlockSummary)> {
-        let s = self.lock();
-        let block = Self::summary(&s, height)?;
-        if height == committed {
-            return Ok((s.ledger.clone(), block));
-        }
-        let dir = s.history.dir().to_path_buf();
-        drop(s);
+    /// `answer` of the state after block `height` (0: the last committed) and that
+    /// block. The committed state is the machine itself, read in place under its lock
+    /// (`answer` must leave it as it found it): no copy. While a finalized block waits for
+    /// its Commit, the machine holds that block's state, so a query about the committed
+    /// one waits for the Commit (CometBFT sends it right after FinalizeBlock) and is then
+    /// about the new committed height if it asked for the last one. An earlier state,
+    /// or one whose Commit does not come within [`COMMIT_WAIT`], is rebuilt from the
+    /// history on disk without holding up the node.
+    fn with_state<R>(&self, height: u64, answer: impl FnOnce(&mut Ledger, BlockSummary) -> Result<R>) -> Result<R> {
+        let mut slot = self.slot();
+        let mut waited = false;
+        let (height, dir) = loop {
+            let s = self.lock();
+            let committed = s.app_hashes.top();
+            let height = query_height(height, committed)?;
+            let block = Self::summary(&s, height)?;
+            let dir = s.history.dir().to_path_buf();
+            drop(s);
+            if height == slot.height {
+                return answer(&mut slot.ledger, block);
+            }
+            if height < committed || waited {
+                break (height, dir);
+            }
+            // The machine is a finalized block ahead: wait for its Commit.
+            let (next, timeout) =
+                self.contract.committed.wait_timeout(slot, COMMIT_WAIT).unwrap_or_else(|p| p.into_inner());
+            slot = next;
+            waited = timeout.timed_out();
+        };
+        drop(slot);
         let (history, blocks) = History::read(&dir, false)?;
-        Ok((state_after(&history, &blocks, height, self.fault)?, block))
+        let mut ledger = state_after(&history, &blocks, height, self.fault)?;
+        let block = Self::summary(&self.lock(), height)?;
+        answer(&mut ledger, block)
     }
 }
+
+/// How long a query about the committed state waits for the Commit of a finalized block
+/// before rebuilding that state from the history instead.
+pub const COMMIT_WAIT: Duration = Duration::from_secs(1);
 
 /// `/tx`'s answer: where the transaction is, its text and its record.
 #[derive(serde::Serialize)]

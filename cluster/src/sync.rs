@@ -12,7 +12,7 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use merkle_memory::{hash::keccak, hex, state_hash, Hash};
@@ -27,7 +27,7 @@ use tendermint_proto::v0_38::abci::{
 };
 use traces::call::config_to_json;
 
-use crate::history::{BlockSummary, History, NodeSetup, Snapshots};
+use crate::history::{BlockSummary, History, NodeSetup, Snapshots, Streamed};
 use crate::node::Node;
 use crate::serde_hex;
 
@@ -69,19 +69,31 @@ impl Metadata {
     /// The metadata of snapshot `bytes` after `block`, or `None` if it is too large to
     /// offer.
     pub fn describe(setup: &NodeSetup, block: BlockSummary, bytes: &[u8]) -> Option<Self> {
-        let fewest = (bytes.len() as u64).div_ceil(MAX_CHUNKS as u64);
-        let chunk_size = fewest.next_power_of_two().max(MIN_CHUNK_SIZE);
-        if chunk_size > MAX_CHUNK_SIZE {
-            return None;
+        let chunk_size = chunk_size(bytes.len() as u64)?;
+        let chunks = bytes.chunks(chunk_size as usize).map(keccak).collect();
+        Some(Self::of(setup, block, bytes.len() as u64, chunk_size, chunks))
+    }
+
+    /// The metadata of the snapshot file at `path`, of `size` bytes, after `block`, or
+    /// `None` if it is too large to offer: its chunks read one at a time.
+    pub fn describe_file(setup: &NodeSetup, block: BlockSummary, path: &Path, size: u64) -> Result<Option<Self>> {
+        let Some(chunk_size) = chunk_size(size) else { return Ok(None) };
+        let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut chunk = vec![0; chunk_size as usize];
+        let mut chunks = Vec::with_capacity(size.div_ceil(chunk_size) as usize);
+        let mut left = size;
+        while left > 0 {
+            let chunk = &mut chunk[..chunk_size.min(left) as usize];
+            file.read_exact(chunk).with_context(|| format!("cannot read {}", path.display()))?;
+            chunks.push(keccak(chunk));
+            left -= chunk.len() as u64;
         }
-        Some(Self {
-            block,
-            module_hash: keccak(&setup.module_bytes),
-            config: config_to_json(&setup.config),
-            size: bytes.len() as u64,
-            chunk_size,
-            chunks: bytes.chunks(chunk_size as usize).map(keccak).collect(),
-        })
+        Ok(Some(Self::of(setup, block, size, chunk_size, chunks)))
+    }
+
+    fn of(setup: &NodeSetup, block: BlockSummary, size: u64, chunk_size: u64, chunks: Vec<Hash>) -> Self {
+        let (module_hash, config) = (keccak(&setup.module_bytes), config_to_json(&setup.config));
+        Self { block, module_hash, config, size, chunk_size, chunks }
     }
 
     /// Reads metadata from any peer: its size, chunk size and chunk count bounded and
@@ -157,16 +169,34 @@ impl Metadata {
     }
 }
 
+/// The chunk size of a snapshot of `size` bytes: the smallest power of two, at least
+/// [`MIN_CHUNK_SIZE`], that cuts it into at most [`MAX_CHUNKS`]; `None` above
+/// [`MAX_CHUNK_SIZE`] (too large to offer).
+fn chunk_size(size: u64) -> Option<u64> {
+    let chunk_size = size.div_ceil(MAX_CHUNKS as u64).next_power_of_two().max(MIN_CHUNK_SIZE);
+    (chunk_size <= MAX_CHUNK_SIZE).then_some(chunk_size)
+}
+
 /// Saves the state after `block` with its metadata (without, if it is too large to
-/// offer: the node still restarts from it).
+/// offer: the node still restarts from it): [`Snapshots::stream`], then [`finish`].
 pub fn save(snapshots: &Snapshots, setup: &NodeSetup, block: BlockSummary, machine: &Machine) -> Result<()> {
-    let bytes = machine.snapshot();
-    let metadata = Metadata::describe(setup, block, &bytes);
-    if metadata.is_none() {
-        eprintln!("snapshot {}: {} bytes, too large to offer to state sync", block.height, bytes.len());
+    finish(snapshots, setup, block, snapshots.stream(block.height, machine)?)
+}
+
+/// Puts a snapshot streamed to its file in place, then writes its metadata, its chunks'
+/// hashes read back from the file: nothing here needs the machine.
+pub fn finish(snapshots: &Snapshots, setup: &NodeSetup, block: BlockSummary, streamed: Streamed) -> Result<()> {
+    let size = streamed.size;
+    let path = streamed.place()?;
+    match Metadata::describe_file(setup, block, &path, size)? {
+        Some(metadata) => {
+            snapshots.write_metadata(block.height, &serde_json::to_vec(&metadata).expect("metadata serializes"))
+        }
+        None => {
+            eprintln!("snapshot {}: {size} bytes, too large to offer to state sync", block.height);
+            Ok(())
+        }
     }
-    let metadata = metadata.map(|m| serde_json::to_vec(&m).expect("metadata serializes"));
-    snapshots.write(block.height, &bytes, metadata.as_deref())
 }
 
 /// ListSnapshots: every snapshot on disk that has metadata.
@@ -462,4 +492,34 @@ fn install(home: &std::path::Path, snapshots: &Snapshots, restore: &Restore, byt
         snapshots.remove(h)?;
     }
     fs::remove_dir_all(&restore.staging).with_context(|| format!("cannot remove {}", restore.staging.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_streamed_snapshot_is_the_machines_snapshot_and_its_metadata_the_same() {
+        let bytes = fs::read(format!("{}/../tests/contracts/big_memory.wat", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let module = stepper::Module::new(&bytes).unwrap();
+        let config = stepper::Config { gas_limit: 1 << 30, ..stepper::Config::default() };
+        let setup = NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 1 };
+        let dir = std::env::temp_dir().join(format!("verigame-sync-stream-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let snapshots = History::create(&dir, setup.clone()).unwrap().snapshots();
+        let mut ledger = crate::ledger::Ledger::new(&setup, None).unwrap();
+        // 4 MiB written every 512 bytes: several chunks of 64 KiB, the last one short.
+        for (height, tx) in [(1, &br#"{"call":"noop"}"#[..]), (2, br#"{"call":"grow_and_touch","args":[4]}"#)] {
+            assert_eq!(ledger.execute(tx).outcome.status, crate::history::TxStatus::Returned);
+            let block = BlockSummary { height, ..BlockSummary::fresh(ledger.state_hash()) };
+            save(&snapshots, &setup, block, &ledger.executor.machine).unwrap();
+            let image = ledger.executor.machine.snapshot();
+            assert!(fs::read(snapshots.path(height)).unwrap() == image, "the file is the snapshot");
+            let metadata = Metadata::parse(&snapshots.metadata(height).unwrap().unwrap()).unwrap();
+            assert_eq!(metadata, Metadata::describe(&setup, block, &image).unwrap());
+            assert_eq!(metadata.chunks.len() as u64, (image.len() as u64).div_ceil(MIN_CHUNK_SIZE));
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
 }

@@ -404,7 +404,7 @@ fn a_query_is_answered_while_a_block_runs() {
     let runner = node.clone();
     let long = std::thread::spawn(move || runner.finalize(2, &[br#"{"call": "spin", "args": []}"#]).unwrap());
     std::thread::sleep(Duration::from_millis(50));
-    // The committed state answers at once: the block holds no lock while it runs.
+    // `/state` answers at once: the block holds the machine's lock, not the chain's.
     assert_eq!(query(&node, "/state", b"1")["height"], 1);
     assert!(!long.is_finished(), "the query waited for the block");
     let block = long.join().unwrap();
@@ -532,4 +532,76 @@ fn proven_query_answers_verify_against_their_heights_app_hash_and_tampering_fail
     assert_eq!(node.committed(), (height, committed));
     let proof = node.query_at("/state", b"", 0, true).unwrap().proof.unwrap();
     assert!(matches!(proof.verify(&committed).unwrap(), Proven::State(_)));
+}
+
+#[test]
+fn queries_answer_the_committed_state_never_a_finalized_block_before_its_commit() {
+    let dir = scratch("node-query-pending");
+    let node = Node::create(&dir, token_setup(), None).unwrap();
+    let key = |account: u32| [&b"bal:"[..], &account.to_le_bytes()].concat();
+    let balance = |n: i64| Json::from(merkle_memory::hash::bytes_to_hex(&n.to_le_bytes()));
+    let b1 = block(&node, 1, &[r#"{"call":"mint","args":[1, 100]}"#]);
+    // Block 2 finalized: the machine holds its state, which nothing may answer yet.
+    node.finalize(2, &[br#"{"call":"transfer","args":[1, 2, 30]}"#]).unwrap();
+    // With no Commit coming, the committed state is rebuilt from the history.
+    let started = Instant::now();
+    let answer = node.query_at("/storage", &key(1), 0, false).unwrap();
+    assert!(started.elapsed() >= cluster::node::COMMIT_WAIT, "it waited for the Commit first");
+    assert_eq!(answer.height, 1);
+    assert_eq!(serde_json::from_slice::<Json>(&answer.value).unwrap()["value"], balance(100));
+    let call = node.query_at("/call", br#"{"call":"balance","args":[2]}"#, 1, true).unwrap();
+    assert_eq!(call.height, 1);
+    assert_eq!(serde_json::from_slice::<Json>(&call.value).unwrap()["results"][0]["slot"], "0");
+    call.proof.unwrap().verify(&b1.app_hash).unwrap();
+    // A Commit coming while a query waits: the query is then about the new committed height.
+    let committer = node.clone();
+    let commit = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        committer.commit_pending().unwrap()
+    });
+    let answer = node.query_at("/storage", &key(2), 0, false).unwrap();
+    assert_eq!(answer.height, 2);
+    assert_eq!(serde_json::from_slice::<Json>(&answer.value).unwrap()["value"], balance(30));
+    assert_eq!(commit.join().unwrap(), 2);
+    // An explicit earlier height is rebuilt from the history, the last one read in place.
+    let at = |height: u64, account: u32| {
+        let answer = node.query_at("/storage", &key(account), height, false).unwrap();
+        serde_json::from_slice::<Json>(&answer.value).unwrap()["value"].clone()
+    };
+    assert_eq!((at(1, 1), at(2, 1), at(0, 1)), (balance(100), balance(70), balance(70)));
+    // A /call runs on the committed machine and is taken back, whether it returns or traps.
+    let (height, app_hash) = node.committed();
+    let tried = query(&node, "/call", br#"{"call":"transfer","args":[1, 3, 5]}"#);
+    assert_eq!((tried["status"].as_str(), tried["results"][0]["slot"].as_str()), (Some("returned"), Some("65")));
+    let trapped = query(&node, "/call", br#"{"call":"transfer","args":[2, 3, 31]}"#);
+    assert_eq!(trapped["status"], "trapped");
+    assert_eq!(node.committed(), (height, app_hash));
+    assert!(at(0, 3).is_null() && at(0, 1) == balance(70));
+    // The next block runs on the state as committed: a failed call in it rolls back too.
+    let b3 = block(&node, 3, &[r#"{"call":"transfer","args":[2, 3, 31]}"#, r#"{"call":"transfer","args":[1, 3, 5]}"#]);
+    assert_eq!(b3.txs[0].outcome.status, TxStatus::Trapped);
+    assert_eq!(b3.txs[1].outcome.results, vec![stepper::Value::I64(65)]);
+    assert_eq!(
+        b3.txs[1].post_hash.to_vec(),
+        merkle_memory::hash::hex_to_bytes(tried["post_hash"].as_str().unwrap()).unwrap()
+    );
+    // And a replay of the history from scratch agrees with every block.
+    drop(node);
+    assert!(validate(&dir, None).wrong.is_none());
+    let reopened = Node::open(&dir, None).unwrap();
+    assert_eq!(reopened.committed().1, b3.app_hash);
+}
+
+#[test]
+fn a_height_finalized_again_gives_the_same_block_or_runs_the_other_one_on_the_committed_state() {
+    let dir = scratch("node-finalize-again");
+    let node = Node::create(&dir, setup(10), None).unwrap();
+    block(&node, 1, &[r#"{"call":"add","args":[5]}"#]);
+    let first = node.finalize(2, &[br#"{"call":"add","args":[10]}"#]).unwrap();
+    assert_eq!(node.finalize(2, &[br#"{"call":"add","args":[10]}"#]).unwrap(), first);
+    let other = node.finalize(2, &[br#"{"call":"add","args":[1]}"#]).unwrap();
+    assert_eq!(other.txs[0].outcome.results, vec![stepper::Value::I32(6)], "run on block 1's state");
+    assert_eq!(node.commit_pending().unwrap(), 2);
+    assert_eq!(query(&node, "/call", br#"{"call":"get"}"#)["results"][0]["slot"], "6");
+    assert!(node.finalize(2, &[]).is_err(), "block 2 is committed");
 }

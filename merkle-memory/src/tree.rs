@@ -196,6 +196,9 @@ pub fn zero_root(count: usize, zero: &[Hash]) -> Hash {
     match count {
         0 => EMPTY,
         1 => zero[0],
+        // A whole subtree of zeros: its hash is known. (Without this, a grown memory's
+        // never-written tree cost one hash per level at every state hash.)
+        _ if count.is_power_of_two() && (count.ilog2() as usize) < zero.len() => zero[count.ilog2() as usize],
         // The top splits at the largest power of two below the count.
         _ => {
             let k = (count - 1).ilog2() as usize;
@@ -460,7 +463,9 @@ mod tests {
                 assert_eq!(append_root(old, last, &siblings, new, &z), Ok(root(&l)), "{old} -> {new} leaves");
             }
         }
-        assert_eq!(zero_root(5, &z), root(&[z[0]; 5]));
+        for n in [5, 8, 12, 16] {
+            assert_eq!(zero_root(n, &z), root(&vec![z[0]; n]), "{n} zero leaves");
+        }
         let two = layers(&leaves(2, 4));
         assert!(append_root(2, two[0][1], &[], 5, &z).is_err(), "a missing sibling");
         assert!(append_root(2, two[0][1], &[two[0][0], two[0][0]], 5, &z).is_err(), "a hash too many");

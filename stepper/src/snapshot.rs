@@ -134,17 +134,45 @@ fn write_sleb(out: &mut Vec<u8>, mut v: i64) {
     }
 }
 
-struct Writer(Vec<u8>);
+/// The encoder: into a buffer that is the whole snapshot, or, given a sink, one that is
+/// handed to the sink whenever it holds [`SPILL`] bytes (large byte runs go to the sink
+/// directly), so that a snapshot is written without its whole image in memory.
+struct Writer<'a> {
+    buf: Vec<u8>,
+    sink: Option<&'a mut dyn std::io::Write>,
+    /// The sink's first error: nothing more is written after it.
+    error: Option<std::io::Error>,
+}
 
-impl Writer {
+/// How much a streaming [`Writer`] buffers.
+const SPILL: usize = 1 << 16;
+
+impl Writer<'_> {
+    /// Hands the buffer to the sink when it is full enough (never without a sink).
+    #[inline(always)]
+    fn check(&mut self) {
+        if self.buf.len() >= SPILL && self.sink.is_some() {
+            self.spill();
+        }
+    }
+    fn spill(&mut self) {
+        if let Some(sink) = self.sink.as_mut() {
+            if self.error.is_none() {
+                self.error = sink.write_all(&self.buf).err();
+            }
+            self.buf.clear();
+        }
+    }
     fn u8(&mut self, v: u8) {
-        self.0.push(v);
+        self.buf.push(v);
+        self.check();
     }
     fn bool(&mut self, v: bool) {
-        self.0.push(v as u8);
+        self.u8(v as u8);
     }
     fn u64(&mut self, v: u64) {
-        write_uleb(&mut self.0, v);
+        write_uleb(&mut self.buf, v);
+        self.check();
     }
     fn u32(&mut self, v: u32) {
         self.u64(v as u64);
@@ -153,7 +181,8 @@ impl Writer {
         self.u64(n as u64);
     }
     fn i64(&mut self, v: i64) {
-        write_sleb(&mut self.0, v);
+        write_sleb(&mut self.buf, v);
+        self.check();
     }
     fn opt_u32(&mut self, v: Option<u32>) {
         match v {
@@ -180,7 +209,15 @@ impl Writer {
         vs.iter().for_each(|&v| self.u64(v));
     }
     fn bytes(&mut self, b: &[u8]) {
-        self.0.extend_from_slice(b);
+        if self.sink.is_some() && b.len() >= SPILL {
+            self.spill();
+            if let (Some(sink), None) = (self.sink.as_mut(), &self.error) {
+                self.error = sink.write_all(b).err();
+            }
+            return;
+        }
+        self.buf.extend_from_slice(b);
+        self.check();
     }
 
     /// Maximal runs of all-zero and non-zero 64-byte blocks (see the module docs).
@@ -203,6 +240,23 @@ impl Writer {
             self.count(i - literals_from);
             self.bytes(&data[(literals_from * BLOCK).min(data.len())..(i * BLOCK).min(data.len())]);
         }
+    }
+}
+
+/// A sink that counts what it is given.
+struct Counted<'a> {
+    sink: &'a mut dyn std::io::Write,
+    bytes: u64,
+}
+
+impl std::io::Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.sink.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.sink.flush()
     }
 }
 
@@ -346,7 +400,25 @@ impl Machine {
     /// documented at the top of `stepper/src/snapshot.rs` (magic `VGSN`, version 1).
     /// [`Machine::restore`] with the same modules gives back an identical machine.
     pub fn snapshot(&self) -> Vec<u8> {
-        let mut w = Writer(Vec::new());
+        let mut w = Writer { buf: Vec::new(), sink: None, error: None };
+        self.encode(&mut w);
+        w.buf
+    }
+
+    /// Writes [`Machine::snapshot`]'s bytes to `sink` as they are encoded, holding at
+    /// most a few dozen KiB of them at a time (not the whole image); the number of bytes.
+    pub fn write_snapshot(&self, sink: &mut dyn std::io::Write) -> std::io::Result<u64> {
+        let mut counted = Counted { sink, bytes: 0 };
+        let mut w = Writer { buf: Vec::with_capacity(SPILL), sink: Some(&mut counted), error: None };
+        self.encode(&mut w);
+        w.spill();
+        match w.error {
+            Some(e) => Err(e),
+            None => Ok(counted.bytes),
+        }
+    }
+
+    fn encode(&self, w: &mut Writer<'_>) {
         w.bytes(&MAGIC);
         w.u8(VERSION);
 
@@ -457,7 +529,6 @@ impl Machine {
             w.count(value.len());
             w.bytes(value);
         }
-        w.0
     }
 
     /// Rebuilds a machine from [`Machine::snapshot`]'s bytes. `modules` must include the

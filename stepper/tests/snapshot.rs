@@ -239,6 +239,59 @@ fn memory_encoding_is_compact() {
     assert_eq!(back.snapshot(), snap);
 }
 
+/// A sink that takes at most `most` bytes a call, and fails after `fail_after` bytes.
+struct Trickle {
+    bytes: Vec<u8>,
+    most: usize,
+    fail_after: usize,
+}
+
+impl std::io::Write for Trickle {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() >= self.fail_after {
+            return Err(std::io::Error::other("the disk is full"));
+        }
+        let n = buf.len().min(self.most).min(self.fail_after - self.bytes.len());
+        self.bytes.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_streamed_snapshot_is_the_snapshot() {
+    // Long literal runs (past the writer's buffer) between zero runs, on a stopped run's
+    // stack and frames, and the kitchen program's every kind of item.
+    let module = module(
+        r#"(module (memory 40)
+             (func (export "go") (param $to i32) (local $i i32)
+               (loop $next
+                 (i64.store (local.get $i) (i64.const -1))
+                 (local.set $i (i32.add (local.get $i) (i32.const 8)))
+                 (br_if $next (i32.lt_u (local.get $i) (i32.const 300000))))
+               (i32.store (local.get $to) (i32.const 7))))"#,
+    );
+    let (mut m, inst) = Machine::load(&module, Config::default()).unwrap();
+    let go = func(&m, inst, "go");
+    m.invoke(go, &[Value::I32(2_000_000)]).unwrap();
+    m.run(1000);
+    let mut states = vec![m.clone()];
+    m.run(u64::MAX);
+    states.extend([m, kitchen(5).0]);
+    for m in &states {
+        let snap = m.snapshot();
+        for most in [1, 1000, usize::MAX] {
+            let mut sink = Trickle { bytes: Vec::new(), most, fail_after: usize::MAX };
+            assert_eq!(m.write_snapshot(&mut sink).unwrap(), snap.len() as u64);
+            assert!(sink.bytes == snap, "streamed {} bytes in writes of at most {most}", sink.bytes.len());
+        }
+        let mut full = Trickle { bytes: Vec::new(), most: usize::MAX, fail_after: snap.len() / 2 };
+        assert!(m.write_snapshot(&mut full).is_err(), "the sink's error is the writer's");
+    }
+}
+
 #[test]
 fn spectest_host_items_round_trip() {
     let module = module(

@@ -3,7 +3,8 @@
 //! random step (sometimes past the end of the run) or in a random round, in either role,
 //! at degrees 2 to 16, with small checkpoint budgets so recordings thin and games refocus.
 //! The honest side wins every game, in exactly ceil(log_k N) rounds, and every move the
-//! honest side makes matches a fresh run of the call.
+//! honest side makes matches a fresh run of the call, as does its trace's hash at random
+//! steps asked in random order.
 //!
 //! Reproduce a failing game with
 //! `VERIGAME_GAMES_SEED=<seed> VERIGAME_GAMES_CASES=1 cargo test --test random_games`.
@@ -167,6 +168,14 @@ fn play(seed: u64) -> Option<bool> {
         "seed {seed}: {what}, {} steps, {fault} as {faulty}, k={degree}, interval {}, {} checkpoints, budget {}",
         fresh.claim.steps, limits.interval, limits.max_checkpoints, limits.memory_budget
     );
+    // The honest trace answers any step, in any order (back through its ways back or
+    // forward by replaying), as a fresh run does.
+    let mut trace = traces::Trace::record(call.clone(), None, limits.clone(), &mut |_| {}).unwrap();
+    for _ in 0..6 {
+        let n = rng.range(0, fresh.claim.steps + 2);
+        let hash = trace.hash_at(n).unwrap_or_else(|e| panic!("{game}: the trace at step {n}: {e}"));
+        assert_eq!(hex(&hash), hex(&fresh.hash_at(n)), "{game}: the trace's hash at step {n}");
+    }
     let outcome = dispute(&call, fault, faulty, degree, &limits, &|_, _| {}).unwrap_or_else(|e| panic!("{game}: {e}"));
     let t = &outcome.transcript;
     let side = |role: Role| if role == Role::Defender { 0 } else { 1 };

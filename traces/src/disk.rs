@@ -3,7 +3,8 @@
 //! ```text
 //! DIR/manifest.json             what the trace is, its checkpoints and its files
 //! DIR/module.wasm               the module's bytes as given (binary or text)
-//! DIR/final.snap                the machine at the run's end (stepper's snapshot format)
+//! DIR/final.snap                the machine at the run's end (stepper's snapshot format),
+//!                               written as it is encoded
 //! DIR/back/STEP.rewind          the way back to checkpoint STEP from the next one on the
 //!                               chain, or from the end ([`stepper::Rewind::encode`])
 //! ```
@@ -100,6 +101,45 @@ fn store(dir: &Path, file: String, bytes: &[u8]) -> Result<StoredFile, TraceErro
     Ok(StoredFile { file, bytes: bytes.len() as u64, digest: hex(&keccak(bytes)) })
 }
 
+/// Writes `file` under `dir` as `encode` produces it, without holding its bytes, and what
+/// the manifest records of it.
+fn stream(
+    dir: &Path,
+    file: String,
+    encode: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<u64>,
+) -> Result<StoredFile, TraceError> {
+    use sha3::{Digest, Keccak256};
+    use std::io::Write;
+
+    /// Passes bytes on to a file, hashing them on the way.
+    struct Hashing<W> {
+        out: W,
+        hasher: Keccak256,
+    }
+
+    impl<W: Write> Write for Hashing<W> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = self.out.write(buf)?;
+            self.hasher.update(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.out.flush()
+        }
+    }
+
+    let path = dir.join(&file);
+    let tmp = path.with_extension("tmp");
+    let out = fs::File::create(&tmp).map_err(io(&tmp))?;
+    let mut sink = Hashing { out: std::io::BufWriter::new(out), hasher: Keccak256::new() };
+    let bytes = encode(&mut sink).map_err(io(&tmp))?;
+    sink.flush().map_err(io(&tmp))?;
+    let digest: Hash = sink.hasher.finalize().into();
+    fs::rename(&tmp, &path).map_err(io(&path))?;
+    Ok(StoredFile { file, bytes, digest: hex(&digest) })
+}
+
 /// Reads the file `stored` names under `dir`, checking its size and digest.
 fn load(dir: &Path, stored: &StoredFile) -> Result<Vec<u8>, TraceError> {
     let path = dir.join(&stored.file);
@@ -137,7 +177,8 @@ impl Trace {
         let back_dir = dir.join(BACK);
         fs::create_dir_all(&back_dir).map_err(io(&back_dir))?;
         write_atomically(&dir.join(MODULE), &self.call.module_bytes)?;
-        let final_state = store(dir, FINAL.into(), &self.executor_at(end)?.machine.snapshot())?;
+        let machine = &self.executor_at(end)?.machine;
+        let final_state = stream(dir, FINAL.into(), |sink| machine.write_snapshot(sink))?;
         let mut ways_back = std::collections::HashMap::new();
         for rewind in self.ways_back() {
             let file = format!("{BACK}/{:020}.rewind", rewind.steps());

@@ -106,7 +106,7 @@ impl DirtyLeaves {
         }
         self.list.retain(|&l| (l as usize) < n);
         self.bits.truncate(n.div_ceil(64));
-        if n % 64 != 0 {
+        if !n.is_multiple_of(64) {
             // Bits past the end of the last word belong to no leaf.
             if let Some(last) = self.bits.last_mut() {
                 *last &= (1u64 << (n % 64)) - 1;
@@ -314,7 +314,7 @@ impl MemoryLog {
         max: Option<u32>,
         chunk_size: usize,
     ) -> Result<Self, String> {
-        if len % PAGE_SIZE != 0 || len / PAGE_SIZE > max.unwrap_or(65536) as usize {
+        if !len.is_multiple_of(PAGE_SIZE) || len / PAGE_SIZE > max.unwrap_or(65536) as usize {
             return Err(format!("a memory log's length {len} is not a whole number of pages within its maximum"));
         }
         let count = len.div_ceil(chunk_size);
@@ -431,8 +431,8 @@ impl Memory {
             return;
         }
         let bytes = &self.data[(leaf * size).min(self.data.len())..((leaf + 1) * size).min(self.data.len())];
-        let saved = (!bytes.iter().all(|&b| b == 0)).then(|| Box::from(bytes));
-        log.held += saved.as_ref().map_or(0, |b: &Box<[u8]>| b.len());
+        let saved: Option<Box<[u8]>> = (!bytes.iter().all(|&b| b == 0)).then(|| Box::from(bytes));
+        log.held += saved.as_ref().map_or(0, |b| b.len());
         log.chunks.push((leaf as u32, saved));
     }
 

@@ -18,7 +18,7 @@ use merkle_memory::state::{
 use merkle_memory::{memory, tree, Hash};
 
 use merkle_memory::storage::{key_hash, value_hash, Shape, StorageProof, Terminal};
-use stepper::storage::{MAX_KEY_LEN, MAX_VALUE_LEN};
+use stepper::storage::{MAX_VALUE_LEN, RESERVED_KEY_LEN};
 
 use crate::proof::{
     Caller, Leaves, MemoryOpening, Proof, Segments, StorageOpening, TablesOpening, MAX_CHUNK_SIZE, MAX_GLOBALS,
@@ -352,7 +352,7 @@ impl Reader<'_> {
         Ok(self.take(n, what)?.to_vec())
     }
     fn storage(&mut self) -> Result<StorageOpening, FormatError> {
-        let key = self.bytes(MAX_KEY_LEN, "the storage key")?;
+        let key = self.bytes(RESERVED_KEY_LEN, "the storage key")?;
         let siblings = self.hashes("the storage path")?;
         if siblings.len() > MAX_STORAGE_SIBLINGS {
             return bad(format!(

@@ -14,7 +14,7 @@ use merkle_memory::storage::{key_hash, value_hash};
 use merkle_memory::tree::{append_root, proven_root, Peaks, ProvenNodes};
 use merkle_memory::{memory, Hash};
 use stepper::op::Op;
-use stepper::storage::{MAX_KEY_LEN, MAX_VALUE_LEN};
+use stepper::storage::{is_storable_key, MAX_VALUE_LEN};
 use stepper::store::{Func, Instance, PAGE_SIZE};
 use stepper::{Config, Frame, Machine, Module, Registers, Status, Trap, ValType};
 
@@ -601,7 +601,7 @@ fn chunks_root_of<'a>(
 /// Checks that `s` opens the storage tree whose root is `root`: its key and value within
 /// their limits, its path proving that root and holding that value (or none) under that key.
 pub fn check_storage(s: &StorageOpening, root: &Hash) -> Result<(), Invalid> {
-    if s.key.len() > MAX_KEY_LEN || s.value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_LEN) {
+    if !is_storable_key(&s.key) || s.value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_LEN) {
         return invalid("the opened storage key or value is over its length limit");
     }
     let key = key_hash(&s.key);

@@ -62,6 +62,33 @@ fn storage_calls_are_proven_and_judged_at_every_step() {
 }
 
 #[test]
+fn the_caller_is_read_from_its_reserved_key_and_proven() {
+    let config = Config::default();
+    let (mut m, instance, module) = load(&config);
+    let judge = Judge::new(module, config).unwrap();
+    // No caller: -1, and nothing written.
+    let (status, reads) = call_judged(&mut m, instance, &judge, "who", &[Value::I32(100)]);
+    assert_eq!((status, reads, m.results()), (Status::Returned, 1, vec![Value::I32(-1)]));
+    let caller: Vec<u8> = (1..=32).collect();
+    m.storage_mut().set(&stepper::storage::reserved_key(stepper::storage::CALLER), Some(&caller));
+    let (status, reads) = call_judged(&mut m, instance, &judge, "who", &[Value::I32(100)]);
+    assert_eq!((status, reads, m.results()), (Status::Returned, 1, vec![Value::I32(32)]));
+    assert_eq!(&m.memories_mut()[0].data()[100..132], &caller[..]);
+    // Past the end of memory: a trap, proven.
+    let (status, _) = call_judged(&mut m, instance, &judge, "who", &[Value::I32(65536 - 31)]);
+    assert_eq!(status, Status::Trapped(Trap::MemoryOutOfBounds));
+    // A program cannot name a reserved key.
+    let (status, _) = call_judged(&mut m, instance, &judge, "write_reserved", &[]);
+    assert_eq!(status, Status::Trapped(Trap::StorageLimit));
+    // A snapshot keeps the reserved key.
+    let restored = Machine::restore(&m.snapshot(), &[m.store().instances[instance as usize].module.clone()]).unwrap();
+    assert_eq!(
+        restored.store().storage.get(&stepper::storage::reserved_key(stepper::storage::CALLER)),
+        Some(&caller[..])
+    );
+}
+
+#[test]
 fn storage_traps_are_proven() {
     let config = Config::default();
     let (mut m, instance, module) = load(&config);

@@ -52,6 +52,7 @@ fn case_of(m: &Machine) -> Vec<String> {
         "storage_write",
         "storage_read",
         "storage_delete",
+        "caller",
     ]
     .contains(&name.as_str())
     {

@@ -3,7 +3,7 @@
 
 use crate::backend::Backend;
 use crate::module::FuncType;
-use crate::storage::{MAX_KEY_LEN, MAX_VALUE_LEN};
+use crate::storage::{reserved_key, CALLER, MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::value::ValType::{self, F32, F64, I32, I64};
 use crate::Trap;
 
@@ -25,6 +25,10 @@ pub enum HostFunc {
     StorageWrite,
     /// `verigame.storage_delete(key_ptr, key_len: i32) -> i32`: 1 if the key was present.
     StorageDelete,
+    /// `verigame.caller(ptr: i32) -> i32`: copies the running call's caller (the value
+    /// under the reserved key [`crate::storage::CALLER`], a client's 32-byte public key
+    /// on a node) to `ptr` and returns its length, or -1 when the call has none.
+    Caller,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,12 +56,13 @@ impl HostFunc {
         ("print_f64_f64", HostFunc::SpectestPrint(SpectestPrint::F64F64)),
     ];
 
-    pub const VERIGAME: [(&'static str, HostFunc); 5] = [
+    pub const VERIGAME: [(&'static str, HostFunc); 6] = [
         ("abort", HostFunc::Abort),
         ("emit", HostFunc::Emit),
         ("storage_read", HostFunc::StorageRead),
         ("storage_write", HostFunc::StorageWrite),
         ("storage_delete", HostFunc::StorageDelete),
+        ("caller", HostFunc::Caller),
     ];
 
     pub fn ty(self) -> FuncType {
@@ -75,9 +80,10 @@ impl HostFunc {
             HostFunc::Emit => &[I64],
             HostFunc::StorageRead | HostFunc::StorageWrite => &[I32, I32, I32, I32],
             HostFunc::StorageDelete => &[I32, I32],
+            HostFunc::Caller => &[I32],
         };
         let results: &[ValType] = match self {
-            HostFunc::StorageRead | HostFunc::StorageDelete => &[I32],
+            HostFunc::StorageRead | HostFunc::StorageDelete | HostFunc::Caller => &[I32],
             _ => &[],
         };
         FuncType { params: params.to_vec(), results: results.to_vec() }
@@ -92,13 +98,14 @@ impl HostFunc {
             HostFunc::StorageRead => 18,
             HostFunc::StorageWrite => 19,
             HostFunc::StorageDelete => 20,
+            HostFunc::Caller => 21,
         }
     }
 
-    /// Whether the function reads or writes contract storage: priced by the storage gas
-    /// class, and callable only directly.
+    /// Whether the function reads or writes contract storage (`caller` reads a reserved
+    /// key): priced by the storage gas class, and callable only directly.
     pub fn is_storage(self) -> bool {
-        matches!(self, HostFunc::StorageRead | HostFunc::StorageWrite | HostFunc::StorageDelete)
+        matches!(self, HostFunc::StorageRead | HostFunc::StorageWrite | HostFunc::StorageDelete | HostFunc::Caller)
     }
 
     pub fn from_code(code: u8) -> Option<Self> {
@@ -134,6 +141,12 @@ impl HostFunc {
                 let present = b.storage_get(&key).is_some();
                 b.storage_set(&key, None);
                 Ok(Some(present as u64))
+            }
+            HostFunc::Caller => {
+                let Some(caller) = b.storage_get(&reserved_key(CALLER)) else { return Ok(Some(u32::MAX as u64)) };
+                let at = range(b, args[0], caller.len() as u64)?;
+                b.write(0, at, &caller);
+                Ok(Some(caller.len() as u64))
             }
         }
     }

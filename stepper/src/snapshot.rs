@@ -631,7 +631,7 @@ fn checked(mut machine: Machine) -> Result<Machine, String> {
 
 /// Storage entries, in strictly increasing key order so the encoding stays canonical.
 fn read_storage(r: &mut Reader<'_>, storage: &mut crate::storage::Storage) -> Result<(), Error> {
-    use crate::storage::{MAX_KEY_LEN, MAX_VALUE_LEN};
+    use crate::storage::{is_storable_key, MAX_VALUE_LEN};
     let n = r.count("the storage entry count", 2)?;
     let mut previous: Option<Vec<u8>> = None;
     for _ in 0..n {
@@ -640,7 +640,7 @@ fn read_storage(r: &mut Reader<'_>, storage: &mut crate::storage::Storage) -> Re
         let key = r.take(len, "a storage key")?.to_vec();
         let len = r.count("a storage value's length", 1)?;
         let value = r.take(len, "a storage value")?;
-        if key.len() > MAX_KEY_LEN || value.len() > MAX_VALUE_LEN {
+        if !is_storable_key(&key) || value.len() > MAX_VALUE_LEN {
             return Err(bad(format!("the storage entry at offset {at} is over the key or value length limit")));
         }
         if previous.as_ref().is_some_and(|p| *p >= key) {

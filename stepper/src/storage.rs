@@ -10,6 +10,30 @@ pub const MAX_KEY_LEN: usize = 64;
 /// The longest value a program may store, in bytes.
 pub const MAX_VALUE_LEN: usize = 256;
 
+/// The length of a reserved key: one more than a program may use, so that no program
+/// reads or writes one through the storage functions. The host that runs the contract
+/// (the node) keeps its own entries under reserved keys, committed with the rest of the
+/// storage: the caller of the running call, and each client session's next counter.
+pub const RESERVED_KEY_LEN: usize = MAX_KEY_LEN + 1;
+
+/// The reserved key named `name` (at most [`RESERVED_KEY_LEN`] bytes): `name` followed by
+/// zero bytes up to [`RESERVED_KEY_LEN`].
+pub fn reserved_key(name: &[u8]) -> Vec<u8> {
+    assert!(name.len() <= RESERVED_KEY_LEN, "a reserved key's name fits its length");
+    let mut key = name.to_vec();
+    key.resize(RESERVED_KEY_LEN, 0);
+    key
+}
+
+/// The name of the reserved key that holds the running call's caller, whose value
+/// `verigame.caller` copies to memory.
+pub const CALLER: &[u8] = b"verigame/caller";
+
+/// Whether a stored key is one a program may use or a reserved one.
+pub fn is_storable_key(key: &[u8]) -> bool {
+    key.len() <= MAX_KEY_LEN || key.len() == RESERVED_KEY_LEN
+}
+
 /// What the storage commitment caches: key hash to value hash, and the hashes of
 /// subtrees of two or more keys, by depth and lowest key. merkle-memory owns its meaning.
 #[derive(Clone, Debug, Default)]

@@ -7,6 +7,7 @@
   (import "verigame" "storage_write" (func $storage_write (param i32 i32 i32 i32)))
   (import "verigame" "storage_read" (func $storage_read (param i32 i32 i32 i32) (result i32)))
   (import "verigame" "storage_delete" (func $storage_delete (param i32 i32) (result i32)))
+  (import "verigame" "caller" (func $caller (param i32) (result i32)))
   (type $i2i (func (param i32) (result i32)))
   (memory 1 4)
   (table $t 4 16 funcref)
@@ -45,6 +46,8 @@
     (call $storage_write (i32.const 1010) (i32.const 5) (i32.const 1005) (i32.const 30))
     (local.set $acc (call $storage_read (i32.const 1010) (i32.const 5) (i32.const 3000) (i32.const 8)))
     (local.set $acc (i32.add (local.get $acc) (call $storage_delete (i32.const 1000) (i32.const 5))))
+    ;; No caller in a local run: -1.
+    (local.set $acc (i32.add (local.get $acc) (call $caller (i32.const 3100))))
     (drop (table.grow $t (ref.func $leaf) (i32.const 3)))
     (table.init $t $fs (i32.const 4) (i32.const 0) (i32.const 3))
     (elem.drop $fs)

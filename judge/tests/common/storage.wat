@@ -1,9 +1,11 @@
 ;; Contract storage through the verigame host functions: writes, overwrites, reads
-;; (present, absent, truncated), deletions that make subtrees collapse, and traps.
+;; (present, absent, truncated), deletions that make subtrees collapse, traps, and the
+;; caller (a reserved key the program reads through `caller`, never directly).
 (module
   (import "verigame" "storage_read" (func $read (param i32 i32 i32 i32) (result i32)))
   (import "verigame" "storage_write" (func $write (param i32 i32 i32 i32)))
   (import "verigame" "storage_delete" (func $delete (param i32 i32) (result i32)))
+  (import "verigame" "caller" (func $caller (param i32) (result i32)))
   (memory (export "memory") 1)
   (table 1 funcref)
   (elem (i32.const 0) $delete)
@@ -47,4 +49,10 @@
   (func (export "out_of_bounds") (result i32)
     (call $read (i32.const 65534) (i32.const 4) (i32.const 2048) (i32.const 8)))
   (func (export "indirect") (result i32)
-    (call_indirect (type $delete_type) (i32.const 0) (i32.const 4) (i32.const 0))))
+    (call_indirect (type $delete_type) (i32.const 0) (i32.const 4) (i32.const 0)))  ;; Copies the caller to `at`: its length, or -1 without one.
+  (func (export "who") (param $at i32) (result i32)
+    (call $caller (local.get $at)))
+  ;; Tries to write a reserved key's 65 bytes: a storage limit trap.
+  (func (export "write_reserved")
+    (call $write (i32.const 0) (i32.const 65) (i32.const 1024) (i32.const 32)))
+)

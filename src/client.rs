@@ -175,7 +175,7 @@ pub struct Report {
 }
 
 pub enum Sent {
-    Committed { committed: Committed, proven: Option<Proven> },
+    Committed { committed: Committed, proven: Option<Box<Proven>> },
     Submitted(Submitted),
 }
 
@@ -209,7 +209,7 @@ pub fn send(rpc: &Rpc, key: &SigningKey, request: Request) -> Result<Report> {
     } else {
         let committed = rpc.broadcast_tx_commit(&tx)?;
         let proven = match (request.prove, &committed.tx_result) {
-            (Some(wait), Some(_)) => Some(prove(rpc, &tx, &hash, &committed, wait)?),
+            (Some(wait), Some(_)) => Some(Box::new(prove(rpc, &tx, &hash, &committed, wait)?)),
             _ => None,
         };
         Sent::Committed { committed, proven }

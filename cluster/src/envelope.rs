@@ -253,7 +253,8 @@ impl Envelope {
     /// Checks the signature: the body's public key signed this body for chain `chain_id`.
     ///
     /// Strict verification (RFC 8032's equation without the cofactor, a canonical `S`
-    /// below the group order, and neither the public key nor `R` of small order) gives one
+    /// below the group order, canonical encodings of the public key and `R`, and neither of
+    /// small order) gives one
     /// answer for every signature on every node, whatever the library: what one node
     /// accepts, every node and validator accepts, or the chain would fork. It also refuses
     /// the signatures a weak (small-order) key makes for any message, and `S + l`
@@ -261,6 +262,9 @@ impl Envelope {
     /// hash. Every honest RFC 8032 signer's signatures pass it.
     pub fn verify(&self, chain_id: &str) -> Result<(), EnvelopeError> {
         let message = self.body.signed_message(chain_id)?;
+        if !is_canonical_point(&self.body.public_key) {
+            return Err(EnvelopeError::BadPublicKey);
+        }
         let key = VerifyingKey::from_bytes(&self.body.public_key).map_err(|_| EnvelopeError::BadPublicKey)?;
         let signature = Signature::from_bytes(&self.signature);
         key.verify_strict(&message, &signature).map_err(|_| EnvelopeError::BadSignature)
@@ -273,6 +277,14 @@ impl Envelope {
         envelope.verify(chain_id)?;
         Ok(envelope)
     }
+}
+
+/// Whether `bytes` encode a point's `y` below the field's prime `p = 2^255 - 19` (the
+/// top bit is `x`'s sign). curve25519-dalek also decodes `y + p` as `y`; RFC 8032 does
+/// not, and neither does an envelope: one key, one encoding.
+fn is_canonical_point(bytes: &[u8; 32]) -> bool {
+    let top = bytes[31] & 0x7F == 0x7F && bytes[1..31].iter().all(|&b| b == 0xFF);
+    !(top && bytes[0] >= 0xED)
 }
 
 /// Reads an envelope's fields in order, naming the field that is cut short.
@@ -459,6 +471,16 @@ mod tests {
         envelope.body.public_key = [0; 32];
         envelope.body.public_key[0] = 2;
         assert_eq!(envelope.verify(CHAIN), Err(EnvelopeError::BadPublicKey));
+        // y = 3 is a point's, but p + 3 is not its encoding.
+        let mut non_canonical = [0xFF; 32];
+        non_canonical[0] = 0xED + 3;
+        non_canonical[31] = 0x7F;
+        assert!(VerifyingKey::from_bytes(&non_canonical).is_ok(), "curve25519-dalek decodes it");
+        envelope.body.public_key = non_canonical;
+        assert_eq!(envelope.verify(CHAIN), Err(EnvelopeError::BadPublicKey));
+        envelope.body.public_key = [0; 32];
+        envelope.body.public_key[0] = 3;
+        assert_eq!(envelope.verify(CHAIN), Err(EnvelopeError::BadSignature), "the canonical encoding is a key");
     }
 
     #[test]

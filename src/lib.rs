@@ -3,6 +3,7 @@
 //! command line.
 
 pub mod bench;
+pub mod client;
 pub mod dispute;
 pub mod net;
 pub mod prove;

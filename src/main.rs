@@ -364,6 +364,54 @@ enum Command {
         #[arg(long, default_value = "10", value_parser = verigame::net::parse_seconds)]
         wait: std::time::Duration,
     },
+    /// Make a new ed25519 key for `verigame client` and write it to a new file (mode 0600);
+    /// prints its public key.
+    Keygen {
+        /// The key file to create (JSON; an existing file is never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a call of the chain's contract with a key and send it to a node through
+    /// CometBFT's RPC; print the outcome. Exit code 1 if the node refused the transaction
+    /// or the call did not return, 2 for unusable input or an unreachable node.
+    Client {
+        /// The CometBFT node's RPC (`http://HOST:PORT`).
+        #[arg(long)]
+        rpc: String,
+        /// The key file (`verigame keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The session: each session of a key counts its transactions apart.
+        #[arg(long, default_value_t = 0)]
+        session: u64,
+        /// The transaction's counter (default: the session's next, asked of the node).
+        #[arg(long)]
+        counter: Option<u64>,
+        /// Gas the call may use.
+        #[arg(long, default_value_t = 10_000_000)]
+        gas_limit: u64,
+        /// The contract (binary or text), to read the export's parameter types; without
+        /// it arguments are typed (`i32:5`, `i64:-3`, `f32:1.5`, `f64:0x…`) or i32.
+        #[arg(long)]
+        module: Option<PathBuf>,
+        /// Return once the node has the transaction, without waiting for its block.
+        #[arg(long = "async", conflicts_with = "prove")]
+        asynchronous: bool,
+        /// Check the outcome's proof against the app hash the next block's header commits.
+        #[arg(long)]
+        prove: bool,
+        /// With --prove: seconds to wait for that header.
+        #[arg(long, default_value = "10", value_parser = verigame::net::parse_seconds)]
+        wait: std::time::Duration,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The exported function to call.
+        export: String,
+        /// Its arguments (after `--` for values like -inf).
+        #[arg(allow_negative_numbers = true)]
+        args: Vec<String>,
+    },
     /// Run WebAssembly spec test scripts (.wast files or folders of them).
     Spectest {
         #[arg(required = true)]
@@ -474,6 +522,32 @@ fn main() -> ExitCode {
             party(&call, &connect, role.into(), fault, trace.as_deref(), &limits, json)
         }
         Command::Spectest { paths, verbose } => spectest(&paths, verbose),
+        Command::Keygen { out } => keygen(&out),
+        Command::Client {
+            rpc,
+            key,
+            session,
+            counter,
+            gas_limit,
+            module,
+            asynchronous,
+            prove,
+            wait,
+            json,
+            export,
+            args,
+        } => {
+            let request = (|| {
+                let params = module.map(|path| verigame::client::export_params(&path, &export)).transpose()?;
+                let args = verigame::client::parse_args(params.as_deref(), &args)?;
+                let prove = prove.then_some(wait);
+                Ok(verigame::client::Request { session, counter, gas_limit, export, args, asynchronous, prove })
+            })();
+            match request {
+                Ok(request) => client(&rpc, &key, request, json),
+                Err(e) => unusable(e),
+            }
+        }
         Command::Ask { rpc, path, data, hex, height, prove, wait } => {
             let data = match hex {
                 Some(hex) => match merkle_memory::hash::hex_to_bytes(&hex) {
@@ -676,6 +750,44 @@ fn run(call: &Call, engine: Engine, max_steps: Option<u64>, gas_limit: Option<u6
                 outcome.print();
             }
             if outcome.succeeded() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => unusable(e),
+    }
+}
+
+/// Exit codes: 0 written, 2 an existing or unwritable file.
+fn keygen(out: &std::path::Path) -> ExitCode {
+    let written = verigame::client::generate_key().and_then(|key| {
+        verigame::client::write_key(out, &key)?;
+        Ok(key)
+    });
+    match written {
+        Ok(key) => {
+            eprintln!("wrote a new key to {}", out.display());
+            println!("{}", merkle_memory::hash::bytes_to_hex(key.verifying_key().as_bytes()));
+            ExitCode::SUCCESS
+        }
+        Err(e) => unusable(e),
+    }
+}
+
+/// Exit codes: 0 the transaction was accepted (and, when waited for, its call returned),
+/// 1 refused or the call did not return, 2 unusable input or an unreachable node.
+fn client(rpc: &str, key: &std::path::Path, request: verigame::client::Request, json: bool) -> ExitCode {
+    let report = verigame::client::read_key(key)
+        .and_then(|key| verigame::client::send(&cluster::rpc::Rpc::new(rpc), &key, request));
+    match report {
+        Ok(report) => {
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                report.print();
+            }
+            if report.succeeded() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -5,6 +5,7 @@
 //! - [`ledger`]: the contract's state between calls and how a transaction runs on it.
 //! - [`commitment`]: the app hash: the state hash and every transaction's outcome.
 //! - [`history`]: a node's setup, block log and snapshots on disk.
+//! - [`envelope`]: signed transactions: their binary encoding and signature check.
 //! - [`node`]: the ABCI application.
 //! - [`sync`]: state sync: the node's snapshots offered in chunks, and restored from them.
 //! - [`disputes`]: the node's side of the game, for any committed transaction.
@@ -15,6 +16,7 @@
 
 pub mod commitment;
 pub mod disputes;
+pub mod envelope;
 pub mod history;
 pub mod ledger;
 pub mod node;

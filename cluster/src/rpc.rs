@@ -199,3 +199,137 @@ fn base64_bytes(v: &Json) -> Option<Vec<u8>> {
 fn hash_of(text: &str) -> Option<Hash> {
     parse_hex(&format!("0x{}", text.to_lowercase()))
 }
+
+/// One ABCI response as the RPC reports it (CheckTx's, or a transaction's result).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AbciResult {
+    pub code: u32,
+    pub log: String,
+    pub data: Vec<u8>,
+    pub gas_used: u64,
+}
+
+impl AbciResult {
+    fn from_json(v: &Json) -> Result<Self> {
+        let code = match &v["code"] {
+            Json::Null => 0,
+            c => number(c).and_then(|c| u32::try_from(c).ok()).context("its code is not a number")?,
+        };
+        Ok(Self {
+            code,
+            log: v["log"].as_str().unwrap_or_default().to_string(),
+            data: base64_bytes(&v["data"]).context("its data is not base64")?,
+            gas_used: number(&v["gas_used"]).unwrap_or(0),
+        })
+    }
+}
+
+/// What `broadcast_tx_commit` answers: CheckTx's response and, for a transaction that
+/// passed it and was committed in time, its result, block and hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Committed {
+    pub check_tx: AbciResult,
+    /// `None` when CheckTx refused the transaction (it is in no block).
+    pub tx_result: Option<AbciResult>,
+    /// The transaction's hash (SHA-256), in uppercase hex as CometBFT prints it.
+    pub hash: String,
+    pub height: u64,
+}
+
+impl Committed {
+    /// Reads a `broadcast_tx_commit` result (`tx_result` since CometBFT v0.38,
+    /// `deliver_tx` before).
+    pub fn from_json(result: &Json) -> Result<Self> {
+        let check_tx = AbciResult::from_json(&result["check_tx"]).context("broadcast_tx_commit: check_tx")?;
+        let height = number(&result["height"]).unwrap_or(0);
+        let executed = match &result["tx_result"] {
+            Json::Null => &result["deliver_tx"],
+            r => r,
+        };
+        let tx_result = if check_tx.code != 0 || height == 0 || executed.is_null() {
+            None
+        } else {
+            Some(AbciResult::from_json(executed).context("broadcast_tx_commit: tx_result")?)
+        };
+        let hash = result["hash"].as_str().unwrap_or_default().to_string();
+        Ok(Self { check_tx, tx_result, hash, height })
+    }
+}
+
+/// What `broadcast_tx_async` answers: the transaction's hash (CheckTx has not run yet, so
+/// its code is 0 unless the mempool refused the bytes at once).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Submitted {
+    pub code: u32,
+    pub log: String,
+    pub hash: String,
+}
+
+impl Submitted {
+    pub fn from_json(result: &Json) -> Result<Self> {
+        let check = AbciResult::from_json(result).context("broadcast_tx_async")?;
+        let hash = result["hash"].as_str().unwrap_or_default().to_string();
+        Ok(Self { code: check.code, log: check.log, hash })
+    }
+}
+
+impl Rpc {
+    /// The chain's id, as the node names its network.
+    pub fn chain_id(&self) -> Result<String> {
+        let status = self.get("status")?;
+        let network = status["node_info"]["network"].as_str().context("status: no node_info.network (chain id)")?;
+        Ok(network.to_string())
+    }
+
+    /// Sends `tx` and waits for CometBFT to commit it (or to give up waiting: its
+    /// `timeout_broadcast_tx_commit`, an error here).
+    pub fn broadcast_tx_commit(&self, tx: &[u8]) -> Result<Committed> {
+        let tx = merkle_memory::hash::bytes_to_hex(tx);
+        Committed::from_json(&self.get(&format!("broadcast_tx_commit?tx={tx}"))?)
+    }
+
+    /// Sends `tx` and returns at once.
+    pub fn broadcast_tx_async(&self, tx: &[u8]) -> Result<Submitted> {
+        let tx = merkle_memory::hash::bytes_to_hex(tx);
+        Submitted::from_json(&self.get(&format!("broadcast_tx_async?tx={tx}"))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_broadcast_answers() {
+        // As CometBFT v0.38 answers: numbers as strings, bytes as base64.
+        let committed = Committed::from_json(&json!({
+            "check_tx": {"code": 0, "data": null, "log": "", "gas_wanted": "0", "gas_used": "0"},
+            "tx_result": {"code": 1, "data": "e30=", "log": "trapped: unreachable", "gas_used": "12"},
+            "hash": "ABCD", "height": "7"
+        }))
+        .unwrap();
+        let tx_result = AbciResult { code: 1, log: "trapped: unreachable".into(), data: b"{}".to_vec(), gas_used: 12 };
+        assert_eq!(
+            committed,
+            Committed { check_tx: AbciResult::default(), tx_result: Some(tx_result), hash: "ABCD".into(), height: 7 }
+        );
+        // Refused by CheckTx: in no block.
+        let refused = Committed::from_json(&json!({
+            "check_tx": {"code": 1, "log": "bad signature"},
+            "tx_result": {"code": 0, "data": null, "log": ""},
+            "hash": "ABCD", "height": "0"
+        }))
+        .unwrap();
+        assert_eq!(
+            (refused.check_tx.code, refused.check_tx.log.as_str(), refused.tx_result),
+            (1, "bad signature", None)
+        );
+        // Before v0.38 the result was `deliver_tx`.
+        let old = Committed::from_json(&json!({"check_tx": {}, "deliver_tx": {"code": 0}, "hash": "", "height": "3"}));
+        assert_eq!(old.unwrap().tx_result, Some(AbciResult::default()));
+        let submitted = Submitted::from_json(&json!({"code": 0, "data": "", "log": "", "hash": "EF01"})).unwrap();
+        assert_eq!(submitted, Submitted { code: 0, log: String::new(), hash: "EF01".into() });
+        assert!(Committed::from_json(&json!({"check_tx": {"code": "x"}})).is_err());
+    }
+}

@@ -1,0 +1,426 @@
+//! `verigame keygen` and `verigame client`: a client's ed25519 key in a file, and signed
+//! transactions (`cluster::envelope`) built, sent to a node through CometBFT's RPC, and
+//! their outcome reported, proven against the app hash if asked.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use cluster::envelope::{Body, Envelope, SigningKey};
+use cluster::history::TxRecord;
+use cluster::node::ResultData;
+use cluster::rpc::{Committed, Rpc, Submitted};
+use cluster::values::{parse_value, value_json};
+use merkle_memory::hash::{bytes_to_hex, hex_to_bytes};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value as Json};
+use stepper::{ValType, Value};
+
+/// A key file: the secret key (RFC 8032's 32-byte seed) and its public key, `0x` hex.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    secret_key: String,
+    public_key: String,
+}
+
+/// A new key from the operating system's random numbers.
+pub fn generate_key() -> Result<SigningKey> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no random numbers from the operating system: {e}"))?;
+    let key = SigningKey::from_bytes(&seed);
+    seed.fill(0);
+    Ok(key)
+}
+
+/// Writes `key` to a new file at `path`, readable by its owner only; an existing file is
+/// never overwritten.
+pub fn write_key(path: &Path, key: &SigningKey) -> Result<()> {
+    use std::io::Write;
+    let file =
+        KeyFile { secret_key: bytes_to_hex(key.as_bytes()), public_key: bytes_to_hex(key.verifying_key().as_bytes()) };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            anyhow::anyhow!("{} exists already: keygen never overwrites a file", path.display())
+        }
+        _ => anyhow::anyhow!("cannot create {}: {e}", path.display()),
+    })?;
+    // The mode given at creation is masked by the umask; this makes it exactly 0600.
+    #[cfg(unix)]
+    out.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let text = serde_json::to_string_pretty(&file)? + "\n";
+    out.write_all(text.as_bytes()).and_then(|()| out.sync_all()).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads a key file `write_key` wrote; its public key must be its secret key's.
+pub fn read_key(path: &Path) -> Result<SigningKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let file: KeyFile = serde_json::from_str(&text).with_context(|| {
+        format!("{} is not a key file (JSON {{\"secret_key\": \"0x…\", \"public_key\": \"0x…\"}})", path.display())
+    })?;
+    let bytes32 = |field: &str, text: &str| -> Result<[u8; 32]> {
+        hex_to_bytes(text)
+            .and_then(|b| b.try_into().ok())
+            .with_context(|| format!("{}: {field} is not 0x and 64 hex digits", path.display()))
+    };
+    let key = SigningKey::from_bytes(&bytes32("secret_key", &file.secret_key)?);
+    if key.verifying_key().to_bytes() != bytes32("public_key", &file.public_key)? {
+        bail!("{}: public_key is not the secret key's public key", path.display());
+    }
+    Ok(key)
+}
+
+/// The parameter types of `export` in the module at `path` (binary or text).
+pub fn export_params(path: &Path, export: &str) -> Result<Vec<ValType>> {
+    let module = stepper::Module::new(&crate::run::read_module_bytes(path)?)?;
+    match module.export(export) {
+        Some((stepper::module::ExportKind::Func, func)) => Ok(module.func_type(func).params.clone()),
+        _ => bail!(
+            "no exported function `{export}` in {}; exported functions: {}",
+            path.display(),
+            crate::run::exported_funcs(&module).join(", ")
+        ),
+    }
+}
+
+/// Parses a call's arguments: `TYPE:VALUE` (`i32:5`, `i64:-3`, `f32:1.5`, `f64:0x…`), or
+/// a bare value read by the export's parameter type when `params` gives it, else as an
+/// i32 integer.
+pub fn parse_args(params: Option<&[ValType]>, args: &[String]) -> Result<Vec<Value>> {
+    if let Some(params) = params {
+        if params.len() != args.len() {
+            let sig: Vec<String> = params.iter().map(|t| t.to_string()).collect();
+            bail!("the function takes {} argument(s) ({}), {} given", params.len(), sig.join(", "), args.len());
+        }
+    }
+    args.iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let param = params.map(|p| p[i]);
+            parse_arg(param, text).with_context(|| format!("argument {}", i + 1))
+        })
+        .collect()
+}
+
+fn parse_arg(param: Option<ValType>, text: &str) -> Result<Value> {
+    let typed = text.split_once(':').and_then(|(ty, value)| {
+        let ty = match ty {
+            "i32" => ValType::I32,
+            "i64" => ValType::I64,
+            "f32" => ValType::F32,
+            "f64" => ValType::F64,
+            _ => return None,
+        };
+        Some((ty, value))
+    });
+    match (typed, param) {
+        (Some((ty, _)), Some(param)) if ty != param => bail!("`{text}` is typed {ty}, but the parameter is {param}"),
+        (Some((ty, value)), _) => parse_value(ty, value),
+        (None, Some(param @ (ValType::FuncRef | ValType::ExternRef))) => {
+            bail!("the parameter is a {param}: a transaction carries numbers only")
+        }
+        (None, Some(param)) => parse_value(param, text),
+        (None, None) => parse_value(ValType::I32, text).map_err(|_| {
+            anyhow::anyhow!(
+                "`{text}` is not an i32; give its type (i64:{text}, f64:{text}, …) or the module (--module)"
+            )
+        }),
+    }
+}
+
+/// What to send: the call, the session, and how.
+pub struct Request {
+    pub session: u64,
+    /// The transaction's counter; `None`: ask the node for the session's next.
+    pub counter: Option<u64>,
+    pub gas_limit: u64,
+    pub export: String,
+    pub args: Vec<Value>,
+    /// Return once the node has the transaction (`broadcast_tx_async`) instead of
+    /// waiting for its block.
+    pub asynchronous: bool,
+    /// Check the committed outcome's proof against the app hash, waiting this long for
+    /// the header that commits it.
+    pub prove: Option<Duration>,
+}
+
+/// The `/session` query's data: the key's session, `public_key || u64 session`.
+pub fn next_counter(rpc: &Rpc, public_key: &[u8; 32], session: u64) -> Result<u64> {
+    #[derive(Deserialize)]
+    struct Next {
+        next: u64,
+    }
+    let data = cluster::envelope::session_key(public_key, session);
+    let answer = rpc.abci_query("/session", &data, 0, false).context(
+        "asking the node for the session's next counter (query /session); a node that does not keep \
+         sessions cannot answer it: give --counter",
+    )?;
+    let next: Next = serde_json::from_slice(&answer.value).with_context(|| {
+        format!("the node's /session answer is not {{\"next\": N}}: {}", String::from_utf8_lossy(&answer.value))
+    })?;
+    Ok(next.next)
+}
+
+/// A transaction sent, and what the chain said about it.
+pub struct Report {
+    pub chain_id: String,
+    pub envelope: Envelope,
+    /// The transaction's SHA-256: CometBFT's name for it.
+    pub hash: [u8; 32],
+    pub sent: Sent,
+}
+
+pub enum Sent {
+    Committed { committed: Committed, proven: Option<Box<Proven>> },
+    Submitted(Submitted),
+}
+
+/// A committed outcome proven against the app hash in block `height + 1`'s header.
+pub struct Proven {
+    pub app_hash: merkle_memory::Hash,
+    pub record: TxRecord,
+}
+
+/// Builds, signs and sends `request` with `key` through `rpc`.
+pub fn send(rpc: &Rpc, key: &SigningKey, request: Request) -> Result<Report> {
+    let chain_id = rpc.chain_id().context("asking the node for the chain id")?;
+    let public_key = key.verifying_key().to_bytes();
+    let counter = match request.counter {
+        Some(c) => c,
+        None => next_counter(rpc, &public_key, request.session)?,
+    };
+    let body = Body {
+        public_key,
+        session: request.session,
+        counter,
+        gas_limit: request.gas_limit,
+        export: request.export,
+        args: request.args,
+    };
+    let envelope = Envelope::sign(body, &chain_id, key)?;
+    let tx = envelope.encode()?;
+    let hash = cluster::envelope::tx_hash(&tx);
+    let sent = if request.asynchronous {
+        Sent::Submitted(rpc.broadcast_tx_async(&tx)?)
+    } else {
+        let committed = rpc.broadcast_tx_commit(&tx)?;
+        let proven = match (request.prove, &committed.tx_result) {
+            (Some(wait), Some(_)) => Some(Box::new(prove(rpc, &tx, &hash, &committed, wait)?)),
+            _ => None,
+        };
+        Sent::Committed { committed, proven }
+    };
+    Ok(Report { chain_id, envelope, hash, sent })
+}
+
+/// Asks the node for the transaction's record with its proof, checks the proof against
+/// the app hash of block `height + 1`'s header, and requires the proven record to be
+/// this transaction with the outcome its result reported.
+fn prove(rpc: &Rpc, tx: &[u8], hash: &[u8; 32], committed: &Committed, wait: Duration) -> Result<Proven> {
+    let answer = rpc.abci_query("/tx", hash, 0, true).context("asking the node for the transaction's proof")?;
+    let proof = answer.proof.as_ref().context("the node answered /tx without a proof")?;
+    let app_hash = rpc.app_hash_after(answer.height, wait)?;
+    let proven = cluster::proofs::check_answer("/tx", &answer.value, proof, &app_hash)
+        .map_err(|e| anyhow::anyhow!("the transaction's proof does not hold: {e}"))?;
+    let cluster::proofs::Proven::Tx(_, record) = proven else { bail!("the node's /tx proof proves no transaction") };
+    if record.tx != tx || answer.height != committed.height {
+        bail!("the proven transaction at height {} is not the one sent", answer.height);
+    }
+    let data = committed.tx_result.as_ref().map(|r| r.data.as_slice()).unwrap_or_default();
+    match serde_json::from_slice::<ResultData>(data) {
+        Ok(d) if d.outcome == record.outcome && d.post_hash == record.post_hash => Ok(Proven { app_hash, record }),
+        _ => bail!("the transaction's result is not the outcome its proof proves"),
+    }
+}
+
+impl Report {
+    /// Whether the chain accepted the transaction and (when waited for) the call returned.
+    pub fn succeeded(&self) -> bool {
+        match &self.sent {
+            Sent::Committed { committed, .. } => committed.tx_result.as_ref().is_some_and(|r| r.code == 0),
+            Sent::Submitted(s) => s.code == 0,
+        }
+    }
+
+    fn call_json(&self) -> Json {
+        let b = &self.envelope.body;
+        json!({
+            "public_key": bytes_to_hex(&b.public_key),
+            "session": b.session,
+            "counter": b.counter,
+            "gas_limit": b.gas_limit,
+            "export": b.export,
+            "args": b.args.iter().map(value_json).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn to_json(&self) -> Json {
+        let mut out = json!({"chain_id": self.chain_id, "hash": bytes_to_hex(&self.hash), "call": self.call_json()});
+        match &self.sent {
+            Sent::Submitted(s) => {
+                out["mode"] = json!("async");
+                out["check_tx"] = json!({"code": s.code, "log": s.log});
+            }
+            Sent::Committed { committed: c, proven } => {
+                out["mode"] = json!("commit");
+                out["check_tx"] = json!({"code": c.check_tx.code, "log": c.check_tx.log});
+                out["height"] = json!(c.height);
+                out["tx_result"] = match &c.tx_result {
+                    Some(r) => {
+                        json!({"code": r.code, "log": r.log, "gas_used": r.gas_used, "data": data_json(&r.data)})
+                    }
+                    None => Json::Null,
+                };
+                out["proven"] = match proven {
+                    Some(p) => json!({"app_hash": merkle_memory::hex(&p.app_hash), "block": c.height + 1}),
+                    None => Json::Null,
+                };
+            }
+        }
+        out
+    }
+
+    pub fn print(&self) {
+        let b = &self.envelope.body;
+        println!("transaction: {}", bytes_to_hex(&self.hash));
+        println!("caller:      {}, session {}, counter {}", bytes_to_hex(&b.public_key), b.session, b.counter);
+        let args: Vec<String> = b.args.iter().map(|v| format!("{v} ({})", v.ty())).collect();
+        println!(
+            "call:        {}({}) on chain {}, gas limit {}",
+            b.export,
+            args.join(", "),
+            self.chain_id,
+            b.gas_limit
+        );
+        let check = |code: u32, log: &str| match code {
+            0 => "accepted".to_string(),
+            _ => format!("refused (code {code}): {log}"),
+        };
+        match &self.sent {
+            Sent::Submitted(s) => {
+                println!("check_tx:    {}", check(s.code, &s.log));
+                println!(
+                    "(sent without waiting for its block: `verigame ask --rpc URL /tx {}`)",
+                    hex_plain(&self.hash)
+                );
+            }
+            Sent::Committed { committed: c, proven } => {
+                println!("check_tx:    {}", check(c.check_tx.code, &c.check_tx.log));
+                let Some(r) = &c.tx_result else { return };
+                println!("height:      {}", c.height);
+                println!("code:        {}", r.code);
+                if !r.log.is_empty() {
+                    println!("log:         {}", r.log);
+                }
+                match serde_json::from_slice::<ResultData>(&r.data) {
+                    Ok(d) => {
+                        let o = &d.outcome;
+                        let results: Vec<String> = o.results.iter().map(|v| format!("{v} ({})", v.ty())).collect();
+                        println!(
+                            "status:      {}",
+                            serde_json::to_value(o.status).unwrap_or_default().as_str().unwrap_or("?")
+                        );
+                        println!(
+                            "results:     {}",
+                            if results.is_empty() { "none".into() } else { results.join(", ") }
+                        );
+                        println!("steps:       {}", o.steps);
+                        println!("gas:         {}", o.gas);
+                        println!("post hash:   {}", merkle_memory::hex(&d.post_hash));
+                    }
+                    Err(_) => println!("data:        {}", String::from_utf8_lossy(&r.data)),
+                }
+                if let Some(p) = proven {
+                    println!(
+                        "proven against app hash {} (block {}'s header)",
+                        merkle_memory::hex(&p.app_hash),
+                        c.height + 1
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A result's data: its JSON if it is JSON, else its text.
+fn data_json(data: &[u8]) -> Json {
+    serde_json::from_slice(data).unwrap_or_else(|_| json!(String::from_utf8_lossy(data)))
+}
+
+/// Hex without `0x`, as `verigame ask /tx` takes a hash.
+fn hex_plain(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_typed_and_bare_arguments() {
+        let args = parse_args(None, &strings(&["5", "i64:-3", "f32:1.5", "f64:0x7ff8000000000001", "-7"])).unwrap();
+        assert_eq!(
+            args,
+            [
+                Value::I32(5),
+                Value::I64(-3),
+                Value::F32(1.5f32.to_bits()),
+                Value::F64(0x7ff8_0000_0000_0001),
+                Value::I32(-7)
+            ]
+        );
+        // By the signature, bare values take the parameter's type.
+        let params = [ValType::I64, ValType::F64];
+        let args = parse_args(Some(&params), &strings(&["9", "f64:2"])).unwrap();
+        assert_eq!(args, [Value::I64(9), Value::F64(2f64.to_bits())]);
+    }
+
+    #[test]
+    fn argument_errors_say_what_is_wrong() {
+        let err = |params: Option<&[ValType]>, args: &[&str]| {
+            format!("{:#}", parse_args(params, &strings(args)).unwrap_err())
+        };
+        assert!(
+            err(None, &["1.5"]).contains("argument 1: `1.5` is not an i32; give its type"),
+            "{}",
+            err(None, &["1.5"])
+        );
+        assert!(err(None, &["1", "x5000000000"]).contains("argument 2"));
+        assert!(err(Some(&[ValType::I32]), &["i64:1"]).contains("typed i64, but the parameter is i32"));
+        assert!(err(Some(&[ValType::I32]), &[]).contains("takes 1 argument(s) (i32), 0 given"));
+        assert!(err(Some(&[ValType::FuncRef]), &["null"]).contains("numbers only"));
+        assert!(err(None, &["i32:x"]).contains("`x` is not a decimal integer"));
+    }
+
+    #[test]
+    fn keys_round_trip_through_their_file() {
+        let dir = std::env::temp_dir().join(format!("verigame-client-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("key.json");
+        let _ = std::fs::remove_file(&path);
+        let key = generate_key().unwrap();
+        write_key(&path, &key).unwrap();
+        assert_eq!(read_key(&path).unwrap().to_bytes(), key.to_bytes());
+        assert_ne!(generate_key().unwrap().to_bytes(), key.to_bytes());
+        let err = write_key(&path, &key).unwrap_err().to_string();
+        assert!(err.contains("exists already"), "{err}");
+        // A public key that is not the secret's.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let other = bytes_to_hex(generate_key().unwrap().verifying_key().as_bytes());
+        let public = bytes_to_hex(key.verifying_key().as_bytes());
+        std::fs::write(&path, text.replace(&public, &other)).unwrap();
+        let err = read_key(&path).unwrap_err().to_string();
+        assert!(err.contains("public_key is not the secret key's"), "{err}");
+        std::fs::write(&path, r#"{"secret_key": "0x12", "public_key": "0x34"}"#).unwrap();
+        assert!(read_key(&path).unwrap_err().to_string().contains("secret_key is not 0x and 64 hex digits"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -277,6 +277,18 @@ enum Command {
         /// Blocks between state snapshots (default 100; fixed by the first start).
         #[arg(long)]
         snapshot_interval: Option<u64>,
+        /// The chain's id, its CometBFT genesis's `chain_id`: transactions sign it
+        /// (required by the first start, which fixes it).
+        #[arg(long)]
+        chain_id: Option<String>,
+        /// The public key (0x-hex, 32 bytes) allowed to mint, stored in the contract under
+        /// `admin` (fixed by the first start; the genesis's `admin` must match).
+        #[arg(long, value_parser = parse_key)]
+        admin: Option<merkle_memory::Hash>,
+        /// Gas a block's transactions may reserve together (default 100,000,000; fixed
+        /// by the first start, and given to CometBFT as the block's max_gas).
+        #[arg(long)]
+        block_gas_limit: Option<u64>,
         /// Compute wrong, as the dispute's faulty executor does, in every call (a switch
         /// of this run that nothing on disk records; for tests and demos).
         #[arg(long)]
@@ -387,8 +399,9 @@ enum Command {
         /// The transaction's counter (default: the session's next, asked of the node).
         #[arg(long)]
         counter: Option<u64>,
-        /// Gas the call may use.
-        #[arg(long, default_value_t = 10_000_000)]
+        /// Gas the call may use: it reserves this much of its block's gas budget (at most
+        /// the node's per-call limit, 10,000,000 by default).
+        #[arg(long, default_value_t = 1_000_000)]
         gas_limit: u64,
         /// The contract (binary or text), to read the export's parameter types; without
         /// it arguments are typed (`i32:5`, `i64:-3`, `f32:1.5`, `f64:0x…`) or i32.
@@ -593,13 +606,17 @@ fn main() -> ExitCode {
             abci,
             gas_limit,
             snapshot_interval,
+            chain_id,
+            admin,
+            block_gas_limit,
             fault,
             keep_snapshots,
             retain_blocks,
             disputes,
         } => {
             let retention = cluster::node::Retention { snapshots: keep_snapshots, blocks: retain_blocks };
-            let new = cluster::node::NewNode { module, gas_limit, snapshot_interval, fault };
+            let new =
+                cluster::node::NewNode { module, gas_limit, snapshot_interval, chain_id, admin, block_gas_limit, fault };
             node(&home, &abci, new, retention, disputes)
         }
         Command::Tui { module, invoke, args, transcript, gas_limit } => {
@@ -635,12 +652,17 @@ fn validate(
     let report = match source {
         ChainSource::History(dir) => cluster::validate::validate(dir, options, &progress),
         ChainSource::Rpc { url, module, gas_limit } => {
-            let setup = match module {
-                Some(path) => cluster::node::setup_of(path, *gas_limit, None),
-                None => cluster::rpc::Rpc::new(url)
-                    .genesis_app_state()
-                    .and_then(|app_state| cluster::node::Genesis::from_json(&app_state)?.setup()),
-            };
+            // The chain's id and genesis from its RPC; the contract from there too unless given.
+            let rpc = cluster::rpc::Rpc::new(url);
+            let setup = rpc.chain_id().and_then(|chain_id| {
+                let mut genesis = cluster::node::Genesis::from_json(&rpc.genesis_app_state()?)?;
+                if let Some(path) = module {
+                    let bytes = anyhow::Context::with_context(std::fs::read(path), || format!("cannot read {}", path.display()))?;
+                    genesis.module = merkle_memory::hash::bytes_to_hex(&bytes);
+                }
+                genesis.gas_limit = gas_limit.or(genesis.gas_limit);
+                genesis.setup(&chain_id)
+            });
             setup.and_then(|setup| cluster::validate::validate_rpc(url, &setup, options, &progress))
         }
     };
@@ -882,6 +904,11 @@ fn state(machine: anyhow::Result<stepper::Machine>, at: u64, json: bool) -> Exit
         summary.print();
     }
     ExitCode::SUCCESS
+}
+
+/// A 32-byte key in 0x-hex, as `--admin` takes it.
+fn parse_key(text: &str) -> Result<merkle_memory::Hash, String> {
+    merkle_memory::parse_hex(text).ok_or_else(|| format!("`{text}` is not 0x-hex of 32 bytes"))
 }
 
 /// Exit codes: 0 written, 2 unusable input or an unwritable file.

@@ -20,7 +20,7 @@ use traces::wire::{self, Log, Rules, Silence};
 use traces::{Call, Fault, Limits, LocalParty, Outcome, Role, Trace};
 
 use crate::history::{History, NodeSetup};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Tx};
 
 /// The version of the dispute request this build speaks.
 pub const VERSION: u64 = 1;
@@ -62,11 +62,14 @@ pub enum Answer {
     Error { reason: String },
 }
 
-/// The call of transaction `tx` (a JSON call) on `before`, the state before it.
-pub fn call_of(setup: &NodeSetup, before: Ledger, tx: &[u8]) -> Result<Call> {
-    let tx = before.exports.parse(tx).context("the transaction is not a valid call")?;
-    let call = Call::new(setup.module_bytes.to_vec(), &tx.export, tx.args, setup.config.clone())?;
-    Ok(call.on(before.executor.machine)?)
+/// The call of transaction `tx` (a signed envelope) on `before`, the state before it.
+pub fn call_of(setup: &NodeSetup, mut before: Ledger, tx: &[u8]) -> Result<Call> {
+    let admitted = before.admit(tx).map_err(|r| anyhow::anyhow!("the transaction is refused, not run: {}", r.0))?;
+    // Its counter used and its caller set, as the node does before the call.
+    before.consume(&admitted.envelope);
+    let Tx { export, args, .. } = admitted.call;
+    let call = Call::new(setup.module_bytes.to_vec(), &export, args, setup.config.clone())?;
+    Ok(call.on(before.executor.machine, Some(admitted.envelope.body.gas_limit))?)
 }
 
 /// The call of committed transaction `index` of block `height`, on the state the node in
@@ -84,6 +87,7 @@ pub fn committed_call(home: &Path, height: u64, index: usize, fault: Option<Faul
         bail!("block {height} has no transaction {index} (it has {})", block.txs.len());
     };
     let mut ledger = crate::node::state_after(&history, &blocks, height - 1, fault)?;
+    ledger.begin_block();
     for t in &block.txs[..index] {
         ledger.execute(&t.tx);
     }

@@ -81,10 +81,12 @@ pub enum EnvelopeError {
 }
 
 /// What a client signs: who calls, in which session, with which counter and gas limit,
-/// and the call.
-#[derive(Clone, Debug, PartialEq)]
+/// and the call. Its JSON form (the node's `/tx` answer) has the key in hex and the
+/// arguments as `{"type", "slot"}`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Body {
     /// The caller: an ed25519 public key (its compressed point).
+    #[serde(with = "crate::serde_hex::hash")]
     pub public_key: [u8; 32],
     /// The caller's session: each session of a key has its own counter.
     pub session: u64,
@@ -95,7 +97,46 @@ pub struct Body {
     /// The exported function to call.
     pub export: String,
     /// Its arguments: numbers (i32, i64, f32, f64) only.
+    #[serde(serialize_with = "crate::serde_hex::values::serialize")]
     pub args: Vec<Value>,
+}
+
+/// One session of a client's key on a chain: signs calls with the session's counters in
+/// order, as a client sending several transactions does.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub key: SigningKey,
+    pub chain_id: String,
+    pub session: u64,
+    /// The counter the next transaction signed uses.
+    pub next: u64,
+}
+
+impl Session {
+    /// Session `session` of `key` on chain `chain_id`, from counter `next` on.
+    pub fn new(key: SigningKey, chain_id: &str, session: u64, next: u64) -> Self {
+        Self { key, chain_id: chain_id.to_string(), session, next }
+    }
+
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    /// The envelope of a call of `export` with `args` and `gas_limit`, with the next
+    /// counter, which it uses up.
+    pub fn sign(&mut self, export: &str, args: Vec<Value>, gas_limit: u64) -> Result<Envelope, EnvelopeError> {
+        let body = Body {
+            public_key: self.public_key(),
+            session: self.session,
+            counter: self.next,
+            gas_limit,
+            export: export.to_string(),
+            args,
+        };
+        let envelope = Envelope::sign(body, &self.chain_id, &self.key)?;
+        self.next += 1;
+        Ok(envelope)
+    }
 }
 
 /// A signed transaction.

@@ -45,6 +45,29 @@ pub struct NodeSetup {
     pub config: Config,
     /// Blocks between state snapshots.
     pub snapshot_interval: u64,
+    pub chain: Chain,
+}
+
+/// What the chain fixes besides its contract: its id, which every transaction's signature
+/// binds; the key allowed to mint, which the contract finds under its storage key `admin`
+/// from its instantiation on; and the gas a block's transactions may reserve together.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chain {
+    pub id: String,
+    #[serde(default, with = "serde_hex::optional_hash", skip_serializing_if = "Option::is_none")]
+    pub admin: Option<Hash>,
+    pub block_gas_limit: u64,
+}
+
+/// The gas a block may reserve unless the chain sets another budget: about half a second
+/// of looping calls on the 2-core machine the figures come from (docs/benchmarks.md).
+pub const DEFAULT_BLOCK_GAS_LIMIT: u64 = 100_000_000;
+
+impl Chain {
+    /// A chain named `id` with no admin and the default block gas limit.
+    pub fn named(id: &str) -> Self {
+        Self { id: id.to_string(), admin: None, block_gas_limit: DEFAULT_BLOCK_GAS_LIMIT }
+    }
 }
 
 /// How a transaction ended.
@@ -105,8 +128,9 @@ pub struct BlockRecord {
 }
 
 const FORMAT: &str = "verigame-node";
-/// Version 2: outcomes committed in the app hash, blocks record their state hash.
-const VERSION: u64 = 2;
+/// Version 3: the chain (id, admin, block gas limit) in node.json; 2: outcomes committed
+/// in the app hash, blocks record their state hash.
+const VERSION: u64 = 3;
 
 /// A block as a snapshot names it: enough to recompute its app hash from the state hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +174,7 @@ struct NodeFile {
     /// traces' configuration JSON.
     config: Json,
     snapshot_interval: u64,
+    chain: Chain,
     /// The block a state-synced node started from (absent: the contract's instantiation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     base: Option<BlockSummary>,
@@ -163,6 +188,7 @@ impl NodeFile {
             module_hash: keccak(&setup.module_bytes),
             config: config_to_json(&setup.config),
             snapshot_interval: setup.snapshot_interval,
+            chain: setup.chain.clone(),
             base,
         }
     }
@@ -297,7 +323,7 @@ fn read_node(dir: &Path) -> Result<(NodeSetup, Option<BlockSummary>)> {
         bail!("{}: the snapshot interval is 0", node_path.display());
     }
     let module = Module::new(&module_bytes)?;
-    Ok((NodeSetup { module_bytes: Arc::new(module_bytes), module, config, snapshot_interval }, node.base))
+    Ok((NodeSetup { module_bytes: Arc::new(module_bytes), module, config, snapshot_interval, chain: node.chain }, node.base))
 }
 
 impl History {

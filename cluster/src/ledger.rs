@@ -9,11 +9,13 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use merkle_memory::{state_hash, Hash};
 use serde_json::Value as Json;
+use stepper::storage::{reserved_key, CALLER};
 use stepper::{Extern, Machine, Status, ValType, Value};
 use traces::fault::{Executor, Progress};
 use traces::Fault;
 
-use crate::history::{NodeSetup, TxOutcome, TxRecord, TxStatus};
+use crate::envelope::Envelope;
+use crate::history::{Chain, NodeSetup, TxOutcome, TxRecord, TxStatus};
 use crate::values::parse_value;
 
 /// The contract's exported functions: what checking a transaction needs, shared without
@@ -45,16 +47,34 @@ impl Exports {
         Self { funcs }
     }
 
-    /// Reads `{"call": EXPORT, "args": [...]}`; arguments are JSON numbers or strings,
-    /// parsed by the function's signature as `verigame run` parses them.
-    pub fn parse(&self, tx: &[u8]) -> Result<Tx> {
-        let json: Json = serde_json::from_slice(tx).map_err(|e| anyhow::anyhow!("the transaction is not JSON: {e}"))?;
-        let Some(export) = json["call"].as_str() else { bail!("the transaction has no \"call\" (the export to call)") };
+    /// The call of `export` with `args`, which must match its signature.
+    pub fn resolve(&self, export: &str, args: &[Value]) -> Result<Tx> {
+        let (func, params) = self.lookup(export)?;
+        if args.len() != params.len() || args.iter().zip(params).any(|(a, &t)| a.ty() != t) {
+            let want: Vec<String> = params.iter().map(|t| t.to_string()).collect();
+            let given: Vec<String> = args.iter().map(|a| a.ty().to_string()).collect();
+            bail!("`{export}` takes ({}), the transaction gives ({})", want.join(", "), given.join(", "));
+        }
+        Ok(Tx { export: export.to_string(), func, args: args.to_vec() })
+    }
+
+    /// The function `export` names, with its parameter types.
+    fn lookup(&self, export: &str) -> Result<(u32, &[ValType])> {
         let Some((func, params)) = self.funcs.get(export) else {
             let mut names: Vec<&str> = self.funcs.keys().map(String::as_str).collect();
             names.sort_unstable();
             bail!("no exported function `{export}`; exported functions: {}", names.join(", "));
         };
+        Ok((*func, params))
+    }
+
+    /// Reads `{"call": EXPORT, "args": [...]}` (the query `/call`'s data); arguments are
+    /// JSON numbers or strings, parsed by the function's signature as `verigame run`
+    /// parses them.
+    pub fn parse(&self, tx: &[u8]) -> Result<Tx> {
+        let json: Json = serde_json::from_slice(tx).map_err(|e| anyhow::anyhow!("the transaction is not JSON: {e}"))?;
+        let Some(export) = json["call"].as_str() else { bail!("the transaction has no \"call\" (the export to call)") };
+        let (func, params) = self.lookup(export)?;
         let args = match &json["args"] {
             Json::Null => Vec::new(),
             Json::Array(a) => a.clone(),
@@ -76,7 +96,7 @@ impl Exports {
                 parse_value(ty, &text).map_err(|e| anyhow::anyhow!("argument {}: {e:#}", i + 1))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Tx { export: export.to_string(), func: *func, args })
+        Ok(Tx { export: export.to_string(), func, args })
     }
 }
 
@@ -85,61 +105,143 @@ impl Exports {
 pub struct Ledger {
     pub executor: Executor,
     pub exports: Arc<Exports>,
+    /// The chain whose transactions this ledger runs: their signatures bind its id.
+    pub chain: Arc<Chain>,
+    /// What is left of the block's gas budget: the gas limits of the transactions
+    /// admitted in this block so far are taken from it ([`Ledger::begin_block`]).
+    block_gas_left: u64,
 }
 
+/// Why a transaction was not run: it changes nothing, and its outcome says why.
+#[derive(Debug)]
+pub struct Refusal(pub String);
+
+/// A transaction that may run: its call, and the budget and session it uses.
+#[derive(Clone, Debug)]
+pub struct Admitted {
+    pub envelope: Envelope,
+    pub call: Tx,
+}
+
+/// The reserved storage key holding session `session` of `public_key`'s next counter (8
+/// bytes, little-endian; absent: 0).
+pub fn session_storage_key(public_key: &[u8; 32], session: u64) -> Vec<u8> {
+    let mut name = b"verigame/session/".to_vec();
+    name.extend_from_slice(&crate::envelope::session_key(public_key, session));
+    reserved_key(&name)
+}
+
+/// The contract's storage key for a chain's admin key.
+pub const ADMIN_KEY: &[u8] = b"admin";
+
 impl Ledger {
-    /// The contract freshly instantiated, executing with `fault` (honest if `None`).
+    /// The contract freshly instantiated for `setup`'s chain (its admin key stored under
+    /// `admin`), executing with `fault` (honest if `None`).
     pub fn new(setup: &NodeSetup, fault: Option<Fault>) -> Result<Self> {
-        let (machine, _) = Machine::load(&setup.module, setup.config.clone())?;
-        Ok(Self::on(machine, fault))
+        let (mut machine, _) = Machine::load(&setup.module, setup.config.clone())?;
+        if let Some(admin) = setup.chain.admin {
+            machine.storage_mut().set(ADMIN_KEY, Some(&admin));
+        }
+        Ok(Self::on(machine, fault, &setup.chain))
     }
 
-    /// The contract in `machine` (a restored snapshot, or a fresh instance).
-    pub fn on(machine: Machine, fault: Option<Fault>) -> Self {
+    /// The contract in `machine` (a restored snapshot, or a fresh instance) on `chain`.
+    pub fn on(machine: Machine, fault: Option<Fault>, chain: &Chain) -> Self {
         let instance = machine.store().instances.len() as u32 - 1;
         let exports = Arc::new(Exports::of(&machine, instance));
-        Self { executor: Executor::new(machine, fault), exports }
+        let chain = Arc::new(chain.clone());
+        Self { executor: Executor::new(machine, fault), exports, block_gas_left: chain.block_gas_limit, chain }
+    }
+
+    /// Starts a block: its transactions may reserve the chain's block gas limit together.
+    pub fn begin_block(&mut self) {
+        self.block_gas_left = self.chain.block_gas_limit;
     }
 
     pub fn state_hash(&mut self) -> Hash {
         state_hash(&mut self.executor.machine)
     }
 
-    /// Runs one transaction. A call that does not return is undone, its outcome kept.
+    /// The next counter session `session` of `public_key` must use.
+    pub fn next_counter(&self, public_key: &[u8; 32], session: u64) -> u64 {
+        let stored = self.executor.machine.store().storage.get(&session_storage_key(public_key, session));
+        stored.and_then(|v| v.try_into().ok()).map_or(0, u64::from_le_bytes)
+    }
+
+    /// Opens and checks a transaction against this state: its envelope (signed for this
+    /// chain), its call (an export and arguments of its signature), its gas limit (at
+    /// most what is left of the block's budget, and the node's per-call limit) and its
+    /// counter (the session's next).
+    pub fn admit(&self, tx: &[u8]) -> Result<Admitted, Refusal> {
+        let max_gas = self.block_gas_left;
+        let envelope = Envelope::open(tx, &self.chain.id).map_err(|e| Refusal(e.to_string()))?;
+        let body = &envelope.body;
+        let call = self.exports.resolve(&body.export, &body.args).map_err(|e| Refusal(format!("{e:#}")))?;
+        let limit = self.executor.machine.config().gas_limit.min(max_gas);
+        if body.gas_limit == 0 || body.gas_limit > limit {
+            return Err(Refusal(format!("gas limit {}: it must be from 1 to {limit}", body.gas_limit)));
+        }
+        let next = self.next_counter(&body.public_key, body.session);
+        if body.counter != next {
+            return Err(Refusal(format!(
+                "counter {} of session {}: the session's next is {next}",
+                body.counter, body.session
+            )));
+        }
+        Ok(Admitted { envelope, call })
+    }
+
+    /// Runs one transaction. One refused (see [`Ledger::admit`]) changes nothing; one
+    /// admitted reserves its gas limit from the block's budget, uses its session's
+    /// counter and runs its call with its caller and gas limit, undone if it does not
+    /// return.
     pub fn execute(&mut self, tx: &[u8]) -> TxRecord {
-        self.run(tx, true)
-    }
-
-    /// Runs one transaction and takes it back whatever it did: what it would give, and
-    /// the state hash after it, on this state left as it was (the query `/call`). The
-    /// cost follows what the call writes, not the state's size: the same undo log that
-    /// takes back a failed call takes this one back.
-    pub fn try_call(&mut self, tx: &[u8]) -> TxRecord {
-        self.run(tx, false)
-    }
-
-    /// Runs `tx`, keeping what it did if it returned and `keep` holds.
-    fn run(&mut self, tx: &[u8], keep: bool) -> TxRecord {
-        let (outcome, post_hash) = match self.exports.parse(tx) {
-            Err(e) => {
-                let outcome = TxOutcome {
-                    status: TxStatus::Rejected,
-                    results: Vec::new(),
-                    steps: 0,
-                    gas: 0,
-                    error: Some(format!("{e:#}")),
-                };
-                (outcome, None)
+        let (outcome, post_hash) = match self.admit(tx) {
+            Err(refusal) => (refused(refusal), None),
+            Ok(admitted) => {
+                self.block_gas_left -= admitted.envelope.body.gas_limit;
+                self.consume(&admitted.envelope);
+                self.call(&admitted.call, admitted.envelope.body.gas_limit, true)
             }
-            Ok(call) => self.call(&call, keep),
         };
         let post_hash = post_hash.unwrap_or_else(|| self.state_hash());
         TxRecord { tx: tx.to_vec(), outcome, post_hash }
     }
 
-    /// Runs a call: kept if it returned and `keep` holds, else undone. With the state hash
-    /// after a returned call that was not kept (the state no longer has it).
-    fn call(&mut self, call: &Tx, keep: bool) -> (TxOutcome, Option<Hash>) {
+    /// Uses the envelope's counter and makes its key the caller: what an admitted
+    /// transaction changes whatever its call does.
+    pub fn consume(&mut self, envelope: &Envelope) {
+        let body = &envelope.body;
+        let storage = self.executor.machine.storage_mut();
+        let next = (body.counter + 1).to_le_bytes();
+        storage.set(&session_storage_key(&body.public_key, body.session), Some(&next));
+        storage.set(&reserved_key(CALLER), Some(&body.public_key));
+    }
+
+    /// Runs a call without a caller (`{"call", "args"}`, as [`Exports::parse`] reads it)
+    /// with the node's per-call gas limit, and takes it back whatever it did: what it
+    /// would give, and the state hash after it, on this state left as it was (the query
+    /// `/call`). The cost follows what the call writes, not the state's size: the same
+    /// undo log that takes back a failed call takes this one back.
+    pub fn try_call(&mut self, tx: &[u8]) -> TxRecord {
+        let (outcome, post_hash) = match self.exports.parse(tx) {
+            Err(e) => (refused(Refusal(format!("{e:#}"))), None),
+            Ok(call) => {
+                let caller = self.executor.machine.storage_mut().get(&reserved_key(CALLER)).map(<[u8]>::to_vec);
+                self.executor.machine.storage_mut().set(&reserved_key(CALLER), None);
+                let ran = self.call(&call, u64::MAX, false);
+                self.executor.machine.storage_mut().set(&reserved_key(CALLER), caller.as_deref());
+                ran
+            }
+        };
+        let post_hash = post_hash.unwrap_or_else(|| self.state_hash());
+        TxRecord { tx: tx.to_vec(), outcome, post_hash }
+    }
+
+    /// Runs a call with at most `budget` gas: kept if it returned and `keep` holds, else
+    /// undone. With the state hash after a returned call that was not kept (the state no
+    /// longer has it).
+    fn call(&mut self, call: &Tx, budget: u64, keep: bool) -> (TxOutcome, Option<Hash>) {
         // What to go back to if the call fails, at a cost that follows what it writes:
         // memories keep an undo log, the storage records its writes, the rest is copied.
         let storage = std::mem::take(self.executor.machine.storage_mut());
@@ -148,18 +250,12 @@ impl Ledger {
         *self.executor.machine.storage_mut() = storage;
         self.executor.machine.storage_mut().begin();
         self.executor.progress = Progress::Pending;
-        if let Err(e) = self.executor.machine.invoke(call.func, &call.args) {
+        if let Err(e) = self.executor.machine.invoke_with_budget(call.func, &call.args, budget) {
             self.executor.machine.storage_mut().commit();
             self.executor.machine.keep(undo);
-            let outcome = TxOutcome {
-                status: TxStatus::Rejected,
-                results: Vec::new(),
-                steps: 0,
-                gas: 0,
-                error: Some(e.to_string()),
-            };
-            return (outcome, None);
+            return (refused(Refusal(e.to_string())), None);
         }
+        let start_gas = self.executor.machine.gas_used();
         self.executor.advance(u64::MAX);
         let m = &self.executor.machine;
         let (status, error) = match m.status() {
@@ -169,7 +265,8 @@ impl Ledger {
             Status::OutOfGas => (TxStatus::OutOfGas, Some("out of gas".to_string())),
         };
         let results = if m.status() == Status::Returned { m.results() } else { Vec::new() };
-        let outcome = TxOutcome { status, results, steps: m.steps(), gas: m.gas_used(), error };
+        let gas = m.gas_used().saturating_sub(start_gas);
+        let outcome = TxOutcome { status, results, steps: m.steps(), gas, error };
         let returned = m.status() == Status::Returned;
         // A returned call taken back all the same: its state hash, before it goes.
         let post_hash = (returned && !keep).then(|| self.state_hash());
@@ -185,6 +282,11 @@ impl Ledger {
         *self.executor.machine.storage_mut() = storage;
         (outcome, post_hash)
     }
+}
+
+/// The outcome of a transaction that did not run.
+fn refused(refusal: Refusal) -> TxOutcome {
+    TxOutcome { status: TxStatus::Rejected, results: Vec::new(), steps: 0, gas: 0, error: Some(refusal.0) }
 }
 
 #[cfg(test)]

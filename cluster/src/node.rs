@@ -22,8 +22,11 @@ use tendermint_proto::v0_38::abci::{
     ResponseLoadSnapshotChunk, ResponseOfferSnapshot, ResponseQuery,
 };
 use tendermint_proto::v0_38::crypto::{ProofOp, ProofOps};
+use tendermint_proto::v0_38::types::{BlockParams, ConsensusParams};
 
-use crate::history::{BlockRecord, BlockSummary, History, NodeSetup, Snapshots, TxOutcome, TxRecord, TxStatus};
+use crate::history::{
+    BlockRecord, BlockSummary, Chain, History, NodeSetup, Snapshots, TxOutcome, TxRecord, TxStatus, DEFAULT_BLOCK_GAS_LIMIT,
+};
 use crate::ledger::{Exports, Ledger};
 use crate::proofs::{QueryProof, PROOF_TYPE};
 use traces::Fault;
@@ -109,14 +112,28 @@ pub struct Node {
     state: Arc<Mutex<State>>,
     /// The contract's machine. Lock order: this one first, then `state`.
     contract: Arc<Contract>,
-    /// Checking a transaction needs only the exports: no wait behind a long block.
+    /// Checking a transaction needs only the exports and the sessions: no wait behind a
+    /// long block.
     exports: Arc<Exports>,
+    mempool: Arc<Mutex<Mempool>>,
     retention: Retention,
     /// How this node computes wrong, if it was started to (tests and demos): a switch of
     /// this run only.
     fault: Option<Fault>,
     /// The snapshot state sync is restoring, if any (crate::sync).
     restore: Arc<Mutex<Option<crate::sync::Restore>>>,
+}
+
+/// What CheckTx knows of sessions: each session's next counter after the transactions it
+/// accepted since the last Commit (CometBFT rechecks the ones still pending after each
+/// Commit, in their order, which rebuilds this), and the committed next counters of the
+/// sessions it has seen, kept up to date at each Commit.
+#[derive(Debug)]
+struct Mempool {
+    chain: Chain,
+    per_call_gas: u64,
+    pending: HashMap<[u8; 40], u64>,
+    committed: HashMap<[u8; 40], u64>,
 }
 
 /// What a node keeps: settings of a run, not of its history.
@@ -162,10 +179,17 @@ impl Node {
 
     fn around(state: State, ledger: Ledger, fault: Option<Fault>) -> Self {
         let exports = ledger.exports.clone();
+        let mempool = Mempool {
+            chain: (*ledger.chain).clone(),
+            per_call_gas: ledger.executor.machine.config().gas_limit,
+            pending: HashMap::new(),
+            committed: HashMap::new(),
+        };
+        let mempool = Arc::new(Mutex::new(mempool));
         let height = state.app_hashes.top();
         let contract = Arc::new(Contract { slot: Mutex::new(Slot { ledger, height }), committed: Condvar::new() });
         let state = Arc::new(Mutex::new(state));
-        Self { state, contract, exports, retention: Retention::default(), fault, restore: Arc::default() }
+        Self { state, contract, exports, mempool, retention: Retention::default(), fault, restore: Arc::default() }
     }
 
     /// Reads the history again, as a restart would: after state sync has made it start
@@ -284,6 +308,7 @@ impl Node {
             let due = height % s.history.setup.snapshot_interval == 0;
             let snapshot = due.then(|| (s.history.snapshots(), s.history.setup.clone(), BlockSummary::of(&block)));
             s.app_hashes.push(block.app_hash);
+            self.mempool_committed(&block);
             (height, snapshot)
         };
         // Queries waiting for the committed state may now read the machine.
@@ -324,6 +349,59 @@ impl Node {
         slot.height = height;
         self.lock().pending = Some(block.clone());
         Ok(block)
+    }
+}
+
+impl Node {
+    /// CheckTx: whether `tx` may enter the mempool, and the gas it reserves. Its envelope
+    /// must be signed for this chain, name an export with arguments of its signature,
+    /// reserve at most the per-call and the block gas limits, and use its session's next
+    /// counter after the transactions accepted before it: a session's transactions enter
+    /// in counter order, each once (a replay's counter is used up).
+    pub fn check(&self, tx: &[u8]) -> Result<u64> {
+        let envelope = {
+            let chain = &self.mempool().chain;
+            crate::envelope::Envelope::open(tx, &chain.id)?
+        };
+        let body = &envelope.body;
+        self.exports.resolve(&body.export, &body.args)?;
+        let session = body.session_key();
+        let mut mempool = self.mempool();
+        let limit = mempool.per_call_gas.min(mempool.chain.block_gas_limit);
+        if body.gas_limit == 0 || body.gas_limit > limit {
+            bail!("gas limit {}: it must be from 1 to {limit}", body.gas_limit);
+        }
+        let next = match mempool.pending.get(&session).or(mempool.committed.get(&session)) {
+            Some(&next) => next,
+            None => {
+                // A session not seen yet: its committed counter, read once.
+                drop(mempool);
+                let next = self.slot().ledger.next_counter(&body.public_key, body.session);
+                mempool = self.mempool();
+                *mempool.committed.entry(session).or_insert(next)
+            }
+        };
+        if body.counter != next {
+            bail!("counter {} of session {}: the session's next is {next}", body.counter, body.session);
+        }
+        mempool.pending.insert(session, next + 1);
+        Ok(body.gas_limit)
+    }
+
+    fn mempool(&self) -> MutexGuard<'_, Mempool> {
+        self.mempool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// After the Commit of `block`: the counters its admitted transactions used are
+    /// committed; the pending ones are forgotten (CometBFT rechecks them).
+    fn mempool_committed(&self, block: &BlockRecord) {
+        let mut mempool = self.mempool();
+        for t in block.txs.iter().filter(|t| t.outcome.status != TxStatus::Rejected) {
+            if let Ok(envelope) = crate::envelope::Envelope::decode(&t.tx) {
+                mempool.committed.insert(envelope.body.session_key(), envelope.body.counter + 1);
+            }
+        }
+        mempool.pending.clear();
     }
 }
 
@@ -372,14 +450,14 @@ pub fn replay_start(
         let Some((h, machine)) = history.latest_snapshot(height, state_hash)? else {
             bail!("{}: the base snapshot of block {} is missing", history.dir().display(), base.height);
         };
-        return Ok((h, Ledger::on(machine, fault), base));
+        return Ok((h, Ledger::on(machine, fault, &history.setup.chain), base));
     }
     let mut fresh = Ledger::new(&history.setup, fault)?;
     let initial = fresh.state_hash();
     let state_hash = |h: u64| if h == 0 { Some(initial) } else { blocks.get(h as usize - 1).map(|b| b.state_hash) };
     let first = BlockSummary::fresh(initial);
     Ok(match history.latest_snapshot(height, state_hash)? {
-        Some((h, machine)) => (h, Ledger::on(machine, fault), first),
+        Some((h, machine)) => (h, Ledger::on(machine, fault, &history.setup.chain), first),
         None => (0, fresh, first),
     })
 }
@@ -408,8 +486,9 @@ fn replay(ledger: &mut Ledger, blocks: &[BlockRecord]) -> Result<()> {
     Ok(())
 }
 
-/// Runs a block's transactions in order.
+/// Runs a block's transactions in order, within the block's gas budget.
 pub fn execute_block<'a>(ledger: &mut Ledger, height: u64, txs: impl Iterator<Item = &'a [u8]>) -> BlockRecord {
+    ledger.begin_block();
     let txs: Vec<TxRecord> = txs.map(|tx| ledger.execute(tx)).collect();
     // The state after the last transaction is the block's.
     let state_hash = txs.last().map_or_else(|| ledger.state_hash(), |t| t.post_hash);
@@ -474,16 +553,28 @@ impl Application for Node {
 
     fn init_chain(&self, request: RequestInitChain) -> ResponseInitChain {
         let s = self.lock();
+        let chain = &s.history.setup.chain;
+        if request.chain_id != chain.id {
+            fatal(&format!("the genesis is of chain `{}`, this node's is `{}`", request.chain_id, chain.id));
+        }
         // A genesis that names the chain's contract must name this node's.
         if let Err(e) = check_genesis(&request.app_state_bytes, &s.history.setup) {
             fatal(&format!("the genesis does not describe this node: {e:#}"));
         }
-        ResponseInitChain { app_hash: s.first.app_hash().to_vec().into(), ..ResponseInitChain::default() }
+        // The block gas limit, which proposers honour: CometBFT takes the block
+        // parameters given here over the genesis file's.
+        let max_bytes = request.consensus_params.and_then(|p| p.block).map_or(22_020_096, |b| b.max_bytes);
+        let block = BlockParams { max_bytes, max_gas: chain.block_gas_limit.min(i64::MAX as u64) as i64 };
+        ResponseInitChain {
+            app_hash: s.first.app_hash().to_vec().into(),
+            consensus_params: Some(ConsensusParams { block: Some(block), ..ConsensusParams::default() }),
+            ..ResponseInitChain::default()
+        }
     }
 
     fn check_tx(&self, request: RequestCheckTx) -> ResponseCheckTx {
-        match self.exports.parse(&request.tx) {
-            Ok(_) => ResponseCheckTx { code: 0, ..ResponseCheckTx::default() },
+        match self.check(&request.tx) {
+            Ok(gas_wanted) => ResponseCheckTx { code: 0, gas_wanted: gas_wanted as i64, ..ResponseCheckTx::default() },
             Err(e) => ResponseCheckTx { code: 1, log: format!("{e:#}"), ..ResponseCheckTx::default() },
         }
     }
@@ -607,7 +698,8 @@ impl Node {
                 let block = s.history.block(at)?;
                 drop(s);
                 let record = &block.txs[index];
-                let answer = TxAnswer { height: at, index, tx: String::from_utf8_lossy(&record.tx).into(), record };
+                let call = crate::envelope::Envelope::decode(&record.tx).ok().map(|e| e.body);
+                let answer = TxAnswer { height: at, index, call, record };
                 let proof = prove.then(|| QueryProof::of_tx(&block, index));
                 Ok(Answer { value: serde_json::to_vec(&answer)?, height: at, proof })
             }
@@ -639,12 +731,26 @@ impl Node {
                 let value = serde_json::to_vec(&ResultData { outcome: record.outcome, post_hash: record.post_hash })?;
                 Ok(Answer { value, height: block.height, proof })
             }),
+            "/session" => {
+                let Ok(session) = <[u8; 40]>::try_from(data) else {
+                    bail!("the data is not 40 bytes: a public key and a session number (u64, little-endian)")
+                };
+                let key: [u8; 32] = session[..32].try_into().expect("40 bytes");
+                let id = u64::from_le_bytes(session[32..].try_into().expect("40 bytes"));
+                self.with_state(asked, |ledger, block| {
+                    let next = ledger.next_counter(&key, id);
+                    let stored = crate::ledger::session_storage_key(&key, id);
+                    let proof = prove.then(|| QueryProof::of_state(&block, &mut ledger.executor.machine, Some(&stored)));
+                    let value = serde_json::to_vec(&SessionAnswer { public_key: key, session: id, next })?;
+                    Ok(Answer { value, height: block.height, proof })
+                })
+            }
             "/snapshots" | "/snapshot_chunk" => {
                 let (_, _, snapshots) = self.home();
                 let value = crate::sync::answer(&snapshots, path, data)?;
                 Ok(Answer { value, height: committed, proof: None })
             }
-            _ => bail!("unknown query path `{path}`; paths: /tx, /state, /storage, /call, /snapshots, /snapshot_chunk"),
+            _ => bail!("unknown query path `{path}`; paths: /tx, /state, /storage, /call, /session, /snapshots, /snapshot_chunk"),
         }
     }
 
@@ -699,15 +805,25 @@ impl Node {
 /// before rebuilding that state from the history instead.
 pub const COMMIT_WAIT: Duration = Duration::from_secs(1);
 
-/// `/tx`'s answer: where the transaction is, its text and its record.
+/// `/tx`'s answer: where the transaction is, its envelope read (null if it is not one)
+/// and its record (with its bytes in hex).
 #[derive(serde::Serialize)]
 struct TxAnswer<'a> {
     height: u64,
     index: usize,
-    /// The transaction's bytes as text (they are a JSON call), for people.
-    tx: String,
+    call: Option<crate::envelope::Body>,
     #[serde(flatten)]
     record: &'a TxRecord,
+}
+
+/// `/session`'s answer: the counter the session's next transaction must use (0 for a
+/// session never used). Proven, it opens the reserved storage key that holds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct SessionAnswer {
+    #[serde(with = "crate::serde_hex::hash")]
+    pub public_key: [u8; 32],
+    pub session: u64,
+    pub next: u64,
 }
 
 /// `/state`'s answer.
@@ -733,6 +849,10 @@ pub struct NewNode {
     pub module: Option<std::path::PathBuf>,
     pub gas_limit: Option<u64>,
     pub snapshot_interval: Option<u64>,
+    /// The chain's id (its CometBFT genesis's `chain_id`).
+    pub chain_id: Option<String>,
+    pub admin: Option<Hash>,
+    pub block_gas_limit: Option<u64>,
     pub fault: Option<Fault>,
 }
 
@@ -752,10 +872,15 @@ pub fn start(home: &Path, new: NewNode) -> Result<Node> {
         }
         return Node::open(home, new.fault);
     }
-    let Some(path) = &new.module else {
-        bail!("{} holds no history yet: give the contract with --module", home.display())
+    let (Some(path), Some(chain_id)) = (&new.module, &new.chain_id) else {
+        bail!("{} holds no history yet: give the contract with --module and the chain's id with --chain-id", home.display())
     };
-    let setup = setup_of(path, new.gas_limit, new.snapshot_interval)?;
+    let chain = Chain {
+        id: chain_id.clone(),
+        admin: new.admin,
+        block_gas_limit: new.block_gas_limit.unwrap_or(DEFAULT_BLOCK_GAS_LIMIT),
+    };
+    let setup = setup_of(path, new.gas_limit, new.snapshot_interval, chain)?;
     Node::create(home, setup, new.fault)
 }
 
@@ -763,32 +888,44 @@ fn read_module(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read module {}", path.display()))
 }
 
-/// The setup of a node hosting the contract in `path`, with the given gas limit and
-/// snapshot interval or the defaults: what a validator reading the chain must know too.
-pub fn setup_of(path: &Path, gas_limit: Option<u64>, snapshot_interval: Option<u64>) -> Result<NodeSetup> {
+/// The setup of a node hosting the contract in `path` on `chain`, with the given gas
+/// limit and snapshot interval or the defaults: what a validator reading the chain must
+/// know too.
+pub fn setup_of(path: &Path, gas_limit: Option<u64>, snapshot_interval: Option<u64>, chain: Chain) -> Result<NodeSetup> {
     let bytes = read_module(path)?;
-    setup_from(bytes, gas_limit, snapshot_interval).with_context(|| format!("{}", path.display()))
+    setup_from(bytes, gas_limit, snapshot_interval, chain).with_context(|| format!("{}", path.display()))
 }
 
-/// The chain's contract and gas limit as its genesis `app_state` names them:
-/// `{"module": "0x<the module's bytes>", "gas_limit": N}` (`gas_limit` optional).
+/// The chain's contract, gas limits and admin as its genesis `app_state` names them:
+/// `{"module": "0x<the module's bytes>", "gas_limit": N, "block_gas_limit": N, "admin":
+/// "0x<32 bytes>"}` (all but `module` optional).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Genesis {
     pub module: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gas_limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_gas_limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::serde_hex::optional_hash")]
+    pub admin: Option<Hash>,
 }
 
 impl Genesis {
     /// Reads a genesis `app_state`.
     pub fn from_json(app_state: &serde_json::Value) -> Result<Self> {
-        serde_json::from_value(app_state.clone()).context("the genesis app_state is not {\"module\", \"gas_limit\"}")
+        serde_json::from_value(app_state.clone())
+            .context("the genesis app_state is not {\"module\", \"gas_limit\", \"block_gas_limit\", \"admin\"}")
     }
 
-    /// The setup the genesis describes.
-    pub fn setup(&self) -> Result<NodeSetup> {
+    /// The setup the genesis of chain `chain_id` describes.
+    pub fn setup(&self, chain_id: &str) -> Result<NodeSetup> {
         let bytes = merkle_memory::hash::hex_to_bytes(&self.module).context("the genesis module is not hex")?;
-        setup_from(bytes, self.gas_limit, None)
+        let chain = Chain {
+            id: chain_id.to_string(),
+            admin: self.admin,
+            block_gas_limit: self.block_gas_limit.unwrap_or(DEFAULT_BLOCK_GAS_LIMIT),
+        };
+        setup_from(bytes, self.gas_limit, None, chain)
     }
 }
 
@@ -797,18 +934,28 @@ fn check_genesis(app_state: &[u8], setup: &NodeSetup) -> Result<()> {
     if app_state.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
     }
-    let named =
-        Genesis::from_json(&serde_json::from_slice(app_state).context("the app_state is not JSON")?)?.setup()?;
+    let named = Genesis::from_json(&serde_json::from_slice(app_state).context("the app_state is not JSON")?)?
+        .setup(&setup.chain.id)?;
     if named.module_bytes != setup.module_bytes {
         bail!("it names another contract");
     }
     if named.config != setup.config {
         bail!("its gas limit is {}, this node's {}", named.config.gas_limit, setup.config.gas_limit);
     }
+    if named.chain != setup.chain {
+        let (a, b) = (&named.chain, &setup.chain);
+        bail!(
+            "its admin is {:?} and block gas limit {}, this node's {:?} and {}",
+            a.admin.map(|k| hex(&k)),
+            a.block_gas_limit,
+            b.admin.map(|k| hex(&k)),
+            b.block_gas_limit
+        );
+    }
     Ok(())
 }
 
-fn setup_from(bytes: Vec<u8>, gas_limit: Option<u64>, snapshot_interval: Option<u64>) -> Result<NodeSetup> {
+fn setup_from(bytes: Vec<u8>, gas_limit: Option<u64>, snapshot_interval: Option<u64>, chain: Chain) -> Result<NodeSetup> {
     let module = stepper::Module::new(&bytes)?;
     let mut gas = stepper::GasTable::default();
     gas.costs[stepper::op::GasClass::Storage as usize] = STORAGE_PRICE;
@@ -818,7 +965,13 @@ fn setup_from(bytes: Vec<u8>, gas_limit: Option<u64>, snapshot_interval: Option<
     if snapshot_interval == 0 {
         bail!("the snapshot interval must be at least 1 block");
     }
-    Ok(NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval })
+    if chain.id.is_empty() || chain.id.len() > crate::envelope::MAX_CHAIN_ID_LEN {
+        bail!("a chain id has 1 to {} bytes", crate::envelope::MAX_CHAIN_ID_LEN);
+    }
+    if chain.block_gas_limit == 0 || chain.block_gas_limit > i64::MAX as u64 {
+        bail!("the block gas limit must be from 1 to 2^63 - 1");
+    }
+    Ok(NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval, chain })
 }
 
 impl NewNode {
@@ -833,12 +986,21 @@ impl NewNode {
         let differs = |name: &str, given: Option<String>, fixed: String| {
             given.filter(|g| *g != fixed).map(|g| format!("{name} is {fixed}, not {g}"))
         };
-        Ok(differs("gas limit", self.gas_limit.map(|g| g.to_string()), setup.config.gas_limit.to_string()).or_else(
-            || {
+        let chain = &setup.chain;
+        Ok(differs("gas limit", self.gas_limit.map(|g| g.to_string()), setup.config.gas_limit.to_string())
+            .or_else(|| {
                 let interval = setup.snapshot_interval.to_string();
                 differs("snapshot interval", self.snapshot_interval.map(|i| i.to_string()), interval)
-            },
-        ))
+            })
+            .or_else(|| differs("chain id", self.chain_id.clone(), chain.id.clone()))
+            .or_else(|| {
+                let fixed = chain.admin.map_or("none".into(), |k| hex(&k));
+                differs("admin", self.admin.map(|k| hex(&k)), fixed)
+            })
+            .or_else(|| {
+                let fixed = chain.block_gas_limit.to_string();
+                differs("block gas limit", self.block_gas_limit.map(|g| g.to_string()), fixed)
+            }))
     }
 }
 

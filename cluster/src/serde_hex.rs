@@ -48,6 +48,23 @@ pub mod hash {
     }
 }
 
+/// An optional 32-byte value as 0x-hex, or null.
+pub mod optional_hash {
+    use super::*;
+    use merkle_memory::Hash;
+
+    pub fn serialize<S: Serializer>(hash: &Option<Hash>, s: S) -> Result<S::Ok, S::Error> {
+        hash.map(|h| merkle_memory::hex(&h)).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Hash>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else { return Ok(None) };
+        merkle_memory::parse_hex(&text)
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("`{text}` is not 0x-hex of 32 bytes")))
+    }
+}
+
 pub mod hashes {
     use super::*;
     use merkle_memory::Hash;

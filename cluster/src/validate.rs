@@ -193,7 +193,7 @@ pub fn validate_rpc(rpc: &str, setup: &NodeSetup, options: &Options, progress: &
     let (from, to) = range(options, 0, last, "the chain")?;
     let fetched = if from > 1 { crate::sync::fetch(&rpc, setup, from - 1)? } else { None };
     let (start, mut ledger) = match fetched {
-        Some((block, machine)) => (block.height, Ledger::on(machine, None)),
+        Some((block, machine)) => (block.height, Ledger::on(machine, None, &setup.chain)),
         None => (0, Ledger::new(setup, None)?),
     };
     let blocks = rpc.committed_blocks(start + 1, to, ledger.state_hash());
@@ -255,6 +255,7 @@ fn check_chain(
 /// post-state) differs from the record, or at the last one if only the block's app hash
 /// differs, returns its index, the honest record and the ledger before it.
 fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize, TxRecord, Ledger)>> {
+    ledger.begin_block();
     // A copy per block, not per transaction: the state before a wrong one is rebuilt.
     let start = ledger.clone();
     let mut leaves = Vec::with_capacity(block.txs.len());

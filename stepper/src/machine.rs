@@ -410,6 +410,15 @@ impl Machine {
     /// Starts a call of the function at store address `func`. Step counter and gas
     /// restart at zero for each call; the store persists across calls.
     pub fn invoke(&mut self, func: u32, args: &[Value]) -> Result<(), Error> {
+        self.invoke_with_budget(func, args, u64::MAX)
+    }
+
+    /// [`Machine::invoke`] for a call that may use at most `budget` gas of the configured
+    /// limit (a client's own limit for its transaction): the gas counter starts `limit -
+    /// budget` in, so the call runs out of gas where the budget ends, and the counter,
+    /// part of the state, is all a judge needs to see it. The call used `gas_used()`
+    /// minus that start.
+    pub fn invoke_with_budget(&mut self, func: u32, args: &[Value], budget: u64) -> Result<(), Error> {
         if self.status == Status::Running {
             return Err(Error::Call("a call is already running".into()));
         }
@@ -423,7 +432,7 @@ impl Machine {
         self.stack.extend(args.iter().map(|a| a.to_slot()));
         self.frames.clear();
         self.steps = 0;
-        self.gas_used = 0;
+        self.gas_used = self.config.gas_limit.saturating_sub(budget);
         self.entry = Some(func);
         self.status = Status::Running;
         // The entry frame returns to no caller: its ret_pc is never used.

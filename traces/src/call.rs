@@ -23,21 +23,24 @@ pub struct Call {
     /// The machine the call starts on (its last instance is the module's), if not a
     /// fresh instance.
     pub base: Option<Arc<Machine>>,
+    /// The most gas the call may use, when below the configuration's limit (a node
+    /// transaction's own limit: [`Machine::invoke_with_budget`]).
+    pub budget: Option<u64>,
 }
 
 impl Call {
     pub fn new(module_bytes: Vec<u8>, export: &str, args: Vec<Value>, config: Config) -> Result<Self, TraceError> {
         let module = Module::new(&module_bytes)?;
         let call =
-            Self { module, module_bytes: Arc::new(module_bytes), export: export.to_string(), args, config, base: None };
+            Self { module, module_bytes: Arc::new(module_bytes), export: export.to_string(), args, config, base: None, budget: None };
         call.start()?;
         Ok(call)
     }
 
     /// The same call started on `base`, a machine holding an instance of the module
-    /// (its last) between calls.
-    pub fn on(self, base: Machine) -> Result<Self, TraceError> {
-        let call = Self { config: base.config().clone(), base: Some(Arc::new(base)), ..self };
+    /// (its last) between calls, with at most `budget` gas of the limit, if given.
+    pub fn on(self, base: Machine, budget: Option<u64>) -> Result<Self, TraceError> {
+        let call = Self { config: base.config().clone(), base: Some(Arc::new(base)), budget, ..self };
         call.start()?;
         Ok(call)
     }
@@ -59,7 +62,7 @@ impl Call {
         let Some(Extern::Func(func)) = machine.export(instance, &self.export) else {
             return Err(TraceError::Call(format!("no exported function `{}`", self.export)));
         };
-        machine.invoke(func, &self.args)?;
+        machine.invoke_with_budget(func, &self.args, self.budget.unwrap_or(u64::MAX))?;
         Ok(machine)
     }
 
@@ -71,6 +74,7 @@ impl Call {
             "args": self.args.iter().map(value_to_json).collect::<Vec<_>>(),
             "config": config_to_json(&self.config),
             "base_state_hash": self.base.as_ref().map(|b| merkle_memory::hex(&merkle_memory::state_hash(&mut Machine::clone(b)))),
+            "budget": self.budget.map(|b| b.to_string()),
         })
     }
 

@@ -292,13 +292,37 @@ fn refused(refusal: Refusal) -> TxOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::{Session, SigningKey};
+    use crate::history::DEFAULT_BLOCK_GAS_LIMIT;
 
-    fn ledger(contract: &str) -> Ledger {
-        let bytes = std::fs::read(format!("{}/../tests/contracts/{contract}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    fn setup_of(bytes: Vec<u8>, admin: Option<[u8; 32]>) -> NodeSetup {
         let module = stepper::Module::new(&bytes).unwrap();
         let config = stepper::Config { gas_limit: 1 << 30, ..stepper::Config::default() };
-        let setup = NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 1 };
-        Ledger::new(&setup, None).unwrap()
+        let chain = Chain { admin, ..Chain::named("test-chain") };
+        NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 1, chain }
+    }
+
+    fn ledger(contract: &str, admin: Option<[u8; 32]>) -> Ledger {
+        let bytes = std::fs::read(format!("{}/../tests/contracts/{contract}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        Ledger::new(&setup_of(bytes, admin), None).unwrap()
+    }
+
+    /// Session 0 of the key from `seed` on the test chain.
+    fn session(seed: u8) -> Session {
+        Session::new(SigningKey::from_bytes(&[seed; 32]), "test-chain", 0, 0)
+    }
+
+    /// The call `json` reads (`{"call", "args"}`), signed by `session` with a gas limit
+    /// of a million: a hundred fit a block.
+    fn signed(ledger: &Ledger, session: &mut Session, json: &str) -> Vec<u8> {
+        let call = ledger.exports.parse(json.as_bytes()).unwrap();
+        let gas = 1_000_000;
+        session.sign(&call.export, call.args, gas).unwrap().encode().unwrap()
+    }
+
+    /// The account id the token contract gives a key: its first 8 bytes.
+    fn id(session: &Session) -> i64 {
+        i64::from_le_bytes(session.public_key()[..8].try_into().unwrap())
     }
 
     /// The state exactly: its snapshot's bytes, and its hash from the caches the call and
@@ -312,22 +336,55 @@ mod tests {
         (bytes, hash)
     }
 
+    /// Writes `value` under `key` (8 bytes each), then traps if `value` is negative.
+    const STORE: &str = r#"
+    (module
+      (import "verigame" "storage_write" (func $write (param i32 i32 i32 i32)))
+      (memory 1)
+      (func (export "put") (param $key i64) (param $value i64) (result i64)
+        (i64.store (i32.const 0) (local.get $key))
+        (i64.store (i32.const 8) (local.get $value))
+        (call $write (i32.const 0) (i32.const 8) (i32.const 8) (i32.const 8))
+        (if (i64.lt_s (local.get $value) (i64.const 0)) (then unreachable))
+        (local.get $value)))
+    "#;
+
     #[test]
     fn a_tried_call_leaves_the_state_exactly_as_it_was() {
-        // Storage written, then taken back.
-        let mut token = ledger("token.wat");
-        assert_eq!(token.execute(br#"{"call":"mint","args":[1, 100]}"#).outcome.status, TxStatus::Returned);
-        let before = exactly(&mut token);
-        let tried = token.try_call(br#"{"call":"transfer","args":[1, 2, 30]}"#);
+        // Storage written, then taken back; written, then trapped.
+        let mut store = Ledger::new(&setup_of(wat::parse_str(STORE).unwrap(), None), None).unwrap();
+        let mut client = session(1);
+        let tx = signed(&store, &mut client, r#"{"call":"put","args":[1, 100]}"#);
+        assert_eq!(store.execute(&tx).outcome.status, TxStatus::Returned);
+        let before = exactly(&mut store);
+        let tried = store.try_call(br#"{"call":"put","args":[1, 70]}"#);
         assert_eq!((tried.outcome.status, &tried.outcome.results[..]), (TxStatus::Returned, &[Value::I64(70)][..]));
         assert_ne!(tried.post_hash, before.1, "the answer has the state after the call");
+        assert_eq!(exactly(&mut store), before);
+        let trapped = store.try_call(br#"{"call":"put","args":[2, -1]}"#);
+        assert_eq!((trapped.outcome.status, trapped.post_hash), (TxStatus::Trapped, before.1));
+        assert_eq!(exactly(&mut store), before);
+
+        // A tried call has no caller, even after a transaction that had one: the token's
+        // transfer aborts (2) and the caller the state holds is left as it was.
+        let mut admin = session(9);
+        let mut token = ledger("token.wat", Some(admin.public_key()));
+        let mint = format!(r#"{{"call":"mint","args":[{}, 100]}}"#, id(&admin));
+        let mint = signed(&token, &mut admin, &mint);
+        assert_eq!(token.execute(&mint).outcome.status, TxStatus::Returned);
+        let before = exactly(&mut token);
+        let tried = token.try_call(br#"{"call":"transfer","args":[1, 30]}"#);
+        assert_eq!(tried.outcome.status, TxStatus::Trapped);
+        assert!(tried.outcome.error.as_deref().unwrap().contains("code 2"), "{:?}", tried.outcome.error);
         assert_eq!(exactly(&mut token), before);
-        // The same call kept gives the post hash the tried one announced.
-        assert_eq!(token.execute(br#"{"call":"transfer","args":[1, 2, 30]}"#).post_hash, tried.post_hash);
+        let me = token.try_call(br#"{"call":"balance","args":[1]}"#);
+        assert_eq!(me.outcome.results, vec![Value::I64(0)]);
+        assert_eq!(exactly(&mut token), before);
 
         // Memory written and grown, then taken back; a trap too.
-        let mut big = ledger("big_memory.wat");
-        big.execute(br#"{"call":"touch","args":[0, 4096, 3]}"#);
+        let mut big = ledger("big_memory.wat", None);
+        let touch = signed(&big, &mut session(1), r#"{"call":"touch","args":[0, 4096, 3]}"#);
+        assert_eq!(big.execute(&touch).outcome.status, TxStatus::Returned);
         let before = exactly(&mut big);
         for tx in [
             &br#"{"call":"touch","args":[1024, 65532, 9]}"#[..],
@@ -347,5 +404,38 @@ mod tests {
                 assert_eq!(tried.post_hash, before.1);
             }
         }
+    }
+
+    #[test]
+    fn an_admitted_transaction_uses_its_counter_and_runs_with_its_caller_and_gas_limit() {
+        let mut admin = session(9);
+        let mut token = ledger("token.wat", Some(admin.public_key()));
+        assert_eq!(token.executor.machine.store().storage.get(ADMIN_KEY), Some(&admin.public_key()[..]));
+        let me = signed(&token, &mut admin, r#"{"call":"me"}"#);
+        let record = token.execute(&me);
+        assert_eq!(record.outcome.results, vec![Value::I64(id(&admin))]);
+        assert_eq!(token.next_counter(&admin.public_key(), 0), 1);
+        // A trapped call keeps its counter: the state after it is the one before with the
+        // counter used and the caller set, nothing else.
+        let mut other = session(3);
+        let mint = signed(&token, &mut other, r#"{"call":"mint","args":[1, 5]}"#);
+        let mut expected = token.clone();
+        expected.consume(&Envelope::decode(&mint).unwrap());
+        let record = token.execute(&mint);
+        assert_eq!(record.outcome.status, TxStatus::Trapped);
+        assert!(record.outcome.error.as_deref().unwrap().contains("code 3"), "{:?}", record.outcome.error);
+        assert_eq!(record.post_hash, expected.state_hash());
+        assert_eq!(token.next_counter(&other.public_key(), 0), 1);
+        // The gas limit bounds the call; the outcome counts the call's gas only.
+        let mut big = ledger("big_memory.wat", None);
+        let call = big.exports.parse(br#"{"call":"touch","args":[0, 65532, 1]}"#).unwrap();
+        let limit = DEFAULT_BLOCK_GAS_LIMIT;
+        let full = big.clone().execute(&session(3).sign(&call.export, call.args.clone(), limit).unwrap().encode().unwrap());
+        assert_eq!(full.outcome.status, TxStatus::Returned);
+        assert!(full.outcome.gas > 1000, "{:?}", full.outcome);
+        let tight = session(3).sign(&call.export, call.args, full.outcome.gas - 1).unwrap().encode().unwrap();
+        let record = big.execute(&tight);
+        assert_eq!(record.outcome.status, TxStatus::OutOfGas);
+        assert!(record.outcome.gas < full.outcome.gas, "{:?}", record.outcome);
     }
 }

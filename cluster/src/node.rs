@@ -1011,15 +1011,34 @@ mod tests {
     #[test]
     fn a_genesis_names_this_nodes_contract_or_nothing() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/contracts/counter.wat");
-        let setup = setup_of(&path, Some(5000), None).unwrap();
+        let admin = [7; 32];
+        let chain = Chain { admin: Some(admin), ..Chain::named("test-chain") };
+        let setup = setup_of(&path, Some(5000), None, chain).unwrap();
         let module = merkle_memory::hash::bytes_to_hex(&setup.module_bytes);
-        let genesis = |gas_limit| serde_json::to_vec(&Genesis { module: module.clone(), gas_limit }).unwrap();
+        let genesis = |gas_limit, block_gas_limit, admin| {
+            serde_json::to_vec(&Genesis { module: module.clone(), gas_limit, block_gas_limit, admin }).unwrap()
+        };
         assert!(check_genesis(b"", &setup).is_ok() && check_genesis(b" \n", &setup).is_ok());
-        assert!(check_genesis(&genesis(Some(5000)), &setup).is_ok());
-        let refused = check_genesis(&genesis(None), &setup).unwrap_err().to_string();
+        assert!(check_genesis(&genesis(Some(5000), None, Some(admin)), &setup).is_ok());
+        let explicit = genesis(Some(5000), Some(DEFAULT_BLOCK_GAS_LIMIT), Some(admin));
+        assert!(check_genesis(&explicit, &setup).is_ok());
+        let refused = check_genesis(&genesis(None, None, Some(admin)), &setup).unwrap_err().to_string();
         assert!(refused.contains("gas limit is 10000000, this node's 5000"), "{refused}");
-        let other = serde_json::to_vec(&Genesis { module: "0x0061736d01000000".into(), gas_limit: None }).unwrap();
+        let refused = check_genesis(&genesis(Some(5000), None, None), &setup).unwrap_err().to_string();
+        assert!(refused.contains("its admin is None"), "{refused}");
+        let refused = check_genesis(&genesis(Some(5000), Some(7), Some(admin)), &setup).unwrap_err().to_string();
+        assert!(refused.contains("block gas limit 7"), "{refused}");
+        let other = Genesis { module: "0x0061736d01000000".into(), gas_limit: None, block_gas_limit: None, admin: None };
+        let other = serde_json::to_vec(&other).unwrap();
         assert!(check_genesis(&other, &setup).unwrap_err().to_string().contains("another contract"));
         assert!(check_genesis(b"{\"contract\": 1}", &setup).is_err());
+        // The genesis's setup is of the chain it is given.
+        let json: serde_json::Value = serde_json::from_slice(&explicit).unwrap();
+        let named = Genesis::from_json(&json).unwrap().setup("test-chain").unwrap();
+        assert_eq!((named.chain, named.config), (setup.chain.clone(), setup.config.clone()));
+        // Chain settings no node can run are refused.
+        let bad = |chain| format!("{:#}", setup_of(&path, None, None, chain).unwrap_err());
+        assert!(bad(Chain::named("")).contains("a chain id has 1 to 255 bytes"));
+        assert!(bad(Chain { block_gas_limit: 0, ..Chain::named("c") }).contains("block gas limit"));
     }
 }

@@ -504,14 +504,18 @@ mod tests {
         let bytes = fs::read(format!("{}/../tests/contracts/big_memory.wat", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let module = stepper::Module::new(&bytes).unwrap();
         let config = stepper::Config { gas_limit: 1 << 30, ..stepper::Config::default() };
-        let setup = NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 1 };
+        let chain = crate::history::Chain::named("test-chain");
+        let setup = NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 1, chain };
         let dir = std::env::temp_dir().join(format!("verigame-sync-stream-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let snapshots = History::create(&dir, setup.clone()).unwrap().snapshots();
         let mut ledger = crate::ledger::Ledger::new(&setup, None).unwrap();
+        let key = crate::envelope::SigningKey::from_bytes(&[1; 32]);
+        let mut session = crate::envelope::Session::new(key, "test-chain", 0, 0);
         // 4 MiB written every 512 bytes: several chunks of 64 KiB, the last one short.
-        for (height, tx) in [(1, &br#"{"call":"noop"}"#[..]), (2, br#"{"call":"grow_and_touch","args":[4]}"#)] {
-            assert_eq!(ledger.execute(tx).outcome.status, crate::history::TxStatus::Returned);
+        for (height, export, args) in [(1, "noop", vec![]), (2, "grow_and_touch", vec![stepper::Value::I32(4)])] {
+            let tx = session.sign(export, args, 10_000_000).unwrap().encode().unwrap();
+            assert_eq!(ledger.execute(&tx).outcome.status, crate::history::TxStatus::Returned);
             let block = BlockSummary { height, ..BlockSummary::fresh(ledger.state_hash()) };
             save(&snapshots, &setup, block, &ledger.executor.machine).unwrap();
             let image = ledger.executor.machine.snapshot();

@@ -6,11 +6,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cluster::history::NodeSetup;
+use cluster::envelope::{Session, SigningKey};
+use cluster::history::{Chain, NodeSetup, TxStatus};
 use cluster::node::Node;
 use cluster::sync::{Metadata, FORMAT};
 use merkle_memory::hash::keccak;
-use stepper::{Config, Module};
+use stepper::{Config, Module, Value};
 use tendermint_abci::Application;
 use tendermint_proto::v0_38::abci::response_apply_snapshot_chunk::Result as ApplyResult;
 use tendermint_proto::v0_38::abci::response_offer_snapshot::Result as OfferResult;
@@ -39,7 +40,7 @@ const CONTRACT: &str = r#"
 fn setup_of(bytes: Vec<u8>) -> NodeSetup {
     let module = Module::new(&bytes).unwrap();
     let config = Config { gas_limit: 10_000_000, ..Config::default() };
-    NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 2 }
+    NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 2, chain: Chain::named(CHAIN) }
 }
 
 fn setup() -> NodeSetup {
@@ -52,23 +53,37 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn block(node: &Node, height: u64, txs: &[String]) -> cluster::history::BlockRecord {
-    let txs: Vec<&[u8]> = txs.iter().map(|t| t.as_bytes()).collect();
+fn block(node: &Node, height: u64, txs: &[Vec<u8>]) -> cluster::history::BlockRecord {
+    let txs: Vec<&[u8]> = txs.iter().map(Vec::as_slice).collect();
     let block = node.finalize(height, &txs).unwrap();
     assert_eq!(node.commit_pending().unwrap(), height);
     block
 }
 
-fn adds(height: u64) -> Vec<String> {
-    vec![format!(r#"{{"call":"add","args":[{height}]}}"#), r#"{"call":"fail","args":[1]}"#.into()]
+const CHAIN: &str = "test-chain";
+
+/// The one client's session, at counter `next`.
+fn session(next: u64) -> Session {
+    Session::new(SigningKey::from_bytes(&[1; 32]), CHAIN, 0, next)
+}
+
+/// Block `height`'s transactions (from 2 on): an add and a failing call, with the
+/// counters that follow block 1's fill: the same bytes for every node.
+fn adds(height: u64) -> Vec<Vec<u8>> {
+    let mut client = session(2 * height - 3);
+    let mut sign =
+        |export: &str, arg: i32| client.sign(export, vec![Value::I32(arg)], 1_000_000).unwrap().encode().unwrap();
+    vec![sign("add", height as i32), sign("fail", 1)]
 }
 
 /// A node with blocks 1 to `height`, a snapshot every 2.
 fn source(name: &str, height: u64) -> Node {
     let node = Node::create(&scratch(name), setup(), None).unwrap();
-    block(&node, 1, &[r#"{"call":"fill"}"#.into()]);
+    let fill = block(&node, 1, &[session(0).sign("fill", vec![], 1_000_000).unwrap().encode().unwrap()]);
+    assert_eq!(fill.txs[0].outcome.status, TxStatus::Returned);
     for h in 2..=height {
-        block(&node, h, &adds(h));
+        let statuses: Vec<TxStatus> = block(&node, h, &adds(h)).txs.iter().map(|t| t.outcome.status).collect();
+        assert_eq!(statuses, [TxStatus::Returned, TxStatus::Trapped]);
     }
     node
 }

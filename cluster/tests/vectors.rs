@@ -47,6 +47,8 @@ fn leaf(r: &TxRecord) -> Hash {
 #[test]
 fn app_hashes_follow_the_specification() {
     let state = [7u8; 32];
+    // A leaf hashes a transaction's bytes whatever they are (a node commits the outcome of
+    // bytes it refused too): these are not envelopes, and need not be.
     let txs = vec![
         record(r#"{"call":"add","args":[5]}"#, TxStatus::Returned, vec![Value::I32(-1), Value::I64(7)], 1),
         record(r#"{"call":"f"}"#, TxStatus::Trapped, vec![], 2),

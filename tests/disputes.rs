@@ -9,7 +9,8 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use cluster::disputes::{Answer, Request};
-use cluster::history::NodeSetup;
+use cluster::envelope::{Session, SigningKey};
+use cluster::history::{Chain, NodeSetup};
 use cluster::node::Node;
 use merkle_memory::Hash;
 use traces::game::{LocalParty, Party};
@@ -29,12 +30,16 @@ fn faulty_home() -> PathBuf {
     let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contracts/counter.wat")).unwrap();
     let module = stepper::Module::new(&bytes).unwrap();
     let config = stepper::Config { gas_limit: 100_000, ..stepper::Config::default() };
-    let setup = NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 1 };
+    let chain = Chain::named("disputes-chain");
+    let setup = NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval: 1, chain };
     let node = Node::create(&home, setup, Some(FAULT)).unwrap();
-    for (height, txs) in
-        [(1, &[&br#"{"call":"get"}"#[..]][..]), (2, &[br#"{"call":"get"}"#, br#"{"call":"add","args":[3]}"#])]
-    {
-        node.finalize(height, txs).unwrap();
+    let mut client = Session::new(SigningKey::from_bytes(&[1; 32]), "disputes-chain", 0, 0);
+    let mut sign =
+        |export: &str, args: Vec<stepper::Value>| client.sign(export, args, 100_000).unwrap().encode().unwrap();
+    let blocks = [vec![sign("get", vec![])], vec![sign("get", vec![]), sign("add", vec![stepper::Value::I32(3)])]];
+    for (height, txs) in (1..).zip(&blocks) {
+        let block = node.finalize(height, &txs.iter().map(Vec::as_slice).collect::<Vec<_>>()).unwrap();
+        assert!(block.txs.iter().all(|t| t.outcome.status == cluster::history::TxStatus::Returned));
         assert_eq!(node.commit_pending().unwrap(), height);
     }
     home

@@ -323,7 +323,10 @@ fn read_node(dir: &Path) -> Result<(NodeSetup, Option<BlockSummary>)> {
         bail!("{}: the snapshot interval is 0", node_path.display());
     }
     let module = Module::new(&module_bytes)?;
-    Ok((NodeSetup { module_bytes: Arc::new(module_bytes), module, config, snapshot_interval, chain: node.chain }, node.base))
+    Ok((
+        NodeSetup { module_bytes: Arc::new(module_bytes), module, config, snapshot_interval, chain: node.chain },
+        node.base,
+    ))
 }
 
 impl History {

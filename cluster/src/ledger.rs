@@ -430,7 +430,8 @@ mod tests {
         let mut big = ledger("big_memory.wat", None);
         let call = big.exports.parse(br#"{"call":"touch","args":[0, 65532, 1]}"#).unwrap();
         let limit = DEFAULT_BLOCK_GAS_LIMIT;
-        let full = big.clone().execute(&session(3).sign(&call.export, call.args.clone(), limit).unwrap().encode().unwrap());
+        let full =
+            big.clone().execute(&session(3).sign(&call.export, call.args.clone(), limit).unwrap().encode().unwrap());
         assert_eq!(full.outcome.status, TxStatus::Returned);
         assert!(full.outcome.gas > 1000, "{:?}", full.outcome);
         let tight = session(3).sign(&call.export, call.args, full.outcome.gas - 1).unwrap().encode().unwrap();

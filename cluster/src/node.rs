@@ -1028,7 +1028,8 @@ mod tests {
         assert!(refused.contains("its admin is None"), "{refused}");
         let refused = check_genesis(&genesis(Some(5000), Some(7), Some(admin)), &setup).unwrap_err().to_string();
         assert!(refused.contains("block gas limit 7"), "{refused}");
-        let other = Genesis { module: "0x0061736d01000000".into(), gas_limit: None, block_gas_limit: None, admin: None };
+        let other =
+            Genesis { module: "0x0061736d01000000".into(), gas_limit: None, block_gas_limit: None, admin: None };
         let other = serde_json::to_vec(&other).unwrap();
         assert!(check_genesis(&other, &setup).unwrap_err().to_string().contains("another contract"));
         assert!(check_genesis(b"{\"contract\": 1}", &setup).is_err());

@@ -123,10 +123,13 @@ pub struct Admitted {
     pub call: Tx,
 }
 
+/// The name of the reserved storage keys that hold sessions' counters, before the session.
+const SESSION_PREFIX: &[u8] = b"verigame/session/";
+
 /// The reserved storage key holding session `session` of `public_key`'s next counter (8
 /// bytes, little-endian; absent: 0).
 pub fn session_storage_key(public_key: &[u8; 32], session: u64) -> Vec<u8> {
-    let mut name = b"verigame/session/".to_vec();
+    let mut name = SESSION_PREFIX.to_vec();
     name.extend_from_slice(&crate::envelope::session_key(public_key, session));
     reserved_key(&name)
 }
@@ -166,6 +169,20 @@ impl Ledger {
     pub fn next_counter(&self, public_key: &[u8; 32], session: u64) -> u64 {
         let stored = self.executor.machine.store().storage.get(&session_storage_key(public_key, session));
         stored.and_then(|v| v.try_into().ok()).map_or(0, u64::from_le_bytes)
+    }
+
+    /// Every used session (its 40-byte key: public key and session number) with its next
+    /// counter.
+    pub fn sessions(&self) -> impl Iterator<Item = ([u8; 40], u64)> + '_ {
+        let prefix = SESSION_PREFIX;
+        self.executor.machine.store().storage.entries().filter_map(move |(key, value)| {
+            // Reserved keys only: a program may store a shorter key that starts alike.
+            if key.len() != stepper::storage::RESERVED_KEY_LEN {
+                return None;
+            }
+            let session = key.strip_prefix(prefix)?.get(..40)?.try_into().ok()?;
+            Some((session, u64::from_le_bytes(value.try_into().ok()?)))
+        })
     }
 
     /// Opens and checks a transaction against this state: its envelope (signed for this
@@ -438,5 +455,21 @@ mod tests {
         let record = big.execute(&tight);
         assert_eq!(record.outcome.status, TxStatus::OutOfGas);
         assert!(record.outcome.gas < full.outcome.gas, "{:?}", record.outcome);
+    }
+
+    #[test]
+    fn sessions_are_read_from_reserved_keys_only() {
+        let mut token = ledger("token.wat", None);
+        let mut alice = session(3);
+        let tx = signed(&token, &mut alice, r#"{"call":"balance","args":[1]}"#);
+        assert_eq!(token.execute(&tx).outcome.status, TxStatus::Returned);
+        // A program's own key that starts like a session's is not one.
+        let mut lookalike = SESSION_PREFIX.to_vec();
+        lookalike.extend_from_slice(&[9; 40]);
+        token.executor.machine.storage_mut().set(&lookalike, Some(&7u64.to_le_bytes()));
+        let mut expected = alice.public_key().to_vec();
+        expected.extend_from_slice(&0u64.to_le_bytes());
+        let sessions: Vec<([u8; 40], u64)> = token.sessions().collect();
+        assert_eq!(sessions, vec![(expected.try_into().unwrap(), 1)]);
     }
 }

@@ -22,10 +22,11 @@ use tendermint_proto::v0_38::abci::{
     ResponseLoadSnapshotChunk, ResponseOfferSnapshot, ResponseQuery,
 };
 use tendermint_proto::v0_38::crypto::{ProofOp, ProofOps};
-use tendermint_proto::v0_38::types::{BlockParams, ConsensusParams};
+use tendermint_proto::v0_38::types::{BlockParams, ConsensusParams, VersionParams};
 
 use crate::history::{
-    BlockRecord, BlockSummary, Chain, History, NodeSetup, Snapshots, TxOutcome, TxRecord, TxStatus, DEFAULT_BLOCK_GAS_LIMIT,
+    BlockRecord, BlockSummary, Chain, History, NodeSetup, Snapshots, TxOutcome, TxRecord, TxStatus,
+    DEFAULT_BLOCK_GAS_LIMIT,
 };
 use crate::ledger::{Exports, Ledger};
 use crate::proofs::{QueryProof, PROOF_TYPE};
@@ -106,6 +107,9 @@ impl<T> std::ops::Index<usize> for ByHeight<T> {
     }
 }
 
+/// The application's version, as Info and InitChain report it.
+const APP_VERSION: u64 = 1;
+
 /// The node, shared by CometBFT's connections (consensus, mempool, query).
 #[derive(Clone)]
 pub struct Node {
@@ -124,16 +128,30 @@ pub struct Node {
     restore: Arc<Mutex<Option<crate::sync::Restore>>>,
 }
 
-/// What CheckTx knows of sessions: each session's next counter after the transactions it
-/// accepted since the last Commit (CometBFT rechecks the ones still pending after each
-/// Commit, in their order, which rebuilds this), and the committed next counters of the
-/// sessions it has seen, kept up to date at each Commit.
+/// What CheckTx knows of sessions, so that it never waits for the contract's machine (a
+/// block may hold it): every used session's committed next counter (read from the state
+/// when the node opens, kept up to date at each Commit; a session not here has 0), and the
+/// next counter after the transactions it accepted since the last Commit. A Commit forgets
+/// those: CometBFT rechecks the transactions still pending, in their order, which counts
+/// them again.
 #[derive(Debug)]
 struct Mempool {
     chain: Chain,
     per_call_gas: u64,
     pending: HashMap<[u8; 40], u64>,
     committed: HashMap<[u8; 40], u64>,
+}
+
+impl Mempool {
+    /// CheckTx's view of the committed state in `ledger`.
+    fn of(ledger: &Ledger) -> Self {
+        Self {
+            chain: (*ledger.chain).clone(),
+            per_call_gas: ledger.executor.machine.config().gas_limit,
+            pending: HashMap::new(),
+            committed: ledger.sessions().collect(),
+        }
+    }
 }
 
 /// What a node keeps: settings of a run, not of its history.
@@ -179,13 +197,7 @@ impl Node {
 
     fn around(state: State, ledger: Ledger, fault: Option<Fault>) -> Self {
         let exports = ledger.exports.clone();
-        let mempool = Mempool {
-            chain: (*ledger.chain).clone(),
-            per_call_gas: ledger.executor.machine.config().gas_limit,
-            pending: HashMap::new(),
-            committed: HashMap::new(),
-        };
-        let mempool = Arc::new(Mutex::new(mempool));
+        let mempool = Arc::new(Mutex::new(Mempool::of(&ledger)));
         let height = state.app_hashes.top();
         let contract = Arc::new(Contract { slot: Mutex::new(Slot { ledger, height }), committed: Condvar::new() });
         let state = Arc::new(Mutex::new(state));
@@ -198,6 +210,7 @@ impl Node {
         let dir = self.lock().history.dir().to_path_buf();
         let (state, ledger) = State::open(&dir, self.fault)?;
         let mut slot = self.slot();
+        *self.mempool() = Mempool::of(&ledger);
         *slot = Slot { ledger, height: state.app_hashes.top() };
         *self.lock() = state;
         self.contract.committed.notify_all();
@@ -371,16 +384,7 @@ impl Node {
         if body.gas_limit == 0 || body.gas_limit > limit {
             bail!("gas limit {}: it must be from 1 to {limit}", body.gas_limit);
         }
-        let next = match mempool.pending.get(&session).or(mempool.committed.get(&session)) {
-            Some(&next) => next,
-            None => {
-                // A session not seen yet: its committed counter, read once.
-                drop(mempool);
-                let next = self.slot().ledger.next_counter(&body.public_key, body.session);
-                mempool = self.mempool();
-                *mempool.committed.entry(session).or_insert(next)
-            }
-        };
+        let next = *mempool.pending.get(&session).or(mempool.committed.get(&session)).unwrap_or(&0);
         if body.counter != next {
             bail!("counter {} of session {}: the session's next is {next}", body.counter, body.session);
         }
@@ -545,7 +549,7 @@ impl Application for Node {
         ResponseInfo {
             data: "verigame".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            app_version: 1,
+            app_version: APP_VERSION,
             last_block_height: height as i64,
             last_block_app_hash: app_hash.to_vec().into(),
         }
@@ -567,7 +571,13 @@ impl Application for Node {
         let block = BlockParams { max_bytes, max_gas: chain.block_gas_limit.min(i64::MAX as u64) as i64 };
         ResponseInitChain {
             app_hash: s.first.app_hash().to_vec().into(),
-            consensus_params: Some(ConsensusParams { block: Some(block), ..ConsensusParams::default() }),
+            // CometBFT takes the app version from consensus parameters an app returns here,
+            // not from Info: give the one Info reports.
+            consensus_params: Some(ConsensusParams {
+                block: Some(block),
+                version: Some(VersionParams { app: APP_VERSION }),
+                ..ConsensusParams::default()
+            }),
             ..ResponseInitChain::default()
         }
     }
@@ -873,7 +883,10 @@ pub fn start(home: &Path, new: NewNode) -> Result<Node> {
         return Node::open(home, new.fault);
     }
     let (Some(path), Some(chain_id)) = (&new.module, &new.chain_id) else {
-        bail!("{} holds no history yet: give the contract with --module and the chain's id with --chain-id", home.display())
+        bail!(
+            "{} holds no history yet: give the contract with --module and the chain's id with --chain-id",
+            home.display()
+        )
     };
     let chain = Chain {
         id: chain_id.clone(),
@@ -891,7 +904,12 @@ fn read_module(path: &Path) -> Result<Vec<u8>> {
 /// The setup of a node hosting the contract in `path` on `chain`, with the given gas
 /// limit and snapshot interval or the defaults: what a validator reading the chain must
 /// know too.
-pub fn setup_of(path: &Path, gas_limit: Option<u64>, snapshot_interval: Option<u64>, chain: Chain) -> Result<NodeSetup> {
+pub fn setup_of(
+    path: &Path,
+    gas_limit: Option<u64>,
+    snapshot_interval: Option<u64>,
+    chain: Chain,
+) -> Result<NodeSetup> {
     let bytes = read_module(path)?;
     setup_from(bytes, gas_limit, snapshot_interval, chain).with_context(|| format!("{}", path.display()))
 }
@@ -955,7 +973,12 @@ fn check_genesis(app_state: &[u8], setup: &NodeSetup) -> Result<()> {
     Ok(())
 }
 
-fn setup_from(bytes: Vec<u8>, gas_limit: Option<u64>, snapshot_interval: Option<u64>, chain: Chain) -> Result<NodeSetup> {
+fn setup_from(
+    bytes: Vec<u8>,
+    gas_limit: Option<u64>,
+    snapshot_interval: Option<u64>,
+    chain: Chain,
+) -> Result<NodeSetup> {
     let module = stepper::Module::new(&bytes)?;
     let mut gas = stepper::GasTable::default();
     gas.costs[stepper::op::GasClass::Storage as usize] = STORAGE_PRICE;

@@ -14,7 +14,7 @@ use stepper::{Extern, Machine, Status, ValType, Value};
 use traces::fault::{Executor, Progress};
 use traces::Fault;
 
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, EnvelopeError};
 use crate::history::{Chain, NodeSetup, TxOutcome, TxRecord, TxStatus};
 use crate::values::parse_value;
 
@@ -190,8 +190,20 @@ impl Ledger {
     /// most what is left of the block's budget, and the node's per-call limit) and its
     /// counter (the session's next).
     pub fn admit(&self, tx: &[u8]) -> Result<Admitted, Refusal> {
+        self.admit_opened(self.open(tx))
+    }
+
+    /// `tx` opened as an envelope of this chain, its signature checked: what
+    /// [`Ledger::admit`] starts with, which needs nothing of the state (a block's
+    /// transactions are opened on all cores first).
+    pub fn open(&self, tx: &[u8]) -> Result<Envelope, EnvelopeError> {
+        Envelope::open(tx, &self.chain.id)
+    }
+
+    /// [`Ledger::admit`] of a transaction already opened ([`Ledger::open`]).
+    pub fn admit_opened(&self, opened: Result<Envelope, EnvelopeError>) -> Result<Admitted, Refusal> {
         let max_gas = self.block_gas_left;
-        let envelope = Envelope::open(tx, &self.chain.id).map_err(|e| Refusal(e.to_string()))?;
+        let envelope = opened.map_err(|e| Refusal(e.to_string()))?;
         let body = &envelope.body;
         let call = self.exports.resolve(&body.export, &body.args).map_err(|e| Refusal(format!("{e:#}")))?;
         let limit = self.executor.machine.config().gas_limit.min(max_gas);
@@ -213,7 +225,13 @@ impl Ledger {
     /// counter and runs its call with its caller and gas limit, undone if it does not
     /// return.
     pub fn execute(&mut self, tx: &[u8]) -> TxRecord {
-        let (outcome, post_hash) = match self.admit(tx) {
+        let opened = self.open(tx);
+        self.execute_opened(tx, opened)
+    }
+
+    /// [`Ledger::execute`] of `tx` already opened ([`Ledger::open`]).
+    pub fn execute_opened(&mut self, tx: &[u8], opened: Result<Envelope, EnvelopeError>) -> TxRecord {
+        let (outcome, post_hash) = match self.admit_opened(opened) {
             Err(refusal) => (refused(refusal), None),
             Ok(admitted) => {
                 self.block_gas_left -= admitted.envelope.body.gas_limit;

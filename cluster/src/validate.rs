@@ -260,8 +260,10 @@ fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize
     let start = ledger.clone();
     let mut leaves = Vec::with_capacity(block.txs.len());
     let mut last = None;
-    for (i, recorded) in block.txs.iter().enumerate() {
-        let honest = ledger.execute(&recorded.tx);
+    let bytes: Vec<&[u8]> = block.txs.iter().map(|t| t.tx.as_slice()).collect();
+    let opened = crate::node::open_all(ledger, &bytes);
+    for ((i, recorded), opened) in block.txs.iter().enumerate().zip(opened) {
+        let honest = ledger.execute_opened(&recorded.tx, opened);
         let leaf = outcome_leaf(&honest);
         if leaf != outcome_leaf(recorded) {
             let mut before = start;

@@ -140,6 +140,32 @@ struct Mempool {
     per_call_gas: u64,
     pending: HashMap<[u8; 40], u64>,
     committed: HashMap<[u8; 40], u64>,
+    verified: Verified,
+}
+
+/// Transactions whose signatures CheckTx found good, by SHA-256: neither FinalizeBlock nor
+/// CometBFT's recheck of the mempool after each Commit checks them again (a check's answer
+/// never changes). Two generations of at most [`Verified::GENERATION`] each: the older is
+/// dropped when the newer fills.
+#[derive(Debug, Default)]
+struct Verified {
+    current: std::collections::HashSet<[u8; 32]>,
+    previous: std::collections::HashSet<[u8; 32]>,
+}
+
+impl Verified {
+    const GENERATION: usize = 100_000;
+
+    fn contains(&self, hash: &[u8; 32]) -> bool {
+        self.current.contains(hash) || self.previous.contains(hash)
+    }
+
+    fn insert(&mut self, hash: [u8; 32]) {
+        if self.current.len() >= Self::GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(hash);
+    }
 }
 
 impl Mempool {
@@ -150,6 +176,7 @@ impl Mempool {
             per_call_gas: ledger.executor.machine.config().gas_limit,
             pending: HashMap::new(),
             committed: ledger.sessions().collect(),
+            verified: Verified::default(),
         }
     }
 }
@@ -358,7 +385,9 @@ impl Node {
             }
             self.rebuild(&mut slot)?;
         }
-        let block = execute_block(&mut slot.ledger, height, txs.iter().copied());
+        // Signatures CheckTx found good are not checked again.
+        let verified = |tx: &[u8]| self.mempool().verified.contains(&tx_hash(tx));
+        let block = execute_block(&mut slot.ledger, height, txs.iter().copied(), &verified);
         slot.height = height;
         self.lock().pending = Some(block.clone());
         Ok(block)
@@ -372,14 +401,16 @@ impl Node {
     /// counter after the transactions accepted before it: a session's transactions enter
     /// in counter order, each once (a replay's counter is used up).
     pub fn check(&self, tx: &[u8]) -> Result<u64> {
-        let envelope = {
-            let chain = &self.mempool().chain;
-            crate::envelope::Envelope::open(tx, &chain.id)?
+        let hash = tx_hash(tx);
+        let mut mempool = self.mempool();
+        let envelope = match mempool.verified.contains(&hash) {
+            true => crate::envelope::Envelope::decode(tx)?,
+            false => crate::envelope::Envelope::open(tx, &mempool.chain.id)?,
         };
+        mempool.verified.insert(hash);
         let body = &envelope.body;
         self.exports.resolve(&body.export, &body.args)?;
         let session = body.session_key();
-        let mut mempool = self.mempool();
         let limit = mempool.per_call_gas.min(mempool.chain.block_gas_limit);
         if body.gas_limit == 0 || body.gas_limit > limit {
             bail!("gas limit {}: it must be from 1 to {limit}", body.gas_limit);
@@ -477,7 +508,7 @@ pub fn state_after(history: &History, blocks: &[BlockRecord], height: u64, fault
 /// Runs `blocks` on `ledger`, each checked against the app hash the log records.
 fn replay(ledger: &mut Ledger, blocks: &[BlockRecord]) -> Result<()> {
     for block in blocks {
-        let replayed = execute_block(ledger, block.height, block.txs.iter().map(|t| t.tx.as_slice()));
+        let replayed = execute_block(ledger, block.height, block.txs.iter().map(|t| t.tx.as_slice()), &|_| false);
         if replayed.app_hash != block.app_hash {
             bail!(
                 "block {} replays to app hash {}, the log records {} (was it computed with another fault?)",
@@ -491,11 +522,17 @@ fn replay(ledger: &mut Ledger, blocks: &[BlockRecord]) -> Result<()> {
 }
 
 /// Runs a block's transactions in order, within the block's gas budget. Their envelopes
-/// are opened and their signatures checked first, on all cores: that needs no state.
-pub fn execute_block<'a>(ledger: &mut Ledger, height: u64, txs: impl Iterator<Item = &'a [u8]>) -> BlockRecord {
+/// are opened and their signatures checked first, on all cores (that needs no state),
+/// but for those `verified` says were checked already.
+pub fn execute_block<'a>(
+    ledger: &mut Ledger,
+    height: u64,
+    txs: impl Iterator<Item = &'a [u8]>,
+    verified: &dyn Fn(&[u8]) -> bool,
+) -> BlockRecord {
     ledger.begin_block();
     let txs: Vec<&[u8]> = txs.collect();
-    let opened = open_all(ledger, &txs);
+    let opened = open_all(ledger, &txs, verified);
     let txs: Vec<TxRecord> = txs.iter().zip(opened).map(|(tx, opened)| ledger.execute_opened(tx, opened)).collect();
     // The state after the last transaction is the block's.
     let state_hash = txs.last().map_or_else(|| ledger.state_hash(), |t| t.post_hash);
@@ -505,18 +542,29 @@ pub fn execute_block<'a>(ledger: &mut Ledger, height: u64, txs: impl Iterator<It
 
 /// Each of `txs` opened as `ledger`'s chain's envelope ([`Ledger::open`]), in order,
 /// split among the cores when there are enough to pay for the threads.
-pub(crate) fn open_all(ledger: &Ledger, txs: &[&[u8]]) -> Vec<Result<crate::envelope::Envelope, crate::envelope::EnvelopeError>> {
+pub(crate) fn open_all(
+    ledger: &Ledger,
+    txs: &[&[u8]],
+    verified: &dyn Fn(&[u8]) -> bool,
+) -> Vec<Result<crate::envelope::Envelope, crate::envelope::EnvelopeError>> {
+    let known: Vec<bool> = txs.iter().map(|tx| verified(tx)).collect();
+    let open = |(tx, known): (&&[u8], &bool)| match known {
+        true => crate::envelope::Envelope::decode(tx),
+        false => ledger.open(tx),
+    };
     // A check takes about 50 µs: a few milliseconds of them per thread at the least.
     const PER_THREAD: usize = 64;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = cores.min(txs.len() / PER_THREAD).max(1);
     if threads == 1 {
-        return txs.iter().map(|tx| ledger.open(tx)).collect();
+        return txs.iter().zip(&known).map(open).collect();
     }
+    let size = txs.len().div_ceil(threads);
     std::thread::scope(|s| {
         let parts: Vec<_> = txs
-            .chunks(txs.len().div_ceil(threads))
-            .map(|part| s.spawn(move || part.iter().map(|tx| ledger.open(tx)).collect::<Vec<_>>()))
+            .chunks(size)
+            .zip(known.chunks(size))
+            .map(|(part, known)| s.spawn(move || part.iter().zip(known).map(open).collect::<Vec<_>>()))
             .collect();
         parts.into_iter().flat_map(|part| part.join().expect("an envelope check panicked")).collect()
     })

@@ -257,7 +257,8 @@ impl Committed {
 }
 
 /// What `broadcast_tx_async` answers: the transaction's hash (CheckTx has not run yet, so
-/// its code is 0 unless the mempool refused the bytes at once).
+/// its code is 0 unless the mempool refused the bytes at once); or `broadcast_tx_sync`,
+/// with CheckTx's code and log.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Submitted {
     pub code: u32,
@@ -292,6 +293,18 @@ impl Rpc {
     pub fn broadcast_tx_async(&self, tx: &[u8]) -> Result<Submitted> {
         let tx = merkle_memory::hash::bytes_to_hex(tx);
         Submitted::from_json(&self.get(&format!("broadcast_tx_async?tx={tx}"))?)
+    }
+
+    /// How many transactions wait in the node's mempool.
+    pub fn pending_txs(&self) -> Result<u64> {
+        let answer = self.get("num_unconfirmed_txs")?;
+        answer["total"].as_str().and_then(|t| t.parse().ok()).context("num_unconfirmed_txs: no total")
+    }
+
+    /// Sends `tx` and returns CheckTx's answer.
+    pub fn broadcast_tx_sync(&self, tx: &[u8]) -> Result<Submitted> {
+        let tx = merkle_memory::hash::bytes_to_hex(tx);
+        Submitted::from_json(&self.get(&format!("broadcast_tx_sync?tx={tx}"))?)
     }
 }
 

@@ -2,19 +2,21 @@
 # A new node joining a chain of BLOCKS blocks: by block sync (every block run from genesis)
 # against state sync (the validator's latest snapshot restored, then the blocks after it).
 # A one-validator CometBFT v0.38 chain (timeout_commit 50ms, a snapshot every 100 blocks)
-# runs the token contract, fed mints and transfers through the RPC while it grows; at
+# runs the token contract, fed signed mints and transfers through the RPC (`cargo bench
+# --bench flood`, CALLS of them at the start) while it grows; at
 # BLOCKS, a fresh full node (verigame node with an empty home, and its CometBFT) joins by
 # state sync and is timed until it reaches that height; then another fresh one by block
 # sync. State sync goes first: the chain keeps growing, and the snapshot it restores should
 # be the one at BLOCKS. Not run by CI; run it under `flock /tmp/cluster.lock` (its addresses, 127.0.0.8 and
 # 127.0.0.9, are free in tests/cluster.sh but not across other benches).
 #
-# Usage: benches/state_sync.sh [VERIGAME_BINARY] [BLOCKS]   (cometbft must be on PATH)
+# Usage: benches/state_sync.sh [VERIGAME_BINARY] [BLOCKS] [CALLS]   (cometbft must be on PATH)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 verigame=${1:-target/release/verigame}
 blocks=${2:-1000}
+calls=${3:-4000}
 . tests/chain.sh
 contract=tests/contracts/token.wat
 start_scratch verigame-sync-bench
@@ -26,7 +28,8 @@ height() { # height IP -> the latest block height of the CometBFT whose RPC is o
 
 start() { # start NAME IP [FLAGS...]: a verigame node in $work/vNAME and the CometBFT in $work/NAME
     local name=$1 ip=$2; shift 2
-    "$verigame" node --home "$work/v$name" --abci "$ip:26658" --module "$contract" "$@" >"$work/v$name.log" 2>&1 &
+    "$verigame" node --home "$work/v$name" --abci "$ip:26658" --module "$contract" --chain-id "$chain_id" \
+        --admin "$admin" "$@" >"$work/v$name.log" 2>&1 &
     pids+=($!)
     sleep 0.3
     cometbft start --home "$work/$name" >"$work/$name.log" 2>&1 &
@@ -36,36 +39,16 @@ start() { # start NAME IP [FLAGS...]: a verigame node in $work/vNAME and the Com
 
 cometbft init --home "$work/chain" >/dev/null 2>&1
 configure_comet "$work/chain" 127.0.0.8 50ms
+chain_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["chain_id"])' "$work/chain/config/genesis.json")
+"$verigame" keygen --out "$work/admin.json" >/dev/null 2>&1
+admin=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["public_key"])' "$work/admin.json")
 start chain 127.0.0.8 --snapshot-interval 100
 validator="$(cometbft show-node-id --home "$work/chain")@127.0.0.8:26656"
 
-# Mints and transfers, a few per block, until the chain has BLOCKS blocks.
-python3 - "$blocks" <<'PY'
-import http.client, json, sys, time, urllib.parse
-blocks = int(sys.argv[1])
-def get(conn, path):
-    conn.request("GET", path)
-    return json.loads(conn.getresponse().read())
-for _ in range(100):
-    try:
-        conn = http.client.HTTPConnection("127.0.0.8", 26657, timeout=30)
-        height = int(get(conn, "/status")["result"]["sync_info"]["latest_block_height"])
-        break
-    except OSError:
-        time.sleep(0.2)
-sent = 0
-while height < blocks:
-    for _ in range(4):
-        sent += 1
-        n = sent % 500 + 1
-        # Each transaction distinct (the mempool drops repeats): the amount is the count.
-        call = {"call": "mint", "args": [n, 1000000]} if sent <= 500 else {"call": "transfer", "args": [n, n % 500 + 1, sent]}
-        answer = get(conn, "/broadcast_tx_async?tx=" + urllib.parse.quote(json.dumps(json.dumps(call))))
-        assert "error" not in answer, answer
-    time.sleep(0.1)
-    height = int(get(conn, "/status")["result"]["sync_info"]["latest_block_height"])
-print(f"{sent} calls sent, height {height}", file=sys.stderr)
-PY
+# Signed mints and transfers, then empty blocks until the chain has BLOCKS blocks.
+for _ in $(seq 1 100); do [ "$(height 127.0.0.8)" -ge 1 ] && break; sleep 0.2; done
+cargo bench -q -p cluster --bench flood -- http://127.0.0.8:26657 "$work/admin.json" "$calls" 8 >&2
+while [ "$(height 127.0.0.8)" -lt "$blocks" ]; do sleep 1; done
 target=$(height 127.0.0.8)
 
 join() { # join NAME [STATESYNC]: a fresh full node on 127.0.0.9, timed until it reaches $target

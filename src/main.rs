@@ -615,8 +615,15 @@ fn main() -> ExitCode {
             disputes,
         } => {
             let retention = cluster::node::Retention { snapshots: keep_snapshots, blocks: retain_blocks };
-            let new =
-                cluster::node::NewNode { module, gas_limit, snapshot_interval, chain_id, admin, block_gas_limit, fault };
+            let new = cluster::node::NewNode {
+                module,
+                gas_limit,
+                snapshot_interval,
+                chain_id,
+                admin,
+                block_gas_limit,
+                fault,
+            };
             node(&home, &abci, new, retention, disputes)
         }
         Command::Tui { module, invoke, args, transcript, gas_limit } => {
@@ -652,17 +659,7 @@ fn validate(
     let report = match source {
         ChainSource::History(dir) => cluster::validate::validate(dir, options, &progress),
         ChainSource::Rpc { url, module, gas_limit } => {
-            // The chain's id and genesis from its RPC; the contract from there too unless given.
-            let rpc = cluster::rpc::Rpc::new(url);
-            let setup = rpc.chain_id().and_then(|chain_id| {
-                let mut genesis = cluster::node::Genesis::from_json(&rpc.genesis_app_state()?)?;
-                if let Some(path) = module {
-                    let bytes = anyhow::Context::with_context(std::fs::read(path), || format!("cannot read {}", path.display()))?;
-                    genesis.module = merkle_memory::hash::bytes_to_hex(&bytes);
-                }
-                genesis.gas_limit = gas_limit.or(genesis.gas_limit);
-                genesis.setup(&chain_id)
-            });
+            let setup = cluster::node::setup_from_rpc(&cluster::rpc::Rpc::new(url), module.as_deref(), *gas_limit);
             setup.and_then(|setup| cluster::validate::validate_rpc(url, &setup, options, &progress))
         }
     };

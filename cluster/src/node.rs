@@ -1017,6 +1017,27 @@ impl Genesis {
     }
 }
 
+/// The setup a validator reading the chain behind `rpc` needs: the chain's id from
+/// `/status`, its contract, gas limits and admin from the genesis `app_state`; `module` and
+/// `gas_limit`, when given, stand in for the genesis's (or name a contract a genesis with
+/// an empty `app_state` does not).
+pub fn setup_from_rpc(rpc: &crate::rpc::Rpc, module: Option<&Path>, gas_limit: Option<u64>) -> Result<NodeSetup> {
+    let chain_id = rpc.chain_id()?;
+    let app_state = rpc.genesis_app_state()?;
+    let named = !(app_state.is_null() || app_state.as_str().is_some_and(|s| s.trim().is_empty()));
+    let mut genesis = match named {
+        true => Genesis::from_json(&app_state)?,
+        false => Genesis { module: String::new(), gas_limit: None, block_gas_limit: None, admin: None },
+    };
+    match module {
+        Some(path) => genesis.module = merkle_memory::hash::bytes_to_hex(&read_module(path)?),
+        None if !named => bail!("the chain's genesis names no contract: give it with --module"),
+        None => {}
+    }
+    genesis.gas_limit = gas_limit.or(genesis.gas_limit);
+    genesis.setup(&chain_id)
+}
+
 /// Whether a genesis `app_state` (empty: it names nothing) describes `setup`.
 fn check_genesis(app_state: &[u8], setup: &NodeSetup) -> Result<()> {
     if app_state.iter().all(u8::is_ascii_whitespace) {

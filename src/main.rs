@@ -761,14 +761,51 @@ fn run(call: &Call, engine: Engine, max_steps: Option<u64>, gas_limit: Option<u6
         }
         Engine::Wasmi => run_wasmi(&bytes, invoke, args),
     });
-    match outcome {
-        Ok(outcome) => {
+    finish(outcome, json)
+}
+
+/// What `run` and `client` print: as text or JSON, with exit code 0 when it went well.
+trait Report {
+    fn to_json(&self) -> serde_json::Value;
+    fn print(&self);
+    fn succeeded(&self) -> bool;
+}
+
+impl Report for verigame::run::RunOutcome {
+    fn to_json(&self) -> serde_json::Value {
+        verigame::run::RunOutcome::to_json(self)
+    }
+    fn print(&self) {
+        verigame::run::RunOutcome::print(self)
+    }
+    fn succeeded(&self) -> bool {
+        verigame::run::RunOutcome::succeeded(self)
+    }
+}
+
+impl Report for verigame::client::Report {
+    fn to_json(&self) -> serde_json::Value {
+        verigame::client::Report::to_json(self)
+    }
+    fn print(&self) {
+        verigame::client::Report::print(self)
+    }
+    fn succeeded(&self) -> bool {
+        verigame::client::Report::succeeded(self)
+    }
+}
+
+/// Prints `result` (text, or JSON with `json`). Exit codes: 0 it went well, 1 it did not,
+/// 2 unusable input.
+fn finish(result: anyhow::Result<impl Report>, json: bool) -> ExitCode {
+    match result {
+        Ok(report) => {
             if json {
-                println!("{}", outcome.to_json());
+                println!("{}", report.to_json());
             } else {
-                outcome.print();
+                report.print();
             }
-            if outcome.succeeded() {
+            if report.succeeded() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -799,21 +836,7 @@ fn keygen(out: &std::path::Path) -> ExitCode {
 fn client(rpc: &str, key: &std::path::Path, request: verigame::client::Request, json: bool) -> ExitCode {
     let report = verigame::client::read_key(key)
         .and_then(|key| verigame::client::send(&cluster::rpc::Rpc::new(rpc), &key, request));
-    match report {
-        Ok(report) => {
-            if json {
-                println!("{}", report.to_json());
-            } else {
-                report.print();
-            }
-            if report.succeeded() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-        Err(e) => unusable(e),
-    }
+    finish(report, json)
 }
 
 /// Reports unusable input (exit code 2).

@@ -349,15 +349,19 @@ echo "takeover: the node killed with -9 restarted and lost a new dispute"
 # A long block on real CometBFT: a call that spins to a gas limit of 2 billion steps
 # (seconds of work) while the node answers queries, each within a second.
 counter=tests/contracts/counter.wat
-cometbft init --home "$work/long" >/dev/null 2>&1
-configure_comet "$work/long" 127.0.0.8 300ms
-"$verigame" node --home "$work/vlong" --abci 127.0.0.8:26658 --module "$counter" --gas-limit 2000000000 \
-    --block-gas-limit 2000000000 --chain-id "$(chain_of "$work/long/config/genesis.json")" >>"$work/vlong.log" 2>&1 &
-pids+=($!)
-sleep 0.3
-cometbft start --home "$work/long" >>"$work/cometbft-long.log" 2>&1 &
-pids+=($!)
-disown -a
+start_single() { # start_single NAME IP [NODE FLAGS...]: a one-validator chain in $work/NAME, its node in $work/vNAME
+    local name=$1 ip=$2; shift 2
+    cometbft init --home "$work/$name" >/dev/null 2>&1
+    configure_comet "$work/$name" "$ip" 300ms
+    "$verigame" node --home "$work/v$name" --abci "$ip:26658" --chain-id "$(chain_of "$work/$name/config/genesis.json")" \
+        "$@" >>"$work/v$name.log" 2>&1 &
+    pids+=($!)
+    sleep 0.3
+    cometbft start --home "$work/$name" >>"$work/cometbft-$name.log" 2>&1 &
+    pids+=($!)
+    disown -a
+}
+start_single long 127.0.0.8 --module "$counter" --gas-limit 2000000000 --block-gas-limit 2000000000
 wait_height 8 2
 "$verigame" client --rpc http://127.0.0.8:26657 --key "$work/keys/u1.json" --async --gas-limit 2000000000 spin \
     >/dev/null || fail "broadcast of a spin"
@@ -378,15 +382,7 @@ echo "a block of $took ms: $answered queries answered meanwhile, each within a s
 # A block gas budget: 40 looping calls of 10,000,000 gas each, sent at once by one client
 # (counters 0 to 39), to a chain whose blocks may reserve 100,000,000 gas: no block holds
 # more than 10 of them, and none takes much more than half a second.
-cometbft init --home "$work/budget" >/dev/null 2>&1
-configure_comet "$work/budget" 127.0.0.9 300ms
-"$verigame" node --home "$work/vbudget" --abci 127.0.0.9:26658 --module "$counter" \
-    --chain-id "$(chain_of "$work/budget/config/genesis.json")" >>"$work/vbudget.log" 2>&1 &
-pids+=($!)
-sleep 0.3
-cometbft start --home "$work/budget" >>"$work/cometbft-budget.log" 2>&1 &
-pids+=($!)
-disown -a
+start_single budget 127.0.0.9 --module "$counter"
 wait_height 9 2
 for n in $(seq 0 39); do
     "$verigame" client --rpc http://127.0.0.9:26657 --key "$work/keys/u2.json" --async --counter "$n" \

@@ -238,14 +238,6 @@ fn prove(rpc: &Rpc, tx: &[u8], hash: &[u8; 32], committed: &Committed, wait: Dur
 }
 
 impl Report {
-    /// Whether the chain accepted the transaction and (when waited for) the call returned.
-    pub fn succeeded(&self) -> bool {
-        match &self.sent {
-            Sent::Committed { committed, .. } => committed.tx_result.as_ref().is_some_and(|r| r.code == 0),
-            Sent::Submitted(s) => s.code == 0,
-        }
-    }
-
     fn call_json(&self) -> Json {
         let b = &self.envelope.body;
         json!({
@@ -257,8 +249,18 @@ impl Report {
             "args": b.args.iter().map(value_json).collect::<Vec<_>>(),
         })
     }
+}
 
-    pub fn to_json(&self) -> Json {
+impl crate::printed::Printed for Report {
+    /// Whether the chain accepted the transaction and (when waited for) the call returned.
+    fn succeeded(&self) -> bool {
+        match &self.sent {
+            Sent::Committed { committed, .. } => committed.tx_result.as_ref().is_some_and(|r| r.code == 0),
+            Sent::Submitted(s) => s.code == 0,
+        }
+    }
+
+    fn to_json(&self) -> Json {
         let mut out = json!({"chain_id": self.chain_id, "hash": bytes_to_hex(&self.hash), "call": self.call_json()});
         match &self.sent {
             Sent::Submitted(s) => {
@@ -284,7 +286,7 @@ impl Report {
         out
     }
 
-    pub fn print(&self) {
+    fn print(&self) {
         let b = &self.envelope.body;
         println!("transaction: {}", bytes_to_hex(&self.hash));
         println!("caller:      {}, session {}, counter {}", bytes_to_hex(&b.public_key), b.session, b.counter);

@@ -764,40 +764,9 @@ fn run(call: &Call, engine: Engine, max_steps: Option<u64>, gas_limit: Option<u6
     finish(outcome, json)
 }
 
-/// What `run` and `client` print: as text or JSON, with exit code 0 when it went well.
-trait Report {
-    fn to_json(&self) -> serde_json::Value;
-    fn print(&self);
-    fn succeeded(&self) -> bool;
-}
-
-impl Report for verigame::run::RunOutcome {
-    fn to_json(&self) -> serde_json::Value {
-        verigame::run::RunOutcome::to_json(self)
-    }
-    fn print(&self) {
-        verigame::run::RunOutcome::print(self)
-    }
-    fn succeeded(&self) -> bool {
-        verigame::run::RunOutcome::succeeded(self)
-    }
-}
-
-impl Report for verigame::client::Report {
-    fn to_json(&self) -> serde_json::Value {
-        verigame::client::Report::to_json(self)
-    }
-    fn print(&self) {
-        verigame::client::Report::print(self)
-    }
-    fn succeeded(&self) -> bool {
-        verigame::client::Report::succeeded(self)
-    }
-}
-
 /// Prints `result` (text, or JSON with `json`). Exit codes: 0 it went well, 1 it did not,
 /// 2 unusable input.
-fn finish(result: anyhow::Result<impl Report>, json: bool) -> ExitCode {
+fn finish(result: anyhow::Result<impl verigame::printed::Printed>, json: bool) -> ExitCode {
     match result {
         Ok(report) => {
             if json {

@@ -32,12 +32,12 @@ pub struct RunOutcome {
     pub state_hash: Option<String>,
 }
 
-impl RunOutcome {
-    pub fn succeeded(&self) -> bool {
+impl crate::printed::Printed for RunOutcome {
+    fn succeeded(&self) -> bool {
         self.status == "returned"
     }
 
-    pub fn to_json(&self) -> Json {
+    fn to_json(&self) -> Json {
         let mut out = json!({
             "results": self.results.iter().map(value_json).collect::<Vec<_>>(),
             "steps": self.steps,
@@ -51,7 +51,7 @@ impl RunOutcome {
         out
     }
 
-    pub fn print(&self) {
+    fn print(&self) {
         let results: Vec<String> = self.results.iter().map(|v| format!("{v} ({})", v.ty())).collect();
         let count = |c: Option<u64>| c.map_or_else(|| "n/a".to_string(), |n| n.to_string());
         println!("results: {}", if results.is_empty() { "none".to_string() } else { results.join(", ") });

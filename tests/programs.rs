@@ -2,6 +2,7 @@
 //! stepper and on wasmi alike.
 
 use std::path::{Path, PathBuf};
+use verigame::printed::Printed;
 
 use cluster::values::parse_value;
 use verigame::run::{run_stepper, run_wasmi, RunOutcome};

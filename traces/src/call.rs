@@ -31,8 +31,15 @@ pub struct Call {
 impl Call {
     pub fn new(module_bytes: Vec<u8>, export: &str, args: Vec<Value>, config: Config) -> Result<Self, TraceError> {
         let module = Module::new(&module_bytes)?;
-        let call =
-            Self { module, module_bytes: Arc::new(module_bytes), export: export.to_string(), args, config, base: None, budget: None };
+        let call = Self {
+            module,
+            module_bytes: Arc::new(module_bytes),
+            export: export.to_string(),
+            args,
+            config,
+            base: None,
+            budget: None,
+        };
         call.start()?;
         Ok(call)
     }

@@ -6,7 +6,9 @@
 # over the four validators' RPCs, and times them until every one is committed.
 #
 # With PROBES, one more client then measures CheckTx's latency through the RPC while the
-# backlog waits in the mempools (sized to hold it all: 60,000 transactions).
+# backlog waits in the mempools (sized to hold it all: 60,000 transactions). BLOCK_GAS (in
+# the environment) sets the chain's block gas limit: a small one (each transfer reserves
+# 10,000) keeps the backlog pending while the probes run.
 #
 # Usage: benches/localnet_tps.sh [VERIGAME_BINARY] [CALLS] [CLIENTS] [PROBES]   (cometbft on PATH)
 set -euo pipefail
@@ -28,17 +30,18 @@ rpcs=()
 for i in 0 1 2 3; do
     home="$work/net/node$i"
     ip="127.0.0.$((21 + i))"
-    python3 - "$home/config/genesis.json" "$contract" "$admin" <<'PY'
+    python3 - "$home/config/genesis.json" "$contract" "$admin" "${BLOCK_GAS:-100000000}" <<'PY'
 import json, sys
-path, contract, admin = sys.argv[1:4]
+path, contract, admin, block_gas = sys.argv[1:5]
 genesis = json.load(open(path))
-genesis["app_state"] = {"module": "0x" + open(contract, "rb").read().hex(), "admin": admin}
+genesis["app_state"] = {"module": "0x" + open(contract, "rb").read().hex(), "admin": admin,
+                        "block_gas_limit": int(block_gas)}
 json.dump(genesis, open(path, "w"), indent=2)
 PY
     configure_comet "$home" "$ip" 300ms
     sed -i -e 's#^size = 5000#size = 60000#' -e 's#^max_txs_bytes = .*#max_txs_bytes = 1073741824#' "$home/config/config.toml"
     "$verigame" node --home "$work/v$i" --abci "$ip:26658" --module "$contract" --chain-id "$chain_id" \
-        --admin "$admin" >"$work/v$i.log" 2>&1 &
+        --admin "$admin" --block-gas-limit "${BLOCK_GAS:-100000000}" >"$work/v$i.log" 2>&1 &
     pids+=($!)
     sleep 0.3
     cometbft start --home "$home" >"$work/cometbft$i.log" 2>&1 &

@@ -180,7 +180,11 @@ for node in 2 3; do
     printf '%s' "$answer" | grep -q "counter 0 of session 0: the session's next is" ||
         fail "a replay to node $node was not refused by its counter: $answer"
 done
-echo "replays after a restart and after the mempool cache forgot them are refused by the session's counter"
+# A counter ahead of the session's next is refused too (sent again in order, it runs).
+answer=$(client 1 u3 --counter 99 transfer "$(account u4)" 1 || true)
+printf '%s' "$answer" | grep -q "counter 99 of session 0: the session's next is 1" ||
+    fail "a counter out of order was not refused: $answer"
+echo "replays after a restart and after the mempool cache forgot them, and a counter out of order, are refused"
 
 common=$(( $(height 1) - 1 ))
 for i in 1 2 3 4; do wait_height "$i" "$common"; done

@@ -43,7 +43,7 @@ pub struct WrongTx {
     pub height: u64,
     #[serde(rename = "tx_index")]
     pub index: usize,
-    /// The transaction's bytes as text (a JSON call), for people.
+    /// The transaction's bytes, hex.
     pub tx: String,
     pub recorded: TxRecord,
     pub honest: TxRecord,
@@ -174,8 +174,9 @@ pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> R
     let first = history.first_height();
     let (from, to) = range(options, first, first + blocks.len() as u64, "the history")?;
     let (snapshot, ledger, _) = crate::node::replay_start(&history, &blocks, from - 1, None)?;
-    let blocks = blocks.into_iter().skip((snapshot - first) as usize).take((to - snapshot) as usize).map(Ok);
-    check_chain(&history.setup, blocks, (snapshot, ledger), (from, to), options, progress, started)
+    let rebuild = |height| crate::node::state_after(&history, &blocks, height, None);
+    let checked = blocks.iter().skip((snapshot - first) as usize).take((to - snapshot) as usize).cloned().map(Ok);
+    check_chain(&history.setup, checked, (snapshot, ledger), (from, to), options, progress, started, &rebuild)
 }
 
 /// Validates the chain a CometBFT node serves at `rpc` (`http://HOST:PORT`), whose
@@ -184,24 +185,44 @@ pub fn validate(dir: &Path, options: &Options, progress: &dyn Fn(u64, u64)) -> R
 /// From genesis, or with `options.from`, from the latest snapshot the node lists before
 /// that block (fetched and checked against its header: `sync::fetch`). Blocks are read
 /// while earlier ones are checked, none kept.
-pub fn validate_rpc(rpc: &str, setup: &NodeSetup, options: &Options, progress: &dyn Fn(u64, u64)) -> Result<Report> {
+pub fn validate_rpc(url: &str, setup: &NodeSetup, options: &Options, progress: &dyn Fn(u64, u64)) -> Result<Report> {
     // Reading the chain is part of validating it: the clock starts here.
     let started = Instant::now();
-    let rpc = crate::rpc::Rpc::new(rpc);
+    let rpc = crate::rpc::Rpc::new(url);
     // The app hash after block h is in block h + 1's header.
     let last = rpc.latest_height()?.saturating_sub(1);
     let (from, to) = range(options, 0, last, "the chain")?;
-    let fetched = if from > 1 { crate::sync::fetch(&rpc, setup, from - 1)? } else { None };
-    let (start, mut ledger) = match fetched {
-        Some((block, machine)) => (block.height, Ledger::on(machine, None, &setup.chain)),
-        None => (0, Ledger::new(setup, None)?),
+    let start = |rpc: &crate::rpc::Rpc| -> Result<(u64, Ledger)> {
+        let fetched = if from > 1 { crate::sync::fetch(rpc, setup, from - 1)? } else { None };
+        Ok(match fetched {
+            Some((block, machine)) => (block.height, Ledger::on(machine, None, &setup.chain)),
+            None => (0, Ledger::new(setup, None)?),
+        })
     };
-    let blocks = rpc.committed_blocks(start + 1, to, ledger.state_hash());
-    check_chain(setup, blocks.into_iter(), (start, ledger), (from, to), options, progress, started)
+    let (first, mut ledger) = start(&rpc)?;
+    // The state after block `height`, on the rare path that needs it again (a wrong
+    // transaction's state before it): read from the chain once more rather than kept.
+    let rebuild = |height: u64| -> Result<Ledger> {
+        let rpc = crate::rpc::Rpc::new(url);
+        let (first, mut ledger) = start(&rpc)?;
+        for block in rpc.committed_blocks(first + 1, height, ledger.state_hash()) {
+            let block = block?;
+            crate::node::execute_block(&mut ledger, block.height, block.txs.iter().map(|t| t.tx.as_slice()), &|_| {
+                false
+            });
+        }
+        Ok(ledger)
+    };
+    let blocks = rpc.committed_blocks(first + 1, to, ledger.state_hash());
+    check_chain(setup, blocks.into_iter(), (first, ledger), (from, to), options, progress, started, &rebuild)
 }
 
 /// Checks `blocks` (those after block `snapshot`, up to `to`) from `ledger`, the state
-/// after block `snapshot`; plays the game at the first wrong transaction.
+/// after block `snapshot`; plays the game at the first wrong transaction, from the state
+/// before it: `rebuild` gives the state after a block again, so that no block's start is
+/// copied in case one of its transactions is wrong (a copy costs what the contract ever
+/// wrote to its memory).
+#[allow(clippy::too_many_arguments)]
 fn check_chain(
     setup: &NodeSetup,
     blocks: impl Iterator<Item = Result<BlockRecord>>,
@@ -210,14 +231,15 @@ fn check_chain(
     options: &Options,
     progress: &dyn Fn(u64, u64),
     started: Instant,
+    rebuild: &dyn Fn(u64) -> Result<Ledger>,
 ) -> Result<Report> {
     let mut calls = 0;
     let mut checked = 0;
     for block in blocks {
         let block = block?;
-        if let Some((index, honest, before)) = check_block(&mut ledger, &block)? {
+        if let Some((index, honest)) = check_block(&mut ledger, &block)? {
             let recorded = block.txs[index].clone();
-            let tx = String::from_utf8_lossy(&recorded.tx).into_owned();
+            let tx = merkle_memory::hash::bytes_to_hex(&recorded.tx);
             let mut wrong = WrongTx { height: block.height, index, tx, recorded, honest, game: None, no_game: None };
             if outcome_leaf(&wrong.recorded) == outcome_leaf(&wrong.honest) {
                 wrong.no_game = Some(
@@ -233,7 +255,12 @@ fn check_chain(
                 );
             } else {
                 let place = (block.height, index);
-                match play(setup, before, &wrong.recorded, place, options) {
+                let before = rebuild(block.height - 1).map(|mut before| {
+                    before.begin_block();
+                    block.txs[..index].iter().for_each(|t| drop(before.execute(&t.tx)));
+                    before
+                });
+                match before.and_then(|before| play(setup, before, &wrong.recorded, place, options)) {
                     Ok(game) => wrong.game = Some(game),
                     Err(e) => wrong.no_game = Some(format!("{e:#}")),
                 }
@@ -253,11 +280,9 @@ fn check_chain(
 
 /// Replays a block honestly. At the first transaction whose outcome leaf (its outcome and
 /// post-state) differs from the record, or at the last one if only the block's app hash
-/// differs, returns its index, the honest record and the ledger before it.
-fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize, TxRecord, Ledger)>> {
+/// differs, returns its index and the honest record.
+fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize, TxRecord)>> {
     ledger.begin_block();
-    // A copy per block, not per transaction: the state before a wrong one is rebuilt.
-    let start = ledger.clone();
     let mut leaves = Vec::with_capacity(block.txs.len());
     let mut last = None;
     let bytes: Vec<&[u8]> = block.txs.iter().map(|t| t.tx.as_slice()).collect();
@@ -266,9 +291,7 @@ fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize
         let honest = ledger.execute_opened(&recorded.tx, opened);
         let leaf = outcome_leaf(&honest);
         if leaf != outcome_leaf(recorded) {
-            let mut before = start;
-            block.txs[..i].iter().for_each(|t| drop(before.execute(&t.tx)));
-            return Ok(Some((i, honest, before)));
+            return Ok(Some((i, honest)));
         }
         leaves.push(leaf);
         last = Some(honest);
@@ -279,12 +302,7 @@ fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize
     }
     match last {
         // Every result is right, yet the app hash does not commit to them.
-        Some(honest) => {
-            let index = block.txs.len() - 1;
-            let mut before = start;
-            block.txs[..index].iter().for_each(|t| drop(before.execute(&t.tx)));
-            Ok(Some((index, honest, before)))
-        }
+        Some(honest) => Ok(Some((block.txs.len() - 1, honest))),
         None => bail!(
             "block {} has no transactions, yet its app hash {} does not commit to the state {}",
             block.height,

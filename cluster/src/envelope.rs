@@ -78,6 +78,8 @@ pub enum EnvelopeError {
     KeyMismatch,
     #[error("the signature does not verify: not signed by this public key for this chain, or changed since")]
     BadSignature,
+    #[error("the session's counters are used up: start another session")]
+    CountersUsedUp,
 }
 
 /// What a client signs: who calls, in which session, with which counter and gas limit,
@@ -133,8 +135,9 @@ impl Session {
             export: export.to_string(),
             args,
         };
+        let next = self.next.checked_add(1).ok_or(EnvelopeError::CountersUsedUp)?;
         let envelope = Envelope::sign(body, &self.chain_id, &self.key)?;
-        self.next += 1;
+        self.next = next;
         Ok(envelope)
     }
 }

@@ -10,6 +10,7 @@ use anyhow::{bail, Result};
 use merkle_memory::{state_hash, Hash};
 use serde_json::Value as Json;
 use stepper::storage::{reserved_key, CALLER};
+use stepper::store::Func;
 use stepper::{Extern, Machine, Status, ValType, Value};
 use traces::fault::{Executor, Progress};
 use traces::Fault;
@@ -40,7 +41,11 @@ impl Exports {
             .exports
             .iter()
             .filter_map(|(name, _, _)| match machine.export(instance, name) {
-                Some(Extern::Func(f)) => Some((name.clone(), (f, machine.store().func_type(f).params.clone()))),
+                // A host function re-exported is not a call a transaction may make: it
+                // would run as the entry, outside the gas its caller budgets.
+                Some(Extern::Func(f)) if !matches!(machine.store().funcs[f as usize], Func::Host { .. }) => {
+                    Some((name.clone(), (f, machine.store().func_type(f).params.clone())))
+                }
                 _ => None,
             })
             .collect();
@@ -264,9 +269,11 @@ impl Ledger {
             Ok(call) => {
                 let caller = self.executor.machine.storage_mut().get(&reserved_key(CALLER)).map(<[u8]>::to_vec);
                 self.executor.machine.storage_mut().set(&reserved_key(CALLER), None);
-                let ran = self.call(&call, u64::MAX, false);
+                let (outcome, post_hash) = self.call(&call, u64::MAX, false);
+                // Returned or not, the state after it is one without a caller.
+                let post_hash = post_hash.unwrap_or_else(|| self.state_hash());
                 self.executor.machine.storage_mut().set(&reserved_key(CALLER), caller.as_deref());
-                ran
+                (outcome, Some(post_hash))
             }
         };
         let post_hash = post_hash.unwrap_or_else(|| self.state_hash());
@@ -397,7 +404,10 @@ mod tests {
         assert_ne!(tried.post_hash, before.1, "the answer has the state after the call");
         assert_eq!(exactly(&mut store), before);
         let trapped = store.try_call(br#"{"call":"put","args":[2, -1]}"#);
-        assert_eq!((trapped.outcome.status, trapped.post_hash), (TxStatus::Trapped, before.1));
+        // Its post-state is this state without a caller, as a returned one's is.
+        let mut without_caller = store.clone();
+        without_caller.executor.machine.storage_mut().set(&reserved_key(CALLER), None);
+        assert_eq!((trapped.outcome.status, trapped.post_hash), (TxStatus::Trapped, without_caller.state_hash()));
         assert_eq!(exactly(&mut store), before);
 
         // A tried call has no caller, even after a transaction that had one: the token's
@@ -421,6 +431,9 @@ mod tests {
         let touch = signed(&big, &mut session(1), r#"{"call":"touch","args":[0, 4096, 3]}"#);
         assert_eq!(big.execute(&touch).outcome.status, TxStatus::Returned);
         let before = exactly(&mut big);
+        let mut without_caller = big.clone();
+        without_caller.executor.machine.storage_mut().set(&reserved_key(CALLER), None);
+        let without_caller = without_caller.state_hash();
         for tx in [
             &br#"{"call":"touch","args":[1024, 65532, 9]}"#[..],
             br#"{"call":"grow","args":[2]}"#,
@@ -433,10 +446,12 @@ mod tests {
             assert_eq!(exactly(&mut big), before, "{}", String::from_utf8_lossy(tx));
             let trap = tx.starts_with(br#"{"call":"touch","args":[64512"#);
             assert_eq!(tried.outcome.status == TxStatus::Trapped, trap);
-            if tried.outcome.status == TxStatus::Returned {
-                assert_ne!(tried.post_hash, before.1);
-            } else {
-                assert_eq!(tried.post_hash, before.1);
+            // A call that ran ends on a state without a caller; one refused (no such
+            // export) did not run.
+            match tried.outcome.status {
+                TxStatus::Returned => assert_ne!(tried.post_hash, without_caller),
+                TxStatus::Trapped => assert_eq!(tried.post_hash, without_caller),
+                _ => assert_eq!(tried.post_hash, before.1),
             }
         }
     }

@@ -40,8 +40,8 @@ struct State {
     /// App hashes by height from the history's first (0, the freshly instantiated
     /// contract's, or the base of a node that joined by state sync).
     app_hashes: ByHeight<Hash>,
-    /// Transactions by their CometBFT hash (SHA-256 of the bytes): height and index.
-    txs: HashMap<[u8; 32], (u64, usize)>,
+    /// Where each committed transaction is.
+    txs: TxIndex,
     /// The block the history starts after: the fresh contract at height 0, or the base
     /// snapshot's block of a node that joined by state sync.
     first: BlockSummary,
@@ -72,6 +72,36 @@ struct Slot {
 struct Contract {
     slot: Mutex<Slot>,
     committed: Condvar,
+}
+
+/// Committed transactions by their CometBFT hash (SHA-256 of the bytes): where `/tx` finds
+/// one. The same bytes may be in several blocks (a proposer may include a replay, which is
+/// rejected there), but run at most once: the occurrence that ran is the one kept, else
+/// the latest rejection.
+#[derive(Default)]
+struct TxIndex(HashMap<[u8; 32], TxPlace>);
+
+#[derive(Clone, Copy)]
+struct TxPlace {
+    height: u64,
+    index: usize,
+    ran: bool,
+}
+
+impl TxIndex {
+    fn add(&mut self, block: &BlockRecord) {
+        for (index, t) in block.txs.iter().enumerate() {
+            let place = TxPlace { height: block.height, index, ran: t.outcome.status != TxStatus::Rejected };
+            let slot = self.0.entry(tx_hash(&t.tx)).or_insert(place);
+            if !slot.ran {
+                *slot = place;
+            }
+        }
+    }
+
+    fn get(&self, hash: &[u8; 32]) -> Option<(u64, usize)> {
+        self.0.get(hash).map(|p| (p.height, p.index))
+    }
 }
 
 /// Values by height, from a first height on: heights below it have none.
@@ -342,9 +372,7 @@ impl Node {
             debug_assert_eq!(slot.height, block.height, "the machine holds the finalized block's state");
             s.history.append(&block)?;
             let height = block.height;
-            for (i, t) in block.txs.iter().enumerate() {
-                s.txs.insert(tx_hash(&t.tx), (height, i));
-            }
+            s.txs.add(&block);
             let due = height % s.history.setup.snapshot_interval == 0;
             let snapshot = due.then(|| (s.history.snapshots(), s.history.setup.clone(), BlockSummary::of(&block)));
             s.app_hashes.push(block.app_hash);
@@ -454,9 +482,9 @@ impl State {
     /// The state of `history` after `first`, the block it starts after, then `blocks`.
     fn assemble(history: History, first: BlockSummary, blocks: Vec<BlockRecord>) -> Self {
         let mut app_hashes = ByHeight { first: first.height, items: vec![first.app_hash()] };
-        let mut txs = HashMap::new();
+        let mut txs = TxIndex::default();
         for block in blocks {
-            txs.extend(block.txs.iter().enumerate().map(|(i, t)| (tx_hash(&t.tx), (block.height, i))));
+            txs.add(&block);
             app_hashes.push(block.app_hash);
         }
         Self { history, app_hashes, txs, first, pending: None }
@@ -771,7 +799,7 @@ impl Node {
             "/tx" => {
                 let hash = tx_hash_of(data)?;
                 let s = self.lock();
-                let &(at, index) = s.txs.get(&hash).context("no committed transaction has this hash")?;
+                let (at, index) = s.txs.get(&hash).context("no committed transaction has this hash")?;
                 if at > height {
                     bail!("the transaction was committed at height {at}, after {height}");
                 }

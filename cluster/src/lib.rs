@@ -19,6 +19,7 @@ pub mod disputes;
 pub mod envelope;
 pub mod history;
 pub mod ledger;
+pub mod mempool;
 pub mod node;
 pub mod proofs;
 pub mod rpc;

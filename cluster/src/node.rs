@@ -29,6 +29,7 @@ use crate::history::{
     DEFAULT_BLOCK_GAS_LIMIT,
 };
 use crate::ledger::{Exports, Ledger};
+use crate::mempool::Mempool;
 use crate::proofs::{QueryProof, PROOF_TYPE};
 use traces::Fault;
 
@@ -156,59 +157,6 @@ pub struct Node {
     fault: Option<Fault>,
     /// The snapshot state sync is restoring, if any (crate::sync).
     restore: Arc<Mutex<Option<crate::sync::Restore>>>,
-}
-
-/// What CheckTx knows of sessions, so that it never waits for the contract's machine (a
-/// block may hold it): every used session's committed next counter (read from the state
-/// when the node opens, kept up to date at each Commit; a session not here has 0), and the
-/// next counter after the transactions it accepted since the last Commit. A Commit forgets
-/// those: CometBFT rechecks the transactions still pending, in their order, which counts
-/// them again.
-#[derive(Debug)]
-struct Mempool {
-    chain: Chain,
-    per_call_gas: u64,
-    pending: HashMap<[u8; 40], u64>,
-    committed: HashMap<[u8; 40], u64>,
-    verified: Verified,
-}
-
-/// Transactions whose signatures CheckTx found good, by SHA-256: neither FinalizeBlock nor
-/// CometBFT's recheck of the mempool after each Commit checks them again (a check's answer
-/// never changes). Two generations of at most [`Verified::GENERATION`] each: the older is
-/// dropped when the newer fills.
-#[derive(Debug, Default)]
-struct Verified {
-    current: std::collections::HashSet<[u8; 32]>,
-    previous: std::collections::HashSet<[u8; 32]>,
-}
-
-impl Verified {
-    const GENERATION: usize = 100_000;
-
-    fn contains(&self, hash: &[u8; 32]) -> bool {
-        self.current.contains(hash) || self.previous.contains(hash)
-    }
-
-    fn insert(&mut self, hash: [u8; 32]) {
-        if self.current.len() >= Self::GENERATION {
-            self.previous = std::mem::take(&mut self.current);
-        }
-        self.current.insert(hash);
-    }
-}
-
-impl Mempool {
-    /// CheckTx's view of the committed state in `ledger`.
-    fn of(ledger: &Ledger) -> Self {
-        Self {
-            chain: (*ledger.chain).clone(),
-            per_call_gas: ledger.executor.machine.config().gas_limit,
-            pending: HashMap::new(),
-            committed: ledger.sessions().collect(),
-            verified: Verified::default(),
-        }
-    }
 }
 
 /// What a node keeps: settings of a run, not of its history.
@@ -376,7 +324,7 @@ impl Node {
             let due = height % s.history.setup.snapshot_interval == 0;
             let snapshot = due.then(|| (s.history.snapshots(), s.history.setup.clone(), BlockSummary::of(&block)));
             s.app_hashes.push(block.app_hash);
-            self.mempool_committed(&block);
+            self.mempool().committed(&block);
             (height, snapshot)
         };
         // Queries waiting for the committed state may now read the machine.
@@ -414,7 +362,7 @@ impl Node {
             self.rebuild(&mut slot)?;
         }
         // Signatures CheckTx found good are not checked again.
-        let verified = |tx: &[u8]| self.mempool().verified.contains(&tx_hash(tx));
+        let verified = |tx: &[u8]| self.mempool().verified(tx);
         let block = execute_block(&mut slot.ledger, height, txs.iter().copied(), &verified);
         slot.height = height;
         self.lock().pending = Some(block.clone());
@@ -423,48 +371,14 @@ impl Node {
 }
 
 impl Node {
-    /// CheckTx: whether `tx` may enter the mempool, and the gas it reserves. Its envelope
-    /// must be signed for this chain, name an export with arguments of its signature,
-    /// reserve at most the per-call and the block gas limits, and use its session's next
-    /// counter after the transactions accepted before it: a session's transactions enter
-    /// in counter order, each once (a replay's counter is used up).
+    /// CheckTx: whether `tx` may enter the mempool, and the gas it reserves
+    /// ([`Mempool::check`]).
     pub fn check(&self, tx: &[u8]) -> Result<u64> {
-        let hash = tx_hash(tx);
-        let mut mempool = self.mempool();
-        let envelope = match mempool.verified.contains(&hash) {
-            true => crate::envelope::Envelope::decode(tx)?,
-            false => crate::envelope::Envelope::open(tx, &mempool.chain.id)?,
-        };
-        mempool.verified.insert(hash);
-        let body = &envelope.body;
-        self.exports.resolve(&body.export, &body.args)?;
-        let session = body.session_key();
-        let limit = mempool.per_call_gas.min(mempool.chain.block_gas_limit);
-        if body.gas_limit == 0 || body.gas_limit > limit {
-            bail!("gas limit {}: it must be from 1 to {limit}", body.gas_limit);
-        }
-        let next = *mempool.pending.get(&session).or(mempool.committed.get(&session)).unwrap_or(&0);
-        if body.counter != next {
-            bail!("counter {} of session {}: the session's next is {next}", body.counter, body.session);
-        }
-        mempool.pending.insert(session, next + 1);
-        Ok(body.gas_limit)
+        self.mempool().check(tx, &self.exports)
     }
 
     fn mempool(&self) -> MutexGuard<'_, Mempool> {
         self.mempool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// After the Commit of `block`: the counters its admitted transactions used are
-    /// committed; the pending ones are forgotten (CometBFT rechecks them).
-    fn mempool_committed(&self, block: &BlockRecord) {
-        let mut mempool = self.mempool();
-        for t in block.txs.iter().filter(|t| t.outcome.status != TxStatus::Rejected) {
-            if let Ok(envelope) = crate::envelope::Envelope::decode(&t.tx) {
-                mempool.committed.insert(envelope.body.session_key(), envelope.body.counter + 1);
-            }
-        }
-        mempool.pending.clear();
     }
 }
 

@@ -4,12 +4,16 @@
 //! written: `/tx` after a replay, a host function as an entry, a session's last counter).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
+
+mod common;
+
+use common::{block, error, query, scratch, Client};
 
 use cluster::envelope::{Body, Envelope, Session, SigningKey};
 use cluster::history::{BlockRecord, Chain, NodeSetup, TxRecord, TxStatus};
-use cluster::ledger::{Exports, Ledger};
+use cluster::ledger::Ledger;
 use cluster::node::Node;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
@@ -42,65 +46,12 @@ fn token_setup() -> NodeSetup {
     setup_with(contract("token.wat"), Chain { admin: Some(admin), ..Chain::named(CHAIN) }, PER_CALL)
 }
 
-struct Client {
-    session: Session,
-    exports: Arc<Exports>,
-    gas: u64,
-}
-
-impl Client {
-    fn new(setup: &NodeSetup, seed: u8) -> Self {
-        let exports = Ledger::new(setup, None).unwrap().exports.clone();
-        let session = Session::new(SigningKey::from_bytes(&[seed; 32]), &setup.chain.id, 0, 0);
-        Self { session, exports, gas: setup.config.gas_limit.min(setup.chain.block_gas_limit) }
-    }
-
-    fn tx(&mut self, json: &str) -> Vec<u8> {
-        let call = self.exports.parse(json.as_bytes()).unwrap();
-        let gas = self.gas;
-        self.sign(&call.export, call.args, gas)
-    }
-
-    fn sign(&mut self, export: &str, args: Vec<Value>, gas_limit: u64) -> Vec<u8> {
-        self.session.sign(export, args, gas_limit).unwrap().encode().unwrap()
-    }
-
-    fn public_key(&self) -> [u8; 32] {
-        self.session.public_key()
-    }
-
-    fn id(&self) -> i64 {
-        i64::from_le_bytes(self.public_key()[..8].try_into().unwrap())
-    }
-}
-
 /// An envelope with every field chosen, signed by the key from `seed` for `chain`.
 fn raw(seed: u8, chain: &str, session: u64, counter: u64, gas_limit: u64, export: &str, args: Vec<Value>) -> Vec<u8> {
     let key = SigningKey::from_bytes(&[seed; 32]);
     let public_key = key.verifying_key().to_bytes();
     let body = Body { public_key, session, counter, gas_limit, export: export.to_string(), args };
     Envelope::sign(body, chain, &key).unwrap().encode().unwrap()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("adv-{name}"));
-    let _ = fs::remove_dir_all(&dir);
-    dir
-}
-
-fn block(node: &Node, height: u64, txs: &[Vec<u8>]) -> BlockRecord {
-    let txs: Vec<&[u8]> = txs.iter().map(Vec::as_slice).collect();
-    let block = node.finalize(height, &txs).unwrap();
-    assert_eq!(node.commit_pending().unwrap(), height);
-    block
-}
-
-fn query(node: &Node, path: &str, data: &[u8]) -> Json {
-    serde_json::from_slice(&node.answer(path, data).unwrap()).unwrap()
-}
-
-fn error(t: &TxRecord) -> &str {
-    t.outcome.error.as_deref().unwrap_or("")
 }
 
 fn statuses(b: &BlockRecord) -> Vec<TxStatus> {
@@ -132,7 +83,7 @@ fn session_next(node: &Node, seed: u8, session: u64) -> u64 {
 
 #[test]
 fn the_same_envelope_twice_in_a_block_runs_once() {
-    let node = Node::create(&scratch("dup-block"), counter_setup(), None).unwrap();
+    let node = Node::create(&scratch("adv-dup-block"), counter_setup(), None).unwrap();
     let mut c = Client::new(&counter_setup(), 1);
     let add = c.tx(r#"{"call":"add","args":[5]}"#);
     let b = block(&node, 1, &[add.clone(), add.clone(), add]);
@@ -145,7 +96,7 @@ fn the_same_envelope_twice_in_a_block_runs_once() {
 
 #[test]
 fn the_same_envelope_in_a_later_block_and_after_a_restart_is_refused() {
-    let dir = scratch("dup-restart");
+    let dir = scratch("adv-dup-restart");
     let node = Node::create(&dir, counter_setup(), None).unwrap();
     let mut c = Client::new(&counter_setup(), 1);
     let add = c.tx(r#"{"call":"add","args":[5]}"#);
@@ -174,7 +125,7 @@ fn the_same_envelope_in_a_later_block_and_after_a_restart_is_refused() {
 
 #[test]
 fn a_height_finalized_again_with_a_duplicate_runs_the_transaction_once() {
-    let node = Node::create(&scratch("refinalize-dup"), counter_setup(), None).unwrap();
+    let node = Node::create(&scratch("adv-refinalize-dup"), counter_setup(), None).unwrap();
     let mut c = Client::new(&counter_setup(), 1);
     let add = c.tx(r#"{"call":"add","args":[5]}"#);
     node.finalize(1, &[&add]).unwrap();
@@ -187,7 +138,7 @@ fn a_height_finalized_again_with_a_duplicate_runs_the_transaction_once() {
 
 #[test]
 fn two_bodies_with_one_counter_run_only_the_first() {
-    let node = Node::create(&scratch("same-counter"), counter_setup(), None).unwrap();
+    let node = Node::create(&scratch("adv-same-counter"), counter_setup(), None).unwrap();
     let mut c = Client::new(&counter_setup(), 1);
     let five = c.tx(r#"{"call":"add","args":[5]}"#);
     c.session.next = 0;
@@ -208,7 +159,7 @@ fn two_bodies_with_one_counter_run_only_the_first() {
 
 #[test]
 fn extreme_counters_and_sessions_neither_panic_nor_run() {
-    let node = Node::create(&scratch("extremes"), counter_setup(), None).unwrap();
+    let node = Node::create(&scratch("adv-extremes"), counter_setup(), None).unwrap();
     let max_counter = raw(1, CHAIN, 0, u64::MAX, 10, "get", vec![]);
     assert!(node.check(&max_counter).unwrap_err().to_string().contains("counter 18446744073709551615"));
     let max_session = raw(1, CHAIN, u64::MAX, 0, 10, "get", vec![]);
@@ -244,7 +195,7 @@ fn a_session_at_its_last_counter_refuses_to_sign_without_panicking() {
 /// --prove` does) believes it did not.
 #[test]
 fn tx_query_answers_the_run_not_a_later_rejected_replay() {
-    let dir = scratch("tx-index");
+    let dir = scratch("adv-tx-index");
     let node = Node::create(&dir, counter_setup(), None).unwrap();
     let mut c = Client::new(&counter_setup(), 1);
     let add = c.tx(r#"{"call":"add","args":[5]}"#);
@@ -274,7 +225,7 @@ fn tx_query_answers_the_run_not_a_later_rejected_replay() {
 
 #[test]
 fn the_signature_cache_vouches_for_exact_bytes_only() {
-    let node = Node::create(&scratch("cache"), counter_setup(), None).unwrap();
+    let node = Node::create(&scratch("adv-cache"), counter_setup(), None).unwrap();
     let mut c = Client::new(&counter_setup(), 1);
     let good = c.tx(r#"{"call":"add","args":[5]}"#);
     assert!(node.check(&good).is_ok());
@@ -308,8 +259,8 @@ fn the_signature_cache_vouches_for_exact_bytes_only() {
 #[test]
 fn a_transaction_checked_on_one_chain_does_not_run_on_another() {
     let setup_b = setup_with(contract("counter.wat"), Chain::named("chain-b"), PER_CALL);
-    let a = Node::create(&scratch("chain-a"), counter_setup(), None).unwrap();
-    let b = Node::create(&scratch("chain-b"), setup_b, None).unwrap();
+    let a = Node::create(&scratch("adv-chain-a"), counter_setup(), None).unwrap();
+    let b = Node::create(&scratch("adv-chain-b"), setup_b, None).unwrap();
     let mut c = Client::new(&counter_setup(), 1);
     let tx = c.tx(r#"{"call":"add","args":[5]}"#);
     assert!(a.check(&tx).is_ok());
@@ -323,7 +274,7 @@ fn a_transaction_checked_on_one_chain_does_not_run_on_another() {
 /// forged ones anywhere among them are refused, and the order of outcomes is the block's.
 #[test]
 fn a_large_block_with_forgeries_everywhere_runs_only_the_signed_ones_in_order() {
-    let node = Node::create(&scratch("large-block"), counter_setup(), None).unwrap();
+    let node = Node::create(&scratch("adv-large-block"), counter_setup(), None).unwrap();
     let mut c = Client::new(&counter_setup(), 1);
     c.gas = 1000;
     let mut txs = Vec::new();
@@ -361,7 +312,7 @@ fn a_large_block_with_forgeries_everywhere_runs_only_the_signed_ones_in_order() 
 
 #[test]
 fn check_tx_counters_follow_the_committed_state_through_rejections_traps_and_restarts() {
-    let dir = scratch("check-vs-finalize");
+    let dir = scratch("adv-check-vs-finalize");
     let chain = Chain { block_gas_limit: 150_000, ..Chain::named(CHAIN) };
     let setup = setup_with(contract("counter.wat"), chain, PER_CALL);
     let node = Node::create(&dir, setup.clone(), None).unwrap();
@@ -401,7 +352,7 @@ fn gas_limits_at_and_past_their_bounds() {
     // The block budget below the per-call limit: the budget bounds a transaction.
     let chain = Chain { block_gas_limit: 60_000, ..Chain::named(CHAIN) };
     let setup = setup_with(contract("counter.wat"), chain, PER_CALL);
-    let node = Node::create(&scratch("gas-bounds"), setup.clone(), None).unwrap();
+    let node = Node::create(&scratch("adv-gas-bounds"), setup.clone(), None).unwrap();
     let mut c = Client::new(&setup, 1);
     for gas in [0, 60_001, PER_CALL, PER_CALL + 1, u64::MAX, i64::MAX as u64 + 1] {
         let tx = c.sign("get", vec![], gas);
@@ -426,7 +377,7 @@ fn gas_limits_at_and_past_their_bounds() {
     // A per-call limit of u64::MAX and the largest block budget.
     let chain = Chain { block_gas_limit: i64::MAX as u64, ..Chain::named(CHAIN) };
     let setup = setup_with(contract("counter.wat"), chain, u64::MAX);
-    let node = Node::create(&scratch("gas-huge"), setup.clone(), None).unwrap();
+    let node = Node::create(&scratch("adv-gas-huge"), setup.clone(), None).unwrap();
     let mut c = Client::new(&setup, 1);
     let all = c.sign("get", vec![], i64::MAX as u64);
     assert_eq!(node.check(&all).unwrap(), i64::MAX as u64);
@@ -529,7 +480,7 @@ fn prying_module(victim: &[u8; 32]) -> Vec<u8> {
 
 #[test]
 fn a_program_cannot_touch_reserved_keys_and_its_lookalikes_are_not_sessions() {
-    let dir = scratch("reserved");
+    let dir = scratch("adv-reserved");
     let victim_key = SigningKey::from_bytes(&[1; 32]).verifying_key().to_bytes();
     let setup = setup_with(prying_module(&victim_key), Chain::named(CHAIN), PER_CALL);
     let node = Node::create(&dir, setup.clone(), None).unwrap();
@@ -585,7 +536,7 @@ fn a_program_cannot_touch_reserved_keys_and_its_lookalikes_are_not_sessions() {
 #[test]
 fn token_attacks_abort_and_leave_balances_as_they_were() {
     let setup = token_setup();
-    let node = Node::create(&scratch("token"), setup.clone(), None).unwrap();
+    let node = Node::create(&scratch("adv-token"), setup.clone(), None).unwrap();
     let [mut admin, mut alice, mut bob] = [ADMIN, 1, 2].map(|seed| Client::new(&setup, seed));
     let (a, b) = (alice.id(), bob.id());
     let balance = |id: i64| -> i64 {
@@ -654,7 +605,7 @@ fn token_attacks_abort_and_leave_balances_as_they_were() {
 /// mutations: refused with a reason by CheckTx and in a block, never a panic, nothing run.
 #[test]
 fn malformed_envelopes_are_refused_with_a_reason_never_a_panic() {
-    let node = Node::create(&scratch("malformed"), counter_setup(), None).unwrap();
+    let node = Node::create(&scratch("adv-malformed"), counter_setup(), None).unwrap();
     let mut c = Client::new(&counter_setup(), 1);
     let good = c.tx(r#"{"call":"add","args":[5]}"#);
     c.session.next = 0;
@@ -750,7 +701,7 @@ fn a_host_function_exported_as_an_entry_is_not_a_call() {
       (export "write" (func $write))
       (func (export "get") (result i32) (i32.const 0)))"#;
     let setup = setup_with(wat.as_bytes().to_vec(), Chain::named(CHAIN), PER_CALL);
-    let node = Node::create(&scratch("host-entry"), setup.clone(), None).unwrap();
+    let node = Node::create(&scratch("adv-host-entry"), setup.clone(), None).unwrap();
     let mut c = Client::new(&setup, 1);
     let args = vec![Value::I32(0), Value::I32(8), Value::I32(0), Value::I32(8)];
     let cheap = c.sign("write", args, 1);

@@ -9,10 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{block, error, query, scratch, Client};
+
 use cluster::disputes::RefereeAllow;
 use cluster::envelope::{Envelope, Session, SigningKey};
 use cluster::history::{BlockRecord, Chain, NodeSetup, TxStatus};
-use cluster::ledger::{Exports, Ledger};
+use cluster::ledger::Ledger;
 use cluster::node::Node;
 use merkle_memory::Hash;
 use serde_json::Value as Json;
@@ -31,46 +35,6 @@ fn setup_on(snapshot_interval: u64, chain: Chain) -> NodeSetup {
     NodeSetup { module_bytes: Arc::new(bytes), module, config, snapshot_interval, chain }
 }
 
-/// A client: a session of the key from `seed` on the setup's chain, signing the JSON calls
-/// `/call` reads (`{"call", "args"}`, typed by the contract's exports) with the per-call
-/// gas limit.
-struct Client {
-    session: Session,
-    exports: Arc<Exports>,
-    gas: u64,
-}
-
-impl Client {
-    fn new(setup: &NodeSetup, seed: u8) -> Self {
-        let exports = Ledger::new(setup, None).unwrap().exports.clone();
-        let session = Session::new(SigningKey::from_bytes(&[seed; 32]), &setup.chain.id, 0, 0);
-        Self { session, exports, gas: setup.config.gas_limit.min(setup.chain.block_gas_limit) }
-    }
-
-    /// `json` signed with the session's next counter.
-    fn tx(&mut self, json: &str) -> Vec<u8> {
-        let call = self.exports.parse(json.as_bytes()).unwrap();
-        self.sign(&call.export, call.args, self.gas)
-    }
-
-    fn txs(&mut self, jsons: &[&str]) -> Vec<Vec<u8>> {
-        jsons.iter().map(|j| self.tx(j)).collect()
-    }
-
-    fn sign(&mut self, export: &str, args: Vec<Value>, gas_limit: u64) -> Vec<u8> {
-        self.session.sign(export, args, gas_limit).unwrap().encode().unwrap()
-    }
-
-    fn public_key(&self) -> [u8; 32] {
-        self.session.public_key()
-    }
-
-    /// The token contract's account id of this key: its first 8 bytes.
-    fn id(&self) -> i64 {
-        i64::from_le_bytes(self.public_key()[..8].try_into().unwrap())
-    }
-}
-
 /// The state hash a call undone leaves after `before` (transactions run in one block on
 /// the fresh contract): the state before it with only its counter used and its caller set.
 fn undone_after(setup: &NodeSetup, before: &[&[u8]], undone: &[u8]) -> Hash {
@@ -80,27 +44,6 @@ fn undone_after(setup: &NodeSetup, before: &[&[u8]], undone: &[u8]) -> Hash {
     }
     ledger.consume(&Envelope::decode(undone).unwrap());
     ledger.state_hash()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = fs::remove_dir_all(&dir);
-    dir
-}
-
-fn block(node: &Node, height: u64, txs: &[Vec<u8>]) -> BlockRecord {
-    let txs: Vec<&[u8]> = txs.iter().map(Vec::as_slice).collect();
-    let block = node.finalize(height, &txs).unwrap();
-    assert_eq!(node.commit_pending().unwrap(), height);
-    block
-}
-
-fn query(node: &Node, path: &str, data: &[u8]) -> Json {
-    serde_json::from_slice(&node.answer(path, data).unwrap()).unwrap()
-}
-
-fn error(t: &cluster::history::TxRecord) -> &str {
-    t.outcome.error.as_deref().unwrap_or("")
 }
 
 #[test]

@@ -3,8 +3,12 @@
 //! the chain and restarts.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
+
+mod common;
+
+use common::{block, scratch};
 
 use cluster::envelope::{Session, SigningKey};
 use cluster::history::{Chain, NodeSetup, TxStatus};
@@ -45,19 +49,6 @@ fn setup_of(bytes: Vec<u8>) -> NodeSetup {
 
 fn setup() -> NodeSetup {
     setup_of(wat::parse_str(CONTRACT).unwrap())
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = fs::remove_dir_all(&dir);
-    dir
-}
-
-fn block(node: &Node, height: u64, txs: &[Vec<u8>]) -> cluster::history::BlockRecord {
-    let txs: Vec<&[u8]> = txs.iter().map(Vec::as_slice).collect();
-    let block = node.finalize(height, &txs).unwrap();
-    assert_eq!(node.commit_pending().unwrap(), height);
-    block
 }
 
 const CHAIN: &str = "test-chain";

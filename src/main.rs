@@ -786,8 +786,8 @@ fn finish(result: anyhow::Result<impl verigame::printed::Printed>, json: bool) -
 
 /// Exit codes: 0 written, 2 an existing or unwritable file.
 fn keygen(out: &std::path::Path) -> ExitCode {
-    let written = verigame::client::generate_key().and_then(|key| {
-        verigame::client::write_key(out, &key)?;
+    let written = cluster::keys::generate_key().and_then(|key| {
+        cluster::keys::write_key(out, &key)?;
         Ok(key)
     });
     match written {
@@ -803,7 +803,7 @@ fn keygen(out: &std::path::Path) -> ExitCode {
 /// Exit codes: 0 the transaction was accepted (and, when waited for, its call returned),
 /// 1 refused or the call did not return, 2 unusable input or an unreachable node.
 fn client(rpc: &str, key: &std::path::Path, request: verigame::client::Request, json: bool) -> ExitCode {
-    let report = verigame::client::read_key(key)
+    let report = cluster::keys::read_key(key)
         .and_then(|key| verigame::client::send(&cluster::rpc::Rpc::new(rpc), &key, request));
     finish(report, json)
 }

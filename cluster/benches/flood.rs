@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use cluster::envelope::{session_key, Session, SigningKey};
+use cluster::envelope::{Session, SigningKey};
 use cluster::rpc::Rpc;
 use stepper::Value;
 
@@ -34,7 +34,7 @@ fn main() -> Result<()> {
     let probes: u64 = rest.get(1).map_or(Ok(0), |p| p.parse()).context("PROBES")?;
     let rpc = Rpc::new(&rpcs[0]);
     let chain_id = rpc.chain_id()?;
-    let admin = read_key(admin)?;
+    let admin = cluster::keys::read_key(std::path::Path::new(admin))?;
 
     // Fresh keys, from seeds no one else uses, and their token accounts.
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
@@ -51,7 +51,7 @@ fn main() -> Result<()> {
         senders.iter().map(|s| i64::from_le_bytes(s.public_key()[..8].try_into().expect("8 bytes"))).collect();
 
     let mut admin = Session::new(admin, &chain_id, 0, 0);
-    admin.next = next_counter(&rpc, &admin.public_key(), 0)?;
+    admin.next = rpc.next_counter(&admin.public_key(), 0)?;
     let minted = admin.next + clients + 1;
     for &account in &accounts {
         let tx = admin.sign("mint", vec![Value::I64(account), Value::I64(1 << 40)], TRANSFER_GAS)?.encode()?;
@@ -129,14 +129,6 @@ fn probe_check_tx(rpc: &Rpc, txs: &[Vec<u8>]) -> Result<serde_json::Value> {
     }))
 }
 
-/// `{"secret_key": "0x…"}`, as `verigame keygen` writes it.
-fn read_key(path: &str) -> Result<SigningKey> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-    let json: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{path} is not JSON"))?;
-    let secret = json["secret_key"].as_str().and_then(merkle_memory::parse_hex).context("no secret_key")?;
-    Ok(SigningKey::from_bytes(&secret))
-}
-
 /// Sends `tx` with `broadcast_tx_sync`, again while the mempool is full; CheckTx must
 /// accept it.
 fn send(rpc: &Rpc, tx: &[u8]) -> Result<()> {
@@ -150,16 +142,10 @@ fn send(rpc: &Rpc, tx: &[u8]) -> Result<()> {
     }
 }
 
-fn next_counter(rpc: &Rpc, public_key: &[u8; 32], session: u64) -> Result<u64> {
-    let answer = rpc.abci_query("/session", &session_key(public_key, session), 0, false)?;
-    let answer: cluster::node::SessionAnswer = serde_json::from_slice(&answer.value)?;
-    Ok(answer.next)
-}
-
 /// Waits until session 0 of `public_key` has committed counters up to `next`.
 fn wait_for(rpc: &Rpc, public_key: &[u8; 32], next: u64, limit: Duration) -> Result<()> {
     let start = Instant::now();
-    while next_counter(rpc, public_key, 0)? < next {
+    while rpc.next_counter(public_key, 0)? < next {
         if start.elapsed() > limit {
             bail!("the chain did not commit counter {} of a client within {limit:?}", next - 1);
         }

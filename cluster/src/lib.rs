@@ -18,6 +18,7 @@ pub mod commitment;
 pub mod disputes;
 pub mod envelope;
 pub mod history;
+pub mod keys;
 pub mod ledger;
 pub mod mempool;
 pub mod node;

@@ -301,6 +301,20 @@ impl Rpc {
         answer["total"].as_str().and_then(|t| t.parse().ok()).context("num_unconfirmed_txs: no total")
     }
 
+    /// The counter session `session` of `public_key`'s next transaction must use, as the
+    /// node's `/session` query answers it.
+    pub fn next_counter(&self, public_key: &[u8; 32], session: u64) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Next {
+            next: u64,
+        }
+        let answer = self.abci_query("/session", &crate::envelope::session_key(public_key, session), 0, false)?;
+        let answer: Next = serde_json::from_slice(&answer.value).with_context(|| {
+            format!("the node's /session answer is not {{\"next\": N}}: {}", String::from_utf8_lossy(&answer.value))
+        })?;
+        Ok(answer.next)
+    }
+
     /// Sends `tx` and returns CheckTx's answer.
     pub fn broadcast_tx_sync(&self, tx: &[u8]) -> Result<Submitted> {
         let tx = merkle_memory::hash::bytes_to_hex(tx);

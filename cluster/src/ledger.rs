@@ -15,7 +15,7 @@ use stepper::{Extern, Machine, Status, ValType, Value};
 use traces::fault::{Executor, Progress};
 use traces::Fault;
 
-use crate::envelope::{Envelope, EnvelopeError};
+use crate::envelope::{Body, Envelope, EnvelopeError};
 use crate::history::{Chain, NodeSetup, TxOutcome, TxRecord, TxStatus};
 use crate::values::parse_value;
 
@@ -207,21 +207,11 @@ impl Ledger {
 
     /// [`Ledger::admit`] of a transaction already opened ([`Ledger::open`]).
     pub fn admit_opened(&self, opened: Result<Envelope, EnvelopeError>) -> Result<Admitted, Refusal> {
-        let max_gas = self.block_gas_left;
         let envelope = opened.map_err(|e| Refusal(e.to_string()))?;
         let body = &envelope.body;
-        let call = self.exports.resolve(&body.export, &body.args).map_err(|e| Refusal(format!("{e:#}")))?;
-        let limit = self.executor.machine.config().gas_limit.min(max_gas);
-        if body.gas_limit == 0 || body.gas_limit > limit {
-            return Err(Refusal(format!("gas limit {}: it must be from 1 to {limit}", body.gas_limit)));
-        }
+        let max_gas = self.executor.machine.config().gas_limit.min(self.block_gas_left);
         let next = self.next_counter(&body.public_key, body.session);
-        if body.counter != next {
-            return Err(Refusal(format!(
-                "counter {} of session {}: the session's next is {next}",
-                body.counter, body.session
-            )));
-        }
+        let call = admissible(body, &self.exports, max_gas, next)?;
         Ok(Admitted { envelope, call })
     }
 
@@ -324,6 +314,23 @@ impl Ledger {
         *self.executor.machine.storage_mut() = storage;
         (outcome, post_hash)
     }
+}
+
+/// What CheckTx and a block both require of an opened envelope's body: a call of one of
+/// `exports` with arguments of its signature, a gas limit from 1 to `max_gas`, and the
+/// counter `next`; the call.
+pub fn admissible(body: &Body, exports: &Exports, max_gas: u64, next: u64) -> Result<Tx, Refusal> {
+    let call = exports.resolve(&body.export, &body.args).map_err(|e| Refusal(format!("{e:#}")))?;
+    if body.gas_limit == 0 || body.gas_limit > max_gas {
+        return Err(Refusal(format!("gas limit {}: it must be from 1 to {max_gas}", body.gas_limit)));
+    }
+    if body.counter != next {
+        return Err(Refusal(format!(
+            "counter {} of session {}: the session's next is {next}",
+            body.counter, body.session
+        )));
+    }
+    Ok(call)
 }
 
 /// The outcome of a transaction that did not run.

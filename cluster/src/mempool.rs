@@ -4,11 +4,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, Result};
 
 use crate::envelope::Envelope;
 use crate::history::{BlockRecord, Chain, TxStatus};
-use crate::ledger::{Exports, Ledger};
+use crate::ledger::{admissible, Exports, Ledger};
 
 /// What CheckTx knows of sessions: every used session's committed next counter (read from
 /// the state when the node opens, kept up to date at each Commit; a session not here has
@@ -74,16 +74,10 @@ impl Mempool {
         };
         self.verified.insert(hash);
         let body = &envelope.body;
-        exports.resolve(&body.export, &body.args)?;
         let session = body.session_key();
-        let limit = self.per_call_gas.min(self.chain.block_gas_limit);
-        if body.gas_limit == 0 || body.gas_limit > limit {
-            bail!("gas limit {}: it must be from 1 to {limit}", body.gas_limit);
-        }
+        let max_gas = self.per_call_gas.min(self.chain.block_gas_limit);
         let next = *self.pending.get(&session).or(self.committed.get(&session)).unwrap_or(&0);
-        if body.counter != next {
-            bail!("counter {} of session {}: the session's next is {next}", body.counter, body.session);
-        }
+        admissible(body, exports, max_gas, next).map_err(|refusal| anyhow!(refusal.0))?;
         self.pending.insert(session, next + 1);
         Ok(body.gas_limit)
     }

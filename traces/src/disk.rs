@@ -19,7 +19,7 @@
 //! directory without one is an interrupted recording.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use merkle_memory::{hash::keccak, hex, parse_hex, state_hash, Hash};
 use serde::{Deserialize, Serialize};
@@ -142,10 +142,7 @@ fn stream(
 
 /// Reads the file `stored` names under `dir`, checking its size and digest.
 fn load(dir: &Path, stored: &StoredFile) -> Result<Vec<u8>, TraceError> {
-    let path = dir.join(&stored.file);
-    if stored.file.contains("..") || Path::new(&stored.file).is_absolute() {
-        return Err(bad(dir, format!("the manifest names a file outside the trace: {}", stored.file)));
-    }
+    let path = inside(dir, &stored.file, "file")?;
     let bytes = fs::read(&path).map_err(io(&path))?;
     if bytes.len() as u64 != stored.bytes {
         return Err(bad(
@@ -173,7 +170,7 @@ impl Trace {
         }
         let end = self.steps();
         self.executor_at(end)?;
-        self.lay_here()?;
+        self.lay()?;
         let back_dir = dir.join(BACK);
         fs::create_dir_all(&back_dir).map_err(io(&back_dir))?;
         write_atomically(&dir.join(MODULE), &self.call.module_bytes)?;
@@ -286,9 +283,15 @@ impl Trace {
 }
 
 fn load_module(dir: &Path, file: &str) -> Result<Vec<u8>, TraceError> {
-    if file.contains("..") || Path::new(file).is_absolute() {
-        return Err(bad(dir, format!("the manifest names a module outside the trace: {file}")));
-    }
-    let path = dir.join(file);
+    let path = inside(dir, file, "module")?;
     fs::read(&path).map_err(io(&path))
+}
+
+/// The path of `file`, which the manifest names as a `what` of the trace: refused if it
+/// would lead outside `dir`.
+fn inside(dir: &Path, file: &str, what: &str) -> Result<PathBuf, TraceError> {
+    if file.contains("..") || Path::new(file).is_absolute() {
+        return Err(bad(dir, format!("the manifest names a {what} outside the trace: {file}")));
+    }
+    Ok(dir.join(file))
 }

@@ -74,10 +74,9 @@ pub struct Trace {
     pub call: Call,
     pub fault: Option<Fault>,
     pub limits: Limits,
-    /// Every checkpoint by step, the final state's included.
+    /// Every checkpoint by step; once recorded, the last is the final state's (every
+    /// later step has its hash).
     checkpoints: BTreeMap<u64, Checkpoint>,
-    /// The state where the executor finished. Every later step has its hash.
-    last: Checkpoint,
     /// The one executor, at some step of the run.
     live: Executor,
     /// Ways back, oldest first: each leads to a checkpoint (its `steps()`) from the next
@@ -103,14 +102,12 @@ impl Trace {
             return Err(TraceError::Call("a trace needs an interval of at least one step and two checkpoints".into()));
         }
         let live = Executor::new(call.start()?, fault);
-        let placeholder = Checkpoint { step: 0, hash: [0; 32], progress: Progress::Pending };
         let mut trace = Self {
             call,
             fault,
             interval: limits.interval,
             limits,
             checkpoints: BTreeMap::new(),
-            last: placeholder,
             live,
             back: Vec::new(),
             open: None,
@@ -129,7 +126,7 @@ impl Trace {
             trace.lay()?;
             trace.thin();
         }
-        trace.last = trace.lay()?;
+        trace.lay()?;
         Ok(trace)
     }
 
@@ -144,23 +141,24 @@ impl Trace {
         back: Vec<Rewind>,
         interval: u64,
     ) -> Self {
-        let last = *checkpoints.last().expect("a stored trace has its final checkpoint");
-        let open = Some((last.step, live.machine.begin_undo()));
+        let end = checkpoints.last().expect("a stored trace has its final checkpoint").step;
+        let open = Some((end, live.machine.begin_undo()));
         let checkpoints = checkpoints.into_iter().map(|c| (c.step, c)).collect();
-        Self { call, fault, limits, checkpoints, last, live, back, open, interval: interval.max(1) }
+        Self { call, fault, limits, checkpoints, live, back, open, interval: interval.max(1) }
     }
 
     /// The steps the executor reports at its end.
     pub fn steps(&self) -> u64 {
-        self.last.step
+        self.last().step
     }
 
     pub fn final_hash(&self) -> Hash {
-        self.last.hash
+        self.last().hash
     }
 
+    /// The final state's checkpoint.
     pub fn last(&self) -> &Checkpoint {
-        &self.last
+        self.checkpoints.values().next_back().expect("a trace has its final checkpoint")
     }
 
     /// Every checkpoint, in step order, the final state's last.
@@ -179,7 +177,7 @@ impl Trace {
 
     /// The bytes the ways back hold, beside the machine itself.
     pub fn memory_bytes(&self) -> usize {
-        self.back.iter().map(Rewind::bytes).sum::<usize>() + self.open.as_ref().map_or(0, |_| self.live_log_bytes())
+        self.back.iter().map(Rewind::bytes).sum::<usize>() + self.live_log_bytes()
     }
 
     fn live_log_bytes(&self) -> usize {
@@ -201,7 +199,7 @@ impl Trace {
 
     /// Makes the live state a checkpoint: hashes it (checking the hash a checkpoint there
     /// already has), seals the undo log into a way back and begins the next.
-    fn lay(&mut self) -> Result<Checkpoint, TraceError> {
+    pub(crate) fn lay(&mut self) -> Result<Checkpoint, TraceError> {
         let step = self.live.steps();
         let hash = state_hash(&mut self.live.machine);
         let checkpoint = Checkpoint { step, hash, progress: self.live.progress };
@@ -281,7 +279,7 @@ impl Trace {
 
     /// Brings the live executor to step `n` (its end if it finishes earlier).
     fn seek(&mut self, n: u64) -> Result<(), TraceError> {
-        let n = n.min(self.last.step);
+        let n = n.min(self.steps());
         if n < self.live.steps() {
             self.go_back(n)?;
         }
@@ -328,11 +326,6 @@ impl Trace {
         Ok(&mut self.live)
     }
 
-    /// Makes the live state a checkpoint (see [`crate::disk`]).
-    pub(crate) fn lay_here(&mut self) -> Result<(), TraceError> {
-        self.lay().map(drop)
-    }
-
     /// The executor, wherever it stands.
     pub fn into_executor(self) -> Executor {
         self.live
@@ -341,8 +334,8 @@ impl Trace {
     /// The state hash at step `n` (the final one from the end on). A step not yet a
     /// checkpoint becomes one.
     pub fn hash_at(&mut self, n: u64) -> Result<Hash, TraceError> {
-        if n >= self.last.step {
-            return Ok(self.last.hash);
+        if n >= self.steps() {
+            return Ok(self.final_hash());
         }
         if let Some(c) = self.checkpoints.get(&n) {
             return Ok(c.hash);

@@ -50,6 +50,14 @@ impl Machine {
         self.entry
     }
 
+    /// The bytes the machine holds but its memories, roughly: tables, storage, the value
+    /// stack, frames and output log.
+    pub fn bytes_beside_memories(&self) -> usize {
+        let tables: usize = self.store.tables.iter().map(|t| t.elems().len() * 16).sum();
+        let storage: usize = self.store.storage.entries().map(|(k, v)| k.len() + v.len() + 160).sum();
+        tables + storage + self.stack.len() * 8 + self.frames.len() * 12 + self.output.len() * 8 + 1024
+    }
+
     /// Values the program passed to `verigame.emit`.
     pub fn output(&self) -> &[i64] {
         &self.output

@@ -32,7 +32,7 @@ impl Machine {
     pub fn rewind(&mut self, rewind: Rewind) -> Result<(), Error> {
         let Rewind { rest, memories: logs } = rewind;
         let memories = &self.store.memories;
-        if logs.len() != memories.len() || logs.iter().zip(memories).any(|(log, m)| log.len() > m.data().len()) {
+        if logs.len() != memories.len() || logs.iter().zip(memories).any(|(log, m)| log.memory_len() > m.data().len()) {
             return Err(Error::Tamper("a way back that does not lead from this machine's memories".into()));
         }
         let mut memories = std::mem::take(&mut self.store.memories);
@@ -59,11 +59,7 @@ impl Rewind {
     /// The bytes it holds, roughly: the memories' logs, and the rest of the machine as it
     /// was (value stack, frames, tables, storage, output).
     pub fn bytes(&self) -> usize {
-        let m = &self.rest;
-        let tables: usize = m.store.tables.iter().map(|t| t.elems().len() * 16).sum();
-        let storage: usize = m.store.storage.entries().map(|(k, v)| k.len() + v.len() + 160).sum();
-        let logs: usize = self.memories.iter().map(MemoryLog::bytes).sum();
-        logs + tables + storage + m.stack.len() * 8 + m.frames.len() * 12 + m.output.len() * 8 + 1024
+        self.memories.iter().map(MemoryLog::bytes).sum::<usize>() + self.rest.bytes_beside_memories()
     }
 
     /// The way back as bytes:

@@ -277,12 +277,13 @@ impl MemoryLog {
     }
 
     /// The memory's length in bytes when the log began.
-    pub fn len(&self) -> usize {
+    pub fn memory_len(&self) -> usize {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
+    /// The bytes of `chunks` saved.
+    fn held(chunks: &[(u32, Option<Box<[u8]>>)]) -> usize {
+        chunks.iter().map(|(_, b)| b.as_ref().map_or(0, |b| b.len())).sum()
     }
 
     /// One log that goes from `newer`'s end back to `older`'s beginning, where `newer`
@@ -294,8 +295,7 @@ impl MemoryLog {
         // A chunk `newer` saved from `older.high` on was zero when `older` began.
         chunks
             .extend(newer.chunks.into_iter().filter(|(leaf, _)| (*leaf as usize) < older.high && !kept.contains(leaf)));
-        let held = chunks.iter().map(|(_, b)| b.as_ref().map_or(0, |b| b.len())).sum();
-        MemoryLog { chunks, held, ..older }
+        MemoryLog { held: Self::held(&chunks), chunks, ..older }
     }
 
     /// The log's parts, for an encoding: each chunk saved (its index and bytes, none for
@@ -329,8 +329,7 @@ impl MemoryLog {
                 return Err(format!("a memory log saves chunk {leaf} with other than {chunk_size} bytes"));
             }
         }
-        let held = chunks.iter().map(|(_, b)| b.as_ref().map_or(0, |b| b.len())).sum();
-        Ok(Self { chunks, len, high, max, held })
+        Ok(Self { held: Self::held(&chunks), chunks, len, high, max })
     }
 }
 

@@ -50,13 +50,12 @@ impl Default for Limits {
 /// log can pass the budget before it is dropped.
 const BUDGET_CHECK_STEPS: u64 = 1 << 20;
 
-/// The estimated bytes a machine holds: memories with their Merkle layers, tables,
-/// the value stack and the output log.
+/// The estimated bytes a machine holds: memories with their Merkle layers, and the rest
+/// ([`stepper::Machine::bytes_beside_memories`]).
 pub fn machine_bytes(m: &stepper::Machine) -> usize {
     let memory: usize =
         m.store().memories.iter().map(|mem| mem.data().len() + mem.data().len() / mem.chunk_size() * 64).sum();
-    let tables: usize = m.store().tables.iter().map(|t| t.elems().len() * 12).sum();
-    memory + tables + m.stack().len() * 8 + m.frames().len() * 12 + m.output().len() * 8 + 4096
+    memory + m.bytes_beside_memories()
 }
 
 /// A step whose state the trace knows by its hash.

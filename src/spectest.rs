@@ -217,6 +217,7 @@ impl Runner {
             Status::Returned => Ok(self.machine.results()),
             Status::Trapped(trap) => Err(trap.to_string()),
             Status::OutOfGas => Err("out of gas".into()),
+            Status::Exited(code) => Err(format!("exited with code {code}")),
             Status::Running => Err("still running after an unbounded run".into()),
         }
     }

@@ -295,11 +295,13 @@ impl Ledger {
             Status::Returned => (TxStatus::Returned, None),
             Status::Trapped(trap) => (TxStatus::Trapped, Some(trap.to_string())),
             Status::OutOfGas => (TxStatus::OutOfGas, Some("out of gas".to_string())),
+            Status::Exited(0) => (TxStatus::Returned, None),
+            Status::Exited(code) => (TxStatus::Trapped, Some(format!("exited with code {code}"))),
         };
         let results = if m.status() == Status::Returned { m.results() } else { Vec::new() };
         let gas = m.gas_used().saturating_sub(start_gas);
         let outcome = TxOutcome { status, results, steps: m.steps(), gas, error };
-        let returned = m.status() == Status::Returned;
+        let returned = matches!(m.status(), Status::Returned | Status::Exited(0));
         // A returned call taken back all the same: its state hash, before it goes.
         let post_hash = (returned && !keep).then(|| self.state_hash());
         let mut storage = std::mem::take(self.executor.machine.storage_mut());

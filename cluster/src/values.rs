@@ -65,6 +65,8 @@ pub fn status_name(status: Status) -> (&'static str, Option<String>) {
         Status::Returned => ("returned", None),
         Status::Trapped(trap) => ("trapped", Some(trap.to_string())),
         Status::OutOfGas => ("out_of_gas", Some("out of gas".to_string())),
+        Status::Exited(0) => ("exited", None),
+        Status::Exited(code) => ("exited", Some(format!("exit code {code}"))),
     }
 }
 

@@ -21,9 +21,12 @@ use merkle_memory::storage::{key_hash, value_hash, Shape, StorageProof, Terminal
 use stepper::storage::{MAX_VALUE_LEN, RESERVED_KEY_LEN};
 
 use crate::proof::{
-    Caller, Leaves, MemoryOpening, Proof, Segments, StorageOpening, TablesOpening, MAX_CHUNK_SIZE, MAX_GLOBALS,
-    MAX_STACK_SLOTS, MAX_STORAGE_SIBLINGS, MAX_TABLES, MAX_TABLE_ELEMENTS,
+    Caller, IoOpening, Leaves, MemoryOpening, Proof, Segments, StorageOpening, TablesOpening, MAX_CHUNK_SIZE,
+    MAX_GLOBALS, MAX_INPUT_CHUNKS, MAX_STACK_SLOTS, MAX_STORAGE_SIBLINGS, MAX_TABLES, MAX_TABLE_ELEMENTS,
 };
+use merkle_memory::hash::EMPTY;
+use merkle_memory::io::{IoCommitment, StreamOpening};
+use stepper::io::{IoRegs, BLOCK};
 
 /// Why bytes or JSON are not a proof.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,18 +58,19 @@ impl Known {
 }
 
 /// Bits of the parts byte: which optional openings follow.
-/// Bit 0 is reserved (it named the locals opening before the stack became one tree).
-const RESERVED: u8 = 1;
+/// Bit 0 named the locals opening before the stack became one tree; since version 6 it
+/// is the call's input and output.
+const IO: u8 = 1;
 const CALLER: u8 = 2;
 const GLOBALS: u8 = 4;
 const MEMORY: u8 = 8;
 const TABLES: u8 = 16;
 const SEGMENTS: u8 = 32;
 const STORAGE: u8 = 64;
-/// The environment is sealed: one hash stands for its six.
+/// The environment is sealed: one hash stands for its seven.
 const SEALED: u8 = 128;
 /// The parts that open the environment, which a sealed one cannot have.
-const ENVIRONMENT_PARTS: u8 = GLOBALS | MEMORY | TABLES | SEGMENTS | STORAGE;
+const ENVIRONMENT_PARTS: u8 = GLOBALS | MEMORY | TABLES | SEGMENTS | STORAGE | IO;
 
 /// The storage path's terminal and last sibling: their kinds as bytes.
 const TERMINAL_EMPTY: u8 = 0;
@@ -164,6 +168,37 @@ impl Writer {
             }
         }
     }
+    fn io(&mut self, o: &IoOpening) {
+        let r = &o.io.regs;
+        for v in [r.argc, r.args_size, r.envc, r.env_size] {
+            self.leb(v.into());
+        }
+        self.leb(r.stdin_len);
+        self.leb(r.clock);
+        self.0.extend(r.seed);
+        self.leb(r.stdin_pos);
+        self.leb(r.random_pos);
+        self.u8(r.closed);
+        self.leb(r.cursor);
+        self.leb(r.done);
+        for stream in [&o.io.stdout, &o.io.stderr] {
+            self.leb(stream.len);
+            self.hash(&stream.chain);
+            // Its length says how long the tail is.
+            self.0.extend(&stream.tail);
+        }
+        self.len(o.input_chunks.len());
+        for (i, bytes) in &o.input_chunks {
+            self.leb((*i).into());
+            self.bytes(bytes);
+        }
+        // The root is written only where no chunk proves it.
+        if o.input_chunks.is_empty() {
+            self.hash(&o.io.input_root);
+        } else {
+            self.hashes(&o.input_proof);
+        }
+    }
     /// `n`, then the flags as bits, eight to a byte, lowest bit first.
     fn flags(&mut self, flags: &[bool]) {
         self.len(flags.len());
@@ -185,6 +220,7 @@ pub fn to_bytes(p: &Proof) -> Vec<u8> {
         (p.segments.is_some(), SEGMENTS),
         (p.storage.is_some(), STORAGE),
         (p.state.environment.open().is_none(), SEALED),
+        (p.io.is_some(), IO),
     ];
     w.u8(parts.iter().filter(|(present, _)| *present).map(|(_, bit)| bit).sum());
     let s = &p.state;
@@ -235,6 +271,9 @@ pub fn to_bytes(p: &Proof) -> Vec<u8> {
     if let Some(s) = &p.storage {
         w.storage(s);
     }
+    if let Some(o) = &p.io {
+        w.io(o);
+    }
     // The state's hashes that no opening determines, in the state's order.
     let mut written = vec![(s.callers, p.caller.is_none())];
     match s.environment {
@@ -246,6 +285,7 @@ pub fn to_bytes(p: &Proof) -> Vec<u8> {
             (e.segments, p.segments.is_none()),
             (e.output, true),
             (e.storage, p.storage.is_none()),
+            (e.io, p.io.is_none()),
         ]),
     }
     written.iter().filter(|(_, write)| *write).for_each(|(h, _)| w.hash(h));
@@ -351,6 +391,49 @@ impl Reader<'_> {
         }
         Ok(self.take(n, what)?.to_vec())
     }
+    fn io(&mut self) -> Result<IoOpening, FormatError> {
+        let mut regs = IoRegs {
+            argc: self.u32("argc")?,
+            args_size: self.u32("the arguments' size")?,
+            envc: self.u32("envc")?,
+            env_size: self.u32("the environment's size")?,
+            stdin_len: self.u64("standard input's length")?,
+            clock: self.u64("the clock")?,
+            ..IoRegs::default()
+        };
+        regs.seed = self.take(32, "the seed")?.try_into().expect("32 bytes");
+        regs.stdin_pos = self.u64("standard input's position")?;
+        regs.random_pos = self.u64("the random position")?;
+        regs.closed = self.u8("the closed streams")?;
+        regs.cursor = self.u64("the I/O cursor")?;
+        regs.done = self.u64("the I/O progress")?;
+        let mut stream = |what: &str| -> Result<StreamOpening, FormatError> {
+            let len = self.u64(what)?;
+            let chain = self.hash(what)?;
+            let tail = self.take((len % BLOCK as u64) as usize, what)?.to_vec();
+            Ok(StreamOpening { len, chain, tail })
+        };
+        let (stdout, stderr) = (stream("standard output")?, stream("standard error")?);
+        let n = self.count(2, "input chunks")?;
+        if n > MAX_INPUT_CHUNKS {
+            return bad(format!("input chunks: {n} opened, one step reads at most {MAX_INPUT_CHUNKS}"));
+        }
+        let input_chunks = (0..n)
+            .map(|_| Ok((self.u32("an input chunk's index")?, self.bytes(MAX_CHUNK_SIZE, "an input chunk")?)))
+            .collect::<Result<Vec<_>, FormatError>>()?;
+        let (input_root, input_proof) = match input_chunks.is_empty() {
+            true => (self.hash("the input root")?, Vec::new()),
+            // The root is derived from the chunks.
+            false => (EMPTY, self.hashes("the input proof")?),
+        };
+        let mut opening =
+            IoOpening { io: IoCommitment { input_root, regs, stdout, stderr }, input_chunks, input_proof };
+        if !opening.input_chunks.is_empty() {
+            let chunk_size = opening.input_chunks[0].1.len();
+            opening.io.input_root = opening.input_root(chunk_size).map_err(FormatError)?;
+        }
+        Ok(opening)
+    }
     fn storage(&mut self) -> Result<StorageOpening, FormatError> {
         let key = self.bytes(RESERVED_KEY_LEN, "the storage key")?;
         let siblings = self.hashes("the storage path")?;
@@ -418,9 +501,6 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Proof, FormatError> {
 fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
     let version = r.u32("the version")?;
     let parts = r.u8("the parts")?;
-    if parts & RESERVED != 0 {
-        return bad(format!("the parts byte {parts:#04x} sets the reserved bit 0"));
-    }
     if parts & SEALED != 0 && parts & ENVIRONMENT_PARTS != 0 {
         return bad(format!("the parts byte {parts:#04x} seals the environment yet opens part of it"));
     }
@@ -479,6 +559,7 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
         None
     };
     let storage = has(STORAGE).then(|| r.storage()).transpose()?;
+    let io = has(IO).then(|| r.io()).transpose()?;
 
     // Each hash the openings determine, else the next written one.
     let mut next = |derived: Option<Result<Hash, String>>, what: &str| match derived {
@@ -500,6 +581,7 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
                 storage.as_ref().map(|s| s.path.root(&key_hash(&s.key)).map_err(|e| e.to_string())),
                 "the storage",
             )?,
+            io: next(io.as_ref().map(io_commitment), "the input and output")?,
         })
     };
     let frame = FrameCommitment { func, pc, base };
@@ -519,7 +601,7 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
         environment,
     };
     let (step, pre_hash, post_hash) = (known.step, known.pre_hash, known.post_hash);
-    Ok(Proof { version, step, pre_hash, post_hash, state, stack, caller, globals, memory, tables, segments, storage })
+    Ok(Proof { version, step, pre_hash, post_hash, state, stack, caller, globals, memory, tables, segments, storage, io })
 }
 
 /// The commitment to the opened memory, its chunk size read off its chunks.
@@ -530,6 +612,12 @@ fn memory_commitment(m: &MemoryOpening) -> Result<Hash, String> {
     }
     let root = m.chunks_root(chunk_size, m.chunks.iter().map(|(_, b)| b.as_slice()))?;
     Ok(memory::commitment_of(m.pages, Some(m.max), &root))
+}
+
+/// The commitment to the opened input and output (the reader derived its input root
+/// from its chunks, where it has any).
+fn io_commitment(o: &IoOpening) -> Result<Hash, String> {
+    Ok(o.io.hash())
 }
 
 /// The root of a store's tables, all of them opened.

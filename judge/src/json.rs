@@ -9,7 +9,9 @@ use serde_json::{json, Map, Value as Json};
 use crate::codec::{bad, FormatError};
 use merkle_memory::storage::{Shape, StorageProof, Terminal};
 
-use crate::proof::{Caller, Leaves, MemoryOpening, Proof, Segments, StorageOpening, TablesOpening};
+use crate::proof::{Caller, IoOpening, Leaves, MemoryOpening, Proof, Segments, StorageOpening, TablesOpening};
+use merkle_memory::io::{IoCommitment, StreamOpening};
+use stepper::io::IoRegs;
 
 fn slot(v: u64) -> Json {
     json!(format!("0x{v:016x}"))
@@ -44,6 +46,7 @@ pub fn state_to_json(s: &Commitment) -> Json {
             "segments": hex(&e.segments),
             "output": hex(&e.output),
             "storage": hex(&e.storage),
+            "io": hex(&e.io),
         }),
     };
     json!({
@@ -87,7 +90,7 @@ pub fn to_json(p: &Proof) -> Json {
                 "memories_proof": hashes_json(&m.memories_proof),
                 "pages": m.pages,
                 "max": m.max,
-                "chunks": m.chunks.iter().map(|(i, b)| json!({ "index": i, "bytes": bytes_to_hex(b) })).collect::<Vec<_>>(),
+                "chunks": chunks_json(&m.chunks),
                 "chunks_proof": hashes_json(&m.chunks_proof),
             }),
         );
@@ -103,7 +106,80 @@ pub fn to_json(p: &Proof) -> Json {
     if let Some(s) = &p.storage {
         o.insert("storage".into(), storage_to_json(s));
     }
+    if let Some(io) = &p.io {
+        o.insert("io".into(), io_to_json(io));
+    }
     out
+}
+
+fn chunks_json(chunks: &[(u32, Vec<u8>)]) -> Json {
+    json!(chunks.iter().map(|(i, b)| json!({ "index": i, "bytes": bytes_to_hex(b) })).collect::<Vec<_>>())
+}
+
+fn stream_json(s: &StreamOpening) -> Json {
+    json!({ "len": s.len, "chain": hex(&s.chain), "tail": bytes_to_hex(&s.tail) })
+}
+
+/// The call's input and output, as a proof's `io` holds them.
+fn io_to_json(o: &IoOpening) -> Json {
+    let r = &o.io.regs;
+    json!({
+        "input_root": hex(&o.io.input_root),
+        "argc": r.argc,
+        "args_size": r.args_size,
+        "envc": r.envc,
+        "env_size": r.env_size,
+        "stdin_len": r.stdin_len,
+        "clock": r.clock,
+        "seed": hex(&r.seed),
+        "stdin_pos": r.stdin_pos,
+        "random_pos": r.random_pos,
+        "closed": r.closed,
+        "cursor": r.cursor,
+        "done": r.done,
+        "stdout": stream_json(&o.io.stdout),
+        "stderr": stream_json(&o.io.stderr),
+        "input_chunks": chunks_json(&o.input_chunks),
+        "input_proof": hashes_json(&o.input_proof),
+    })
+}
+
+fn chunks_from_json(o: &Obj, field: &str) -> Result<Vec<(u32, Vec<u8>)>, FormatError> {
+    o.array(field)?
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let c = Obj::of(c, &format!("{}[{i}]", o.path(field)))?;
+            Ok((c.u32("index")?, c.byte_string("bytes")?))
+        })
+        .collect()
+}
+
+fn io_from_json(v: &Json) -> Result<IoOpening, FormatError> {
+    let o = Obj::of(v, "io")?;
+    let stream = |field: &str| -> Result<StreamOpening, FormatError> {
+        let s = o.obj(field)?;
+        Ok(StreamOpening { len: s.u64("len")?, chain: s.hash("chain")?, tail: s.byte_string("tail")? })
+    };
+    let regs = IoRegs {
+        argc: o.u32("argc")?,
+        args_size: o.u32("args_size")?,
+        envc: o.u32("envc")?,
+        env_size: o.u32("env_size")?,
+        stdin_len: o.u64("stdin_len")?,
+        clock: o.u64("clock")?,
+        seed: o.hash("seed")?,
+        stdin_pos: o.u64("stdin_pos")?,
+        random_pos: o.u64("random_pos")?,
+        closed: o.uint("closed", u8::MAX as u64)? as u8,
+        cursor: o.u64("cursor")?,
+        done: o.u64("done")?,
+    };
+    Ok(IoOpening {
+        io: IoCommitment { input_root: o.hash("input_root")?, regs, stdout: stream("stdout")?, stderr: stream("stderr")? },
+        input_chunks: chunks_from_json(&o, "input_chunks")?,
+        input_proof: o.hashes("input_proof")?,
+    })
 }
 
 /// A storage key's opening, as a proof's `storage` holds it.
@@ -207,6 +283,10 @@ impl<'a> Obj<'a> {
     fn hash(&self, key: &str) -> Result<Hash, FormatError> {
         hash_of(self.get(key)?, &self.path(key))
     }
+    fn byte_string(&self, key: &str) -> Result<Vec<u8>, FormatError> {
+        let bytes = self.get(key)?.as_str().and_then(hex_to_bytes);
+        bytes.ok_or_else(|| FormatError(format!("{} is not 0x and hex digits", self.path(key))))
+    }
     fn array(&self, key: &str) -> Result<&'a Vec<Json>, FormatError> {
         self.get(key)?.as_array().ok_or_else(|| FormatError(format!("{} is not an array", self.path(key))))
     }
@@ -295,6 +375,7 @@ pub fn state_from_json(v: &Json) -> Result<Commitment, FormatError> {
                 segments: e.hash("segments")?,
                 output: e.hash("output")?,
                 storage: e.hash("storage")?,
+                io: e.hash("io")?,
             }),
         },
     })
@@ -314,18 +395,7 @@ pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
     let memory = match p.opt("memory") {
         Some(m) => {
             let m = Obj::of(m, "memory")?;
-            let chunks = m
-                .array("chunks")?
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let c = Obj::of(c, &format!("memory.chunks[{i}]"))?;
-                    let bytes = c.get("bytes")?.as_str().and_then(hex_to_bytes);
-                    let bytes =
-                        bytes.ok_or_else(|| FormatError(format!("{} is not 0x and hex digits", c.path("bytes"))))?;
-                    Ok((c.u32("index")?, bytes))
-                })
-                .collect::<Result<_, FormatError>>()?;
+            let chunks = chunks_from_json(&m, "chunks")?;
             Some(MemoryOpening {
                 index: m.u32("index")?,
                 memories_proof: m.hashes("memories_proof")?,
@@ -373,5 +443,6 @@ pub fn from_json(v: &Json) -> Result<Proof, FormatError> {
         tables,
         segments,
         storage: p.opt("storage").map(storage_from_json).transpose()?,
+        io: p.opt("io").map(io_from_json).transpose()?,
     })
 }

@@ -2,6 +2,8 @@
 //! Reading anything the proof did not open is recorded (the proof is then refused) and
 //! reads as 0.
 
+use merkle_memory::io::StreamOpening;
+use stepper::io::{IoRegs, STDOUT};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -99,6 +101,17 @@ impl PartialStack {
     }
 }
 
+/// The call's input and output as a proof opens them: the registers and streams whole,
+/// the input's chunks that the step reads.
+#[derive(Clone, Debug)]
+pub struct PartialIo {
+    pub regs: IoRegs,
+    pub chunk_size: usize,
+    pub input: BTreeMap<usize, Vec<u8>>,
+    pub stdout: StreamOpening,
+    pub stderr: StreamOpening,
+}
+
 pub struct Partial<'a> {
     /// The static layout: tables' declared maxima and element segments' items.
     pub layout: &'a Store,
@@ -112,6 +125,7 @@ pub struct Partial<'a> {
     pub segments: Option<(Vec<bool>, Vec<bool>)>,
     pub emitted: Vec<i64>,
     pub storage: Option<PartialStorage>,
+    pub io: Option<PartialIo>,
     /// The first thing the step needed that the proof does not open.
     pub missing: RefCell<Option<String>>,
 }
@@ -174,6 +188,13 @@ impl Partial<'_> {
                 self.miss(|| format!("memory chunk {chunk}"));
             }
         }
+    }
+
+    fn io_opened(&self) -> Option<&PartialIo> {
+        if self.io.is_none() {
+            self.miss(|| "the call's input and output".into());
+        }
+        self.io.as_ref()
     }
 
     fn segments(&self) -> Option<&(Vec<bool>, Vec<bool>)> {
@@ -417,6 +438,39 @@ impl Backend for Partial<'_> {
             let s = self.storage.as_mut().expect("checked");
             s.value = value.map(<[u8]>::to_vec);
             s.written = true;
+        }
+    }
+
+    fn io(&self) -> IoRegs {
+        self.io_opened().map(|io| io.regs).unwrap_or_default()
+    }
+
+    fn set_io(&mut self, regs: IoRegs) {
+        if let Some(io) = self.io.as_mut() {
+            io.regs = regs;
+        }
+    }
+
+    fn input(&self, at: u64, buf: &mut [u8]) {
+        let Some(io) = self.io_opened() else { return };
+        for (k, byte) in buf.iter_mut().enumerate() {
+            let i = at + k as u64;
+            let chunk = (i / io.chunk_size as u64) as usize;
+            match io.input.get(&chunk) {
+                Some(bytes) => *byte = bytes[(i % io.chunk_size as u64) as usize],
+                None => return self.miss(|| format!("input chunk {chunk}")),
+            }
+        }
+    }
+
+    fn stream_len(&self, fd: u32) -> u64 {
+        self.io_opened().map_or(0, |io| if fd == STDOUT { io.stdout.len } else { io.stderr.len })
+    }
+
+    fn append(&mut self, fd: u32, bytes: &[u8]) {
+        if let Some(io) = self.io.as_mut() {
+            let stream = if fd == STDOUT { &mut io.stdout } else { &mut io.stderr };
+            stream.append(bytes);
         }
     }
 }

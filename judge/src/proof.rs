@@ -2,6 +2,7 @@
 //! exactly what the step reads or writes.
 
 use merkle_memory::hash::{leaf, slot_leaf, EMPTY};
+use merkle_memory::io::IoCommitment;
 use merkle_memory::state::{Commitment, FrameCommitment};
 use merkle_memory::storage::StorageProof;
 use merkle_memory::tree::proven_root;
@@ -9,7 +10,7 @@ use merkle_memory::Hash;
 use stepper::store::PAGE_SIZE;
 
 /// The proof format's version.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 /// The most results a function or block type may have (wasmparser's limit, which the
 /// stepper's validation applies).
@@ -28,6 +29,9 @@ pub const MAX_TABLE_ELEMENTS: usize = 2;
 const MAX_STEP_MEMORY_BYTES: [usize; 2] = [stepper::storage::MAX_KEY_LEN, stepper::storage::MAX_VALUE_LEN];
 /// The largest chunk size a configuration may set.
 pub const MAX_CHUNK_SIZE: usize = 65536;
+/// The most chunks of the laid-out input one step reads: a 4-byte table entry, which may
+/// lie across four chunks of one byte, or a piece within one chunk.
+pub const MAX_INPUT_CHUNKS: usize = 4;
 /// A storage path has at most one sibling per bit of a key hash.
 pub const MAX_STORAGE_SIBLINGS: usize = 256;
 
@@ -148,6 +152,38 @@ pub struct StorageOpening {
     pub path: StorageProof,
 }
 
+/// The call's input and output (a WASI call's step): every register and both streams
+/// one level below their hashes, and the chunks of the laid-out input the step reads
+/// with their multi-proof against the input root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IoOpening {
+    pub io: IoCommitment,
+    /// Chunk indices ascending, with their bytes.
+    pub input_chunks: Vec<(u32, Vec<u8>)>,
+    pub input_proof: Vec<Hash>,
+}
+
+impl IoOpening {
+    /// The input root the opened chunks prove, for chunks of `chunk_size` bytes.
+    pub fn input_root(&self, chunk_size: usize) -> Result<Hash, String> {
+        let count = self.io.regs.input_len().div_ceil(chunk_size as u64);
+        if self.input_chunks.is_empty() {
+            return Ok(self.io.input_root);
+        }
+        let count = usize::try_from(count).map_err(|_| "the input is too long")?;
+        let leaves = self
+            .input_chunks
+            .iter()
+            .map(|(_, bytes)| match bytes.len() == chunk_size {
+                true => Ok(leaf(bytes)),
+                false => Err("an input chunk has the wrong size".to_string()),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let indices: Vec<usize> = self.input_chunks.iter().map(|(i, _)| *i as usize).collect();
+        proven_root(&self.input_proof, &indices, &leaves, count).map_err(|e| format!("input chunks: {e}"))
+    }
+}
+
 /// The proof of the step that takes the state at `step` to the next one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proof {
@@ -168,4 +204,5 @@ pub struct Proof {
     pub tables: Option<TablesOpening>,
     pub segments: Option<Segments>,
     pub storage: Option<StorageOpening>,
+    pub io: Option<IoOpening>,
 }

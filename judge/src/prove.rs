@@ -12,7 +12,10 @@ use stepper::{Accesses, Machine};
 
 use merkle_memory::storage::{key_hash, StorageTreeExt};
 
-use crate::proof::{Caller, Leaves, MemoryOpening, Proof, Segments, StorageOpening, TablesOpening, VERSION};
+use crate::proof::{
+    Caller, IoOpening, Leaves, MemoryOpening, Proof, Segments, StorageOpening, TablesOpening, VERSION,
+};
+use merkle_memory::io::{input_chunk, input_leaves, IoCommitment};
 
 /// Leaves `indices` of the tree over `values`, with their multi-proof.
 fn open(values: &[u64], indices: &BTreeSet<usize>) -> Leaves {
@@ -60,6 +63,7 @@ pub fn prove_in_place(pre: &mut Machine) -> Proof {
         tables: None,
         segments: None,
         storage: None,
+        io: None,
     };
     if pre.status().is_halted() {
         return sealed(proof, false);
@@ -98,24 +102,41 @@ pub fn prove_in_place(pre: &mut Machine) -> Proof {
             datas: pre.store().data_dropped.to_vec(),
         });
     }
-    if let Some(key) = log.storage_key {
+    if let Some(key) = log.storage_key.clone() {
         // The commitment above brought the storage tree up to date.
         let storage = pre.storage_mut();
         let value = storage.get(&key).map(<[u8]>::to_vec);
         let path = storage.tree.prove(&key_hash(&key));
         proof.storage = Some(StorageOpening { key, value, path });
     }
+    if log.io {
+        proof.io = Some(open_io(pre, &log));
+    }
     sealed(proof, log.emitted)
 }
 
-/// The proof with its environment sealed (one hash for six) when the step neither opens
+fn open_io(pre: &mut Machine, log: &Accesses) -> IoOpening {
+    let chunk_size = pre.config().memory_chunk_size as usize;
+    let io = IoCommitment::of(pre.io_mut(), chunk_size);
+    let bytes = &pre.io().input().bytes;
+    let indices: Vec<usize> = log.input_chunks.iter().copied().collect();
+    let input_proof = match indices.is_empty() {
+        true => Vec::new(),
+        false => tree::proof(&tree::layers(&input_leaves(bytes, chunk_size)), &indices).proof_hashes().to_vec(),
+    };
+    let input_chunks = indices.iter().map(|&i| (i as u32, input_chunk(bytes, chunk_size, i))).collect();
+    IoOpening { io, input_chunks, input_proof }
+}
+
+/// The proof with its environment sealed (one hash for seven) when the step neither opens
 /// nor writes any of it.
 fn sealed(mut proof: Proof, emitted: bool) -> Proof {
     let opens = proof.globals.is_some()
         || proof.memory.is_some()
         || proof.tables.is_some()
         || proof.segments.is_some()
-        || proof.storage.is_some();
+        || proof.storage.is_some()
+        || proof.io.is_some();
     if !opens && !emitted {
         proof.state.environment = EnvironmentCommitment::Sealed(proof.state.environment.hash());
     }

@@ -18,11 +18,13 @@ use stepper::storage::{is_storable_key, MAX_VALUE_LEN};
 use stepper::store::{Func, Instance, PAGE_SIZE};
 use stepper::{Config, Frame, Machine, Module, Registers, Status, Trap, ValType};
 
-use crate::partial::{Partial, PartialMemory, PartialStack, PartialStorage, PartialTable};
+use crate::partial::{Partial, PartialIo, PartialMemory, PartialStack, PartialStorage, PartialTable};
 use crate::proof::{
-    max_chunks, Caller, Leaves, MemoryOpening, Proof, StorageOpening, TablesOpening, MAX_GLOBALS, MAX_STACK_SLOTS,
-    MAX_STORAGE_SIBLINGS, MAX_TABLES, MAX_TABLE_ELEMENTS, VERSION,
+    max_chunks, Caller, Leaves, MemoryOpening, Proof, StorageOpening, TablesOpening, MAX_GLOBALS, MAX_INPUT_CHUNKS,
+    MAX_STACK_SLOTS, MAX_STORAGE_SIBLINGS, MAX_TABLES, MAX_TABLE_ELEMENTS, VERSION,
 };
+use merkle_memory::io::IoCommitment;
+use stepper::io::MAX_INPUT_LEN;
 
 /// Why a proof was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,6 +157,9 @@ impl Judge {
         if let Some(s) = &proof.storage {
             at_most("storage path siblings", s.path.siblings.len(), MAX_STORAGE_SIBLINGS)?;
         }
+        if let Some(io) = &proof.io {
+            at_most("input chunks", io.input_chunks.len(), MAX_INPUT_CHUNKS)?;
+        }
         let store = &self.layout.store();
         if let Some(seg) = &proof.segments {
             if seg.elems.len() != store.elems.len() || seg.datas.len() != store.data_dropped.len() {
@@ -168,6 +173,7 @@ impl Judge {
     fn check_halted(&self, s: &Commitment) -> Result<(), Invalid> {
         let trap_ok = match s.status {
             1 | 3 => s.trap == 0 && s.trap_arg == 0,
+            4 => s.trap == 0,
             2 => Trap::from_code(s.trap, s.trap_arg as i32)
                 .is_some_and(|t| matches!(t, Trap::Aborted(_)) || s.trap_arg == 0),
             other => return invalid(format!("status {other} is not one a machine has")),
@@ -333,6 +339,7 @@ impl Judge {
             segments,
             emitted: Vec::new(),
             storage: self.open_storage(proof)?,
+            io: self.open_io(proof)?,
             missing: Default::default(),
         };
         let mut regs = Registers { pc: frame.pc, steps: s.steps, gas_used: s.gas_used, status: Status::Running };
@@ -381,6 +388,31 @@ impl Judge {
         let Some(s) = &proof.storage else { return Ok(None) };
         check_storage(s, &open_environment(proof)?.storage)?;
         Ok(Some(PartialStorage { key: s.key.clone(), value: s.value.clone(), written: false }))
+    }
+
+    fn open_io(&self, proof: &Proof) -> Result<Option<PartialIo>, Invalid> {
+        let Some(o) = &proof.io else { return Ok(None) };
+        let chunk_size = self.layout.config().memory_chunk_size as usize;
+        let (regs, stdout, stderr) = (o.io.regs, &o.io.stdout, &o.io.stderr);
+        if !stdout.is_well_formed() || !stderr.is_well_formed() {
+            return invalid("an output stream's tail is not its length's last partial block");
+        }
+        if regs.stdin_pos > regs.stdin_len || regs.closed > 7 || regs.input_len() > MAX_INPUT_LEN as u64 {
+            return invalid("the call's input registers are out of range");
+        }
+        if o.io.hash() != open_environment(proof)?.io {
+            return invalid("the opened input and output do not prove the environment's hash of them");
+        }
+        if o.input_root(chunk_size).map_err(Invalid)? != o.io.input_root {
+            return invalid("the opened input chunks do not prove the input root");
+        }
+        Ok(Some(PartialIo {
+            regs,
+            chunk_size,
+            input: o.input_chunks.iter().map(|(i, b)| (*i as usize, b.clone())).collect(),
+            stdout: stdout.clone(),
+            stderr: stderr.clone(),
+        }))
     }
 
     fn open_tables(&self, proof: &Proof) -> Result<BTreeMap<u32, PartialTable>, Invalid> {
@@ -489,7 +521,14 @@ impl Judge {
             }
             _ => env.storage,
         };
-        Ok(Environment { globals, memories, tables, segments, output, storage })
+        let io = match (&proof.io, &p.io) {
+            (Some(o), Some(pio)) => {
+                IoCommitment { input_root: o.io.input_root, regs: pio.regs, stdout: pio.stdout.clone(), stderr: pio.stderr.clone() }
+                    .hash()
+            }
+            _ => env.io,
+        };
+        Ok(Environment { globals, memories, tables, segments, output, storage, io })
     }
 
     fn memories_after(&self, m: &MemoryOpening, pm: &PartialMemory) -> Result<Hash, Invalid> {

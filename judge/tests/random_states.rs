@@ -63,7 +63,7 @@ kinds!(trap_kind(Trap), TRAP_KINDS:
     Trap::UninitializedElement => "trap null element", Trap::CallStackExhausted => "trap call stack exhausted",
     Trap::ValueStackExhausted => "trap value stack exhausted", Trap::Aborted(_) => "trap aborted";
     // Storage traps need a module importing the storage functions: tests/storage.rs.
-    never: Trap::StorageLimit, Trap::IndirectStorageCall);
+    never: Trap::StorageLimit, Trap::IndirectHostCall);
 
 /// Every variant of a fieldless enum; the match fails to compile when one is missing.
 macro_rules! every {

@@ -97,7 +97,7 @@ fn storage_traps_are_proven() {
         ("long_key", Trap::StorageLimit),
         ("long_value", Trap::StorageLimit),
         ("out_of_bounds", Trap::MemoryOutOfBounds),
-        ("indirect", Trap::IndirectStorageCall),
+        ("indirect", Trap::IndirectHostCall),
     ] {
         let (status, _) = call_judged(&mut m, instance, &judge, export, &[]);
         assert_eq!(status, Status::Trapped(trap), "{export}");

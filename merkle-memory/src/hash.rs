@@ -35,6 +35,12 @@ pub enum Tag {
     App = 0x20,
     /// One transaction's outcome in a block.
     Outcome = 0x21,
+    /// A call's input and output.
+    Io = 0x22,
+    /// An output stream.
+    Stream = 0x23,
+    /// One 64-byte block of an output stream's hash chain.
+    StreamBlock = 0x24,
 }
 
 /// Keccak-256 of `tag` followed by `parts`.

@@ -20,6 +20,7 @@
 //! ```
 
 pub mod hash;
+pub mod io;
 pub mod memory;
 pub mod state;
 pub mod storage;

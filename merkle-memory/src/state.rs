@@ -5,6 +5,7 @@ use stepper::store::{Func, Store, Table};
 use stepper::{Config, Machine, Status, Trap};
 
 use crate::hash::{slot_leaf, tagged, Hash, Tag, EMPTY};
+use crate::io::IoCommitment;
 use crate::{memory, tree};
 
 /// `func` of the frame record a machine without frames shows (its results are the operands).
@@ -43,18 +44,20 @@ pub struct Environment {
     pub output: Hash,
     /// Root of the contract storage tree ([`crate::storage`]).
     pub storage: Hash,
+    /// The call's input and output ([`crate::io`]).
+    pub io: Hash,
 }
 
 impl Environment {
     pub fn hash(&self) -> Hash {
         tagged(
             Tag::Environment,
-            &[&self.globals, &self.memories, &self.tables, &self.segments, &self.output, &self.storage],
+            &[&self.globals, &self.memories, &self.tables, &self.segments, &self.output, &self.storage, &self.io],
         )
     }
 }
 
-/// The environment as a state commits to it: its six hashes, or only their hash, which is
+/// The environment as a state commits to it: its seven hashes, or only their hash, which is
 /// all a proof of a step that touches none of them needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EnvironmentCommitment {
@@ -70,7 +73,7 @@ impl EnvironmentCommitment {
         }
     }
 
-    /// The six hashes, if they are open.
+    /// The seven hashes, if they are open.
     pub fn open(&self) -> Option<&Environment> {
         match self {
             Self::Open(e) => Some(e),
@@ -203,8 +206,8 @@ pub fn state_hash(machine: &mut Machine) -> Hash {
     Commitment::of(machine).hash()
 }
 
-/// The status as (0 running, 1 returned, 2 trapped, 3 out of gas; the trap's code; the
-/// abort code of a `verigame.abort` trap).
+/// The status as (0 running, 1 returned, 2 trapped, 3 out of gas, 4 exited; the trap's
+/// code; the abort code of a `verigame.abort` trap or the exit code).
 pub fn status_code(status: Status) -> (u8, u32, u32) {
     match status {
         Status::Running => (0, 0, 0),
@@ -212,6 +215,7 @@ pub fn status_code(status: Status) -> (u8, u32, u32) {
         Status::Trapped(t @ Trap::Aborted(code)) => (2, t.code(), code as u32),
         Status::Trapped(t) => (2, t.code(), 0),
         Status::OutOfGas => (3, 0, 0),
+        Status::Exited(code) => (4, 0, code),
     }
 }
 
@@ -283,6 +287,8 @@ fn environment(machine: &mut Machine) -> Environment {
     let memories: Vec<Hash> = machine.memories_mut().iter_mut().map(memory::commitment).collect();
     let tables: Vec<Hash> = machine.tables_mut().iter_mut().map(table_commitment).collect();
     let storage = crate::storage::storage_root(machine.storage_mut());
+    let chunk_size = machine.config().memory_chunk_size as usize;
+    let io = IoCommitment::of(machine.io_mut(), chunk_size).hash();
     let store = machine.store();
     let globals: Vec<Hash> = store.globals.iter().map(|g| slot_leaf(g.value)).collect();
     Environment {
@@ -292,6 +298,7 @@ fn environment(machine: &mut Machine) -> Environment {
         segments: segments_hash(store),
         output: output_chain_over(machine.output(), EMPTY),
         storage,
+        io,
     }
 }
 

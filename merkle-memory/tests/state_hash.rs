@@ -93,6 +93,67 @@ fn spec_storage<'a>(entries: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Hash
     subtree(&leaves, 0)
 }
 
+/// The call's input laid out: for the arguments, then the environment, a table of u32
+/// offsets of each string and the NUL-terminated strings; then standard input.
+fn spec_input_bytes(call: &stepper::CallInput) -> Vec<u8> {
+    let mut b = Vec::new();
+    for list in [&call.args, &call.env] {
+        let mut offset = 0u32;
+        for s in list.iter() {
+            b.extend(offset.to_le_bytes());
+            offset += s.len() as u32 + 1;
+        }
+        for s in list.iter() {
+            b.extend(s);
+            b.push(0);
+        }
+    }
+    b.extend(&call.stdin);
+    b
+}
+
+fn spec_stream(bytes: &[u8]) -> Hash {
+    let full = bytes.len() / 64 * 64;
+    let chain = bytes[..full].chunks(64).fold([0u8; 32], |chain, block| msg(0x24, &[&chain, block]));
+    msg(0x23, &[&(bytes.len() as u64).to_le_bytes(), &chain, &bytes[full..]])
+}
+
+fn spec_io(m: &Machine) -> Hash {
+    let io = m.io();
+    let (call, r) = (&io.input().call, io.regs());
+    let chunk = m.config().memory_chunk_size as usize;
+    let input = spec_input_bytes(call);
+    let leaves: Vec<Hash> = input
+        .chunks(chunk)
+        .map(|c| {
+            let mut c = c.to_vec();
+            c.resize(chunk, 0);
+            msg(0x00, &[&c])
+        })
+        .collect();
+    let sizes = |list: &[Vec<u8>]| list.iter().map(|s| s.len() as u32 + 1).sum::<u32>();
+    msg(
+        0x22,
+        &[
+            &spec_tree(&leaves),
+            &(call.args.len() as u32).to_le_bytes(),
+            &sizes(&call.args).to_le_bytes(),
+            &(call.env.len() as u32).to_le_bytes(),
+            &sizes(&call.env).to_le_bytes(),
+            &(call.stdin.len() as u64).to_le_bytes(),
+            &call.clock.to_le_bytes(),
+            &call.seed,
+            &r.stdin_pos.to_le_bytes(),
+            &r.random_pos.to_le_bytes(),
+            &[r.closed],
+            &r.cursor.to_le_bytes(),
+            &r.done.to_le_bytes(),
+            &spec_stream(&io.stdout().to_vec()),
+            &spec_stream(&io.stderr().to_vec()),
+        ],
+    )
+}
+
 fn spec_frame(func: u32, pc: u32, base: u32) -> Hash {
     msg(0x12, &[&func.to_le_bytes(), &pc.to_le_bytes(), &base.to_le_bytes()])
 }
@@ -104,6 +165,7 @@ fn spec_state(m: &Machine) -> Hash {
         Status::Returned => (1, 0, 0),
         Status::Trapped(t) => (2, t.code(), if let stepper::Trap::Aborted(c) = t { c as u32 } else { 0 }),
         Status::OutOfGas => (3, 0, 0),
+        Status::Exited(code) => (4, 0, code),
     };
     let mut frames: Vec<Hash> = Vec::new();
     for (i, f) in m.frames().iter().enumerate() {
@@ -130,7 +192,15 @@ fn spec_state(m: &Machine) -> Hash {
     let storage = spec_storage(m.store().storage.entries());
     let environment = msg(
         0x15,
-        &[&spec_tree(&globals), &spec_tree(&memories), &spec_tree(&tables), &msg(0x19, &[&seg]), &output, &storage],
+        &[
+            &spec_tree(&globals),
+            &spec_tree(&memories),
+            &spec_tree(&tables),
+            &msg(0x19, &[&seg]),
+            &output,
+            &storage,
+            &spec_io(m),
+        ],
     );
     let mut b = vec![0x10];
     b.extend(context);
@@ -190,6 +260,52 @@ const EVERYTHING: &str = r#"(module
   (func (export "fail") (param $code i32) (call $abort (local.get $code)))
   (func (export "spin") (loop $l (br $l))))"#;
 
+/// A WASI command that reads its arguments, environment and standard input, writes both
+/// output streams across chunk boundaries, draws random bytes, reads the clock and exits.
+const WASI: &str = r#"(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "environ_get" (func $environ_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (drop (call $args_sizes_get (i32.const 1000) (i32.const 1004)))
+    (drop (call $args_get (i32.const 0) (i32.const 256)))
+    (drop (call $environ_get (i32.const 1024) (i32.const 1280)))
+    (i32.store (i32.const 1500) (i32.const 2048))
+    (i32.store (i32.const 1504) (i32.const 300))
+    (drop (call $fd_read (i32.const 0) (i32.const 1500) (i32.const 1) (i32.const 1508)))
+    (i32.store (i32.const 1504) (i32.load (i32.const 1508)))
+    (drop (call $fd_write (i32.const 1) (i32.const 1500) (i32.const 1) (i32.const 1512)))
+    (i32.store (i32.const 1520) (i32.const 256))
+    (i32.store (i32.const 1524) (i32.load (i32.const 1004)))
+    (drop (call $fd_write (i32.const 2) (i32.const 1520) (i32.const 1) (i32.const 1512)))
+    (drop (call $random_get (i32.const 3000) (i32.const 100)))
+    (drop (call $clock_time_get (i32.const 0) (i64.const 1) (i32.const 3200)))
+    (call $proc_exit (i32.const 3))))"#;
+
+fn wasi_input() -> stepper::CallInput {
+    stepper::CallInput {
+        args: vec![b"prog".to_vec(), b"hello".to_vec(), b"world".to_vec()],
+        env: vec![b"A=1".to_vec(), [&b"LONG="[..], &[b'x'; 80]].concat()],
+        stdin: (0..150u8).map(|i| b'a' + i % 26).collect(),
+        seed: [7; 32],
+        clock: 1_700_000_000_000_000_000,
+    }
+}
+
+fn wasi_machine(config: Config) -> Machine {
+    let module = Module::new(WASI.as_bytes()).unwrap();
+    let (mut m, instance) = Machine::load(&module, config).unwrap();
+    let Some(Extern::Func(f)) = m.export(instance, "_start") else { panic!("no _start") };
+    m.start_call(f, &[], u64::MAX, wasi_input()).unwrap();
+    m
+}
+
 fn machine(config: Config, export: &str, args: &[Value]) -> Machine {
     let module = Module::new(EVERYTHING.as_bytes()).unwrap();
     let (mut m, instance) = Machine::load(&module, config).unwrap();
@@ -231,6 +347,7 @@ fn commitment_json(c: &Commitment) -> Json {
             "segments": hex(&env.segments),
             "output": hex(&env.output),
             "storage": hex(&env.storage),
+            "io": hex(&env.io),
             "hash": hex(&env.hash()),
         },
     })
@@ -256,6 +373,7 @@ fn state_from_fields(f: &Json) -> Hash {
             &hash(&e["segments"]),
             &hash(&e["output"]),
             &hash(&e["storage"]),
+            &hash(&e["io"]),
         ],
     );
     assert_eq!(env, hash(&e["hash"]));
@@ -343,7 +461,14 @@ fn vectors() -> Json {
     let mut m = machine(config, "spin", &[]);
     m.run(u64::MAX);
     record("spin with 50 gas, costs 1 5 1 2 2 1 3 4 6", &mut m);
-    json!({ "version": 1, "primitives": primitives(), "states": states })
+    let mut m = wasi_machine(Config { memory_chunk_size: 64, ..Config::default() });
+    for step in [0, 4, 12, 30, 45] {
+        m.run(step - m.steps());
+        record("WASI _start, chunks of 64 bytes", &mut m);
+    }
+    m.run(u64::MAX);
+    record("WASI _start, chunks of 64 bytes", &mut m);
+    json!({ "version": 2, "primitives": primitives(), "states": states })
 }
 
 #[test]
@@ -386,6 +511,30 @@ fn library_and_specification_agree_at_every_step() {
     assert_eq!(m.status(), Status::Returned);
     assert_eq!(state_hash(&mut m), spec_state(&m));
     assert!(m.output().len() == 3 && m.store().memories[0].pages() == 2, "the program touched what it should");
+}
+
+#[test]
+fn library_and_specification_agree_at_every_step_of_a_wasi_call() {
+    for chunk in [1, 64, 512] {
+        let mut m = wasi_machine(Config { memory_chunk_size: chunk, ..Config::default() });
+        loop {
+            assert_eq!(state_hash(&mut m), spec_state(&m), "chunk {chunk}, step {}", m.steps());
+            if m.step() != Status::Running {
+                break;
+            }
+        }
+        assert_eq!(m.status(), Status::Exited(3));
+        assert_eq!(state_hash(&mut m), spec_state(&m));
+        let input = wasi_input();
+        assert_eq!(m.io().stdout().to_vec(), input.stdin, "standard input echoed");
+        assert_eq!(m.io().stderr().to_vec(), b"prog\0hello\0world\0");
+        let memory = m.store().memories[0].data();
+        let pointers: Vec<u32> =
+            (0..3).map(|i| u32::from_le_bytes(memory[4 * i..4 * i + 4].try_into().unwrap())).collect();
+        assert_eq!(pointers, [256, 261, 267]);
+        assert_eq!(&memory[1280..1284], b"A=1\0");
+        assert_eq!(&memory[3000..3100], &stepper::wasi::random_bytes(&[7; 32], 0, 100)[..]);
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::io::Io;
 use crate::machine::{Frame, Machine, MachineParts, Status};
 use crate::snapshot::MAX_COUNTER;
 use crate::storage::Storage;
@@ -51,11 +52,21 @@ impl Machine {
     }
 
     /// The bytes the machine holds but its memories, roughly: tables, storage, the value
-    /// stack, frames and output log.
+    /// stack, frames, output log and what the call's output holds apart from its copies.
     pub fn bytes_beside_memories(&self) -> usize {
         let tables: usize = self.store.tables.iter().map(|t| t.elems().len() * 16).sum();
         let storage: usize = self.store.storage.entries().map(|(k, v)| k.len() + v.len() + 160).sum();
-        tables + storage + self.stack.len() * 8 + self.frames.len() * 12 + self.output.len() * 8 + 1024
+        tables + storage + self.stack.len() * 8 + self.frames.len() * 12 + self.output.len() * 8 + self.io.bytes() + 1024
+    }
+
+    /// The call's input and output (WASI).
+    pub fn io(&self) -> &Io {
+        &self.io
+    }
+
+    /// The same, for the commitment to bring its stream hashes up to date.
+    pub fn io_mut(&mut self) -> &mut Io {
+        &mut self.io
     }
 
     /// Values the program passed to `verigame.emit`.
@@ -88,8 +99,8 @@ impl Machine {
 
     /// The whole state as plain data.
     pub fn into_parts(self) -> MachineParts {
-        let Machine { config, store, stack, frames, pc, steps, gas_used, status, entry, output } = self;
-        MachineParts { config, store, stack, frames, pc, steps, gas_used, status, entry, output }
+        let Machine { config, store, stack, frames, pc, steps, gas_used, status, entry, output, io } = self;
+        MachineParts { config, store, stack, frames, pc, steps, gas_used, status, entry, output, io }
     }
 
     /// A machine in the state `parts` gives, if it is one the executor can run: exactly
@@ -115,8 +126,8 @@ impl Machine {
     /// be stepped or run unless [`Machine::from_parts`] would have accepted `parts`.
     /// Everything else (accessors, [`Machine::snapshot`], hashing) is sound on any parts.
     pub unsafe fn from_parts_unchecked(parts: MachineParts) -> Machine {
-        let MachineParts { config, store, stack, frames, pc, steps, gas_used, status, entry, output } = parts;
-        Machine { config, store, stack, frames, pc, steps, gas_used, status, entry, output }
+        let MachineParts { config, store, stack, frames, pc, steps, gas_used, status, entry, output, io } = parts;
+        Machine { config, store, stack, frames, pc, steps, gas_used, status, entry, output, io }
     }
 
     /// Value changes that keep the machine's shape, for lying executors and tests.

@@ -2,6 +2,7 @@
 //! ([`Direct`]), or, in the judge, the part of a state that a one-step proof opens. Both
 //! run the same executor, so an instruction's semantics are written once.
 
+use crate::io::{Io, IoRegs};
 use crate::machine::{Frame, Status};
 use crate::module::FuncType;
 use crate::storage::Storage;
@@ -76,6 +77,16 @@ pub trait Backend {
     fn storage_get(&self, key: &[u8]) -> Option<Vec<u8>>;
     /// Stores `value` under `key`, or removes the key.
     fn storage_set(&mut self, key: &[u8], value: Option<&[u8]>);
+
+    /// The call's input and output registers (WASI).
+    fn io(&self) -> IoRegs;
+    fn set_io(&mut self, regs: IoRegs);
+    /// Fills `buf` with the call's laid-out input from `at` (within it).
+    fn input(&self, at: u64, buf: &mut [u8]);
+    /// The length of output stream `fd` (standard output or error).
+    fn stream_len(&self, fd: u32) -> u64;
+    /// Appends to output stream `fd`.
+    fn append(&mut self, fd: u32, bytes: &[u8]);
 }
 
 /// What a step needs besides the state it changes: the configuration and the store's
@@ -110,6 +121,7 @@ pub(crate) struct Direct<'a> {
     pub(crate) data_dropped: &'a mut [bool],
     pub(crate) output: &'a mut Vec<i64>,
     pub(crate) storage: &'a mut Storage,
+    pub(crate) io: &'a mut Io,
 }
 
 #[inline(always)]
@@ -341,5 +353,26 @@ impl Backend for Direct<'_> {
 
     fn storage_set(&mut self, key: &[u8], value: Option<&[u8]>) {
         self.storage.set(key, value);
+    }
+
+    fn io(&self) -> IoRegs {
+        self.io.regs
+    }
+
+    fn set_io(&mut self, regs: IoRegs) {
+        self.io.regs = regs;
+    }
+
+    fn input(&self, at: u64, buf: &mut [u8]) {
+        let at = at as usize;
+        buf.copy_from_slice(&self.io.input.bytes[at..at + buf.len()]);
+    }
+
+    fn stream_len(&self, fd: u32) -> u64 {
+        self.io.stream(fd).len()
+    }
+
+    fn append(&mut self, fd: u32, bytes: &[u8]) {
+        self.io.stream_mut(fd).append(bytes);
     }
 }

@@ -13,6 +13,13 @@ pub enum Error {
     Unsupported(String),
     #[error("cannot link import {module}.{name}: {reason}")]
     Link { module: String, name: String, reason: String },
+    /// Imports the host does not have, all of them.
+    #[error(
+        "cannot link {} import{}: {} (the host has module `verigame`: abort, emit, storage_read, \
+         storage_write, storage_delete, caller; and every function of module `wasi_snapshot_preview1`)",
+        .0.len(), if .0.len() == 1 { "" } else { "s" }, .0.join(", ")
+    )]
+    UnknownImports(Vec<String>),
     #[error("instantiation trapped: {0}")]
     InstantiationTrap(Trap),
     #[error("{0}")]
@@ -56,9 +63,10 @@ pub enum Trap {
     Aborted(i32),
     /// A storage key or value longer than the limits of [`crate::storage`].
     StorageLimit,
-    /// A storage host function reached through `call_indirect`: storage functions are
-    /// called directly, so their gas price is known from the instruction.
-    IndirectStorageCall,
+    /// A storage or WASI host function reached through `call_indirect`: they are called
+    /// directly, so that their gas price is known from the instruction and a WASI call
+    /// that takes several steps can run its instruction again.
+    IndirectHostCall,
 }
 
 impl Trap {
@@ -78,7 +86,7 @@ impl Trap {
             Self::ValueStackExhausted => 11,
             Self::Aborted(_) => 12,
             Self::StorageLimit => 13,
-            Self::IndirectStorageCall => 14,
+            Self::IndirectHostCall => 14,
         }
     }
 
@@ -98,7 +106,7 @@ impl Trap {
             11 => Self::ValueStackExhausted,
             12 => Self::Aborted(arg),
             13 => Self::StorageLimit,
-            14 => Self::IndirectStorageCall,
+            14 => Self::IndirectHostCall,
             _ => return None,
         })
     }
@@ -125,7 +133,7 @@ impl fmt::Display for Trap {
                 crate::storage::MAX_KEY_LEN,
                 crate::storage::MAX_VALUE_LEN
             ),
-            Self::IndirectStorageCall => f.write_str("storage function called through call_indirect"),
+            Self::IndirectHostCall => f.write_str("storage or WASI function called through call_indirect"),
         }
     }
 }

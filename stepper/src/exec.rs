@@ -6,6 +6,7 @@
 //! and gas changes, so a trapped state is the pre-state with a new status.
 
 use crate::backend::{Backend, Context, Direct, Registers};
+use crate::host::Outcome;
 use crate::machine::{Frame, Status};
 use crate::numeric;
 use crate::op::{Branch, GasClass, Op};
@@ -79,9 +80,22 @@ fn is_storage(f: Func) -> bool {
     matches!(f, Func::Host { func, .. } if func.is_storage())
 }
 
+/// What a call instruction did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entered {
+    /// It pushed the callee's frame; the callee starts at this pc.
+    Frame(u32),
+    /// A host function ran to completion: its result replaces its arguments.
+    Host,
+    /// A host function took one of several steps: the instruction runs again.
+    Again,
+    /// The program ended the call with this exit code.
+    Exited(u32),
+}
+
 /// Calls `func` (whose record is `f`) with its arguments on top of the stack: pushes a
-/// frame and returns the callee's first pc, or runs a host function to completion and
-/// returns `None`. Leaves the state untouched when it traps.
+/// frame, or runs a host function for one step (`steps` is the step counter, WASI's
+/// clock). Leaves the state untouched when it traps or the program exits.
 #[inline]
 pub(crate) fn enter_frame<B: Backend>(
     cx: &Context,
@@ -89,7 +103,8 @@ pub(crate) fn enter_frame<B: Backend>(
     f: Func,
     func: u32,
     ret_pc: u32,
-) -> Result<Option<u32>, Trap> {
+    steps: u64,
+) -> Result<Entered, Trap> {
     match f {
         Func::Host { func: host, type_id } => {
             let n = cx.types[type_id as usize].params.len();
@@ -98,14 +113,19 @@ pub(crate) fn enter_frame<B: Backend>(
             for (i, arg) in args.iter_mut().enumerate().take(n) {
                 *arg = b.slot(first + i);
             }
-            let result = host.call(b, &args[..n])?;
-            b.truncate(first);
-            // Every host function with a result takes at least one argument: the room
-            // the arguments took holds it.
-            if let Some(value) = result {
-                b.push(value);
+            match host.call(b, &args[..n], cx.config.memory_chunk_size as u64, steps)? {
+                Outcome::Returned(result) => {
+                    b.truncate(first);
+                    // Validation reserved room for the result: the caller's operand height
+                    // after the call counts it.
+                    if let Some(value) = result {
+                        b.push(value);
+                    }
+                    Ok(Entered::Host)
+                }
+                Outcome::Again => Ok(Entered::Again),
+                Outcome::Exited(code) => Ok(Entered::Exited(code)),
             }
-            Ok(None)
         }
         Func::Wasm { instance, index, .. } => {
             if b.depth() >= cx.config.max_call_depth as usize {
@@ -122,7 +142,7 @@ pub(crate) fn enter_frame<B: Backend>(
             b.reserve(body.locals.len() + body.max_height as usize);
             b.push_zeros(body.locals.len());
             b.push_frame(Frame { func, base: base as u32, ret_pc });
-            Ok(Some(body.start))
+            Ok(Entered::Frame(body.start))
         }
     }
 }
@@ -218,11 +238,11 @@ impl Machine {
     /// The machine as the executor sees it: its static context, its registers (a copy)
     /// and its state as a backend, whose stack operations are unchecked.
     pub(crate) fn split(&mut self) -> (Context<'_>, Registers, Direct<'_>) {
-        let Machine { config, store, stack, frames, pc, steps, gas_used, status, output, .. } = self;
+        let Machine { config, store, stack, frames, pc, steps, gas_used, status, output, io, .. } = self;
         let Store { types, funcs, tables, memories, globals, instances, elems, data_dropped, storage, .. } = store;
         let cx = Context { config, types, funcs, instances };
         let regs = Registers { pc: *pc, steps: *steps, gas_used: *gas_used, status: *status };
-        (cx, regs, Direct { stack, frames, tables, memories, globals, elems, data_dropped, output, storage })
+        (cx, regs, Direct { stack, frames, tables, memories, globals, elems, data_dropped, output, storage, io })
     }
 
     /// Sets the counters and status, as after running the executor over [`Machine::split`].
@@ -377,9 +397,18 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
             Op::Call(index) => {
                 let func = inst.funcs[index as usize];
                 let f = funcs[func as usize];
-                if let Some(start) = tri!(enter_frame(cx, b, f, func, next as u32)) {
-                    enter_context!(b.last_frame().expect("just pushed"));
-                    next = start as usize;
+                let steps = regs.steps + (budget - left) - 1;
+                match tri!(enter_frame(cx, b, f, func, next as u32, steps)) {
+                    Entered::Frame(start) => {
+                        enter_context!(b.last_frame().expect("just pushed"));
+                        next = start as usize;
+                    }
+                    Entered::Host => {}
+                    Entered::Again => next = pc,
+                    Entered::Exited(code) => {
+                        regs.status = Status::Exited(code);
+                        break;
+                    }
                 }
             }
             Op::CallIndirect { type_index, table } => {
@@ -396,15 +425,17 @@ fn execute<const UNIFORM_GAS: bool, B: Backend>(cx: &Context, regs: &mut Registe
                     trap!(Trap::IndirectCallTypeMismatch);
                 }
                 if is_storage(f) {
-                    trap!(Trap::IndirectStorageCall);
+                    trap!(Trap::IndirectHostCall);
                 }
                 b.pop();
-                match enter_frame(cx, b, f, func, next as u32) {
-                    Ok(Some(start)) => {
+                // Host functions that take several steps or end the call are called
+                // directly (above): only a frame or a completed host call comes back.
+                match enter_frame(cx, b, f, func, next as u32, 0) {
+                    Ok(Entered::Frame(start)) => {
                         enter_context!(b.last_frame().expect("just pushed"));
                         next = start as usize;
                     }
-                    Ok(None) => {}
+                    Ok(_) => {}
                     Err(t) => {
                         // Keep the trapped state equal to the pre-state.
                         b.push(index as u64);

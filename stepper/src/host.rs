@@ -1,10 +1,12 @@
-//! Host functions: the spec tests' `spectest` module and the deterministic `verigame`
-//! interface for programs. Nothing here reads a clock, randomness or the environment.
+//! Host functions: the spec tests' `spectest` module, the deterministic `verigame`
+//! interface for programs and deterministic WASI ([`crate::wasi`]). Nothing here reads
+//! the host's clock, randomness or environment: only the machine's state.
 
 use crate::backend::Backend;
 use crate::module::FuncType;
 use crate::storage::{reserved_key, CALLER, MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::value::ValType::{self, F32, F64, I32, I64};
+use crate::wasi::{Progress, Wasi};
 use crate::Trap;
 
 /// A host function. Host functions are named values, not closures, so a machine's
@@ -29,6 +31,19 @@ pub enum HostFunc {
     /// under the reserved key [`crate::storage::CALLER`], a client's 32-byte public key
     /// on a node) to `ptr` and returns its length, or -1 when the call has none.
     Caller,
+    /// A function of `wasi_snapshot_preview1`.
+    Wasi(Wasi),
+}
+
+/// What a host function did in one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// It returned, with this result if it has one.
+    Returned(Option<u64>),
+    /// It goes on in the next step: the same call instruction runs again.
+    Again,
+    /// The call ends with this exit code (`proc_exit`).
+    Exited(u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,8 +57,8 @@ pub enum SpectestPrint {
     F64F64,
 }
 
-/// The most parameters a host function takes.
-pub const MAX_PARAMS: usize = 4;
+/// The most parameters a host function takes (WASI's `path_open`).
+pub const MAX_PARAMS: usize = 9;
 
 impl HostFunc {
     pub const SPECTEST: [(&'static str, HostFunc); 7] = [
@@ -66,6 +81,10 @@ impl HostFunc {
     ];
 
     pub fn ty(self) -> FuncType {
+        if let HostFunc::Wasi(f) = self {
+            let results = if f.has_result() { vec![I32] } else { Vec::new() };
+            return FuncType { params: f.params().to_vec(), results };
+        }
         let params: &[ValType] = match self {
             HostFunc::SpectestPrint(p) => match p {
                 SpectestPrint::Print => &[],
@@ -81,6 +100,7 @@ impl HostFunc {
             HostFunc::StorageRead | HostFunc::StorageWrite => &[I32, I32, I32, I32],
             HostFunc::StorageDelete => &[I32, I32],
             HostFunc::Caller => &[I32],
+            HostFunc::Wasi(_) => unreachable!("typed above"),
         };
         let results: &[ValType] = match self {
             HostFunc::StorageRead | HostFunc::StorageDelete | HostFunc::Caller => &[I32],
@@ -99,22 +119,58 @@ impl HostFunc {
             HostFunc::StorageWrite => 19,
             HostFunc::StorageDelete => 20,
             HostFunc::Caller => 21,
+            HostFunc::Wasi(f) => f.code(),
         }
     }
 
-    /// Whether the function reads or writes contract storage (`caller` reads a reserved
-    /// key): priced by the storage gas class, and callable only directly.
+    /// Whether the function reads or writes state beyond its operands and memory:
+    /// contract storage (`caller` reads a reserved key) or the call's input and output
+    /// (WASI). Such functions are priced by the storage gas class (each step, for a WASI
+    /// call that takes several) and callable only directly.
     pub fn is_storage(self) -> bool {
-        matches!(self, HostFunc::StorageRead | HostFunc::StorageWrite | HostFunc::StorageDelete | HostFunc::Caller)
+        matches!(
+            self,
+            HostFunc::StorageRead
+                | HostFunc::StorageWrite
+                | HostFunc::StorageDelete
+                | HostFunc::Caller
+                | HostFunc::Wasi(_)
+        )
     }
 
     pub fn from_code(code: u8) -> Option<Self> {
-        Self::SPECTEST.iter().chain(Self::VERIGAME.iter()).map(|&(_, f)| f).find(|f| f.code() == code)
+        Self::SPECTEST
+            .iter()
+            .chain(Self::VERIGAME.iter())
+            .map(|&(_, f)| f)
+            .chain(Wasi::ALL.iter().map(|&f| HostFunc::Wasi(f)))
+            .find(|f| f.code() == code)
     }
 
-    /// Runs the function on its arguments over `b` and returns its result, if it has
-    /// one. Leaves the state untouched when it traps.
-    pub(crate) fn call<B: Backend>(self, b: &mut B, args: &[u64]) -> Result<Option<u64>, Trap> {
+    /// The function a module imports as `module.name`, if the host has it.
+    pub fn resolve(module: &str, name: &str) -> Option<Self> {
+        match module {
+            "verigame" => Self::VERIGAME.iter().find(|(n, _)| *n == name).map(|&(_, f)| f),
+            crate::wasi::MODULE => Wasi::from_name(name).map(HostFunc::Wasi),
+            _ => None,
+        }
+    }
+
+    /// Runs one step of the function on its arguments over `b`. `chunk` is the memory
+    /// chunk size and `steps` the step counter (WASI's clock). Leaves the state untouched
+    /// when it traps.
+    pub(crate) fn call<B: Backend>(self, b: &mut B, args: &[u64], chunk: u64, steps: u64) -> Result<Outcome, Trap> {
+        if let HostFunc::Wasi(f) = self {
+            return Ok(match f.call(b, args, chunk, steps) {
+                Progress::Done(errno) => Outcome::Returned(Some(errno as u64)),
+                Progress::Again => Outcome::Again,
+                Progress::Exit(code) => Outcome::Exited(code),
+            });
+        }
+        self.call_verigame(b, args).map(Outcome::Returned)
+    }
+
+    fn call_verigame<B: Backend>(self, b: &mut B, args: &[u64]) -> Result<Option<u64>, Trap> {
         match self {
             HostFunc::SpectestPrint(_) => Ok(None),
             HostFunc::Abort => Err(Trap::Aborted(args[0] as i32)),
@@ -148,6 +204,7 @@ impl HostFunc {
                 b.write(0, at, &caller);
                 Ok(Some(caller.len() as u64))
             }
+            HostFunc::Wasi(_) => unreachable!("called above"),
         }
     }
 }

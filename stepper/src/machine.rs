@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::exec::enter_frame;
+use crate::exec::{enter_frame, Entered};
 use crate::host::HostFunc;
+use crate::io::{CallInput, Io};
 use crate::module::{ConstOp, ExportKind, ImportKind, Module, SegmentMode};
 use crate::numeric;
 use crate::store::{Extern, Func, Global, Instance, Memory, Store, Table, PAGE_SIZE};
@@ -21,6 +22,8 @@ pub enum Status {
     Trapped(Trap),
     /// The next step would have used more gas than the limit.
     OutOfGas,
+    /// The program ended the call with this exit code (WASI's `proc_exit`).
+    Exited(u32),
 }
 
 impl Status {
@@ -65,6 +68,8 @@ pub struct Machine {
     pub(crate) entry: Option<u32>,
     /// Values the program passed to `verigame.emit`.
     pub(crate) output: Vec<i64>,
+    /// The call's input and output (WASI).
+    pub(crate) io: Io,
 }
 
 /// A machine's whole state as plain data, to change freely and turn back into a machine
@@ -81,6 +86,7 @@ pub struct MachineParts {
     pub status: Status,
     pub entry: Option<u32>,
     pub output: Vec<i64>,
+    pub io: Io,
 }
 
 impl Clone for Machine {
@@ -100,6 +106,7 @@ impl Clone for Machine {
             status: self.status,
             entry: self.entry,
             output: self.output.clone(),
+            io: self.io.clone(),
         }
     }
 }
@@ -118,15 +125,16 @@ impl Machine {
             status: Status::Returned,
             entry: None,
             output: Vec::new(),
+            io: Io::default(),
         })
     }
 
-    /// A machine with `module` instantiated against the `verigame` host interface.
+    /// A machine with `module` instantiated against the host: the `verigame` interface
+    /// and deterministic WASI ([`Machine::add_host`]).
     pub fn load(module: &Arc<Module>, config: Config) -> Result<(Self, u32), Error> {
         let mut machine = Self::new(config)?;
-        let host = machine.add_verigame_host();
-        let instance =
-            machine.instantiate(module, &|m, n| if m == "verigame" { host.get(n).copied() } else { None })?;
+        let host = machine.add_host(module)?;
+        let instance = machine.instantiate(module, &|m, n| host.get(&(m, n)).copied())?;
         Ok((machine, instance))
     }
 
@@ -135,15 +143,36 @@ impl Machine {
     /// or start function run. What a judge needs to address the state a proof opens.
     pub fn layout(module: &Arc<Module>, config: Config) -> Result<Self, Error> {
         let mut machine = Self::new(config)?;
-        let host = machine.add_verigame_host();
-        let resolve = |m: &str, n: &str| if m == "verigame" { host.get(n).copied() } else { None };
-        let inst = machine.allocate_instance(module, &resolve, 0, false)?;
+        let host = machine.add_host(module)?;
+        let inst = machine.allocate_instance(module, &|m, n| host.get(&(m, n)).copied(), 0, false)?;
         machine.store.instances.push(inst);
         Ok(machine)
     }
 
-    fn add_verigame_host(&mut self) -> HashMap<&'static str, Extern> {
-        HostFunc::VERIGAME.iter().map(|&(name, f)| (name, Extern::Func(self.store.add_host_func(f)))).collect()
+    /// Adds the host functions a machine for `module` has: the `verigame` interface
+    /// (addresses 0 to 5), then each WASI function the module imports, in the order of
+    /// its first import, so that a module without WASI imports keeps its program hash.
+    /// Refuses a module that imports anything else, naming every such import.
+    fn add_host<'m>(&mut self, module: &'m Module) -> Result<HashMap<(&'m str, &'m str), Extern>, Error> {
+        let mut host = HashMap::new();
+        for &(name, f) in &HostFunc::VERIGAME {
+            host.insert(("verigame", name), Extern::Func(self.store.add_host_func(f)));
+        }
+        let mut unknown = Vec::new();
+        for import in &module.imports {
+            let key = (import.module.as_str(), import.name.as_str());
+            match HostFunc::resolve(key.0, key.1) {
+                Some(f @ HostFunc::Wasi(_)) if !host.contains_key(&key) => {
+                    host.insert(key, Extern::Func(self.store.add_host_func(f)));
+                }
+                Some(_) => {}
+                None => unknown.push(format!("{}.{}", import.module, import.name)),
+            }
+        }
+        match unknown.is_empty() {
+            true => Ok(host),
+            false => Err(Error::UnknownImports(unknown)),
+        }
     }
 
     /// Adds the spec test suite's `spectest` host module and returns its exports.
@@ -419,10 +448,21 @@ impl Machine {
     /// part of the state, is all a judge needs to see it. The call used `gas_used()`
     /// minus that start.
     pub fn invoke_with_budget(&mut self, func: u32, args: &[Value], budget: u64) -> Result<(), Error> {
+        self.start_call(func, args, budget, CallInput::default())
+    }
+
+    /// Starts a call of `func` with at most `budget` gas ([`Machine::invoke_with_budget`])
+    /// and `input` for WASI to read: the call's input and output start anew, with the
+    /// output of the call before it gone.
+    pub fn start_call(&mut self, func: u32, args: &[Value], budget: u64, input: CallInput) -> Result<(), Error> {
+        input.check()?;
         if self.status == Status::Running {
             return Err(Error::Call("a call is already running".into()));
         }
         let f = *self.store.funcs.get(func as usize).ok_or_else(|| Error::Call(format!("no function {func}")))?;
+        if let Func::Host { func: HostFunc::Wasi(w), .. } = f {
+            return Err(Error::Call(format!("WASI's {} is called by a program, not as a call's entry", w.name())));
+        }
         let ty = self.store.func_type(func);
         if args.len() != ty.params.len() || args.iter().zip(&ty.params).any(|(a, &t)| a.ty() != t) {
             let want: Vec<String> = ty.params.iter().map(|t| t.to_string()).collect();
@@ -435,6 +475,7 @@ impl Machine {
         self.gas_used = self.config.gas_limit.saturating_sub(budget);
         self.entry = Some(func);
         self.status = Status::Running;
+        self.io = Io::new(input);
         // The entry frame returns to no caller: its ret_pc is never used.
         if let Err(trap) = self.enter(f, func, 0) {
             self.status = Status::Trapped(trap);
@@ -442,12 +483,16 @@ impl Machine {
         Ok(())
     }
 
-    /// Pushes the entry frame, or runs a host entry function to completion.
+    /// Pushes the entry frame, or runs a host entry function: one step of it, which
+    /// a host function that takes several cannot complete, so such functions cannot be
+    /// the entry.
     fn enter(&mut self, f: Func, func: u32, ret_pc: u32) -> Result<(), Trap> {
         let (cx, _, mut direct) = self.split();
-        match enter_frame(&cx, &mut direct, f, func, ret_pc)? {
-            Some(pc) => self.pc = pc,
-            None => self.status = Status::Returned,
+        match enter_frame(&cx, &mut direct, f, func, ret_pc, 0)? {
+            Entered::Frame(pc) => self.pc = pc,
+            Entered::Host => self.status = Status::Returned,
+            Entered::Again => unreachable!("start_call refuses WASI functions as the entry"),
+            Entered::Exited(code) => self.status = Status::Exited(code),
         }
         Ok(())
     }

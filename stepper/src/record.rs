@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::backend::{Backend, Direct};
 use crate::exec::execute_once;
+use crate::io::IoRegs;
 use crate::machine::{Frame, Machine, Status};
 
 /// What one step touched: what a proof of the step must open.
@@ -33,6 +34,10 @@ pub struct Accesses {
     pub storage_key: Option<Vec<u8>>,
     /// Whether the step appended to the output log.
     pub emitted: bool,
+    /// Whether the step used the call's input and output (a WASI call).
+    pub io: bool,
+    /// The chunks of the laid-out input it read.
+    pub input_chunks: BTreeSet<usize>,
 }
 
 /// The machine's state as a backend that logs what the executor touches.
@@ -225,6 +230,32 @@ impl Backend for Recorder<'_> {
     fn storage_set(&mut self, key: &[u8], value: Option<&[u8]>) {
         self.note(|l| l.storage_key = Some(key.to_vec()));
         self.inner.storage_set(key, value)
+    }
+    fn io(&self) -> IoRegs {
+        self.note(|l| l.io = true);
+        self.inner.io()
+    }
+    fn set_io(&mut self, regs: IoRegs) {
+        self.note(|l| l.io = true);
+        self.inner.set_io(regs)
+    }
+    fn input(&self, at: u64, buf: &mut [u8]) {
+        let chunk = self.chunk_size;
+        self.note(|l| {
+            l.io = true;
+            if !buf.is_empty() {
+                l.input_chunks.extend(at as usize / chunk..=(at as usize + buf.len() - 1) / chunk);
+            }
+        });
+        self.inner.input(at, buf)
+    }
+    fn stream_len(&self, fd: u32) -> u64 {
+        self.note(|l| l.io = true);
+        self.inner.stream_len(fd)
+    }
+    fn append(&mut self, fd: u32, bytes: &[u8]) {
+        self.note(|l| l.io = true);
+        self.inner.append(fd, bytes)
     }
 }
 

@@ -5,7 +5,7 @@
 //! embedded: an instance names its module by `code_hash`, and [`Machine::restore`]
 //! takes the modules and matches them by that hash.
 //!
-//! # Encoding (version 2)
+//! # Encoding (version 3)
 //!
 //! Integers are LEB128: `u32`/`u64` unsigned, `i32`/`i64` signed, always in their
 //! shortest form (a restore rejects padded or overflowing encodings). Other primitives:
@@ -20,7 +20,7 @@
 //! A snapshot is, in order:
 //!
 //! ```text
-//! magic       4 bytes "VGSN", then u8 version = 2
+//! magic       4 bytes "VGSN", then u8 version = 3
 //! config      max_memory_pages u32, max_table_elements u32, max_value_stack u32,
 //!             max_call_depth u32, gas_limit u64, gas costs vec<u64> (exactly
 //!             GasClass::COUNT = 10 entries, by class number), memory_chunk_size u32
@@ -45,10 +45,14 @@
 //! status      u8 0 running | 1 returned | 3 out of gas
 //!             | u8 2 trapped, trap code u32 (Trap::code), and for code 12 (aborted)
 //!               the abort argument i32
+//!             | u8 4 exited, exit code u32
 //! entry       opt<u32>
 //! output      vec<i64>
 //! storage     vec<entry> in strictly increasing bytewise key order, entry = key bytes,
 //!             value bytes (bytes = u64 length, raw bytes; at most 64 and 256 bytes)
+//! io          the call's input: args vec<bytes>, env vec<bytes>, stdin bytes, seed 32
+//!             raw bytes, clock u64; its registers: stdin_pos u64, random_pos u64,
+//!             closed u8, cursor u64, done u64; its output: stdout bytes, stderr bytes
 //! ```
 //!
 //! and nothing after it. Memory `runs` cover the memory's `byte length / 64` blocks of 64
@@ -70,6 +74,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::host::HostFunc;
+use crate::io::{CallInput, Io, IoRegs};
 use crate::machine::{Frame, Status};
 use crate::module::{FuncType, Module};
 use crate::op::{Branch, GasClass, Op};
@@ -78,7 +83,7 @@ use crate::value::ValType;
 use crate::{Config, Error, GasTable, Machine, Trap};
 
 const MAGIC: [u8; 4] = *b"VGSN";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 /// Memory is encoded in runs of blocks of this many bytes.
 const BLOCK: usize = 64;
 /// The most pages a 32-bit memory can have.
@@ -91,6 +96,7 @@ const STATUS_RUNNING: u8 = 0;
 const STATUS_RETURNED: u8 = 1;
 const STATUS_TRAPPED: u8 = 2;
 const STATUS_OUT_OF_GAS: u8 = 3;
+const STATUS_EXITED: u8 = 4;
 
 fn bad(msg: impl Into<String>) -> Error {
     Error::Snapshot(msg.into())
@@ -208,6 +214,11 @@ impl Writer<'_> {
         self.count(vs.len());
         vs.iter().for_each(|&v| self.u64(v));
     }
+    /// A byte string with its length first.
+    fn sized(&mut self, b: &[u8]) {
+        self.count(b.len());
+        self.bytes(b);
+    }
     fn bytes(&mut self, b: &[u8]) {
         if self.sink.is_some() && b.len() >= SPILL {
             self.spill();
@@ -290,6 +301,12 @@ impl<'a> Reader<'a> {
 
     fn u8(&mut self, what: &str) -> Result<u8, Error> {
         Ok(self.take(1, what)?[0])
+    }
+
+    /// A byte string with its length first.
+    fn sized(&mut self, what: &str) -> Result<&'a [u8], Error> {
+        let n = self.count(what, 1)?;
+        self.take(n, what)
     }
 
     fn bool(&mut self, what: &str) -> Result<bool, Error> {
@@ -518,6 +535,10 @@ impl Machine {
                 }
             }
             Status::OutOfGas => w.u8(STATUS_OUT_OF_GAS),
+            Status::Exited(code) => {
+                w.u8(STATUS_EXITED);
+                w.u32(code);
+            }
         }
         w.opt_u32(self.entry);
         w.count(self.output.len());
@@ -528,6 +549,25 @@ impl Machine {
             w.bytes(key);
             w.count(value.len());
             w.bytes(value);
+        }
+        let io = &self.io;
+        let call = &io.input.call;
+        for list in [&call.args, &call.env] {
+            w.count(list.len());
+            list.iter().for_each(|s| w.sized(s));
+        }
+        w.sized(&call.stdin);
+        w.bytes(&call.seed);
+        w.u64(call.clock);
+        let regs = &io.regs;
+        w.u64(regs.stdin_pos);
+        w.u64(regs.random_pos);
+        w.u8(regs.closed);
+        w.u64(regs.cursor);
+        w.u64(regs.done);
+        for stream in [&io.stdout, &io.stderr] {
+            w.count(stream.len() as usize);
+            stream.pieces().for_each(|piece| w.bytes(piece));
         }
     }
 
@@ -600,6 +640,7 @@ impl Machine {
                 )
             }
             STATUS_OUT_OF_GAS => Status::OutOfGas,
+            STATUS_EXITED => Status::Exited(r.u32("the exit code")?),
             s => return Err(bad(format!("unknown status {s} at offset {at}"))),
         };
         let entry = r.opt_u32("the entry function")?;
@@ -607,6 +648,7 @@ impl Machine {
         let output = (0..n).map(|_| r.i64("an output value")).collect::<Result<Vec<_>, _>>()?;
         let mut store = store;
         read_storage(&mut r, &mut store.storage)?;
+        let io = read_io(&mut r)?;
         if r.remaining() != 0 {
             return Err(bad(format!(
                 "{} unexpected bytes after the end of the snapshot at offset {}",
@@ -614,7 +656,7 @@ impl Machine {
                 r.pos
             )));
         }
-        checked(Machine { config, store, stack, frames, pc, steps, gas_used, status, entry, output }).map_err(bad)
+        checked(Machine { config, store, stack, frames, pc, steps, gas_used, status, entry, output, io }).map_err(bad)
     }
 }
 
@@ -650,6 +692,35 @@ fn read_storage(r: &mut Reader<'_>, storage: &mut crate::storage::Storage) -> Re
         previous = Some(key);
     }
     Ok(())
+}
+
+fn read_io(r: &mut Reader<'_>) -> Result<Io, Error> {
+    let at = r.pos;
+    let mut lists = [Vec::new(), Vec::new()];
+    for (list, what) in lists.iter_mut().zip(["an argument", "an environment entry"]) {
+        let n = r.count("a string count", 1)?;
+        for _ in 0..n {
+            list.push(r.sized(what)?.to_vec());
+        }
+    }
+    let [args, env] = lists;
+    let stdin = r.sized("standard input")?.to_vec();
+    let seed = r.take(32, "the seed")?.try_into().expect("32 bytes");
+    let clock = r.u64("the clock")?;
+    let input = CallInput { args, env, stdin, seed, clock };
+    // The fixed registers are the input's own.
+    let regs = IoRegs {
+        stdin_pos: r.u64("the standard input position")?,
+        random_pos: r.u64("the random position")?,
+        closed: r.u8("the closed streams")?,
+        cursor: r.u64("the I/O cursor")?,
+        done: r.u64("the I/O progress")?,
+        ..Io::new(input.clone()).regs
+    };
+    let stdout = r.sized("standard output")?;
+    let stderr = r.sized("standard error")?;
+    Io::from_parts(input, regs, stdout, stderr)
+        .map_err(|e| bad(format!("the call's input and output at offset {at}: {e}")))
 }
 
 fn read_config(r: &mut Reader<'_>) -> Result<Config, Error> {

@@ -244,6 +244,7 @@ pub fn ended(status: Status) -> String {
         Status::Returned => "the call returned".into(),
         Status::Trapped(trap) => format!("the call trapped: {trap}"),
         Status::OutOfGas => "the call ran out of gas".into(),
+        Status::Exited(code) => format!("the program exited with code {code}"),
     }
 }
 

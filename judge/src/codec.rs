@@ -601,7 +601,21 @@ fn read_compact(r: &mut Reader, known: &Known) -> Result<Proof, FormatError> {
         environment,
     };
     let (step, pre_hash, post_hash) = (known.step, known.pre_hash, known.post_hash);
-    Ok(Proof { version, step, pre_hash, post_hash, state, stack, caller, globals, memory, tables, segments, storage, io })
+    Ok(Proof {
+        version,
+        step,
+        pre_hash,
+        post_hash,
+        state,
+        stack,
+        caller,
+        globals,
+        memory,
+        tables,
+        segments,
+        storage,
+        io,
+    })
 }
 
 /// The commitment to the opened memory, its chunk size read off its chunks.

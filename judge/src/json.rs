@@ -176,7 +176,12 @@ fn io_from_json(v: &Json) -> Result<IoOpening, FormatError> {
         done: o.u64("done")?,
     };
     Ok(IoOpening {
-        io: IoCommitment { input_root: o.hash("input_root")?, regs, stdout: stream("stdout")?, stderr: stream("stderr")? },
+        io: IoCommitment {
+            input_root: o.hash("input_root")?,
+            regs,
+            stdout: stream("stdout")?,
+            stderr: stream("stderr")?,
+        },
         input_chunks: chunks_from_json(&o, "input_chunks")?,
         input_proof: o.hashes("input_proof")?,
     })

@@ -3,9 +3,9 @@
 //! reads as 0.
 
 use merkle_memory::io::StreamOpening;
-use stepper::io::{IoRegs, STDOUT};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use stepper::io::{IoRegs, STDOUT};
 
 use stepper::store::{Store, PAGE_SIZE};
 use stepper::{Backend, Frame};

@@ -12,9 +12,7 @@ use stepper::{Accesses, Machine};
 
 use merkle_memory::storage::{key_hash, StorageTreeExt};
 
-use crate::proof::{
-    Caller, IoOpening, Leaves, MemoryOpening, Proof, Segments, StorageOpening, TablesOpening, VERSION,
-};
+use crate::proof::{Caller, IoOpening, Leaves, MemoryOpening, Proof, Segments, StorageOpening, TablesOpening, VERSION};
 use merkle_memory::io::{input_chunk, input_leaves, IoCommitment};
 
 /// Leaves `indices` of the tree over `values`, with their multi-proof.

@@ -522,10 +522,13 @@ impl Judge {
             _ => env.storage,
         };
         let io = match (&proof.io, &p.io) {
-            (Some(o), Some(pio)) => {
-                IoCommitment { input_root: o.io.input_root, regs: pio.regs, stdout: pio.stdout.clone(), stderr: pio.stderr.clone() }
-                    .hash()
+            (Some(o), Some(pio)) => IoCommitment {
+                input_root: o.io.input_root,
+                regs: pio.regs,
+                stdout: pio.stdout.clone(),
+                stderr: pio.stderr.clone(),
             }
+            .hash(),
             _ => env.io,
         };
         Ok(Environment { globals, memories, tables, segments, output, storage, io })

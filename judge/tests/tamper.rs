@@ -87,6 +87,7 @@ fn mutations(p: &Proof) -> Vec<(String, Proof)> {
     environment("segments", |e| &mut e.segments, &mut add);
     environment("output", |e| &mut e.output, &mut add);
     environment("storage root", |e| &mut e.storage, &mut add);
+    environment("input and output", |e| &mut e.io, &mut add);
     // Sealing an open environment, or opening a sealed one with made-up hashes.
     add("environment sealed or opened", &|q| {
         q.state.environment = match q.state.environment {
@@ -98,6 +99,7 @@ fn mutations(p: &Proof) -> Vec<(String, Proof)> {
                 segments: h,
                 output: h,
                 storage: h,
+                io: h,
             }),
         }
     });
@@ -320,7 +322,7 @@ fn truncated_or_garbled_encodings_are_errors_not_panics() {
         b.splice(at..at + len, with.iter().copied());
         judge::from_bytes_with(&b, &known).unwrap_err().0
     };
-    assert_eq!(bytes[0], 5, "the version");
+    assert_eq!(bytes[0], 6, "the version");
     assert!(garbled(0, 1, &[0x82, 0x00]).contains("shortest"));
     assert!(garbled(3, 1, &[0xff, 0xff, 0xff, 0xff, 0x1f]).contains("exceeds 32 bits"), "the trap code");
     // A sealed environment (bit 7) with a globals opening (bit 2).

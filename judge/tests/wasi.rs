@@ -88,7 +88,8 @@ fn every_wasi_step_of_real_programs_is_provable() {
             let config = Config { memory_chunk_size: chunk, ..Config::default() };
             let judge = Judge::new(module.clone(), config.clone()).unwrap();
             let argv = std::iter::once(name).chain(args.iter().copied()).map(|a| a.as_bytes().to_vec()).collect();
-            let call = CallInput { args: argv, env: vec![b"LANG=C".to_vec()], stdin: stdin.to_vec(), ..CallInput::default() };
+            let call =
+                CallInput { args: argv, env: vec![b"LANG=C".to_vec()], stdin: stdin.to_vec(), ..CallInput::default() };
             let mut m = start(&module, &config, call);
             let mut proven = 0;
             while !m.status().is_halted() {

@@ -56,7 +56,13 @@ impl Machine {
     pub fn bytes_beside_memories(&self) -> usize {
         let tables: usize = self.store.tables.iter().map(|t| t.elems().len() * 16).sum();
         let storage: usize = self.store.storage.entries().map(|(k, v)| k.len() + v.len() + 160).sum();
-        tables + storage + self.stack.len() * 8 + self.frames.len() * 12 + self.output.len() * 8 + self.io.bytes() + 1024
+        tables
+            + storage
+            + self.stack.len() * 8
+            + self.frames.len() * 12
+            + self.output.len() * 8
+            + self.io.bytes()
+            + 1024
     }
 
     /// The call's input and output (WASI).

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use merkle_memory::{hash::keccak, Hash};
+use merkle_memory::hash::{bytes_to_hex, hex_to_bytes, keccak};
+use merkle_memory::Hash;
 use serde_json::{json, Value as Json};
 use stepper::op::GasClass;
-use stepper::{Config, Extern, GasTable, Machine, Module, ValType, Value};
+use stepper::{CallInput, Config, Extern, GasTable, Machine, Module, ValType, Value};
 
 use crate::TraceError;
 
@@ -26,6 +27,8 @@ pub struct Call {
     /// The most gas the call may use, when below the configuration's limit (a node
     /// transaction's own limit: [`Machine::invoke_with_budget`]).
     pub budget: Option<u64>,
+    /// What WASI reads: the command line, environment, standard input, seed and clock.
+    pub input: CallInput,
 }
 
 impl Call {
@@ -39,7 +42,15 @@ impl Call {
             config,
             base: None,
             budget: None,
+            input: CallInput::default(),
         };
+        call.start()?;
+        Ok(call)
+    }
+
+    /// The same call with `input` for WASI to read.
+    pub fn with_input(self, input: CallInput) -> Result<Self, TraceError> {
+        let call = Self { input, ..self };
         call.start()?;
         Ok(call)
     }
@@ -69,7 +80,7 @@ impl Call {
         let Some(Extern::Func(func)) = machine.export(instance, &self.export) else {
             return Err(TraceError::Call(format!("no exported function `{}`", self.export)));
         };
-        machine.invoke_with_budget(func, &self.args, self.budget.unwrap_or(u64::MAX))?;
+        machine.start_call(func, &self.args, self.budget.unwrap_or(u64::MAX), self.input.clone())?;
         Ok(machine)
     }
 
@@ -82,6 +93,7 @@ impl Call {
             "config": config_to_json(&self.config),
             "base_state_hash": self.base.as_ref().map(|b| merkle_memory::hex(&merkle_memory::state_hash(&mut Machine::clone(b)))),
             "budget": self.budget.map(|b| b.to_string()),
+            "input": input_to_json(&self.input),
         })
     }
 
@@ -101,8 +113,41 @@ impl Call {
         if !v["base_state_hash"].is_null() {
             return Err(bad("it starts on a prior state, which JSON does not carry"));
         }
-        Self::new(module_bytes, export, args, config)
+        let input = match v.get("input") {
+            None | Some(Json::Null) => CallInput::default(),
+            Some(input) => input_from_json(input)?,
+        };
+        Self::new(module_bytes, export, args, config)?.with_input(input)
     }
+}
+
+/// A call's WASI input as JSON: strings and standard input as `0x` and hex digits (they
+/// need not be UTF-8), the seed likewise, the clock as a decimal string.
+pub fn input_to_json(input: &CallInput) -> Json {
+    let hex_list = |l: &[Vec<u8>]| l.iter().map(|s| bytes_to_hex(s)).collect::<Vec<_>>();
+    json!({
+        "args": hex_list(&input.args),
+        "env": hex_list(&input.env),
+        "stdin": bytes_to_hex(&input.stdin),
+        "seed": bytes_to_hex(&input.seed),
+        "clock": input.clock.to_string(),
+    })
+}
+
+pub fn input_from_json(v: &Json) -> Result<CallInput, TraceError> {
+    let bad = |what: &str| TraceError::Format(format!("call input: {what}"));
+    let bytes = |v: &Json, what: &str| {
+        v.as_str().and_then(hex_to_bytes).ok_or_else(|| bad(&format!("{what} is not 0x and hex digits")))
+    };
+    let list = |name: &str| -> Result<Vec<Vec<u8>>, TraceError> {
+        let items = v[name].as_array().ok_or_else(|| bad(&format!("no `{name}` list")))?;
+        items.iter().map(|s| bytes(s, name)).collect()
+    };
+    let seed = bytes(&v["seed"], "the seed")?.try_into().map_err(|_| bad("the seed is not 32 bytes"))?;
+    let clock = v["clock"].as_str().and_then(|s| s.parse().ok()).ok_or_else(|| bad("the clock is not a count"))?;
+    let input = CallInput { args: list("args")?, env: list("env")?, stdin: bytes(&v["stdin"], "stdin")?, seed, clock };
+    input.check()?;
+    Ok(input)
 }
 
 /// A value as `{"type", "slot"}`: its type and its slot bits in decimal, exactly.

@@ -144,7 +144,8 @@ impl Wasi {
     /// chunk size (a step moves at most to a chunk's end), `steps` the step counter (the
     /// clock).
     pub(crate) fn call<B: Backend>(self, b: &mut B, args: &[u64], chunk: u64, steps: u64) -> Progress {
-        let arg = |i: usize| args[i] as u32;
+        // Functions without parameters (sched_yield) read 0.
+        let arg = |i: usize| args.get(i).map_or(0, |&a| a as u32);
         let mut io = b.io();
         let fd = arg(0);
         let progress = match self {

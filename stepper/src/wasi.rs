@@ -373,7 +373,7 @@ fn transfer<B: Backend>(
             let mut bytes = vec![0u8; k as usize];
             b.input(src, &mut bytes);
             b.write(0, at as usize, &bytes);
-            io.stdin_pos += k;
+            io.stdin_pos += k; // k is at most the input left
         }
         Transfer::Write(fd) => {
             k = k.min(stream_left);
@@ -381,7 +381,8 @@ fn transfer<B: Backend>(
             b.append(fd, &bytes);
         }
     }
-    io.done += k;
+    // A state restored by hand may hold any progress: no sum may overflow.
+    io.done = io.done.saturating_add(k);
     let offset = offset + k;
     io.cursor = match offset == len {
         true => (index as u64 + 1) << 32,
@@ -404,7 +405,7 @@ fn random<B: Backend>(b: &mut B, io: &mut IoRegs, buf: u32, len: u32, chunk: u64
     let k = (len as u64 - p).min(chunk - at % chunk);
     let bytes = random_bytes(&io.seed, io.random_pos, k as usize);
     b.write(0, at as usize, &bytes);
-    io.random_pos += k;
+    io.random_pos = io.random_pos.wrapping_add(k);
     io.cursor = p + k;
     match io.cursor == len as u64 {
         true => Progress::Done(errno::SUCCESS),

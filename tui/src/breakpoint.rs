@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use stepper::op::Op;
+use stepper::store::Func;
 use stepper::{Machine, Module, Status};
 
 use crate::session::Session;
@@ -192,7 +193,7 @@ impl Run {
             return self.check_limits(session);
         }
         for _ in 0..budget {
-            let pending = if self.writes.is_empty() { None } else { PendingWrite::of(session.machine()) };
+            let pending = if self.writes.is_empty() { None } else { PendingWrite::of(session.machine(), &self.writes) };
             let depth = session.machine().frames().len();
             session.advance_one();
             let m = session.machine();
@@ -250,50 +251,69 @@ pub fn ended(status: Status) -> String {
 
 /// What the next step may write to memory 0: a store's exact bytes, or what remains of
 /// a bulk instruction (one sub-step writes a part of it, which the operands it leaves
-/// tell).
-#[derive(Clone, Copy, Debug)]
-struct PendingWrite {
-    pc: u32,
-    start: u64,
-    len: u64,
-    bulk: bool,
+/// tell), or, for a host call (storage reads, WASI), whose writes follow from its
+/// arguments and the call's input, the watched bytes as they were before it.
+#[derive(Clone, Debug)]
+enum PendingWrite {
+    Range { pc: u32, start: u64, len: u64, bulk: bool },
+    Host { watched: Vec<((u64, u64), Vec<u8>)> },
+}
+
+/// The bytes of memory 0 in `[start, end)`, as far as memory reaches.
+fn watched_bytes(m: &Machine, (start, end): (u64, u64)) -> Vec<u8> {
+    let data = m.store().memories.first().map_or(&[][..], |mem| mem.data());
+    let clip = |at: u64| (at.min(data.len() as u64)) as usize;
+    data[clip(start)..clip(end)].to_vec()
 }
 
 impl PendingWrite {
-    fn of(m: &Machine) -> Option<Self> {
+    fn of(m: &Machine, watches: &[(u64, u64)]) -> Option<Self> {
         if m.status() != Status::Running {
             return None;
         }
         let (_, instance) = m.current()?;
         let slot = |from_top: usize| m.stack()[m.stack().len() - from_top] as u32 as u64;
-        let (start, len, bulk) = match instance.module.code[m.pc() as usize] {
+        let pc = m.pc();
+        let (start, len, bulk) = match instance.module.code[pc as usize] {
             Op::Store { kind, offset } => (slot(2) + offset as u64, kind.width() as u64, false),
             Op::MemoryFill | Op::MemoryCopy | Op::MemoryInit(_) => (slot(3), slot(1), true),
+            Op::Call(index)
+                if matches!(m.store().funcs[instance.funcs[index as usize] as usize], Func::Host { .. }) =>
+            {
+                let watched = watches.iter().map(|&w| (w, watched_bytes(m, w))).collect();
+                return Some(PendingWrite::Host { watched });
+            }
             _ => return None,
         };
-        Some(PendingWrite { pc: m.pc(), start, len, bulk })
+        Some(PendingWrite::Range { pc, start, len, bulk })
     }
 
     /// The bytes the step actually wrote, given the machine after it and the call
     /// depth before it. A trapping step writes nothing.
+    /// A host call's write shows as a watched range whose bytes changed.
     fn written(self, after: &Machine, depth: usize) -> Option<(u64, u64)> {
-        if matches!(after.status(), Status::Trapped(_)) || self.len == 0 {
+        let (pc, start, len, bulk) = match self {
+            PendingWrite::Range { pc, start, len, bulk } => (pc, start, len, bulk),
+            PendingWrite::Host { watched } => {
+                return watched.into_iter().find(|(w, before)| watched_bytes(after, *w) != *before).map(|(w, _)| w)
+            }
+        };
+        if matches!(after.status(), Status::Trapped(_)) || len == 0 {
             return None;
         }
-        let end = self.start + self.len;
-        let unfinished =
-            self.bulk && after.status() == Status::Running && after.pc() == self.pc && after.frames().len() == depth;
+        let end = start + len;
+        let unfinished = bulk && after.status() == Status::Running && after.pc() == pc && after.frames().len() == depth;
         if !unfinished {
-            return Some((self.start, end));
+            return Some((start, end));
         }
         // Forward sub-steps advance the destination; backward ones (an overlapping
         // memory.copy upwards) shorten the length and write from the end.
         let top = after.stack().len();
         let (dest, left) = (after.stack()[top - 3] as u32 as u64, after.stack()[top - 1] as u32 as u64);
-        if dest > self.start {
-            Some((self.start, dest))
+        if dest > start {
+            Some((start, dest))
         } else {
-            (left < self.len).then_some((self.start + left, end))
+            (left < len).then_some((start + left, end))
         }
     }
 }

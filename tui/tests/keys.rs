@@ -177,6 +177,30 @@ fn a_write_breakpoint_stops_at_the_store_or_sub_step_that_writes_the_range() {
 }
 
 #[test]
+fn a_write_breakpoint_stops_at_the_wasi_call_that_writes_the_range() {
+    // fd_read fills 0x200.. from standard input, in steps of a chunk.
+    let wat = r#"(module
+      (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+      (memory 1)
+      (data (i32.const 16) "\00\02\00\00\00\04\00\00")
+      (func (export "_start") (drop (call $read (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 32)))))"#;
+    let module = stepper::Module::new(wat.as_bytes()).unwrap();
+    let (mut m, instance) = stepper::Machine::load(&module, stepper::Config::default()).unwrap();
+    let Some(stepper::Extern::Func(f)) = m.export(instance, "_start") else { panic!() };
+    let input = stepper::CallInput { stdin: vec![b'x'; 1000], ..stepper::CallInput::default() };
+    m.start_call(f, &[], u64::MAX, input).unwrap();
+    let mut app = App::stepper(m);
+    press(&mut app, KeyCode::Char('b'));
+    type_line(&mut app, "write 0x500+2");
+    press(&mut app, KeyCode::Char('c'));
+    finish(&mut app);
+    assert_eq!(app.message, "breakpoint: write 0x500..0x502 (the step wrote 0x500..0x502)");
+    let data = app.stepper.as_ref().unwrap().session.machine().store().memories[0].data();
+    // The second step read the rest of the 1000 bytes: 0x400..0x5e8.
+    assert_eq!((data[0x500], data[0x5e7], data[0x5e8]), (b'x', b'x', 0));
+}
+
+#[test]
 fn go_to_step_runs_forward_and_jumps_back() {
     let mut app = app(200);
     press(&mut app, KeyCode::Char('g'));

@@ -118,10 +118,12 @@ pub const MODULE: &str = "wasi_snapshot_preview1";
 /// in [`Wasi::ALL`]'s order.
 pub const FIRST_CODE: u8 = 32;
 
-/// `filetype::character_device`: what the standard streams are.
-const CHARACTER_DEVICE: u8 = 2;
+/// `filetype::unknown`: what the standard streams are, as pipes are (WASI has no pipe
+/// type). They are not terminals (C's `isatty` says no), so a program behaves as it does
+/// with its input and output redirected: no prompts, fully buffered output.
+const STREAM_FILETYPE: u8 = 0;
 /// Rights of the standard streams: reading (stdin) or writing (stdout, stderr), their
-/// file attributes, and polling. Neither seek nor tell: C's `isatty` says yes.
+/// file attributes, and polling. Neither seek nor tell.
 const RIGHT_FD_READ: u64 = 1 << 1;
 const RIGHT_FD_WRITE: u64 = 1 << 6;
 const RIGHT_FD_FILESTAT_GET: u64 = 1 << 21;
@@ -183,13 +185,13 @@ impl Wasi {
                 let rights = if fd == STDIN { RIGHT_FD_READ } else { RIGHT_FD_WRITE };
                 let rights = rights | RIGHT_FD_FILESTAT_GET | RIGHT_POLL_FD_READWRITE;
                 let mut stat = [0u8; 24];
-                stat[0] = CHARACTER_DEVICE;
+                stat[0] = STREAM_FILETYPE;
                 stat[8..16].copy_from_slice(&rights.to_le_bytes());
                 put(b, arg(1), &stat)
             }
             Wasi::FdFilestatGet if io.is_open(fd) => {
                 let mut stat = [0u8; 64];
-                stat[16] = CHARACTER_DEVICE;
+                stat[16] = STREAM_FILETYPE;
                 stat[24] = 1; // nlink
                 put(b, arg(1), &stat)
             }

@@ -143,7 +143,8 @@ fn calls_do_what_the_specification_says() {
     assert_eq!(&m.store().memories[0].data()[512..517], b"12345");
     assert_eq!(&m.store().memories[0].data()[519..523], b"6789");
     assert_eq!(m.io().regs().stdin_pos, 9);
-    assert_eq!(m.store().memories[0].data()[300], 2, "a character device");
+    assert_eq!(m.store().memories[0].data()[300], 0, "of unknown type, as pipes are: not a terminal");
+    assert_eq!(u64_at(&m, 308), 1 << 1 | 1 << 21 | 1 << 27, "read, filestat and poll rights");
     let realtime = u64_at(&m, 400);
     // Realtime is the input's clock plus the step counter; the monotonic clock read later
     // counts the steps in between.

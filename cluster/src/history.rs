@@ -71,7 +71,7 @@ impl Chain {
 }
 
 /// How a transaction ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TxStatus {
     Returned,
@@ -80,6 +80,7 @@ pub enum TxStatus {
     /// A faulty executor's early end.
     Stopped,
     /// Not a valid call: not JSON, no such export, wrong arguments.
+    #[default]
     Rejected,
 }
 
@@ -116,11 +117,6 @@ pub struct TxOutcome {
     pub emitted: Vec<i64>,
 }
 
-impl Default for TxStatus {
-    fn default() -> Self {
-        Self::Rejected
-    }
-}
 
 /// A transaction as committed: its bytes (a JSON call), its outcome and the state hash
 /// after it.

@@ -135,7 +135,11 @@ impl Exports {
             _ => bail!("give \"input\" or \"input_hex\", not both"),
         };
         if input.len() > crate::envelope::MAX_INPUT_LEN {
-            bail!("the input has {} bytes, more than the {} a call may carry", input.len(), crate::envelope::MAX_INPUT_LEN);
+            bail!(
+                "the input has {} bytes, more than the {} a call may carry",
+                input.len(),
+                crate::envelope::MAX_INPUT_LEN
+            );
         }
         Ok(Tx { export: export.to_string(), func, args, input })
     }

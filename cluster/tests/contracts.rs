@@ -98,7 +98,10 @@ fn the_c_token_runs_as_the_wat_one_and_its_echo_reads_input_and_writes_output() 
     assert_eq!(answer["outcome"]["emitted"], serde_json::json!([12]));
     assert_eq!(answer["call"]["input"], "world");
     let answer = query(&node, "/tx", &cluster::envelope::tx_hash(&txs[5]));
-    assert_eq!((answer["outcome"]["stderr"].as_str(), answer["outcome"]["exit_code"].as_u64()), (Some("echo: no input\n"), Some(7)));
+    assert_eq!(
+        (answer["outcome"]["stderr"].as_str(), answer["outcome"]["exit_code"].as_u64()),
+        (Some("echo: no input\n"), Some(7))
+    );
     // /call takes input as text or hex.
     let called = query(&node, "/call", br#"{"call":"echo","input":"abc"}"#);
     assert_eq!(called["stdout"], "HELLO, ABC");

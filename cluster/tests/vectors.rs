@@ -15,7 +15,8 @@ fn h(parts: &[&[u8]]) -> Hash {
 }
 
 fn record(tx: &str, status: TxStatus, results: Vec<Value>, post: u8) -> TxRecord {
-    let outcome = TxOutcome { status, results, steps: 1234, gas: 5678, error: Some("ignored".into()), ..TxOutcome::default() };
+    let outcome =
+        TxOutcome { status, results, steps: 1234, gas: 5678, error: Some("ignored".into()), ..TxOutcome::default() };
     TxRecord { tx: tx.as_bytes().to_vec(), outcome, post_hash: [post; 32] }
 }
 

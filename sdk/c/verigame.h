@@ -42,7 +42,7 @@ VG_IMPORT("verigame", "emit") void vg_emit(int64_t value);
 VG_IMPORT("verigame", "storage_read")
 int32_t vg_storage_read(const void *key, int32_t key_len, void *value, int32_t value_cap);
 
-/* Stores value under key (keys up to 64 bytes, values up to 64 KiB: docs/spec.md). */
+/* Stores value under key (keys up to 64 bytes, values up to 256 bytes: docs/spec.md, "Contract storage"). */
 VG_IMPORT("verigame", "storage_write")
 void vg_storage_write(const void *key, int32_t key_len, const void *value, int32_t value_len);
 

@@ -79,7 +79,8 @@ pub fn caller() -> Option<[u8; 32]> {
     }
 }
 
-/// Contract storage: keys up to 64 bytes, values up to 64 KiB (docs/spec.md).
+/// Contract storage: keys up to 64 bytes, values up to 256 (docs/spec.md, "Contract
+/// storage"); a longer one traps.
 pub mod storage {
     use super::sys;
     #[cfg(feature = "alloc")]

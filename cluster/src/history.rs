@@ -117,7 +117,6 @@ pub struct TxOutcome {
     pub emitted: Vec<i64>,
 }
 
-
 /// A transaction as committed: its bytes (a JSON call), its outcome and the state hash
 /// after it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

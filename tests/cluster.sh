@@ -422,13 +422,13 @@ cclient() { # cclient KEY [FLAGS...] EXPORT ARGS...: a call of the C token, as J
     "$verigame" client --rpc http://127.0.0.10:26657 --key "$work/keys/$key.json" --module "$ctoken" --json "$@"
 }
 result_of() { # result_of FIELD < JSON -> the field of the client's committed result data, as JSON
-    python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["tx_result"]["data"][sys.argv[1]]))' "$1"
+    python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["tx_result"]["data"][sys.argv[1]], sort_keys=True))' "$1"
 }
 answer=$(cclient admin mint "$(account u1)" 500) && [ "$(printf '%s' "$answer" | tx_result)" = "0 0" ] ||
     fail "the C token's mint: $answer"
 answer=$(cclient u1 transfer "$(account u2)" 120) && [ "$(printf '%s' "$answer" | tx_result)" = "0 0" ] ||
     fail "the C token's transfer: $answer"
-[ "$(printf '%s' "$answer" | result_of results)" = '[{"type": "i64", "slot": "380"}]' ] ||
+[ "$(printf '%s' "$answer" | result_of results)" = '[{"slot": "380", "type": "i64"}]' ] ||
     fail "the C token's transfer left u1 $(printf '%s' "$answer" | result_of results), not 380"
 "$verigame" ask --rpc http://127.0.0.10:26657 /call "{\"call\": \"balance\", \"args\": [$(account u2)]}" \
     >"$work/ask.out" 2>&1 && grep -q '"slot":"120"' "$work/ask.out" || fail "u2's C token balance: $(cat "$work/ask.out")"

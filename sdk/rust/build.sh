@@ -15,7 +15,8 @@ TARGET=wasm32-unknown-unknown
 tmp="$(mktemp -d /tmp/verigame-sdk.XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT
 
-common=(--edition 2021 --target "$TARGET" -C opt-level=s -C panic=abort -D warnings)
+# Paths in panic locations relative to the repository: the same bytes from any checkout.
+common=(--edition 2021 --target "$TARGET" -C opt-level=s -C panic=abort -D warnings --remap-path-prefix "$ROOT=.")
 # no_std, and no_std with alloc: they must compile.
 "$RUSTC" "${common[@]}" --crate-type rlib --crate-name verigame_sdk "$HERE/src/lib.rs" -o "$tmp/libnostd.rlib"
 "$RUSTC" "${common[@]}" --crate-type rlib --crate-name verigame_sdk --cfg 'feature="alloc"' \

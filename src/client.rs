@@ -81,6 +81,8 @@ pub struct Request {
     pub gas_limit: u64,
     pub export: String,
     pub args: Vec<Value>,
+    /// The call's input bytes: its standard input (docs/abi.md).
+    pub input: Vec<u8>,
     /// Return once the node has the transaction (`broadcast_tx_async`) instead of
     /// waiting for its block.
     pub asynchronous: bool,
@@ -127,6 +129,7 @@ pub fn send(rpc: &Rpc, key: &SigningKey, request: Request) -> Result<Report> {
         gas_limit: request.gas_limit,
         export: request.export,
         args: request.args,
+        input: request.input,
     };
     let envelope = Envelope::sign(body, &chain_id, key)?;
     let tx = envelope.encode()?;
@@ -174,6 +177,7 @@ impl Report {
             "gas_limit": b.gas_limit,
             "export": b.export,
             "args": b.args.iter().map(value_json).collect::<Vec<_>>(),
+            "input": bytes_json(&b.input),
         })
     }
 }
@@ -225,6 +229,9 @@ impl crate::printed::Printed for Report {
             self.chain_id,
             b.gas_limit
         );
+        if !b.input.is_empty() {
+            println!("input:       {}", bytes_text(&b.input));
+        }
         let check = |code: u32, log: &str| match code {
             0 => "accepted".to_string(),
             _ => format!("refused (code {code}): {log}"),
@@ -257,6 +264,22 @@ impl crate::printed::Printed for Report {
                             "results:     {}",
                             if results.is_empty() { "none".into() } else { results.join(", ") }
                         );
+                        if let Some(code) = o.exit_code {
+                            println!("exit code:   {code}");
+                        }
+                        if let Some(error) = &o.error {
+                            println!("error:       {error}");
+                        }
+                        if !o.stdout.is_empty() {
+                            println!("output:      {}", bytes_text(&o.stdout));
+                        }
+                        if !o.stderr.is_empty() {
+                            println!("stderr:      {}", bytes_text(&o.stderr));
+                        }
+                        if !o.emitted.is_empty() {
+                            let emitted: Vec<String> = o.emitted.iter().map(i64::to_string).collect();
+                            println!("emitted:     {}", emitted.join(", "));
+                        }
                         println!("steps:       {}", o.steps);
                         println!("gas:         {}", o.gas);
                         println!("post hash:   {}", merkle_memory::hex(&d.post_hash));
@@ -278,6 +301,23 @@ impl crate::printed::Printed for Report {
 /// A result's data: its JSON if it is JSON, else its text.
 fn data_json(data: &[u8]) -> Json {
     serde_json::from_slice(data).unwrap_or_else(|_| json!(String::from_utf8_lossy(data)))
+}
+
+/// Bytes as JSON: a string when they are UTF-8, else `{"hex": "0x…"}` (as the node's
+/// outcomes show them).
+fn bytes_json(bytes: &[u8]) -> Json {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => json!(text),
+        Err(_) => json!({"hex": bytes_to_hex(bytes)}),
+    }
+}
+
+/// Bytes for people: the text, quoted and escaped, when they are UTF-8, else hex.
+fn bytes_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => format!("{text:?}"),
+        Err(_) => format!("{} ({} bytes, not UTF-8)", bytes_to_hex(bytes), bytes.len()),
+    }
 }
 
 /// Hex without `0x`, as `verigame ask /tx` takes a hash.

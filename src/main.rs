@@ -419,6 +419,12 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// A file whose bytes are the call's input (its standard input, docs/abi.md).
+        #[arg(long, conflicts_with = "input_text")]
+        input: Option<PathBuf>,
+        /// The call's input as text (UTF-8).
+        #[arg(long)]
+        input_text: Option<String>,
         /// The exported function to call.
         export: String,
         /// Its arguments (after `--` for values like -inf).
@@ -547,6 +553,8 @@ fn main() -> ExitCode {
             prove,
             wait,
             json,
+            input,
+            input_text,
             export,
             args,
         } => {
@@ -554,7 +562,13 @@ fn main() -> ExitCode {
                 let params = module.map(|path| verigame::client::export_params(&path, &export)).transpose()?;
                 let args = verigame::client::parse_args(params.as_deref(), &args)?;
                 let prove = prove.then_some(wait);
-                Ok(verigame::client::Request { session, counter, gas_limit, export, args, asynchronous, prove })
+                let input = match (input, input_text) {
+                    (Some(path), _) => std::fs::read(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read the input {}: {e}", path.display()))?,
+                    (None, Some(text)) => text.into_bytes(),
+                    (None, None) => Vec::new(),
+                };
+                Ok(verigame::client::Request { session, counter, gas_limit, export, args, input, asynchronous, prove })
             })();
             match request {
                 Ok(request) => client(&rpc, &key, request, json),

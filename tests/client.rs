@@ -150,8 +150,16 @@ fn chain(target: &str) -> Result<Json, Json> {
     if target.starts_with("/broadcast_tx_commit") {
         let tx = tx_of(target);
         let envelope = Envelope::open(&tx, CHAIN).expect("a valid envelope");
-        let data = json!({"status": "returned", "results": [{"type": "i32", "slot": "42"}], "steps": 17,
+        let mut data = json!({"status": "returned", "results": [{"type": "i32", "slot": "42"}], "steps": 17,
                           "gas": 17, "error": null, "post_hash": format!("0x{}", "ab".repeat(32))});
+        if envelope.body.export == "echo" {
+            // What a contract on the bytes ABI answers: its input in capitals, a note on
+            // stderr, a value emitted.
+            let upper = String::from_utf8_lossy(&envelope.body.input).to_uppercase();
+            data["stdout"] = json!(upper);
+            data["stderr"] = json!("echoed\n");
+            data["emitted"] = json!([envelope.body.input.len()]);
+        }
         let code = if envelope.body.export == "fail" { 1 } else { 0 };
         return Ok(json!({
             "check_tx": {"code": 0, "data": null, "log": "", "gas_wanted": "0", "gas_used": "0"},
@@ -225,6 +233,38 @@ fn client_signs_sends_and_reports_a_call() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((report["mode"].clone(), report["check_tx"]["code"].clone()), (json!("async"), json!(0)));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_client_sends_input_bytes_and_shows_the_output() {
+    let dir = folder("input");
+    let (key, _) = keygen(&dir);
+    let (rpc, seen) = fake_rpc(chain);
+    let out = verigame(&["client", "--rpc", &rpc, "--key", &key, "--counter", "0", "--input-text", "world", "echo"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for line in ["input:       \"world\"", "output:      \"WORLD\"", "stderr:      \"echoed\\n\"", "emitted:     5"] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    let tx = tx_of(&seen.try_iter().find(|t| t.starts_with("/broadcast_tx_commit")).unwrap());
+    assert_eq!(Envelope::open(&tx, CHAIN).unwrap().body.input, b"world");
+
+    // Any bytes from a file; the JSON report shows them as hex when they are not UTF-8.
+    let file = dir.join("input.bin");
+    std::fs::write(&file, [0xFF, 0x00, b'a']).unwrap();
+    let (rpc, seen) = fake_rpc(chain);
+    let file = file.to_str().unwrap();
+    let out = verigame(&["client", "--rpc", &rpc, "--key", &key, "--counter", "1", "--input", file, "--json", "echo"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["call"]["input"], json!({"hex": "0xff0061"}), "{report}");
+    assert_eq!(report["tx_result"]["data"]["emitted"], json!([3]), "{report}");
+    let tx = tx_of(&seen.try_iter().find(|t| t.starts_with("/broadcast_tx_commit")).unwrap());
+    assert_eq!(Envelope::open(&tx, CHAIN).unwrap().body.input, [0xFF, 0x00, b'a']);
+    // Not both.
+    let out = verigame(&["client", "--rpc", &rpc, "--key", &key, "--input", file, "--input-text", "x", "echo"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -5,7 +5,8 @@
 # a new full node joins by state sync from the validators' snapshots and agrees with them;
 # a full node started with a fault computes a wrong app hash, and `verigame validate
 # --challenge` plays the game against it over TCP; then a one-validator chain whose validator
-# computes wrong is caught through its RPC alone; a long block does not hold up queries.
+# computes wrong is caught through its RPC alone; a long block does not hold up queries; the
+# C token (tests/contracts/token.c) runs on the bytes ABI.
 #
 # Usage: tests/cluster.sh [VERIGAME_BINARY]   (cometbft must be on PATH)
 set -euo pipefail
@@ -410,4 +411,43 @@ assert all(ms <= 1500 for _, _, ms in blocks), blocks
 used = [b for b in blocks if b[0]]
 print(f"40 looping calls ran in {len(used)} blocks of at most 10; the slowest block took {max(ms for _, _, ms in used)} ms")
 EOF
+# The C token (tests/contracts/token.c on sdk/c/verigame.h, the bytes ABI) on its own
+# one-validator chain: a mint, a transfer and the balances; echo's input bytes reach its
+# standard input and its output, emitted value and (failing) stderr reach the client and /tx.
+ctoken=tests/contracts/token.wasm
+start_single ctoken 127.0.0.10 --module "$ctoken" --admin "$admin"
+wait_height 10 2
+cclient() { # cclient KEY [FLAGS...] EXPORT ARGS...: a call of the C token, as JSON
+    local key=$1; shift
+    "$verigame" client --rpc http://127.0.0.10:26657 --key "$work/keys/$key.json" --module "$ctoken" --json "$@"
+}
+result_of() { # result_of FIELD < JSON -> the field of the client's committed result data, as JSON
+    python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["tx_result"]["data"][sys.argv[1]], sort_keys=True))' "$1"
+}
+answer=$(cclient admin mint "$(account u1)" 500) && [ "$(printf '%s' "$answer" | tx_result)" = "0 0" ] ||
+    fail "the C token's mint: $answer"
+answer=$(cclient u1 transfer "$(account u2)" 120) && [ "$(printf '%s' "$answer" | tx_result)" = "0 0" ] ||
+    fail "the C token's transfer: $answer"
+[ "$(printf '%s' "$answer" | result_of results)" = '[{"slot": "380", "type": "i64"}]' ] ||
+    fail "the C token's transfer left u1 $(printf '%s' "$answer" | result_of results), not 380"
+"$verigame" ask --rpc http://127.0.0.10:26657 /call "{\"call\": \"balance\", \"args\": [$(account u2)]}" \
+    >"$work/ask.out" 2>&1 && grep -q '"slot":"120"' "$work/ask.out" || fail "u2's C token balance: $(cat "$work/ask.out")"
+answer=$(cclient u2 --input-text "cluster" echo) && [ "$(printf '%s' "$answer" | tx_result)" = "0 0" ] ||
+    fail "the C token's echo: $answer"
+[ "$(printf '%s' "$answer" | result_of stdout)" = '"HELLO, CLUSTER"' ] &&
+    [ "$(printf '%s' "$answer" | result_of emitted)" = '[14]' ] || fail "echo's output: $answer"
+echo_hash=$(printf '%s' "$answer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["hash"][2:])')
+rpc 10 "abci_query?path=%22/tx%22&data=0x$echo_hash" | python3 -c '
+import base64, json, sys
+r = json.loads(base64.b64decode(json.load(sys.stdin)["result"]["response"]["value"]))
+assert r["outcome"]["stdout"] == "HELLO, CLUSTER" and r["outcome"]["emitted"] == [14], r
+assert r["call"]["input"] == "cluster", r' || fail "/tx of the echo: $(rpc 10 "abci_query?path=%22/tx%22&data=0x$echo_hash")"
+# Without input, echo writes to stderr and exits with 7: the call fails, the client shows why.
+set +e
+"$verigame" client --rpc http://127.0.0.10:26657 --key "$work/keys/u2.json" echo >"$work/echo.out" 2>&1
+status=$?
+set -e
+[ "$status" = 1 ] && grep -q '^exit code:   7$' "$work/echo.out" && grep -qF 'stderr:      "echo: no input\n"' "$work/echo.out" ||
+    fail "a failing echo (exit $status): $(cat "$work/echo.out")"
+echo "the C token minted, transferred and echoed bytes on CometBFT: output, emitted values and stderr in its outcomes"
 echo "cluster test passed"

@@ -5,7 +5,10 @@
 //!
 //! ```text
 //! outcome leaf  = keccak(0x21 || keccak(tx) || status u8 || steps u64 || gas u64
-//!                        || results count u32 || (type u8 || slot u64)* || post_hash)
+//!                        || results count u32 || (type u8 || slot u64)* || post_hash
+//!                        || exited u8 (0 or 1) || exit code u32 (0 if not exited)
+//!                        || keccak(stdout) || keccak(stderr)
+//!                        || emitted count u32 || emitted i64*)
 //! outcomes root = rs_merkle-shaped root over the block's leaves in order (zero hash if none)
 //! app hash      = keccak(0x20 || state_hash || outcomes root || transaction count u32)
 //! ```
@@ -38,6 +41,11 @@ pub fn outcome_leaf(record: &TxRecord) -> Hash {
         results.push(type_byte(v.ty()));
         results.extend_from_slice(&Value::to_slot(*v).to_le_bytes());
     }
+    let mut emitted = Vec::with_capacity(4 + 8 * o.emitted.len());
+    emitted.extend_from_slice(&(o.emitted.len() as u32).to_le_bytes());
+    for v in &o.emitted {
+        emitted.extend_from_slice(&v.to_le_bytes());
+    }
     tagged(
         Tag::Outcome,
         &[
@@ -47,6 +55,11 @@ pub fn outcome_leaf(record: &TxRecord) -> Hash {
             &o.gas.to_le_bytes(),
             &results,
             &record.post_hash,
+            &[o.exit_code.is_some() as u8],
+            &o.exit_code.unwrap_or(0).to_le_bytes(),
+            &keccak(&o.stdout),
+            &keccak(&o.stderr),
+            &emitted,
         ],
     )
 }

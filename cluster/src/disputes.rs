@@ -62,14 +62,17 @@ pub enum Answer {
     Error { reason: String },
 }
 
-/// The call of transaction `tx` (a signed envelope) on `before`, the state before it.
+/// The call of transaction `tx` (a signed envelope) on `before`, the state before it in
+/// its block (begun with the block's height: [`Ledger::begin_block`]), with the WASI
+/// input the node gave it ([`crate::ledger::call_input`]).
 pub fn call_of(setup: &NodeSetup, mut before: Ledger, tx: &[u8]) -> Result<Call> {
     let admitted = before.admit(tx).map_err(|r| anyhow::anyhow!("the transaction is refused, not run: {}", r.0))?;
     // Its counter used and its caller set, as the node does before the call.
     before.consume(&admitted.envelope);
-    let Tx { export, args, .. } = admitted.call;
+    let Tx { export, args, input, .. } = admitted.call;
+    let input = crate::ledger::call_input(&export, &input, tx, before.height());
     let call = Call::new(setup.module_bytes.to_vec(), &export, args, setup.config.clone())?;
-    Ok(call.on(before.executor.machine, Some(admitted.envelope.body.gas_limit))?)
+    Ok(call.on(before.executor.machine, Some(admitted.envelope.body.gas_limit))?.with_input(input)?)
 }
 
 /// The call of committed transaction `index` of block `height`, on the state the node in
@@ -87,7 +90,7 @@ pub fn committed_call(home: &Path, height: u64, index: usize, fault: Option<Faul
         bail!("block {height} has no transaction {index} (it has {})", block.txs.len());
     };
     let mut ledger = crate::node::state_after(&history, &blocks, height - 1, fault)?;
-    ledger.begin_block();
+    ledger.begin_block(height);
     for t in &block.txs[..index] {
         ledger.execute(&t.tx);
     }

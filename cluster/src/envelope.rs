@@ -2,9 +2,10 @@
 //! binary encoding and the message its signature covers (docs/spec.md, "Transactions").
 //!
 //! ```text
-//! envelope = "VGTX" || u8 version (1) || public_key (32) || u64 session || u64 counter
+//! envelope = "VGTX" || u8 version (2) || public_key (32) || u64 session || u64 counter
 //!            || u64 gas_limit || u8 n || export (n bytes of UTF-8, 1 <= n)
-//!            || u8 m (<= 32) || m arguments (u8 type || 4 or 8 bytes) || signature (64)
+//!            || u8 m (<= 32) || m arguments (u8 type || 4 or 8 bytes)
+//!            || u32 k (<= 65536) || input (k bytes) || signature (64)
 //! signed   = "verigame/tx/v1\0" || u8 c || chain_id (c bytes) || envelope without its signature
 //! ```
 //!
@@ -22,22 +23,27 @@ pub use ed25519_dalek::SigningKey;
 
 /// The first bytes of every envelope.
 pub const MAGIC: [u8; 4] = *b"VGTX";
-/// The encoding's version, the byte after the magic.
-pub const VERSION: u8 = 1;
+/// The encoding's version, the byte after the magic. Version 2 added the input bytes
+/// (version 1 envelopes, which had none, are refused).
+pub const VERSION: u8 = 2;
 /// What the signed message starts with (NUL-terminated, so no chain id can extend it).
 pub const DOMAIN: &[u8] = b"verigame/tx/v1\0";
+/// The most input bytes (the call's standard input) an envelope carries: 64 KiB.
+pub const MAX_INPUT_LEN: usize = 64 << 10;
 /// The largest envelope read: larger input is refused before anything else is looked at.
-/// The largest valid envelope (a 255-byte export, 32 eight-byte arguments) has 670 bytes.
-pub const MAX_SIZE: usize = 1024;
+/// The largest valid envelope (a 255-byte export, 32 eight-byte arguments, 64 KiB of
+/// input) has 674 + 65536 bytes.
+pub const MAX_SIZE: usize = 1024 + MAX_INPUT_LEN;
 /// The most arguments an envelope carries.
 pub const MAX_ARGS: usize = 32;
 /// The longest export name, in bytes.
 pub const MAX_EXPORT_LEN: usize = 255;
 /// The longest chain id, in bytes.
 pub const MAX_CHAIN_ID_LEN: usize = 255;
-/// Bytes of an envelope without its export name and arguments: magic, version, key,
-/// session, counter, gas limit, the two length bytes and the signature.
-pub const FIXED_SIZE: usize = 4 + 1 + 32 + 8 + 8 + 8 + 1 + 1 + 64;
+/// Bytes of an envelope without its export name, arguments and input: magic, version,
+/// key, session, counter, gas limit, the two length bytes, the input's length and the
+/// signature.
+pub const FIXED_SIZE: usize = 4 + 1 + 32 + 8 + 8 + 8 + 1 + 1 + 4 + 64;
 
 /// The wasm value type bytes an argument is tagged with.
 pub const TAG_I32: u8 = 0x7F;
@@ -70,6 +76,8 @@ pub enum EnvelopeError {
     BadArgType { index: usize, tag: u8 },
     #[error("argument {0} is a reference: a transaction carries numbers only")]
     ReferenceArg(usize),
+    #[error("the input has {0} bytes, more than the {MAX_INPUT_LEN} a transaction may carry")]
+    InputTooLong(usize),
     #[error("the chain id has {0} bytes; it must have 1 to {MAX_CHAIN_ID_LEN}")]
     BadChainId(usize),
     #[error("the public key is not an ed25519 public key")]
@@ -101,6 +109,10 @@ pub struct Body {
     /// Its arguments: numbers (i32, i64, f32, f64) only.
     #[serde(serialize_with = "crate::serde_hex::values::serialize")]
     pub args: Vec<Value>,
+    /// The call's input bytes: its standard input (docs/abi.md), at most
+    /// [`MAX_INPUT_LEN`].
+    #[serde(serialize_with = "crate::serde_hex::text_or_hex::serialize")]
+    pub input: Vec<u8>,
 }
 
 /// One session of a client's key on a chain: signs calls with the session's counters in
@@ -127,6 +139,17 @@ impl Session {
     /// The envelope of a call of `export` with `args` and `gas_limit`, with the next
     /// counter, which it uses up.
     pub fn sign(&mut self, export: &str, args: Vec<Value>, gas_limit: u64) -> Result<Envelope, EnvelopeError> {
+        self.sign_with_input(export, args, Vec::new(), gas_limit)
+    }
+
+    /// [`Session::sign`] of a call given `input` as its standard input.
+    pub fn sign_with_input(
+        &mut self,
+        export: &str,
+        args: Vec<Value>,
+        input: Vec<u8>,
+        gas_limit: u64,
+    ) -> Result<Envelope, EnvelopeError> {
         let body = Body {
             public_key: self.public_key(),
             session: self.session,
@@ -134,6 +157,7 @@ impl Session {
             gas_limit,
             export: export.to_string(),
             args,
+            input,
         };
         let next = self.next.checked_add(1).ok_or(EnvelopeError::CountersUsedUp)?;
         let envelope = Envelope::sign(body, &self.chain_id, &self.key)?;
@@ -151,7 +175,8 @@ pub struct Envelope {
 
 impl Body {
     /// The encoding of the body: the envelope's bytes before the signature. Refuses an
-    /// empty or too long export name, too many arguments and reference arguments.
+    /// empty or too long export name, too many arguments, reference arguments and an input
+    /// longer than [`MAX_INPUT_LEN`].
     pub fn encode(&self) -> Result<Vec<u8>, EnvelopeError> {
         let export = self.export.as_bytes();
         if export.is_empty() {
@@ -163,7 +188,10 @@ impl Body {
         if self.args.len() > MAX_ARGS {
             return Err(EnvelopeError::TooManyArgs(self.args.len()));
         }
-        let mut out = Vec::with_capacity(FIXED_SIZE + export.len() + 9 * self.args.len());
+        if self.input.len() > MAX_INPUT_LEN {
+            return Err(EnvelopeError::InputTooLong(self.input.len()));
+        }
+        let mut out = Vec::with_capacity(FIXED_SIZE + export.len() + 9 * self.args.len() + self.input.len());
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
         out.extend_from_slice(&self.public_key);
@@ -182,6 +210,8 @@ impl Body {
                 Value::FuncRef(_) | Value::ExternRef(_) => return Err(EnvelopeError::ReferenceArg(i + 1)),
             }
         }
+        out.extend_from_slice(&(self.input.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.input);
         Ok(out)
     }
 
@@ -247,8 +277,8 @@ impl Envelope {
     }
 
     /// Reads an envelope, strictly: at most [`MAX_SIZE`] bytes (checked first), the magic,
-    /// version 1, an export name of 1 to 255 bytes of UTF-8, at most 32 arguments of a
-    /// known type, the signature, and nothing after it. The signature is not checked:
+    /// version 2, an export name of 1 to 255 bytes of UTF-8, at most 32 arguments of a
+    /// known type, at most 64 KiB of input, the signature, and nothing after it. The signature is not checked:
     /// [`Envelope::verify`] does.
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
         if bytes.len() > MAX_SIZE {
@@ -287,11 +317,16 @@ impl Envelope {
                 tag => return Err(EnvelopeError::BadArgType { index, tag }),
             });
         }
+        let input_len = u32::from_le_bytes(r.array("input's length")?) as usize;
+        if input_len > MAX_INPUT_LEN {
+            return Err(EnvelopeError::InputTooLong(input_len));
+        }
+        let input = r.take(input_len, "input")?.to_vec();
         let signature = r.array("signature")?;
         if !r.bytes.is_empty() {
             return Err(EnvelopeError::TrailingBytes(r.bytes.len()));
         }
-        Ok(Self { body: Body { public_key, session, counter, gas_limit, export, args }, signature })
+        Ok(Self { body: Body { public_key, session, counter, gas_limit, export, args, input }, signature })
     }
 
     /// Checks the signature: the body's public key signed this body for chain `chain_id`.
@@ -379,6 +414,7 @@ mod tests {
                 Value::F32(1.5f32.to_bits()),
                 Value::F64(0x7ff8_0000_0000_0001),
             ],
+            input: b"hello".to_vec(),
         }
     }
 
@@ -409,11 +445,36 @@ mod tests {
         let mut large = body();
         large.export = "é".repeat(127) + "x";
         large.args = vec![Value::F64(u64::MAX); MAX_ARGS];
+        large.input = (0..MAX_INPUT_LEN).map(|i| (i * 7) as u8).collect();
         let large = Envelope::sign(large, CHAIN, &key()).unwrap();
         let bytes = large.encode().unwrap();
-        assert_eq!(bytes.len(), FIXED_SIZE + MAX_EXPORT_LEN + 9 * MAX_ARGS);
+        assert_eq!(bytes.len(), FIXED_SIZE + MAX_EXPORT_LEN + 9 * MAX_ARGS + MAX_INPUT_LEN);
         assert!(bytes.len() <= MAX_SIZE);
         assert_eq!(Envelope::open(&bytes, CHAIN).unwrap(), large);
+        // Without input, and with input that is not UTF-8.
+        for input in [Vec::new(), vec![0, 0xFF, 0xC3]] {
+            let envelope = Envelope::sign(Body { input, ..body() }, CHAIN, &key()).unwrap();
+            assert_eq!(Envelope::open(&envelope.encode().unwrap(), CHAIN).unwrap(), envelope);
+        }
+    }
+
+    #[test]
+    fn oversized_inputs_are_refused() {
+        let mut big = body();
+        big.input = vec![b'x'; MAX_INPUT_LEN + 1];
+        let err = Envelope::sign(big, CHAIN, &key()).unwrap_err();
+        assert_eq!(err, EnvelopeError::InputTooLong(MAX_INPUT_LEN + 1));
+        assert_eq!(err.to_string(), "the input has 65537 bytes, more than the 65536 a transaction may carry");
+        // An encoding whose length field says more than the limit, within MAX_SIZE.
+        let mut bytes = signed().encode().unwrap();
+        let at = bytes.len() - 64 - 5 - 4;
+        bytes[at..at + 4].copy_from_slice(&(MAX_INPUT_LEN as u32 + 1).to_le_bytes());
+        assert_eq!(Envelope::decode(&bytes), Err(EnvelopeError::InputTooLong(MAX_INPUT_LEN + 1)));
+        bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(Envelope::decode(&bytes), Err(EnvelopeError::InputTooLong(u32::MAX as usize)));
+        // One that says more than it holds.
+        bytes[at..at + 4].copy_from_slice(&100u32.to_le_bytes());
+        assert_eq!(Envelope::decode(&bytes), Err(EnvelopeError::Truncated("input")));
     }
 
     /// The golden vector: the encoding written field by field from docs/spec.md, and the
@@ -424,7 +485,7 @@ mod tests {
         let public_key = "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
         let body = [
             "56475458",            // "VGTX"
-            "01",                  // version
+            "02",                  // version
             public_key,            // public key
             "0700000000000000",    // session 7
             "0300000000000000",    // counter 3
@@ -436,6 +497,8 @@ mod tests {
             "7e 0000000000010000", // i64 2^40
             "7d 0000c03f",         // f32 1.5
             "7c 010000000000f87f", // f64 NaN 0x7ff8..01
+            "05000000",            // 5 input bytes
+            "68656c6c6f",          // "hello"
         ]
         .concat();
         let body = unhex(&body);
@@ -450,8 +513,8 @@ mod tests {
         let envelope = signed();
         assert_eq!(hex(&envelope.body.encode().unwrap()), hex(&body));
         assert_eq!(hex(&envelope.body.signed_message(CHAIN).unwrap()), message);
-        let signature = "0ed1843c149132561fd398e2e34a09a2e4c0c20d1665167d36c9f1a870a5561b\
-                         8d51c1ca36a806ccbbf04a8e7a811ad13678c155f8760809eeaf0864d3846a0e";
+        let signature = "284dee0f1b0202e744c6fddbd930281e130729bf9154df4c0d92741fbd824ffe\
+                         51906dc9013638239e5bf81121961a83019b96b1742302e05da9bfc3b6baaa02";
         assert_eq!(hex(&envelope.signature), signature);
         assert_eq!(hex(&envelope.encode().unwrap()), hex(&body) + signature);
     }
@@ -492,7 +555,7 @@ mod tests {
         bytes[..4].copy_from_slice(&MAGIC);
         assert_eq!(Envelope::decode(&bytes), Err(EnvelopeError::TooLarge(MAX_SIZE + 1)));
         let err = Envelope::decode(&vec![0; 1 << 20]).unwrap_err().to_string();
-        assert!(err.contains("1048576 bytes") && err.contains("1024"), "{err}");
+        assert!(err.contains("1048576 bytes") && err.contains("66560"), "{err}");
     }
 
     #[test]
@@ -504,7 +567,7 @@ mod tests {
             Envelope::decode(&b).unwrap_err()
         };
         assert_eq!(with(0, b'X'), EnvelopeError::BadMagic);
-        assert_eq!(with(4, 2), EnvelopeError::UnknownVersion(2));
+        assert_eq!(with(4, 1), EnvelopeError::UnknownVersion(1));
         assert_eq!(with(61, 0), EnvelopeError::EmptyExport);
         assert_eq!(with(62, 0xFF), EnvelopeError::ExportNotUtf8);
         assert_eq!(with(70, 33), EnvelopeError::TooManyArgs(33));
@@ -550,6 +613,7 @@ mod tests {
         assert_eq!(sign(|b| b.args = vec![Value::I32(0); 33]), EnvelopeError::TooManyArgs(33));
         assert_eq!(sign(|b| b.args.push(Value::FuncRef(None))), EnvelopeError::ReferenceArg(5));
         assert_eq!(sign(|b| b.public_key = [9; 32]), EnvelopeError::KeyMismatch);
+        assert_eq!(sign(|b| b.input = vec![0; MAX_INPUT_LEN + 1]), EnvelopeError::InputTooLong(MAX_INPUT_LEN + 1));
     }
 
     /// What strict verification refuses that plain RFC 8032 verification would accept.

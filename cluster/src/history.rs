@@ -71,7 +71,7 @@ impl Chain {
 }
 
 /// How a transaction ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TxStatus {
     Returned,
@@ -80,6 +80,7 @@ pub enum TxStatus {
     /// A faulty executor's early end.
     Stopped,
     /// Not a valid call: not JSON, no such export, wrong arguments.
+    #[default]
     Rejected,
 }
 
@@ -91,8 +92,9 @@ impl TxStatus {
 }
 
 /// How one transaction ended. The app hash commits to all of it but `error`, a
-/// description for people (its wording may change between versions).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// description for people (its wording may change between versions): standard output
+/// and error through their Keccak-256 (docs/spec.md, "The cluster's chain").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TxOutcome {
     pub status: TxStatus,
     #[serde(with = "serde_hex::values")]
@@ -100,6 +102,19 @@ pub struct TxOutcome {
     pub steps: u64,
     pub gas: u64,
     pub error: Option<String>,
+    /// The exit code, when the program ended the call with `proc_exit` (0: it succeeded).
+    #[serde(default)]
+    pub exit_code: Option<u32>,
+    /// What the call wrote to standard output: its output bytes (docs/abi.md). Kept
+    /// when the call failed, though its state is not.
+    #[serde(default, with = "serde_hex::text_or_hex")]
+    pub stdout: Vec<u8>,
+    /// What it wrote to standard error: diagnostics, a panic's message.
+    #[serde(default, with = "serde_hex::text_or_hex")]
+    pub stderr: Vec<u8>,
+    /// The values it emitted (`verigame.emit`), in order.
+    #[serde(default)]
+    pub emitted: Vec<i64>,
 }
 
 /// A transaction as committed: its bytes (a JSON call), its outcome and the state hash
@@ -128,9 +143,10 @@ pub struct BlockRecord {
 }
 
 const FORMAT: &str = "verigame-node";
-/// Version 3: the chain (id, admin, block gas limit) in node.json; 2: outcomes committed
-/// in the app hash, blocks record their state hash.
-const VERSION: u64 = 3;
+/// Version 4: transactions carry input bytes (envelope version 2), outcomes their exit
+/// code, output streams and emitted values; 3: the chain (id, admin, block gas limit)
+/// in node.json; 2: outcomes committed in the app hash, blocks record their state hash.
+const VERSION: u64 = 4;
 
 /// A block as a snapshot names it: enough to recompute its app hash from the state hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,17 +1,18 @@
 //! The contract a node hosts: one wasm instance whose memory, globals and tables persist
-//! across calls. A transaction is a JSON call; a call that does not return leaves the
-//! state as it was before it. The node and the batch validator both run transactions
-//! through this.
+//! across calls. A transaction is a signed envelope; a call that does not return (or
+//! exits with a nonzero code) leaves the state as it was before it. The node and the
+//! batch validator both run transactions through this, and a dispute rebuilds a call's
+//! WASI input with [`call_input`] as they do (docs/abi.md).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
-use merkle_memory::{state_hash, Hash};
+use merkle_memory::{hash::keccak, state_hash, Hash};
 use serde_json::Value as Json;
 use stepper::storage::{reserved_key, CALLER};
 use stepper::store::Func;
-use stepper::{Extern, Machine, Status, ValType, Value};
+use stepper::{CallInput, Extern, Machine, Status, ValType, Value};
 use traces::fault::{Executor, Progress};
 use traces::Fault;
 
@@ -26,12 +27,34 @@ pub struct Exports {
     funcs: HashMap<String, (u32, Vec<ValType>)>,
 }
 
-/// A transaction read: the function's address and its arguments.
+/// A transaction read: the function's address, its arguments and its input bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tx {
     pub export: String,
     pub func: u32,
     pub args: Vec<Value>,
+    /// The call's standard input.
+    pub input: Vec<u8>,
+}
+
+/// Nanoseconds of the WASI clock per block height: a call in block `h` reads the
+/// real-time clock as `h` seconds after the Unix epoch at its first step.
+pub const CLOCK_PER_BLOCK: u64 = 1_000_000_000;
+
+/// The WASI input of a call of `export` with `stdin` in block `height`, whose seed
+/// comes from `tx` (a transaction's envelope bytes, a query's data): `argv` is the
+/// export's name alone, the environment is empty, standard input is the transaction's
+/// input bytes, the seed is `keccak(tx)` and the clock is `height` seconds
+/// ([`CLOCK_PER_BLOCK`]). Everything that runs a transaction builds its input here, so a
+/// node, a validator's replay and a dispute run the same call (docs/abi.md).
+pub fn call_input(export: &str, stdin: &[u8], tx: &[u8], height: u64) -> CallInput {
+    CallInput {
+        args: vec![export.as_bytes().to_vec()],
+        env: Vec::new(),
+        stdin: stdin.to_vec(),
+        seed: keccak(tx),
+        clock: height.saturating_mul(CLOCK_PER_BLOCK),
+    }
 }
 
 impl Exports {
@@ -60,7 +83,7 @@ impl Exports {
             let given: Vec<String> = args.iter().map(|a| a.ty().to_string()).collect();
             bail!("`{export}` takes ({}), the transaction gives ({})", want.join(", "), given.join(", "));
         }
-        Ok(Tx { export: export.to_string(), func, args: args.to_vec() })
+        Ok(Tx { export: export.to_string(), func, args: args.to_vec(), input: Vec::new() })
     }
 
     /// The function `export` names, with its parameter types.
@@ -73,9 +96,10 @@ impl Exports {
         Ok((*func, params))
     }
 
-    /// Reads `{"call": EXPORT, "args": [...]}` (the query `/call`'s data); arguments are
-    /// JSON numbers or strings, parsed by the function's signature as `verigame run`
-    /// parses them.
+    /// Reads `{"call": EXPORT, "args": [...], "input": TEXT}` (the query `/call`'s data);
+    /// arguments are JSON numbers or strings, parsed by the function's signature as
+    /// `verigame run` parses them; the optional input is UTF-8 text, or bytes in
+    /// `"input_hex": "0x…"`.
     pub fn parse(&self, tx: &[u8]) -> Result<Tx> {
         let json: Json = serde_json::from_slice(tx).map_err(|e| anyhow::anyhow!("the transaction is not JSON: {e}"))?;
         let Some(export) = json["call"].as_str() else { bail!("the transaction has no \"call\" (the export to call)") };
@@ -101,7 +125,23 @@ impl Exports {
                 parse_value(ty, &text).map_err(|e| anyhow::anyhow!("argument {}: {e:#}", i + 1))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Tx { export: export.to_string(), func, args })
+        let input = match (&json["input"], &json["input_hex"]) {
+            (Json::Null, Json::Null) => Vec::new(),
+            (Json::String(text), Json::Null) => text.as_bytes().to_vec(),
+            (Json::Null, Json::String(hex)) => merkle_memory::hash::hex_to_bytes(hex)
+                .ok_or_else(|| anyhow::anyhow!("\"input_hex\" is not 0x and pairs of hex digits"))?,
+            (Json::Null, _) => bail!("\"input_hex\" is not a string"),
+            (_, Json::Null) => bail!("\"input\" is not a string"),
+            _ => bail!("give \"input\" or \"input_hex\", not both"),
+        };
+        if input.len() > crate::envelope::MAX_INPUT_LEN {
+            bail!(
+                "the input has {} bytes, more than the {} a call may carry",
+                input.len(),
+                crate::envelope::MAX_INPUT_LEN
+            );
+        }
+        Ok(Tx { export: export.to_string(), func, args, input })
     }
 }
 
@@ -115,6 +155,8 @@ pub struct Ledger {
     /// What is left of the block's gas budget: the gas limits of the transactions
     /// admitted in this block so far are taken from it ([`Ledger::begin_block`]).
     block_gas_left: u64,
+    /// The block being run: its height sets the calls' clock ([`call_input`]).
+    height: u64,
 }
 
 /// Why a transaction was not run: it changes nothing, and its outcome says why.
@@ -158,12 +200,20 @@ impl Ledger {
         let instance = machine.store().instances.len() as u32 - 1;
         let exports = Arc::new(Exports::of(&machine, instance));
         let chain = Arc::new(chain.clone());
-        Self { executor: Executor::new(machine, fault), exports, block_gas_left: chain.block_gas_limit, chain }
+        let block_gas_left = chain.block_gas_limit;
+        Self { executor: Executor::new(machine, fault), exports, block_gas_left, chain, height: 0 }
     }
 
-    /// Starts a block: its transactions may reserve the chain's block gas limit together.
-    pub fn begin_block(&mut self) {
+    /// Starts block `height`: its transactions may reserve the chain's block gas limit
+    /// together, and read `height` seconds on the clock.
+    pub fn begin_block(&mut self, height: u64) {
         self.block_gas_left = self.chain.block_gas_limit;
+        self.height = height;
+    }
+
+    /// The block being run (0 before any).
+    pub fn height(&self) -> u64 {
+        self.height
     }
 
     pub fn state_hash(&mut self) -> Hash {
@@ -231,7 +281,8 @@ impl Ledger {
             Ok(admitted) => {
                 self.block_gas_left -= admitted.envelope.body.gas_limit;
                 self.consume(&admitted.envelope);
-                self.call(&admitted.call, admitted.envelope.body.gas_limit, true)
+                let input = call_input(&admitted.call.export, &admitted.call.input, tx, self.height);
+                self.call(&admitted.call, input, admitted.envelope.body.gas_limit, true)
             }
         };
         let post_hash = post_hash.unwrap_or_else(|| self.state_hash());
@@ -248,18 +299,21 @@ impl Ledger {
         storage.set(&reserved_key(CALLER), Some(&body.public_key));
     }
 
-    /// Runs a call without a caller (`{"call", "args"}`, as [`Exports::parse`] reads it)
-    /// with the node's per-call gas limit, and takes it back whatever it did: what it
-    /// would give, and the state hash after it, on this state left as it was (the query
-    /// `/call`). The cost follows what the call writes, not the state's size: the same
-    /// undo log that takes back a failed call takes this one back.
-    pub fn try_call(&mut self, tx: &[u8]) -> TxRecord {
+    /// Runs a call without a caller (`{"call", "args", "input"}`, as [`Exports::parse`]
+    /// reads it) with the node's per-call gas limit, and takes it back whatever it did:
+    /// what it would give, and the state hash after it, on this state (the one after block
+    /// `height`) left as it was (the query `/call`). Its input is a transaction's in the
+    /// next block ([`call_input`] of the query's bytes at `height + 1`). The cost follows
+    /// what the call writes, not the state's size: the same undo log that takes back a
+    /// failed call takes this one back.
+    pub fn try_call(&mut self, tx: &[u8], height: u64) -> TxRecord {
         let (outcome, post_hash) = match self.exports.parse(tx) {
             Err(e) => (refused(Refusal(format!("{e:#}"))), None),
             Ok(call) => {
                 let caller = self.executor.machine.storage_mut().get(&reserved_key(CALLER)).map(<[u8]>::to_vec);
                 self.executor.machine.storage_mut().set(&reserved_key(CALLER), None);
-                let (outcome, post_hash) = self.call(&call, u64::MAX, false);
+                let input = call_input(&call.export, &call.input, tx, height.saturating_add(1));
+                let (outcome, post_hash) = self.call(&call, input, u64::MAX, false);
                 // Returned or not, the state after it is one without a caller.
                 let post_hash = post_hash.unwrap_or_else(|| self.state_hash());
                 self.executor.machine.storage_mut().set(&reserved_key(CALLER), caller.as_deref());
@@ -270,10 +324,11 @@ impl Ledger {
         TxRecord { tx: tx.to_vec(), outcome, post_hash }
     }
 
-    /// Runs a call with at most `budget` gas: kept if it returned and `keep` holds, else
-    /// undone. With the state hash after a returned call that was not kept (the state no
-    /// longer has it).
-    fn call(&mut self, call: &Tx, budget: u64, keep: bool) -> (TxOutcome, Option<Hash>) {
+    /// Runs a call with `input` and at most `budget` gas: kept if it returned (or exited
+    /// with 0) and `keep` holds, else undone. With the state hash after a returned call
+    /// that was not kept (the state no longer has it). The outcome keeps what the call
+    /// wrote and emitted, whether or not its state is kept.
+    fn call(&mut self, call: &Tx, input: CallInput, budget: u64, keep: bool) -> (TxOutcome, Option<Hash>) {
         // What to go back to if the call fails, at a cost that follows what it writes:
         // memories keep an undo log, the storage records its writes, the rest is copied.
         let storage = std::mem::take(self.executor.machine.storage_mut());
@@ -282,7 +337,8 @@ impl Ledger {
         *self.executor.machine.storage_mut() = storage;
         self.executor.machine.storage_mut().begin();
         self.executor.progress = Progress::Pending;
-        if let Err(e) = self.executor.machine.invoke_with_budget(call.func, &call.args, budget) {
+        let emitted_before = self.executor.machine.output().len();
+        if let Err(e) = self.executor.machine.start_call(call.func, &call.args, budget, input) {
             self.executor.machine.storage_mut().commit();
             self.executor.machine.keep(undo);
             return (refused(Refusal(e.to_string())), None);
@@ -300,7 +356,21 @@ impl Ledger {
         };
         let results = if m.status() == Status::Returned { m.results() } else { Vec::new() };
         let gas = m.gas_used().saturating_sub(start_gas);
-        let outcome = TxOutcome { status, results, steps: m.steps(), gas, error };
+        let exit_code = match m.status() {
+            Status::Exited(code) => Some(code),
+            _ => None,
+        };
+        let outcome = TxOutcome {
+            status,
+            results,
+            steps: m.steps(),
+            gas,
+            error,
+            exit_code,
+            stdout: m.io().stdout().to_vec(),
+            stderr: m.io().stderr().to_vec(),
+            emitted: m.output().get(emitted_before..).unwrap_or_default().to_vec(),
+        };
         let returned = matches!(m.status(), Status::Returned | Status::Exited(0));
         // A returned call taken back all the same: its state hash, before it goes.
         let post_hash = (returned && !keep).then(|| self.state_hash());
@@ -322,7 +392,8 @@ impl Ledger {
 /// `exports` with arguments of its signature, a gas limit from 1 to `max_gas`, and the
 /// counter `next`; the call.
 pub fn admissible(body: &Body, exports: &Exports, max_gas: u64, next: u64) -> Result<Tx, Refusal> {
-    let call = exports.resolve(&body.export, &body.args).map_err(|e| Refusal(format!("{e:#}")))?;
+    let mut call = exports.resolve(&body.export, &body.args).map_err(|e| Refusal(format!("{e:#}")))?;
+    call.input = body.input.clone();
     if body.gas_limit == 0 || body.gas_limit > max_gas {
         return Err(Refusal(format!("gas limit {}: it must be from 1 to {max_gas}", body.gas_limit)));
     }
@@ -337,7 +408,7 @@ pub fn admissible(body: &Body, exports: &Exports, max_gas: u64, next: u64) -> Re
 
 /// The outcome of a transaction that did not run.
 fn refused(refusal: Refusal) -> TxOutcome {
-    TxOutcome { status: TxStatus::Rejected, results: Vec::new(), steps: 0, gas: 0, error: Some(refusal.0) }
+    TxOutcome { status: TxStatus::Rejected, error: Some(refusal.0), ..TxOutcome::default() }
 }
 
 #[cfg(test)]
@@ -408,11 +479,11 @@ mod tests {
         let tx = signed(&store, &mut client, r#"{"call":"put","args":[1, 100]}"#);
         assert_eq!(store.execute(&tx).outcome.status, TxStatus::Returned);
         let before = exactly(&mut store);
-        let tried = store.try_call(br#"{"call":"put","args":[1, 70]}"#);
+        let tried = store.try_call(br#"{"call":"put","args":[1, 70]}"#, 0);
         assert_eq!((tried.outcome.status, &tried.outcome.results[..]), (TxStatus::Returned, &[Value::I64(70)][..]));
         assert_ne!(tried.post_hash, before.1, "the answer has the state after the call");
         assert_eq!(exactly(&mut store), before);
-        let trapped = store.try_call(br#"{"call":"put","args":[2, -1]}"#);
+        let trapped = store.try_call(br#"{"call":"put","args":[2, -1]}"#, 0);
         // Its post-state is this state without a caller, as a returned one's is.
         let mut without_caller = store.clone();
         without_caller.executor.machine.storage_mut().set(&reserved_key(CALLER), None);
@@ -427,11 +498,11 @@ mod tests {
         let mint = signed(&token, &mut admin, &mint);
         assert_eq!(token.execute(&mint).outcome.status, TxStatus::Returned);
         let before = exactly(&mut token);
-        let tried = token.try_call(br#"{"call":"transfer","args":[1, 30]}"#);
+        let tried = token.try_call(br#"{"call":"transfer","args":[1, 30]}"#, 0);
         assert_eq!(tried.outcome.status, TxStatus::Trapped);
         assert!(tried.outcome.error.as_deref().unwrap().contains("code 2"), "{:?}", tried.outcome.error);
         assert_eq!(exactly(&mut token), before);
-        let me = token.try_call(br#"{"call":"balance","args":[1]}"#);
+        let me = token.try_call(br#"{"call":"balance","args":[1]}"#, 0);
         assert_eq!(me.outcome.results, vec![Value::I64(0)]);
         assert_eq!(exactly(&mut token), before);
 
@@ -451,7 +522,7 @@ mod tests {
             br#"{"call":"touch","args":[64512, 70000, 1]}"#,
             br#"{"call":"nothing"}"#,
         ] {
-            let tried = big.try_call(tx);
+            let tried = big.try_call(tx, 0);
             assert_eq!(exactly(&mut big), before, "{}", String::from_utf8_lossy(tx));
             let trap = tx.starts_with(br#"{"call":"touch","args":[64512"#);
             assert_eq!(tried.outcome.status == TxStatus::Trapped, trap);

@@ -472,7 +472,7 @@ pub fn execute_block<'a>(
     txs: impl Iterator<Item = &'a [u8]>,
     verified: &dyn Fn(&[u8]) -> bool,
 ) -> BlockRecord {
-    ledger.begin_block();
+    ledger.begin_block(height);
     let txs: Vec<&[u8]> = txs.collect();
     let opened = open_all(ledger, &txs, verified);
     let txs: Vec<TxRecord> = txs.iter().zip(opened).map(|(tx, opened)| ledger.execute_opened(tx, opened)).collect();
@@ -749,7 +749,7 @@ impl Node {
                 }
                 let proof = prove.then(|| QueryProof::of_state(&block, machine, None));
                 // Run on the state itself, and taken back.
-                let record = ledger.try_call(data);
+                let record = ledger.try_call(data, block.height);
                 let value = serde_json::to_vec(&ResultData { outcome: record.outcome, post_hash: record.post_hash })?;
                 Ok(Answer { value, height: block.height, proof })
             }),

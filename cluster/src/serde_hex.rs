@@ -100,3 +100,34 @@ pub mod values {
         values.iter().map(|v| value_from_json(v).map_err(D::Error::custom)).collect()
     }
 }
+
+/// Bytes a program wrote or reads (standard input, output, error): a JSON string when
+/// they are UTF-8, else `{"hex": "0x…"}`. One form per byte string, so it reads back
+/// exactly.
+pub mod text_or_hex {
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Text(String),
+        Hex {
+            #[serde(with = "super::bytes")]
+            hex: Vec<u8>,
+        },
+    }
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Form::Text(text.to_string()).serialize(s),
+            Err(_) => Form::Hex { hex: bytes.to_vec() }.serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Ok(match Form::deserialize(d)? {
+            Form::Text(text) => text.into_bytes(),
+            Form::Hex { hex } => hex,
+        })
+    }
+}

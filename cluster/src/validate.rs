@@ -256,7 +256,7 @@ fn check_chain(
             } else {
                 let place = (block.height, index);
                 let before = rebuild(block.height - 1).map(|mut before| {
-                    before.begin_block();
+                    before.begin_block(block.height);
                     block.txs[..index].iter().for_each(|t| drop(before.execute(&t.tx)));
                     before
                 });
@@ -282,7 +282,7 @@ fn check_chain(
 /// post-state) differs from the record, or at the last one if only the block's app hash
 /// differs, returns its index and the honest record.
 fn check_block(ledger: &mut Ledger, block: &BlockRecord) -> Result<Option<(usize, TxRecord)>> {
-    ledger.begin_block();
+    ledger.begin_block(block.height);
     let mut leaves = Vec::with_capacity(block.txs.len());
     let mut last = None;
     let bytes: Vec<&[u8]> = block.txs.iter().map(|t| t.tx.as_slice()).collect();

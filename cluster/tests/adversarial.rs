@@ -50,7 +50,7 @@ fn token_setup() -> NodeSetup {
 fn raw(seed: u8, chain: &str, session: u64, counter: u64, gas_limit: u64, export: &str, args: Vec<Value>) -> Vec<u8> {
     let key = SigningKey::from_bytes(&[seed; 32]);
     let public_key = key.verifying_key().to_bytes();
-    let body = Body { public_key, session, counter, gas_limit, export: export.to_string(), args };
+    let body = Body { public_key, session, counter, gas_limit, export: export.to_string(), args, input: Vec::new() };
     Envelope::sign(body, chain, &key).unwrap().encode().unwrap()
 }
 
@@ -412,11 +412,11 @@ fn a_calls_gas_never_passes_its_limit() {
     assert!(needed > 500, "{needed}");
     let balance = |ledger: &mut Ledger, id: i64| {
         let q = format!(r#"{{"call":"balance","args":[{id}]}}"#);
-        ledger.try_call(q.as_bytes()).outcome.results[0]
+        ledger.try_call(q.as_bytes(), 0).outcome.results[0]
     };
     let mut ran = 3;
     for limit in (1..=needed + 2).filter(|g| g % 13 == 0 || g + 3 > needed || g % 100 <= 1 || g % 100 == 99) {
-        ledger.begin_block();
+        ledger.begin_block(1);
         let tx = admin.sign("transfer", vec![Value::I64(7), Value::I64(1)], limit);
         let o = ledger.execute(&tx).outcome;
         assert!(o.gas <= limit, "limit {limit}: {o:?}");

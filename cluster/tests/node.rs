@@ -39,6 +39,8 @@ fn setup_on(snapshot_interval: u64, chain: Chain) -> NodeSetup {
 /// the fresh contract): the state before it with only its counter used and its caller set.
 fn undone_after(setup: &NodeSetup, before: &[&[u8]], undone: &[u8]) -> Hash {
     let mut ledger = Ledger::new(setup, None).unwrap();
+    // The transactions before ran in block 1 (their clock reads 1 s).
+    ledger.begin_block(1);
     for tx in before {
         ledger.execute(tx);
     }
@@ -93,8 +95,8 @@ fn malformed_transactions_are_rejected_with_a_reason_and_change_nothing() {
     let mut flipped = good.clone();
     *flipped.last_mut().unwrap() ^= 1;
     let mut changed = good.clone();
-    // The argument's last byte, just before the signature.
-    let at = changed.len() - 65;
+    // The argument's last byte, just before the input's length and the signature.
+    let at = changed.len() - 69;
     changed[at] ^= 1;
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"not an envelope".to_vec(), "does not start with \"VGTX\""),

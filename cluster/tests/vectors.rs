@@ -15,7 +15,8 @@ fn h(parts: &[&[u8]]) -> Hash {
 }
 
 fn record(tx: &str, status: TxStatus, results: Vec<Value>, post: u8) -> TxRecord {
-    let outcome = TxOutcome { status, results, steps: 1234, gas: 5678, error: Some("ignored".into()) };
+    let outcome =
+        TxOutcome { status, results, steps: 1234, gas: 5678, error: Some("ignored".into()), ..TxOutcome::default() };
     TxRecord { tx: tx.as_bytes().to_vec(), outcome, post_hash: [post; 32] }
 }
 
@@ -41,7 +42,22 @@ fn leaf(r: &TxRecord) -> Hash {
         TxStatus::Rejected => 4,
     };
     let o = &r.outcome;
-    h(&[&[0x21], &h(&[&r.tx]), &[status], &o.steps.to_le_bytes(), &o.gas.to_le_bytes(), &results, &r.post_hash])
+    let mut emitted = (o.emitted.len() as u32).to_le_bytes().to_vec();
+    o.emitted.iter().for_each(|v| emitted.extend_from_slice(&v.to_le_bytes()));
+    h(&[
+        &[0x21],
+        &h(&[&r.tx]),
+        &[status],
+        &o.steps.to_le_bytes(),
+        &o.gas.to_le_bytes(),
+        &results,
+        &r.post_hash,
+        &[o.exit_code.is_some() as u8],
+        &o.exit_code.unwrap_or(0).to_le_bytes(),
+        &h(&[&o.stdout]),
+        &h(&[&o.stderr]),
+        &emitted,
+    ])
 }
 
 #[test]
@@ -54,6 +70,12 @@ fn app_hashes_follow_the_specification() {
         record(r#"{"call":"f"}"#, TxStatus::Trapped, vec![], 2),
         record("not json", TxStatus::Rejected, vec![Value::F64(1.5f64.to_bits())], 3),
     ];
+    // What the calls wrote, exited with and emitted.
+    let mut txs = txs;
+    txs[0].outcome.stdout = b"HELLO, WORLD".to_vec();
+    txs[0].outcome.emitted = vec![12, -1];
+    txs[1].outcome.stderr = vec![0xFF, b'\n'];
+    txs[1].outcome.exit_code = Some(3);
     for t in &txs {
         assert_eq!(outcome_leaf(t), leaf(t));
     }
@@ -72,4 +94,4 @@ fn app_hashes_follow_the_specification() {
     assert_eq!(hex(&expected), GOLDEN, "the app hash of the vector changed: docs/spec.md must say why");
 }
 
-const GOLDEN: &str = "0x2b847e80767a6b7fc88f9bacc5017f551648b875fc01110759594f76edd14fce";
+const GOLDEN: &str = "0x8ae0e2c1f1584a66cca96e09cd70a48085321337f90fc4e105a635c6e4987545";

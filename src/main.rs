@@ -123,8 +123,8 @@ enum Command {
         /// The directory to write (created; it must not hold a trace yet).
         #[arg(long)]
         out: PathBuf,
-        /// Record a faulty executor: KIND@STEP (stack, memory, branch, gas, halt, extend)
-        /// or claim@ROUND.
+        /// Record a faulty executor: KIND@STEP (stack, memory, branch, gas, halt, extend,
+        /// output) or claim@ROUND.
         #[arg(long)]
         fault: Option<traces::Fault>,
         #[command(flatten)]
@@ -146,8 +146,8 @@ enum Command {
     Dispute {
         #[command(flatten)]
         call: Call,
-        /// How the faulty party lies: KIND@STEP (stack, memory, branch, gas, halt, extend)
-        /// or claim@ROUND.
+        /// How the faulty party lies: KIND@STEP (stack, memory, branch, gas, halt, extend,
+        /// output) or claim@ROUND.
         #[arg(long)]
         fault: traces::Fault,
         /// The faulty party's role.
@@ -246,7 +246,7 @@ enum Command {
         #[arg(long, value_enum)]
         role: RoleArg,
         /// Answer as a faulty executor: KIND@STEP (stack, memory, branch, gas, halt,
-        /// extend) or claim@ROUND.
+        /// extend, output) or claim@ROUND.
         #[arg(long, conflicts_with = "trace")]
         fault: Option<traces::Fault>,
         /// Answer from this trace directory (`verigame record`) instead of recording now;

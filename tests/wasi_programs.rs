@@ -9,8 +9,8 @@ mod support;
 #[path = "support/wasi_cases.rs"]
 mod wasi_cases;
 
-use stepper::op::Op;
 use stepper::host::HostFunc;
+use stepper::op::Op;
 use stepper::store::Func;
 use stepper::{CallInput, Config, Machine, Status};
 use traces::{Fault, Role};

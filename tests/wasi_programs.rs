@@ -219,3 +219,18 @@ fn the_output_fault_lies_in_the_output_only() {
     assert_eq!(lie[differ[0]], truth[differ[0]] ^ 0xff);
     assert_eq!(liar.machine.status(), honest.status());
 }
+
+#[test]
+fn a_referee_tells_calls_with_another_input_apart() {
+    let hello = load_expected().into_iter().find(|e| e.case.name == "hello").unwrap();
+    let call = call_of(&hello.case);
+    let other = call.clone().with_input(CallInput { clock: 1, ..call.input.clone() }).unwrap();
+    let difference = traces::wire::call_difference(&call.to_json(), &other.to_json()).unwrap();
+    assert!(difference.contains("its input is"), "{difference}");
+    assert_eq!(traces::wire::call_difference(&call.to_json(), &call.clone().to_json()), None);
+    // A call without input has the empty one.
+    let plain = traces::Call::new(hello.case.wasm(), "_start", Vec::new(), Config::default()).unwrap();
+    let mut bare = plain.to_json();
+    bare.as_object_mut().unwrap().remove("input");
+    assert_eq!(traces::wire::call_difference(&plain.to_json(), &bare), None);
+}

@@ -17,6 +17,9 @@ struct Cli {
 #[derive(Args)]
 struct Call {
     /// The module: binary (.wasm) or text (.wat).
+    // In the group by hand: clap leaves a group with a flattened member empty, and
+    // `Option<Call>` is `Some` when its group is present.
+    #[arg(group = "Call")]
     module: PathBuf,
     /// The exported function to call (default: a module exporting `_start` runs as a WASI
     /// command; else the only export, or main).

@@ -234,3 +234,36 @@ fn a_referee_tells_calls_with_another_input_apart() {
     bare.as_object_mut().unwrap().remove("input");
     assert_eq!(traces::wire::call_difference(&plain.to_json(), &bare), None);
 }
+
+#[test]
+fn every_command_that_takes_a_call_takes_its_wasi_input() {
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = support::verigame(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let module = "tests/programs/wasi/env.wasm";
+    let input = ["--env", "USER=bob", "--seed", &"ab".repeat(32), "--clock", "1000"];
+    let run = json(&[&["run", module, "x", "--json"][..], &input].concat());
+    let steps = run["steps"].to_string();
+    let state = json(&[&["state", module, "x", "--at", &steps, "--json"][..], &input].concat());
+    assert_eq!(state["state_hash"], run["state_hash"]);
+    let plain = json(&["state", module, "x", "--at", &steps, "--json"]);
+    assert_ne!(plain["state_hash"], run["state_hash"], "the input is in the state");
+
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasi-commands");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let proof = dir.join("proof.json");
+    let proof = proof.to_str().unwrap();
+    let out = support::verigame(&[&["prove", module, "x", "--step", "500", "--out", proof][..], &input].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&["judge", module, proof, "--json"])["valid"], true);
+
+    let trace = dir.join("trace");
+    let trace = trace.to_str().unwrap();
+    let recorded = json(&[&["record", module, "x", "--out", trace, "--json"][..], &input].concat());
+    assert_eq!(recorded["final_hash"], run["state_hash"]);
+    let game = json(&[&["dispute", module, "x", "--fault", "output@0", "--json"][..], &input].concat());
+    assert_eq!(game["winner"], "challenger", "{game}");
+}

@@ -26,7 +26,7 @@ pub struct WasiRun {
     pub end: WasiEnd,
 }
 
-/// Runs the WASI command `wasm` (its `_start`) to its end on wasmi with wasmi_wasi's
+/// Runs the WASI command `wasm` (binary or text; its `_start`) to its end on wasmi with wasmi_wasi's
 /// preview1 implementation: `args` is the whole argv (argv[0] included), `env` the whole
 /// environment (nothing is inherited), `stdin` all of standard input; stdout and stderr
 /// go to memory; there are no preopened directories. The clocks and random_get are the
@@ -49,8 +49,9 @@ pub fn run_command(wasm: &[u8], args: &[String], env: &[(String, String)], stdin
         .stderr(Box::new(WritePipe::from_shared(stderr.clone())))
         .build();
 
+    let wasm = stepper::module::to_binary(wasm)?;
     let engine = Engine::default();
-    let module = Module::new(&engine, wasm).context("wasmi refuses the module")?;
+    let module = Module::new(&engine, &wasm[..]).context("wasmi refuses the module")?;
     let mut store = Store::new(&engine, ctx);
     let mut linker = Linker::<WasiCtx>::new(&engine);
     wasmi_wasi::add_to_linker(&mut linker, |ctx| ctx).context("linking WASI")?;

@@ -267,3 +267,41 @@ fn every_command_that_takes_a_call_takes_its_wasi_input() {
     let game = json(&[&["dispute", module, "x", "--fault", "output@0", "--json"][..], &input].concat());
     assert_eq!(game["winner"], "challenger", "{game}");
 }
+
+#[test]
+fn output_that_is_not_utf8_is_printed_as_is_and_in_hex_in_json_and_a_trap_exits_134() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasi-programs-bytes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let module = |name: &str, tail: &str| {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!(
+                r#"(module
+                     (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+                     (memory (export "memory") 1)
+                     (data (i32.const 0) "\08\00\00\00\03\00\00\00\ffA\n")
+                     (func (export "_start") (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 64))) {tail}))"#
+            ),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let bytes = module("bytes.wat", "");
+    let out = support::verigame(&["run", &bytes]);
+    assert_eq!((out.status.code(), out.stdout), (Some(0), b"\xffA\n".to_vec()));
+    let out = support::verigame(&["run", &bytes, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((json["stdout"].as_str(), json["stdout_hex"].as_str()), (Some("\u{fffd}A\n"), Some("0xff410a")));
+    assert_eq!((json["exit_code"].as_u64(), json["status"].as_str()), (Some(0), Some("returned")));
+
+    let trap = module("trap.wat", "unreachable");
+    let out = support::verigame(&["run", &trap]);
+    assert_eq!((out.status.code(), out.stdout), (Some(134), b"\xffA\n".to_vec()));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trapped"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = support::verigame(&["run", &trap, "--engine", "wasmi", "--json"]);
+    assert_eq!(out.status.code(), Some(134));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((json["status"].as_str(), json["exit_code"].is_null()), (Some("trapped"), true), "{json}");
+    assert_eq!(json["stdout_hex"], "0xff410a");
+}

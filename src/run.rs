@@ -240,14 +240,6 @@ pub fn start_call(module: &Arc<Module>, export: &str, args: &[String], config: C
     Ok(machine)
 }
 
-/// A machine with a call of `export` (or the default export) with textual `args` started
-/// on the module in `bytes`.
-pub fn prepare_call(bytes: &[u8], export: Option<&str>, args: &[String], config: Config) -> Result<Machine> {
-    let module = Module::new(bytes)?;
-    let export = choose_export(&exported_funcs(&module), export)?;
-    start_call(&module, &export, args, config)
-}
-
 /// The names of a module's exported functions.
 pub fn exported_funcs(module: &Module) -> Vec<String> {
     module

@@ -8,22 +8,15 @@ use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use merkle_memory::hex;
 use serde_json::{json, Value as Json};
-use stepper::{Config, Module};
+use stepper::Config;
 use traces::{Call, Outcome, Role};
 
-use crate::run::{choose_export, exported_funcs, read_module_bytes};
-use cluster::values::parse_args;
-
 /// The call a trace or a game is about: the module at `path`, the export (or the
-/// default one) and its textual arguments, parsed by the export's signature.
+/// default one, or the module's `_start` as a WASI command with `args` as argv) and its
+/// textual arguments, parsed by the export's signature; no further WASI input
+/// ([`crate::run::build_call`] takes it).
 pub fn trace_call(path: &Path, export: Option<&str>, args: &[String], config: Config) -> Result<Call> {
-    let bytes = read_module_bytes(path)?;
-    let module = Module::new(&bytes)?;
-    let export = choose_export(&exported_funcs(&module), export)?;
-    let index =
-        module.exports.iter().find(|(n, _, _)| *n == export).map(|&(_, _, i)| i).expect("chosen among the exports");
-    let args = parse_args(&module.func_type(index).params, args)?;
-    Ok(Call::new(bytes, &export, args, config)?)
+    crate::run::build_call(path, export, args, &crate::run::WasiArgs::default(), config)
 }
 
 /// A spinner per recording that counts steps, drawn only on a terminal and never in

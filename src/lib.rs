@@ -9,6 +9,7 @@ pub mod net;
 pub mod printed;
 pub mod prove;
 pub mod reference;
+pub mod reference_wasi;
 pub mod run;
 pub mod spectest;
 pub mod state;

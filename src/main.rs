@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use stepper::Config;
-use verigame::run::{run_stepper, run_wasmi, Engine};
+use verigame::run::{Engine, WasiArgs};
 
 #[derive(Parser)]
 #[command(name = "verigame", version, about = "Settle disputes about WebAssembly execution")]
@@ -12,31 +12,45 @@ struct Cli {
     command: Command,
 }
 
-/// A call of an exported function: the module, the export and its arguments.
+/// A call: the module, and either a WASI command (the module's `_start`, with ARGS as
+/// argv[1..]) or an exported function and its arguments; and the WASI input.
 #[derive(Args)]
 struct Call {
     /// The module: binary (.wasm) or text (.wat).
+    // In the group by hand: clap leaves a group with a flattened member empty, and
+    // `Option<Call>` is `Some` when its group is present.
+    #[arg(group = "Call")]
     module: PathBuf,
-    /// The exported function to call (default: the only one, or _start/main).
+    /// The exported function to call (default: a module exporting `_start` runs as a WASI
+    /// command; else the only export, or main).
     #[arg(long)]
     invoke: Option<String>,
-    /// Arguments, parsed by the function's signature: integers in decimal,
-    /// floats in decimal or as 0x bit patterns (after `--` for values like -inf).
+    /// A WASI command's arguments, argv[1..] (argv[0] is MODULE as given); with --invoke,
+    /// the function's, parsed by its signature: integers in decimal, floats in decimal or
+    /// as 0x bit patterns (after `--` for values like -inf).
     #[arg(allow_negative_numbers = true)]
     args: Vec<String>,
+    #[command(flatten)]
+    wasi: WasiArgs,
 }
 
 impl Call {
+    /// The call, as a trace or a game takes it.
+    fn build(&self, gas_limit: Option<u64>) -> anyhow::Result<traces::Call> {
+        verigame::run::build_call(&self.module, self.invoke.as_deref(), &self.args, &self.wasi, gas_config(gas_limit))
+    }
+
     /// A stepper machine with the call started.
     fn start(&self, gas_limit: Option<u64>) -> anyhow::Result<stepper::Machine> {
-        let bytes = verigame::run::read_module_bytes(&self.module)?;
-        verigame::run::prepare_call(&bytes, self.invoke.as_deref(), &self.args, gas_config(gas_limit))
+        Ok(self.build(gas_limit)?.start()?)
     }
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Call an exported function and print its results, steps, gas and status.
+    /// Run a WASI command (a module exporting `_start`; its stdout, stderr and exit code
+    /// are the program's, and a trap exits with 134), or call an exported function and
+    /// print its results, steps, gas and status.
     Run {
         #[command(flatten)]
         call: Call,
@@ -112,8 +126,8 @@ enum Command {
         /// The directory to write (created; it must not hold a trace yet).
         #[arg(long)]
         out: PathBuf,
-        /// Record a faulty executor: KIND@STEP (stack, memory, branch, gas, halt, extend)
-        /// or claim@ROUND.
+        /// Record a faulty executor: KIND@STEP (stack, memory, branch, gas, halt, extend,
+        /// output) or claim@ROUND.
         #[arg(long)]
         fault: Option<traces::Fault>,
         #[command(flatten)]
@@ -135,8 +149,8 @@ enum Command {
     Dispute {
         #[command(flatten)]
         call: Call,
-        /// How the faulty party lies: KIND@STEP (stack, memory, branch, gas, halt, extend)
-        /// or claim@ROUND.
+        /// How the faulty party lies: KIND@STEP (stack, memory, branch, gas, halt, extend,
+        /// output) or claim@ROUND.
         #[arg(long)]
         fault: traces::Fault,
         /// The faulty party's role.
@@ -212,10 +226,15 @@ enum Command {
         module: Option<PathBuf>,
         #[arg(long, requires = "module")]
         invoke: Option<String>,
+        /// With --module: an argument of the call (repeatable): argv[1..] of a WASI
+        /// command, or the --invoke function's.
         #[arg(long = "arg", requires = "module", allow_negative_numbers = true)]
         args: Vec<String>,
         #[arg(long, requires = "module")]
         gas_limit: Option<u64>,
+        /// With --module: the call's WASI input.
+        #[command(flatten)]
+        wasi: WasiArgs,
         #[arg(long)]
         json: bool,
     },
@@ -230,7 +249,7 @@ enum Command {
         #[arg(long, value_enum)]
         role: RoleArg,
         /// Answer as a faulty executor: KIND@STEP (stack, memory, branch, gas, halt,
-        /// extend) or claim@ROUND.
+        /// extend, output) or claim@ROUND.
         #[arg(long, conflicts_with = "trace")]
         fault: Option<traces::Fault>,
         /// Answer from this trace directory (`verigame record`) instead of recording now;
@@ -247,10 +266,11 @@ enum Command {
         /// The module: binary (.wasm) or text (.wat). With --transcript, the game's
         /// module, to open the stepper at the disputed step (its hash must match).
         module: Option<PathBuf>,
-        /// The exported function to call (default: the only one, or _start/main).
+        /// The exported function to call (default: a module exporting `_start` runs as a
+        /// WASI command; else the only export, or main).
         #[arg(long)]
         invoke: Option<String>,
-        /// Arguments, parsed by the function's signature.
+        /// A WASI command's argv[1..], or the --invoke function's arguments.
         #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
         /// Replay the game `verigame dispute --transcript` wrote to this file.
@@ -259,6 +279,8 @@ enum Command {
         /// Gas the call may use (a replayed game brings its own configuration).
         #[arg(long)]
         gas_limit: Option<u64>,
+        #[command(flatten)]
+        wasi: WasiArgs,
     },
     /// Run a cluster node: an ABCI application for CometBFT v0.38 hosting one contract.
     Node {
@@ -458,7 +480,7 @@ impl TraceLimits {
     }
 
     fn call(&self, call: &Call) -> anyhow::Result<traces::Call> {
-        verigame::dispute::trace_call(&call.module, call.invoke.as_deref(), &call.args, gas_config(self.gas_limit))
+        call.build(self.gas_limit)
     }
 }
 
@@ -512,10 +534,19 @@ fn main() -> ExitCode {
             invoke,
             args,
             gas_limit,
+            wasi,
             json,
         } => {
+            let given = !wasi.env.is_empty()
+                || wasi.stdin.is_some()
+                || wasi.seed.is_some()
+                || wasi.clock != 0
+                || wasi.arg0.is_some();
+            if module.is_none() && given {
+                return unusable(anyhow::anyhow!("--env, --stdin, --seed, --clock and --arg0 need --module"));
+            }
             let pinned = module
-                .map(|path| verigame::dispute::trace_call(&path, invoke.as_deref(), &args, gas_config(gas_limit)));
+                .map(|path| verigame::run::build_call(&path, invoke.as_deref(), &args, &wasi, gas_config(gas_limit)));
             match pinned.transpose() {
                 Ok(call) => {
                     let limits = traces::wire::CallLimits {
@@ -640,8 +671,9 @@ fn main() -> ExitCode {
             };
             node(&home, &abci, new, retention, disputes)
         }
-        Command::Tui { module, invoke, args, transcript, gas_limit } => {
-            tui(module.as_deref(), invoke.as_deref(), &args, transcript.as_deref(), gas_limit)
+        Command::Tui { module, invoke, args, transcript, gas_limit, wasi } => {
+            let call = module.map(|module| Call { module, invoke, args, wasi });
+            tui(call.as_ref(), transcript.as_deref(), gas_limit)
         }
     }
 }
@@ -764,18 +796,54 @@ struct DisputeArgs {
     referee_allow: Vec<cluster::disputes::RefereeAllow>,
 }
 
-/// Exit codes: 0 returned, 1 trapped / out of gas / stopped at the step limit,
-/// 2 unusable input (unreadable or invalid module, bad arguments).
+/// Exit codes of a call of an export: 0 returned, 1 trapped / out of gas / stopped at the
+/// step limit, 2 unusable input (unreadable or invalid module, bad arguments). Of a WASI
+/// command: its own exit code (modulo 256), 134 if it trapped, ran out of gas or
+/// stopped at the step limit, 2 unusable input.
 fn run(call: &Call, engine: Engine, max_steps: Option<u64>, gas_limit: Option<u64>, json: bool) -> ExitCode {
-    let (invoke, args) = (call.invoke.as_deref(), &call.args);
-    let outcome = verigame::run::read_module_bytes(&call.module).and_then(|bytes| match engine {
-        Engine::Stepper => run_stepper(&bytes, invoke, args, max_steps.unwrap_or(u64::MAX), gas_config(gas_limit)),
-        Engine::Wasmi if max_steps.is_some() || gas_limit.is_some() => {
-            anyhow::bail!("--max-steps and --gas-limit apply to the stepper engine only")
-        }
-        Engine::Wasmi => run_wasmi(&bytes, invoke, args),
+    use verigame::run::{is_command, read_module_bytes, run_call, run_command_wasmi, run_wasmi};
+    let outcome = read_module_bytes(&call.module).and_then(|bytes| {
+        let module = stepper::Module::new(&bytes)?;
+        let command = is_command(&module, call.invoke.as_deref());
+        let outcome = match engine {
+            Engine::Stepper => run_call(&call.build(gas_limit)?, max_steps.unwrap_or(u64::MAX), command)?,
+            Engine::Wasmi if max_steps.is_some() || gas_limit.is_some() => {
+                anyhow::bail!("--max-steps and --gas-limit apply to the stepper engine only")
+            }
+            Engine::Wasmi if command => run_command_wasmi(&bytes, &call.build(None)?.input)?,
+            Engine::Wasmi => run_wasmi(&bytes, call.invoke.as_deref(), &call.args)?,
+        };
+        Ok((outcome, command))
     });
-    finish(outcome, json)
+    match outcome {
+        Ok((outcome, true)) => command_exit(&outcome, json),
+        Ok((outcome, false)) => finish(Ok(outcome), json),
+        Err(e) => unusable(e),
+    }
+}
+
+/// Prints a WASI command's output (its stdout and stderr as they are, or one JSON
+/// object) and exits with its exit code (modulo 256), or 134 if it did not exit.
+fn command_exit(outcome: &verigame::run::RunOutcome, json: bool) -> ExitCode {
+    use std::io::Write;
+    use verigame::printed::Printed;
+    let output = outcome.output.as_ref().expect("a command's run has its output");
+    if json {
+        println!("{}", outcome.to_json());
+    } else {
+        let _ = std::io::stdout().write_all(&output.stdout).and_then(|()| std::io::stdout().flush());
+        let _ = std::io::stderr().write_all(&output.stderr);
+    }
+    match output.exit_code {
+        Some(code) => ExitCode::from(code as u8),
+        None => {
+            if !json {
+                let why = outcome.trap.as_deref().unwrap_or("stopped at the step limit");
+                eprintln!("verigame: the program did not exit ({}: {why})", outcome.status);
+            }
+            ExitCode::from(verigame::run::TRAP_EXIT_CODE)
+        }
+    }
 }
 
 /// Prints `result` (text, or JSON with `json`). Exit codes: 0 it went well, 1 it did not,
@@ -1199,19 +1267,11 @@ fn party(
 }
 
 /// Exit codes: 0 quit, 1 the terminal failed, 2 unusable input.
-fn tui(
-    module: Option<&std::path::Path>,
-    invoke: Option<&str>,
-    args: &[String],
-    transcript: Option<&std::path::Path>,
-    gas_limit: Option<u64>,
-) -> ExitCode {
+fn tui(call: Option<&Call>, transcript: Option<&std::path::Path>, gas_limit: Option<u64>) -> ExitCode {
     let app = match transcript {
-        Some(file) => tui::replay_from_files(file, module).map_err(anyhow::Error::from),
-        None => match module {
-            Some(path) => verigame::run::read_module_bytes(path)
-                .and_then(|bytes| verigame::run::prepare_call(&bytes, invoke, args, gas_config(gas_limit)))
-                .map(tui::App::stepper),
+        Some(file) => tui::replay_from_files(file, call.map(|c| c.module.as_path())).map_err(anyhow::Error::from),
+        None => match call {
+            Some(call) => call.start(gas_limit).map(tui::App::stepper),
             None => Err(anyhow::anyhow!("give a module to step through, or --transcript FILE to replay a game")),
         },
     };

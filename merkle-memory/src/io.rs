@@ -75,7 +75,7 @@ pub fn stream_opening(stream: &mut Stream) -> StreamOpening {
     let rest = tail[full * BLOCK..].to_vec();
     stream.cache.tail_blocks = full;
     stream.cache.tail_chain = Some(chain);
-    const { assert!(SEGMENT & (BLOCK - 1) == 0 && BLOCK.is_power_of_two()) };
+    const { assert!(SEGMENT.is_multiple_of(BLOCK)) };
     StreamOpening { len, chain, tail: rest }
 }
 

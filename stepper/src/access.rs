@@ -194,6 +194,20 @@ impl Tamper<'_> {
         Ok(())
     }
 
+    /// Flips (xor 0xff) byte `at` of standard output (`fd` 1) or standard error (`fd` 2),
+    /// which must have been written.
+    pub fn flip_output_byte(&mut self, fd: u32, at: u64) -> Result<(), Error> {
+        if fd != crate::io::STDOUT && fd != crate::io::STDERR {
+            return Err(tampered(format!("fd {fd} is not an output stream")));
+        }
+        let mut bytes = self.0.io.stream(fd).to_vec();
+        let len = bytes.len();
+        let byte = bytes.get_mut(at as usize).ok_or_else(|| tampered(format!("fd {fd} has no byte {at} ({len})")))?;
+        *byte ^= 0xff;
+        *self.0.io.stream_mut(fd) = crate::io::Stream::from_bytes(&bytes);
+        Ok(())
+    }
+
     /// Drops element segment `e`.
     pub fn drop_elem(&mut self, e: u32) -> Result<(), Error> {
         let segment = self.0.store.elems.get_mut(e as usize);

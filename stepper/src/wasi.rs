@@ -289,7 +289,7 @@ fn copy_list<B: Backend>(b: &mut B, io: &mut IoRegs, list: List, array: u32, buf
     if p >= total {
         return Progress::Done(errno::SUCCESS);
     }
-    if p < pointers && p & 3 != 0 {
+    if p < pointers && !p.is_multiple_of(4) {
         // No call leaves the cursor inside an entry: a state no run reaches.
         return Progress::Done(errno::INVAL);
     }

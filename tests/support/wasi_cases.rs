@@ -1,6 +1,7 @@
 //! The WASI command programs of tests/programs/wasi: their cases (cases.json), their
 //! expected results (expected.json, computed by native builds of the same sources), and
-//! a run of one program on the reference engine, wasmi with wasmi_wasi.
+//! a run of one program on the reference engine, wasmi with wasmi_wasi (the library's
+//! `verigame::reference_wasi`).
 //!
 //! Include it from a test with
 //! `#[path = "support/wasi_cases.rs"] mod wasi_cases;`.
@@ -8,12 +9,9 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
 
 use serde::Deserialize;
-use wasmi::{Engine, Linker, Module, Store};
-use wasmi_wasi::wasi_common::pipe::{ReadPipe, WritePipe};
-use wasmi_wasi::{WasiCtx, WasiCtxBuilder};
+use verigame::reference_wasi::WasiEnd;
 
 /// tests/programs/wasi: the programs, cases.json, expected.json and the stdin files.
 pub fn dir() -> PathBuf {
@@ -101,53 +99,16 @@ pub fn load_expected() -> Vec<ExpectedCase> {
     load("expected.json")
 }
 
-/// Runs the WASI command `wasm` (its `_start`) to its end on wasmi with wasmi_wasi's
-/// preview1 implementation: `args` is the whole argv (argv[0] included: see
-/// [`Case::argv`]), `env` the whole environment, `stdin` all of standard input; stdout
-/// and stderr go to memory; there are no preopened directories. Returns stdout, stderr
-/// and the exit code: the `proc_exit` argument, or 0 when `_start` returns.
-/// `proc_exit` is the one function not taken from wasmi_wasi: its version refuses exit
-/// codes of 126 and more, this one exits with any code.
+/// Runs the WASI command `wasm` to its end on wasmi with wasmi_wasi
+/// ([`verigame::reference_wasi::run_command`]): `args` is the whole argv (argv[0]
+/// included: see [`Case::argv`]). Returns stdout, stderr and the exit code: the
+/// `proc_exit` argument, or 0 when `_start` returns.
 ///
 /// Panics if the module does not load, link or instantiate, or if it traps.
 pub fn run_on_wasmi(wasm: &[u8], args: &[String], env: &[(String, String)], stdin: &[u8]) -> (Vec<u8>, Vec<u8>, i32) {
-    let stdout = Arc::new(RwLock::new(Vec::<u8>::new()));
-    let stderr = Arc::new(RwLock::new(Vec::<u8>::new()));
-    let ctx = WasiCtxBuilder::new()
-        .args(args)
-        .expect("argv fits")
-        .envs(env)
-        .expect("environment fits")
-        .stdin(Box::new(ReadPipe::from(stdin)))
-        .stdout(Box::new(WritePipe::from_shared(stdout.clone())))
-        .stderr(Box::new(WritePipe::from_shared(stderr.clone())))
-        .build();
-
-    let engine = Engine::default();
-    let module = Module::new(&engine, wasm).expect("the module loads");
-    let mut store = Store::new(&engine, ctx);
-    let mut linker = Linker::<WasiCtx>::new(&engine);
-    wasmi_wasi::add_to_linker(&mut linker, |ctx| ctx).expect("WASI links");
-    // wasi-common's proc_exit refuses statuses of 126 and more (wasmtime's policy: the
-    // shell gives those a meaning of its own) with a host error instead of an exit. WASI
-    // preview1 itself takes any u32, and a native exit(255) is a plain 255: end the run
-    // with the status as given.
-    linker.allow_shadowing(true);
-    linker
-        .func_wrap("wasi_snapshot_preview1", "proc_exit", |status: i32| -> Result<(), wasmi::Error> {
-            Err(wasmi::Error::i32_exit(status))
-        })
-        .expect("proc_exit links");
-    let instance = linker.instantiate_and_start(&mut store, &module).expect("the module instantiates");
-    let start = instance.get_typed_func::<(), ()>(&store, "_start").expect("the module exports _start");
-    let exit_code = match start.call(&mut store, ()) {
-        Ok(()) => 0,
-        Err(e) => match e.i32_exit_status() {
-            Some(status) => status,
-            None => panic!("_start trapped: {e}"),
-        },
-    };
-    drop(store);
-    let take = |pipe: Arc<RwLock<Vec<u8>>>| std::mem::take(&mut *pipe.write().expect("pipe lock"));
-    (take(stdout), take(stderr), exit_code)
+    let run = verigame::reference_wasi::run_command(wasm, args, env, stdin).unwrap_or_else(|e| panic!("{e:#}"));
+    match run.end {
+        WasiEnd::Exited(code) => (run.stdout, run.stderr, code),
+        WasiEnd::Trapped(trap) => panic!("_start trapped: {trap}"),
+    }
 }

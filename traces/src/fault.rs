@@ -24,13 +24,16 @@ pub enum Fault {
     Halt(u64),
     /// Keeps counting steps and gas after the call halts, up to at least the step.
     Extend(u64),
+    /// Flips the last byte that the first step at or after the step to write to standard
+    /// output or standard error (a WASI `fd_write`) wrote: a lie in the program's output.
+    Output(u64),
     /// Executes correctly, but claims a wrong final state and, in bisection round R
     /// (from 1), wrong hashes at every point it is asked about.
     Claim(u32),
 }
 
 impl Fault {
-    pub const KINDS: [&'static str; 7] = ["stack", "memory", "branch", "gas", "halt", "extend", "claim"];
+    pub const KINDS: [&'static str; 8] = ["stack", "memory", "branch", "gas", "halt", "extend", "claim", "output"];
 
     /// The step from which the executor lies, if it lies about execution at all.
     pub fn step(self) -> Option<u64> {
@@ -40,7 +43,8 @@ impl Fault {
             | Fault::Branch(s)
             | Fault::Gas(s)
             | Fault::Halt(s)
-            | Fault::Extend(s) => Some(s),
+            | Fault::Extend(s)
+            | Fault::Output(s) => Some(s),
             Fault::Claim(_) => None,
         }
     }
@@ -54,6 +58,7 @@ impl Fault {
             Fault::Halt(_) => 4,
             Fault::Extend(_) => 5,
             Fault::Claim(_) => 6,
+            Fault::Output(_) => 7,
         };
         Self::KINDS[i]
     }
@@ -67,6 +72,7 @@ impl Fault {
             "gas" => Fault::Gas(at),
             "halt" => Fault::Halt(at),
             "extend" => Fault::Extend(at),
+            "output" => Fault::Output(at),
             "claim" => Fault::Claim(u32::try_from(at).map_err(|_| format!("round {at} is out of range"))?),
             _ => return Err(format!("unknown fault kind `{kind}`; kinds: {}", Self::KINDS.join(", "))),
         })
@@ -214,6 +220,17 @@ impl Executor {
                     self.progress = Progress::Done;
                 }
                 m.step();
+            }
+            Fault::Output(_) => {
+                let lengths = |m: &Machine| [m.io().stdout().len(), m.io().stderr().len()];
+                let before = lengths(m);
+                m.step();
+                let after = lengths(m);
+                if let Some(i) = (0..2).find(|&i| after[i] > before[i]) {
+                    let fd = stepper::io::STDOUT + i as u32;
+                    m.tamper().flip_output_byte(fd, after[i] - 1).expect("the byte was just written");
+                    self.progress = Progress::Done;
+                }
             }
             Fault::Extend(_) | Fault::Claim(_) => unreachable!("{fault} does not lie about single steps"),
         }

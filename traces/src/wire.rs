@@ -339,14 +339,23 @@ pub fn summary(outcome: &Outcome) -> Json {
     })
 }
 
-/// What differs between two calls (module, export, arguments or a setting of the
-/// configuration), if anything: `other` said as against `agreed`.
+/// What differs between two calls (module, export, arguments, WASI input or a setting
+/// of the configuration), if anything: `other` said as against `agreed`.
 pub fn call_difference(agreed: &Json, other: &Json) -> Option<String> {
     let (a, b) = (agreed, other);
     for key in ["module_hash", "export", "args", "base_state_hash"] {
         if a[key] != b[key] {
             return Some(clip(&format!("its {key} is {}, not {}", b[key], a[key])));
         }
+    }
+    // A call without input has the empty one.
+    let input = |c: &Json| match c.get("input") {
+        None | Some(Json::Null) => crate::call::input_to_json(&stepper::CallInput::default()),
+        Some(input) => input.clone(),
+    };
+    let (input_a, input_b) = (input(a), input(b));
+    if input_a != input_b {
+        return Some(clip(&format!("its input is {input_b}, not {input_a}")));
     }
     let Json::Object(a) = &a["config"] else { unreachable!("a call's config is an object") };
     let Json::Object(b) = &b["config"] else { return Some("its config is not an object".into()) };

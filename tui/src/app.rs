@@ -78,6 +78,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("m", "follow a memory address"),
     ("PgUp PgDn  [ ]", "scroll memory by rows / by chunks"),
     ("H", "show the hash of the chunk in view"),
+    ("O", "show or hide the program's output (stdout, stderr)"),
     ("/", "search functions (Enter shows one, Tab breaks on it)"),
     ("z", "fold or unfold blocks away from the current instruction"),
     ("t  Tab", "switch between the dispute and the stepper"),
@@ -102,6 +103,9 @@ pub struct Stepper {
     /// First address the memory pane shows.
     pub memory_view: u64,
     pub show_chunk_hash: bool,
+    /// Whether the program's output (stdout, stderr) shows beside memory: at first, if
+    /// the module imports WASI functions.
+    pub show_output: bool,
     pub fold: bool,
     /// A function shown in the code pane instead of the current one.
     pub browsing: Option<u32>,
@@ -112,12 +116,14 @@ pub struct Stepper {
 impl Stepper {
     pub fn new(machine: Machine) -> Self {
         let module = machine.store().instances.first().expect("a call's machine has its module").module.clone();
+        let show_output = module.imports.iter().any(|i| i.module == "wasi_snapshot_preview1");
         Self {
             session: Session::new(machine),
             module,
             breakpoints: Vec::new(),
             memory_view: 0,
             show_chunk_hash: false,
+            show_output,
             fold: true,
             browsing: None,
             disputed: None,
@@ -321,6 +327,7 @@ impl App {
             KeyCode::Char(']') => s.follow((s.memory_view / s.chunk_size() + 1) * s.chunk_size()),
             KeyCode::Char('[') => s.follow((s.memory_view.saturating_sub(1) / s.chunk_size()) * s.chunk_size()),
             KeyCode::Char('H') => s.show_chunk_hash = !s.show_chunk_hash,
+            KeyCode::Char('O') => s.show_output = !s.show_output,
             KeyCode::Char('z') => s.fold = !s.fold,
             KeyCode::Char('/') => self.search = Some(Search::default()),
             KeyCode::Esc => s.browsing = None,

@@ -306,3 +306,38 @@ fn a_game_without_dispute_ends_with_the_reason() {
     assert_shows(&rows, "verdict: the defender wins");
     assert!(!shows(&rows, "Enter opens the stepper"));
 }
+
+#[test]
+fn the_output_pane_shows_the_last_lines_written_and_the_exit_status() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/programs/wasi");
+    let module = stepper::Module::new(&std::fs::read(dir.join("exit.wasm")).unwrap()).unwrap();
+    let (mut machine, instance) = stepper::Machine::load(&module, stepper::Config::default()).unwrap();
+    let Some(stepper::Extern::Func(f)) = machine.export(instance, "_start") else { panic!("_start") };
+    let input = stepper::CallInput { args: vec![b"exit.wasm".to_vec()], ..Default::default() };
+    machine.start_call(f, &[], u64::MAX, input).unwrap();
+    let mut s = Stepper::new(machine.clone());
+    assert!(s.show_output, "a WASI program's output shows at first");
+    let rows = render(70, 8, |f, area| ui::output_pane(f, area, &s));
+    assert_shows(&rows, "Output: stdout 0 B, stderr 0 B");
+    assert_shows(&rows, "(nothing written yet)");
+    while !s.session.machine().status().is_halted() {
+        s.session.step();
+    }
+    let rows = render(70, 8, |f, area| ui::output_pane(f, area, &s));
+    assert_shows(&rows, "stderr 43 B, exit code 2");
+    assert_shows(&rows, "usage: exit.wasm (exit|return|atexit) CODE");
+    let mut app = App::stepper(machine);
+    let s = app.stepper.as_mut().unwrap();
+    while !s.session.machine().status().is_halted() {
+        s.session.step();
+    }
+    let rows = render(160, 45, |f, area| ui::stepper_view(f, area, &app));
+    assert_shows(&rows, "Output: stdout 0 B");
+    assert_shows(&rows, "the program exited with code 2");
+
+    // O hides it; a module without WASI does not show it at first.
+    press(&mut app, KeyCode::Char('O'));
+    assert!(!app.stepper.as_ref().unwrap().show_output);
+    assert!(!stepper_at(5, 0).show_output);
+    assert_eq!(ui::last_lines(b"a\nb\tc\nd\n", 2), vec!["b c".to_string(), "d".to_string()]);
+}

@@ -3,6 +3,7 @@
 
 mod dispute;
 mod memory;
+mod output;
 mod panes;
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -16,6 +17,7 @@ use crate::breakpoint::{Goal, SYNTAX};
 
 pub use dispute::{bars, dispute_view, move_detail, move_list};
 pub use memory::{chunk_grid, hex_rows, memory_pane};
+pub use output::{last_bytes, last_lines, output_pane};
 pub use panes::{breakpoints_pane, calls_pane, code_pane, globals_pane, locals_pane, stack_pane, status_line};
 
 /// Draws the whole screen.
@@ -53,7 +55,14 @@ pub fn stepper_view(frame: &mut Frame, area: Rect, app: &App) {
     calls_pane(frame, calls, s);
     globals_pane(frame, globals, s);
     breakpoints_pane(frame, breakpoints, s);
-    memory_pane(frame, memory, s);
+    if s.show_output {
+        let [memory, output] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(memory);
+        memory_pane(frame, memory, s);
+        output_pane(frame, output, s);
+    } else {
+        memory_pane(frame, memory, s);
+    }
     status_line(frame, status, s);
 }
 

@@ -312,15 +312,8 @@ pub fn run_command_wasmi(bytes: &[u8], input: &CallInput) -> Result<RunOutcome> 
         crate::reference_wasi::WasiEnd::Exited(code) => ("exited", None, Some(code as u32)),
         crate::reference_wasi::WasiEnd::Trapped(trap) => ("trapped", Some(trap), None),
     };
-    Ok(RunOutcome {
-        results: Vec::new(),
-        steps: None,
-        gas: None,
-        status: status.into(),
-        trap,
-        state_hash: None,
-        output: Some(CommandOutput { stdout: run.stdout, stderr: run.stderr, exit_code }),
-    })
+    let output = CommandOutput { stdout: run.stdout, stderr: run.stderr, exit_code };
+    Ok(RunOutcome { output: Some(output), ..RunOutcome::of_wasmi(status, trap) })
 }
 
 pub fn run_wasmi(bytes: &[u8], export: Option<&str>, args: &[String]) -> Result<RunOutcome> {
@@ -328,17 +321,24 @@ pub fn run_wasmi(bytes: &[u8], export: Option<&str>, args: &[String]) -> Result<
     let export = choose_export(&reference.exported_funcs(), export)?;
     let (params, _) = reference.func_type(&export).with_context(|| format!("no exported function `{export}`"))?;
     let args = parse_args(&params, args)?;
-    let end = |status: &str, trap| RunOutcome {
-        results: Vec::new(),
-        steps: None,
-        gas: None,
-        status: status.into(),
-        trap,
-        state_hash: None,
-        output: None,
-    };
     Ok(match reference.call(&export, &args)? {
-        Outcome::Returned(results) => RunOutcome { results, ..end("returned", None) },
-        Outcome::Trapped(trap) => end("trapped", Some(trap)),
+        Outcome::Returned(results) => RunOutcome { results, ..RunOutcome::of_wasmi("returned", None) },
+        Outcome::Trapped(trap) => RunOutcome::of_wasmi("trapped", Some(trap)),
     })
+}
+
+impl RunOutcome {
+    /// How a run on wasmi ended: no results yet, and none of what only the stepper counts
+    /// (steps, gas, the state hash).
+    fn of_wasmi(status: &str, trap: Option<String>) -> Self {
+        RunOutcome {
+            results: Vec::new(),
+            steps: None,
+            gas: None,
+            status: status.into(),
+            trap,
+            state_hash: None,
+            output: None,
+        }
+    }
 }

@@ -26,32 +26,8 @@ for arg in "$@"; do
 done
 die() { echo "build.sh: error: $*" >&2; exit 1; }
 
-# The WebAssembly 2.0 feature set of tests/programs/build.sh: the MVP and the 2.0
-# proposals C uses; SIMD, tail calls, exceptions, multi-memory, extended-const, atomics
-# and reference types off.
-WASM_CFLAGS=(
-    --target=wasm32-wasi
-    -O2
-    -mcpu=mvp
-    -mmutable-globals
-    -msign-ext
-    -mnontrapping-fptoint
-    -mbulk-memory
-    -mmultivalue
-    -mno-simd128
-    -mno-relaxed-simd
-    -mno-tail-call
-    -mno-exception-handling
-    -mno-multimemory
-    -mno-extended-const
-    -mno-atomics
-    -mno-reference-types
-    -ffp-contract=off
-    -fno-math-errno
-    -Wall
-    -Wextra
-    -Werror
-)
+# The clang flags of every C test program and contract (WASM_CFLAGS).
+source "$HERE/../programs/wasm-flags.sh"
 # No C library, no crt1, no entry: the exports are the calls (VG_EXPORT), the memory is
 # exported as token.wat's is.
 WASM_LDFLAGS=(

@@ -56,35 +56,8 @@ find_sysroot() {
 }
 
 # --- flags -------------------------------------------------------------------
-# WebAssembly 2.0 feature set, spelled out instead of relying on the default
-# CPU of a given clang version: start from the MVP and enable the 2.0
-# proposals that C code can use. SIMD, relaxed SIMD, tail calls, exception
-# handling, multi-memory, extended-const, atomics and reference types are
-# explicitly off (C never needs reference types; without them call_indirect
-# uses the one-byte table index form).
-WASM_CFLAGS=(
-    --target=wasm32-wasi
-    -O2
-    -mcpu=mvp
-    -mmutable-globals
-    -msign-ext
-    -mnontrapping-fptoint
-    -mbulk-memory
-    -mmultivalue
-    -mno-simd128
-    -mno-relaxed-simd
-    -mno-tail-call
-    -mno-exception-handling
-    -mno-multimemory
-    -mno-extended-const
-    -mno-atomics
-    -mno-reference-types
-    -ffp-contract=off
-    -fno-math-errno
-    -Wall
-    -Wextra
-    -Werror
-)
+# The clang flags of every C test program (WASM_CFLAGS).
+source "$HERE/wasm-flags.sh"
 # No crt1 (no _start, no WASI imports), no entry point. Exporting
 # __wasm_call_ctors (empty for these programs) keeps wasm-ld from wrapping
 # every export in a "command" wrapper that calls ctors/dtors. Strip the name

@@ -68,31 +68,8 @@ find_sysroot() {
 }
 
 # --- flags -------------------------------------------------------------------
-# The WebAssembly 2.0 feature set of tests/programs/build.sh: start from the
-# MVP, enable the 2.0 proposals C code can use, and turn everything else off.
-WASM_CFLAGS=(
-    --target=wasm32-wasi
-    -O2
-    -mcpu=mvp
-    -mmutable-globals
-    -msign-ext
-    -mnontrapping-fptoint
-    -mbulk-memory
-    -mmultivalue
-    -mno-simd128
-    -mno-relaxed-simd
-    -mno-tail-call
-    -mno-exception-handling
-    -mno-multimemory
-    -mno-extended-const
-    -mno-atomics
-    -mno-reference-types
-    -ffp-contract=off
-    -fno-math-errno
-    -Wall
-    -Wextra
-    -Werror
-)
+# The clang flags of every C test program (WASM_CFLAGS).
+source "$HERE/../wasm-flags.sh"
 # An ordinary command: wasi-libc's crt1-command.o provides `_start`, which
 # calls main and then proc_exit for a nonzero status. Only the name and
 # producers sections are dropped.

@@ -20,8 +20,11 @@ echo "build.sh: SQLite $(cat "$src/VERSION") from npm sqlite3@$VERSION"
 
 DEFS=(-DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_WAL -DSQLITE_NOHAVE_SYSTEM
       -DSQLITE_OMIT_POPEN -DSQLITE_DEFAULT_MMAP_SIZE=0)
-WASM=(--target=wasm32-wasi --sysroot=/usr -O2 -mcpu=mvp -mmutable-globals -msign-ext -mnontrapping-fptoint
-      -mbulk-memory -mmultivalue -D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_PROCESS_CLOCKS -D_WASI_EMULATED_GETPID)
+# The feature set of every C test program (WASM_FEATURES), without the warnings as errors
+# that the project's own sources are held to.
+source "$HERE/../../wasm-flags.sh"
+WASM=("${WASM_FEATURES[@]}" --sysroot=/usr -O2 -D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_PROCESS_CLOCKS
+      -D_WASI_EMULATED_GETPID)
 clang-19 "${WASM[@]}" "${DEFS[@]}" -c "$src/sqlite3.c" -o "$work/sqlite3.o"
 clang-19 "${WASM[@]}" "${DEFS[@]}" -include "$HERE/shim.h" -c "$src/shell.c" -o "$work/shell.o"
 clang-19 "${WASM[@]}" -c "$HERE/shim.c" -o "$work/shim.o"

@@ -35,6 +35,15 @@ pub enum HostFunc {
     Wasi(Wasi),
 }
 
+/// How a call of a host function ended ([`HostFunc::run`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostEnd {
+    /// It returned, with this result if it has one.
+    Returned(Option<u64>),
+    /// The program ended the call with this exit code.
+    Exited(u32),
+}
+
 /// What a host function did in one step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -153,6 +162,23 @@ impl HostFunc {
             "verigame" => Self::VERIGAME.iter().find(|(n, _)| *n == name).map(|&(_, f)| f),
             crate::wasi::MODULE => Wasi::from_name(name).map(HostFunc::Wasi),
             _ => None,
+        }
+    }
+
+    /// Runs a call of the function to its end over `b`, as the steps of its call
+    /// instruction do from step counter `steps` on (an engine that is not the stepper
+    /// calls host functions so): how it ended and how many steps it took, more than one
+    /// for a WASI call that moves many bytes. A trap leaves what earlier steps did.
+    pub fn run<B: Backend>(self, b: &mut B, args: &[u64], chunk: u64, steps: u64) -> Result<(HostEnd, u64), Trap> {
+        let mut taken = 0;
+        loop {
+            let outcome = self.call(b, args, chunk, steps + taken)?;
+            taken += 1;
+            match outcome {
+                Outcome::Returned(result) => return Ok((HostEnd::Returned(result), taken)),
+                Outcome::Exited(code) => return Ok((HostEnd::Exited(code), taken)),
+                Outcome::Again => {}
+            }
         }
     }
 

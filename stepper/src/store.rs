@@ -509,6 +509,18 @@ impl Memory {
         Ok(())
     }
 
+    /// Grows to `pages` pages, as `memory.grow` would to that size: refuses to shrink and
+    /// to pass the memory's declared maximum (an engine that is not the stepper brings a
+    /// memory up to the size its own run reached so).
+    pub fn grow_to(&mut self, pages: u32) -> Result<(), crate::Trap> {
+        let max = self.max.unwrap_or(65536);
+        if (pages as usize) < self.data.len() / PAGE_SIZE || pages > max {
+            return Err(crate::Trap::MemoryOutOfBounds);
+        }
+        self.grow(pages);
+        Ok(())
+    }
+
     /// Grows to `pages` pages. The new chunks are zero and stay unmarked: the commitment
     /// takes them as zero without reading them, and no page of them is touched here. An
     /// undo log needs nothing: it shrinks back to the length it began with.

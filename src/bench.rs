@@ -49,6 +49,9 @@ pub struct Prepared {
     pub workload: Workload,
     bytes: Vec<u8>,
     module: std::sync::Arc<Module>,
+    /// The module compiled for normal mode, and how long instrumenting and compiling took.
+    jit: jit::Jit,
+    pub compile: Duration,
 }
 
 impl Prepared {
@@ -56,7 +59,10 @@ impl Prepared {
         let path = dir.join(workload.file);
         let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let module = Module::new(&bytes)?;
-        Ok(Self { workload, bytes, module })
+        let start = Instant::now();
+        let jit = jit::Jit::new(&bytes, &Config::default())?;
+        let compile = start.elapsed();
+        Ok(Self { workload, bytes, module, jit, compile })
     }
 
     fn arg(&self) -> [String; 1] {
@@ -90,6 +96,22 @@ impl Prepared {
         Ok((elapsed, machine.steps(), machine.results()))
     }
 
+    /// Runs the call in normal mode on a fresh machine, and its state hash: the whole
+    /// call as a node or a validator makes it (the machine's state in and out of the
+    /// compiled code included). Elapsed time and results.
+    pub fn time_jit(&self) -> Result<(Duration, Vec<Value>)> {
+        let (mut machine, _) = Machine::load(&self.module, Config::default())?;
+        let args = [Value::I32(self.workload.arg)];
+        let start = Instant::now();
+        let served = self.jit.call(&mut machine, self.workload.export, &args, u64::MAX, Default::default())?;
+        std::hint::black_box(merkle_memory::state_hash(&mut machine));
+        let elapsed = start.elapsed();
+        if served != jit::Served::Compiled {
+            bail!("{} ran on the stepper in normal mode: {served:?}", self.workload.export);
+        }
+        Ok((elapsed, machine.results()))
+    }
+
     /// A fresh wasmi instance, so timing covers execution only.
     pub fn wasmi_instance(&self) -> Result<Reference> {
         Reference::new(&self.bytes)
@@ -118,6 +140,9 @@ pub struct Measurement {
     /// The stepper asking for the state hash every [`HASH_INTERVAL`] steps.
     pub hashed: Duration,
     pub wasmi: Duration,
+    /// Normal mode: the compiled call and the final state hash.
+    pub jit: Duration,
+    pub compile: Duration,
 }
 
 impl Measurement {
@@ -128,6 +153,10 @@ impl Measurement {
     /// How much slower hashing every [`HASH_INTERVAL`] steps makes the fast path.
     pub fn hash_overhead(&self) -> f64 {
         self.hashed.as_secs_f64() / self.stepper.as_secs_f64()
+    }
+
+    pub fn jit_ratio(&self) -> f64 {
+        self.jit.as_secs_f64() / self.wasmi.as_secs_f64()
     }
 
     pub fn steps_per_second(&self) -> f64 {
@@ -142,7 +171,8 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 /// Measures one workload, checking that both engines agree on the results.
 pub fn measure(prepared: &Prepared, repeat: usize) -> Result<Measurement> {
-    let (mut stepper_times, mut hashed_times, mut wasmi_times, mut steps) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let (mut stepper_times, mut hashed_times, mut wasmi_times, mut jit_times, mut steps) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0);
     for _ in 0..repeat.max(1) {
         let (elapsed, n, ours) = prepared.time_stepper(None)?;
         let (hashed, _, _) = prepared.time_stepper(Some(HASH_INTERVAL))?;
@@ -150,6 +180,11 @@ pub fn measure(prepared: &Prepared, repeat: usize) -> Result<Measurement> {
         if ours != theirs {
             bail!("{}: the stepper returned {ours:?}, wasmi {theirs:?}", prepared.workload.export);
         }
+        let (jit_time, compiled) = prepared.time_jit()?;
+        if ours != compiled {
+            bail!("{}: the stepper returned {ours:?}, normal mode {compiled:?}", prepared.workload.export);
+        }
+        jit_times.push(jit_time);
         stepper_times.push(elapsed);
         hashed_times.push(hashed);
         wasmi_times.push(reference_time);
@@ -161,37 +196,65 @@ pub fn measure(prepared: &Prepared, repeat: usize) -> Result<Measurement> {
         stepper: median(stepper_times),
         hashed: median(hashed_times),
         wasmi: median(wasmi_times),
+        jit: median(jit_times),
+        compile: prepared.compile,
     })
 }
 
 /// Geometric mean of the stepper/wasmi time ratios.
 pub fn mean_ratio(measurements: &[Measurement]) -> f64 {
-    let logs: f64 = measurements.iter().map(|m| m.ratio().ln()).sum();
-    (logs / measurements.len() as f64).exp()
+    geometric_mean(measurements.iter().map(Measurement::ratio))
+}
+
+/// Geometric mean of the normal mode/wasmi time ratios.
+pub fn mean_jit_ratio(measurements: &[Measurement]) -> f64 {
+    geometric_mean(measurements.iter().map(Measurement::jit_ratio))
+}
+
+fn geometric_mean(ratios: impl ExactSizeIterator<Item = f64>) -> f64 {
+    let n = ratios.len() as f64;
+    (ratios.map(f64::ln).sum::<f64>() / n).exp()
 }
 
 pub fn print_table(measurements: &[Measurement]) {
     println!(
-        "{:<28} {:>13} {:>12} {:>11} {:>7} {:>10} {:>10}",
-        "program", "steps", "stepper ms", "wasmi* ms", "ratio", "Msteps/s", "hashed/1M"
+        "{:<28} {:>13} {:>12} {:>11} {:>7} {:>10} {:>10} {:>8} {:>9} {:>11}",
+        "program",
+        "steps",
+        "stepper ms",
+        "wasmi* ms",
+        "ratio",
+        "Msteps/s",
+        "hashed/1M",
+        "jit ms",
+        "jit/wasmi",
+        "compile ms"
     );
     for m in measurements {
         let name = format!("{}({})", m.workload.export, m.workload.arg);
         println!(
-            "{:<28} {:>13} {:>12.1} {:>11.1} {:>7.2} {:>10.1} {:>9.3}x",
+            "{:<28} {:>13} {:>12.1} {:>11.1} {:>7.2} {:>10.1} {:>9.3}x {:>8.1} {:>9.2} {:>11.1}",
             name,
             m.steps,
             m.stepper.as_secs_f64() * 1e3,
             m.wasmi.as_secs_f64() * 1e3,
             m.ratio(),
             m.steps_per_second() / 1e6,
-            m.hash_overhead()
+            m.hash_overhead(),
+            m.jit.as_secs_f64() * 1e3,
+            m.jit_ratio(),
+            m.compile.as_secs_f64() * 1e3,
         );
     }
     println!("geometric mean ratio stepper/wasmi: {:.2}", mean_ratio(measurements));
+    println!("geometric mean ratio normal mode (jit)/wasmi: {:.2}", mean_jit_ratio(measurements));
     println!("* wasmi 2.0 with portable dispatch (deterministic, eager); its 2-3.5x faster tail-call build: benches/wasmi-tail");
     println!(
         "hashed/1M: stepper time when it also computes the state hash every {HASH_INTERVAL} steps, over the fast path"
+    );
+    println!(
+        "jit: normal mode (wasmtime on the instrumented module, exact steps and gas), the call with the machine's \
+         state in and out and the final state hash; compile: instrumenting and compiling once"
     );
 }
 
@@ -207,8 +270,12 @@ pub fn to_json(measurements: &[Measurement]) -> serde_json::Value {
             "hashed_seconds": m.hashed.as_secs_f64(),
             "hash_overhead": m.hash_overhead(),
             "ratio": m.ratio(),
+            "jit_seconds": m.jit.as_secs_f64(),
+            "jit_ratio": m.jit_ratio(),
+            "compile_seconds": m.compile.as_secs_f64(),
         })).collect::<Vec<_>>(),
         "geometric_mean_ratio": mean_ratio(measurements),
+        "geometric_mean_jit_ratio": mean_jit_ratio(measurements),
     })
 }
 

@@ -807,6 +807,8 @@ fn run(call: &Call, engine: Engine, max_steps: Option<u64>, gas_limit: Option<u6
         let command = is_command(&module, call.invoke.as_deref());
         let outcome = match engine {
             Engine::Stepper => run_call(&call.build(gas_limit)?, max_steps.unwrap_or(u64::MAX), command)?,
+            Engine::Jit if max_steps.is_some() => anyhow::bail!("--max-steps applies to the stepper engine only"),
+            Engine::Jit => verigame::run::run_call_jit(&call.build(gas_limit)?, command)?,
             Engine::Wasmi if max_steps.is_some() || gas_limit.is_some() => {
                 anyhow::bail!("--max-steps and --gas-limit apply to the stepper engine only")
             }

@@ -21,6 +21,9 @@ pub enum Engine {
     Stepper,
     /// wasmi, the reference engine.
     Wasmi,
+    /// Normal mode: the call compiled by wasmtime with the stepper's exact steps, gas and
+    /// state, or run on the stepper where the compiled code cannot give them.
+    Jit,
 }
 
 /// The exit code `verigame run` of a WASI command exits with when the command does not
@@ -161,6 +164,8 @@ pub struct RunOutcome {
     /// The program's output: stdout and stderr, and the exit code of a WASI command
     /// (`None` for a call of an export on wasmi).
     pub output: Option<CommandOutput>,
+    /// Which engine gave the outcome, for `--engine jit`: "compiled", or why the stepper did.
+    pub served: Option<String>,
 }
 
 impl crate::printed::Printed for RunOutcome {
@@ -178,6 +183,9 @@ impl crate::printed::Printed for RunOutcome {
         });
         if let Some(trap) = &self.trap {
             out["trap"] = json!(trap);
+        }
+        if let Some(served) = &self.served {
+            out["served"] = json!(served);
         }
         if let (Some(output), Json::Object(map)) = (&self.output, &mut out) {
             stream_json(map, "stdout", &output.stdout);
@@ -199,6 +207,9 @@ impl crate::printed::Printed for RunOutcome {
         println!("gas:     {}", count(self.gas));
         if let Some(hash) = &self.state_hash {
             println!("state:   {hash}");
+        }
+        if let Some(served) = &self.served {
+            println!("engine:  {served}");
         }
     }
 }
@@ -254,7 +265,38 @@ pub fn exported_funcs(module: &Module) -> Vec<String> {
 /// outcome's output has the exit code of a WASI command.
 pub fn run_call(call: &traces::Call, max_steps: u64, command: bool) -> Result<RunOutcome> {
     let mut machine = call.start()?;
-    let status = machine.run(max_steps);
+    machine.run(max_steps);
+    Ok(outcome_of(&mut machine, command))
+}
+
+/// Runs `call` in normal mode ([`jit::Jit`]): compiled where the module and the call
+/// allow it, on the stepper otherwise, with the stepper's outcome either way; the
+/// outcome's `served` says which.
+pub fn run_call_jit(call: &traces::Call, command: bool) -> Result<RunOutcome> {
+    let served = match jit::Jit::new(&call.module_bytes, &call.config) {
+        Ok(jit) => {
+            let (mut machine, _) = Machine::load(&call.module, call.config.clone())?;
+            let budget = call.budget.unwrap_or(u64::MAX);
+            let served = jit.call(&mut machine, &call.export, &call.args, budget, call.input.clone())?;
+            (machine, served)
+        }
+        Err(e) => {
+            let mut machine = call.start()?;
+            machine.run(u64::MAX);
+            (machine, jit::Served::Stepper(e.to_string()))
+        }
+    };
+    let (mut machine, served) = served;
+    let served = match served {
+        jit::Served::Compiled => "jit (compiled)".to_string(),
+        jit::Served::Stepper(why) => format!("stepper ({why})"),
+    };
+    Ok(RunOutcome { served: Some(served), ..outcome_of(&mut machine, command) })
+}
+
+/// What a run on the stepper (or in normal mode) gave: `machine` after the call.
+fn outcome_of(machine: &mut Machine, command: bool) -> RunOutcome {
+    let status = machine.status();
     let (name, trap) = status_name(status);
     let exit_code = match status {
         Status::Exited(code) => Some(code),
@@ -263,15 +305,16 @@ pub fn run_call(call: &traces::Call, max_steps: u64, command: bool) -> Result<Ru
     };
     let output =
         CommandOutput { stdout: machine.io().stdout().to_vec(), stderr: machine.io().stderr().to_vec(), exit_code };
-    Ok(RunOutcome {
+    RunOutcome {
         results: machine.results(),
         steps: Some(machine.steps()),
         gas: Some(machine.gas_used()),
         status: name.to_string(),
         trap,
-        state_hash: Some(merkle_memory::hex(&merkle_memory::state_hash(&mut machine))),
+        state_hash: Some(merkle_memory::hex(&merkle_memory::state_hash(machine))),
         output: Some(output),
-    })
+        served: None,
+    }
 }
 
 /// A call of `export` (or the default export) with textual `args` on the stepper, with
@@ -339,6 +382,7 @@ impl RunOutcome {
             trap,
             state_hash: None,
             output: None,
+            served: None,
         }
     }
 }

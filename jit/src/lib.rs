@@ -3,4 +3,7 @@
 //! the stepper's exact outcome, or the call re-run on the stepper where the compiled code
 //! cannot give it.
 
+mod engine;
 pub mod instrument;
+
+pub use engine::{Jit, JitError, Served};

@@ -63,6 +63,9 @@ pub const DEPTH: &str = "__vg_depth";
 /// Export name of the bail reason (mutable i32 global; 0 unless the instrumentation trapped).
 pub const BAIL: &str = "__vg_bail";
 
+/// Export name of the module's memory, where it has one.
+pub const MEMORY: &str = "__vg_memory";
+
 /// Bail reason: the call would run out of gas.
 pub const BAIL_GAS: i32 = 1;
 /// Bail reason: the call stack or value stack limit (conservatively).
@@ -448,6 +451,9 @@ pub fn instrument(bytes: &[u8], config: &Config) -> Result<Instrumented, Unsuppo
     }
     for (name, index) in [(STEPS, g.steps), (GAS, g.gas), (GAS_LIMIT, g.gas_limit), (DEPTH, g.depth), (BAIL, g.bail)] {
         exports.export(name, ExportKind::Global, index);
+    }
+    if has_memory {
+        exports.export(MEMORY, ExportKind::Memory, 0);
     }
     let mutable_globals: Vec<u32> =
         module.globals.iter().enumerate().filter(|(_, g)| g.mutable).map(|(i, _)| i as u32).collect();

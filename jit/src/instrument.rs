@@ -295,7 +295,9 @@ pub fn instrument(bytes: &[u8], config: &Config) -> Result<Instrumented, Unsuppo
                 for op in reader {
                     let op = op.map_err(re)?;
                     if pc >= end {
-                        return Err(unsupported(format!("internal: function {func_index} has more instructions than ops")));
+                        return Err(unsupported(format!(
+                            "internal: function {func_index} has more instructions than ops"
+                        )));
                     }
                     let sop = module.code[pc];
                     let class = match sop {

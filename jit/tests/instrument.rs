@@ -148,9 +148,8 @@ impl Pair {
                 let wasmi::Val::I32(bail) = get(&store, instrument::BAIL) else { panic!() };
                 let wasmi::Val::I32(depth) = get(&store, instrument::DEPTH) else { panic!() };
                 assert_eq!((bail, depth), (0, 0), "a completed call leaves no bail and depth 0");
-                let memory = instance
-                    .get_memory(&store, instrument::MEMORY)
-                    .map_or_else(Vec::new, |m| m.data(&store).to_vec());
+                let memory =
+                    instance.get_memory(&store, instrument::MEMORY).map_or_else(Vec::new, |m| m.data(&store).to_vec());
                 let globals = self
                     .inst
                     .mutable_globals
@@ -186,7 +185,10 @@ impl Pair {
                 assert_eq!(globals, self.stepper_globals(), "{what}: globals");
             }
             (Status::Returned, Outcome::Trapped { bail, why }) => {
-                panic!("{what}: the stepper returned after {} steps, the instrumented run trapped (bail {bail}): {why}", self.machine.steps())
+                panic!(
+                    "{what}: the stepper returned after {} steps, the instrumented run trapped (bail {bail}): {why}",
+                    self.machine.steps()
+                )
             }
             (status, Outcome::Returned { steps, gas, .. }) => {
                 panic!("{what}: the stepper ended {status:?} after {} steps, the instrumented run returned ({steps} steps, {gas} gas)", self.machine.steps())
@@ -366,6 +368,10 @@ const CONTROL: &str = r#"(module
     (i32.load (i32.const 100)))
   (func (export "copy_oob") (param i32)
     (memory.copy (i32.const 65000) (i32.const 0) (local.get 0)))
+  (data $p "a passive segment of sixty-four bytes or so, for memory.init....")
+  (func (export "init") (param i32) (result i32)
+    (memory.init $p (i32.mul (local.get 0) (i32.const 37)) (i32.const 1) (i32.mul (local.get 0) (i32.const 12)))
+    (i32.load (i32.const 40)))
   (func (export "nop_select") (param i32) (result i32)
     nop
     (select (i32.const 1) (i32.const 2) (local.get 0)))
@@ -503,7 +509,7 @@ fn seeded_bytes(seed: u64) -> Vec<u8> {
 fn smith_module(seed: u64) -> Option<Vec<u8>> {
     let data = seeded_bytes(seed);
     let mut u = arbitrary::Unstructured::new(&data);
-    let mut module = wasm_smith::Module::new(smith_config(seed % 3 != 0), &mut u).ok()?;
+    let mut module = wasm_smith::Module::new(smith_config(!seed.is_multiple_of(3)), &mut u).ok()?;
     module.ensure_termination(2_000).ok()?;
     Some(module.to_bytes())
 }
@@ -570,6 +576,8 @@ fn smith_modules() {
             }
         }
     }
-    eprintln!("{modules} modules ({refused} refused), {calls} calls: {returned} returned, {stopped} trapped or out of gas");
+    eprintln!(
+        "{modules} modules ({refused} refused), {calls} calls: {returned} returned, {stopped} trapped or out of gas"
+    );
     assert!(modules > cases / 3 && returned > cases / 10, "too few cases ran");
 }

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod client;
 pub mod dispute;
 pub mod net;
+pub mod normal_mode;
 pub mod printed;
 pub mod prove;
 pub mod reference;

@@ -828,8 +828,12 @@ pub fn seeded_bytes(seed: u64) -> Vec<u8> {
 /// `(drop (i32.add (local.get 0) (i32.const 1))) (select (i64.const 1) (i64.const 5)
 /// (i32.eqz (local.get 1)))` returns 5 for `local 1 = 0` (wasmi 1.1 returns 1).
 pub fn smith_module(data: &[u8]) -> arbitrary::Result<Vec<u8>> {
+    smith_module_with(data, smith_config())
+}
+
+/// [`smith_module`] with another generator configuration.
+pub fn smith_module_with(data: &[u8], config: wasm_smith::Config) -> arbitrary::Result<Vec<u8>> {
     let mut u = arbitrary::Unstructured::new(data);
-    let config = smith_config();
     let mut module = wasm_smith::Module::new(config, &mut u)?;
     module.ensure_termination(SMITH_FUEL).map_err(|_| arbitrary::Error::IncorrectFormat)?;
     Ok(module.to_bytes())

@@ -42,7 +42,6 @@ pub struct Jit {
     config: Config,
 }
 
-
 /// What the compiled code's host functions work on: the parts of the machine a host call
 /// reads and writes, taken out of it for the call.
 struct HostState {

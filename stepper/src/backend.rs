@@ -360,7 +360,7 @@ impl Backend for Direct<'_> {
     }
 
     fn set_io(&mut self, regs: IoRegs) {
-        self.io.regs = regs;
+        self.io.set_regs(regs);
     }
 
     fn input(&self, at: u64, buf: &mut [u8]) {
@@ -373,6 +373,6 @@ impl Backend for Direct<'_> {
     }
 
     fn append(&mut self, fd: u32, bytes: &[u8]) {
-        self.io.stream_mut(fd).append(bytes);
+        self.io.append(fd, bytes);
     }
 }

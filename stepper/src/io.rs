@@ -317,11 +317,24 @@ impl Io {
         }
     }
 
-    pub(crate) fn stream(&self, fd: u32) -> &Stream {
+    /// Output stream `fd`: standard output for 1, standard error otherwise.
+    pub fn stream(&self, fd: u32) -> &Stream {
         match fd {
             STDOUT => &self.stdout,
             _ => &self.stderr,
         }
+    }
+
+    /// What a backend's `append` does: appends to output stream `fd`.
+    pub fn append(&mut self, fd: u32, bytes: &[u8]) {
+        self.stream_mut(fd).append(bytes);
+    }
+
+    /// What a backend's `set_io` does: the registers a WASI call changes. The fixed ones
+    /// (where the input's parts lie, the clock, the seed) stay the input's.
+    pub fn set_regs(&mut self, regs: IoRegs) {
+        let IoRegs { stdin_pos, random_pos, closed, cursor, done, .. } = regs;
+        self.regs = IoRegs { stdin_pos, random_pos, closed, cursor, done, ..self.regs };
     }
 
     /// The bytes it holds beyond what it shares with its copies, roughly.

@@ -13,7 +13,7 @@ fn env_u64(name: &str) -> Option<u64> {
 
 #[test]
 fn random_modules_give_the_steppers_outcomes_in_normal_mode() {
-    let first = env_u64("VERIGAME_JIT_SEED").unwrap_or(0x_717_0000);
+    let first = env_u64("VERIGAME_JIT_SEED").unwrap_or(0x0717_0000);
     let cases = env_u64("VERIGAME_JIT_CASES").unwrap_or(150);
     let (mut modules, mut compiled, mut stepper) = (0, 0, 0);
     for seed in first..first + cases {

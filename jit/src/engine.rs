@@ -11,7 +11,7 @@ use stepper::op::GasClass;
 use stepper::storage::Storage;
 use stepper::store::{Extern, Func};
 use stepper::{Backend, CallInput, Config, Frame, Machine, Status, ValType, Value};
-use wasmtime::{Caller, Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Val};
+use wasmtime::{Caller, Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Val};
 
 use crate::instrument::{self, Instrumented};
 
@@ -36,8 +36,10 @@ pub enum Served {
 
 /// A module compiled for normal mode, for one configuration.
 pub struct Jit {
-    engine: Engine,
-    module: Module,
+    /// The compiled module with its host functions linked, ready to instantiate.
+    pre: InstancePre<HostState>,
+    /// The Keccak-256 of the module as given: a machine must run this module.
+    code_hash: [u8; 32],
     mutable_globals: Vec<u32>,
     config: Config,
 }
@@ -55,8 +57,8 @@ struct HostState {
 
 impl Jit {
     /// Instruments `bytes` for `config` and compiles it.
-    pub fn new(bytes: &[u8], config: &Config) -> Result<Self, JitError> {
-        let Instrumented { bytes, mutable_globals } = instrument::instrument(bytes, config)?;
+    pub fn new(original: &[u8], config: &Config) -> Result<Self, JitError> {
+        let Instrumented { bytes, mutable_globals } = instrument::instrument(original, config)?;
         let mut c = wasmtime::Config::new();
         c.cranelift_nan_canonicalization(true)
             .wasm_simd(false)
@@ -66,8 +68,11 @@ impl Jit {
             .wasm_bulk_memory(true)
             .wasm_multi_value(true);
         let engine = Engine::new(&c).map_err(|e| JitError::Compile(e.to_string()))?;
-        let module = Module::new(&engine, &bytes).map_err(|e| JitError::Compile(format!("{e:#}")))?;
-        Ok(Self { engine, module, mutable_globals, config: config.clone() })
+        let compiled = Module::new(&engine, &bytes).map_err(|e| JitError::Compile(format!("{e:#}")))?;
+        let module = stepper::Module::new(original).map_err(|e| JitError::Compile(e.to_string()))?;
+        let linker = linker(&engine, &module).map_err(JitError::Compile)?;
+        let pre = linker.instantiate_pre(&compiled).map_err(|e| JitError::Compile(format!("{e:#}")))?;
+        Ok(Self { pre, code_hash: module.code_hash, mutable_globals, config: config.clone() })
     }
 
     /// Runs a call of `export` on `machine`, whose last instance is the module's, between
@@ -112,6 +117,9 @@ impl Jit {
         input.check().map_err(|e| e.to_string())?;
         let index = machine.store().instances.len().checked_sub(1).ok_or("the machine has no instance")?;
         let inst = &machine.store().instances[index];
+        if inst.module.code_hash != self.code_hash {
+            return Err("the machine runs another module".into());
+        }
         let Some(Extern::Func(func)) = inst.exports.get(export).copied() else {
             return Err(format!("no exported function `{export}`"));
         };
@@ -146,10 +154,9 @@ impl Jit {
                 .table_elements(config.max_table_elements as usize)
                 .build(),
         };
-        let mut store = Store::new(&self.engine, host);
+        let mut store = Store::new(self.pre.module().engine(), host);
         store.limiter(|h| &mut h.limits);
-        let linker = self.linker(machine, index)?;
-        let instance = linker.instantiate(&mut store, &self.module).map_err(|e| format!("instantiation: {e:#}"))?;
+        let instance = self.pre.instantiate(&mut store).map_err(|e| format!("instantiation: {e:#}"))?;
 
         // The machine's state in: memory, mutable globals, the counters.
         let memory = instance.get_memory(&mut store, instrument::MEMORY);
@@ -230,35 +237,31 @@ impl Jit {
             }
         }
     }
+}
 
-    /// The host functions the module imports, each running the stepper's own
-    /// implementation over the compiled code's memory and the machine's parts.
-    fn linker(&self, machine: &Machine, instance: usize) -> Result<Linker<HostState>, String> {
-        let mut linker = Linker::new(&self.engine);
-        let inst = &machine.store().instances[instance];
-        // Function imports come first in the instance's functions, in import order.
-        for (imported, import) in inst.module.imports.iter().enumerate() {
-            let ImportKind::Func(_) = import.kind else { return Err("only functions are imported".into()) };
-            let Func::Host { func: host, type_id } = machine.store().funcs[inst.funcs[imported] as usize] else {
-                return Err("an imported function is not a host function".into());
-            };
-            let ty = &machine.store().types[type_id as usize];
-            let val = |t: &ValType| match t {
-                ValType::I32 => wasmtime::ValType::I32,
-                ValType::I64 => wasmtime::ValType::I64,
-                ValType::F32 => wasmtime::ValType::F32,
-                _ => wasmtime::ValType::F64,
-            };
-            let func_type =
-                wasmtime::FuncType::new(&self.engine, ty.params.iter().map(val), ty.results.iter().map(val));
-            linker
-                .func_new(&import.module, &import.name, func_type, move |caller, params, results| {
-                    host_call(caller, host, params, results)
-                })
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(linker)
+/// The host functions `module` imports, each running the stepper's own implementation
+/// over the compiled code's memory and the machine's parts.
+fn linker(engine: &Engine, module: &stepper::Module) -> Result<Linker<HostState>, String> {
+    let mut linker = Linker::new(engine);
+    for import in &module.imports {
+        let ImportKind::Func(t) = import.kind else { return Err("only functions are imported".into()) };
+        let host = HostFunc::resolve(&import.module, &import.name)
+            .ok_or_else(|| format!("{}.{} is not a host function", import.module, import.name))?;
+        let ty = &module.types[t as usize];
+        let val = |t: &ValType| match t {
+            ValType::I32 => wasmtime::ValType::I32,
+            ValType::I64 => wasmtime::ValType::I64,
+            ValType::F32 => wasmtime::ValType::F32,
+            _ => wasmtime::ValType::F64,
+        };
+        let func_type = wasmtime::FuncType::new(engine, ty.params.iter().map(val), ty.results.iter().map(val));
+        linker
+            .func_new(&import.module, &import.name, func_type, move |caller, params, results| {
+                host_call(caller, host, params, results)
+            })
+            .map_err(|e| e.to_string())?;
     }
+    Ok(linker)
 }
 
 /// One host call of the compiled code: the stepper's implementation to its end, its

@@ -192,7 +192,8 @@ impl Jit {
         let steps = get_global(&mut store, &instance, instrument::STEPS)?.unwrap_i64() as u64;
         let gas_used = get_global(&mut store, &instance, instrument::GAS)?.unwrap_i64() as u64;
 
-        // The state the stepper would have left, out.
+        // The state the stepper would have left, out, in place: what the call wrote is
+        // all that changes, so the next state hash rehashes only that.
         let globals: Vec<(u32, u64)> = self
             .mutable_globals
             .iter()
@@ -201,41 +202,33 @@ impl Jit {
                 Ok((inst.globals[g as usize], slot_of(&value)))
             })
             .collect::<Result<_, String>>()?;
-        let memory_after = memory.map(|m| m.data(&store).to_vec());
-        let memory_index = inst.memory;
-        let HostState { storage, io, emitted, .. } = store.into_data();
-        let stack: Vec<u64> = results.iter().map(slot_of).collect();
-        let taken = std::mem::replace(machine, Machine::new(config.clone()).map_err(|e| e.to_string())?);
-        let mut parts = taken.into_parts();
-        let restore = parts.clone();
-        if let (Some(bytes), Some(m)) = (memory_after, memory_index) {
-            let mem = &mut parts.store.memories[m as usize];
-            mem.grow_to((bytes.len() / stepper::store::PAGE_SIZE) as u32).map_err(|e| e.to_string())?;
-            write_changes(mem, &bytes, config.memory_chunk_size as usize);
+        let grown = match (memory, inst.memory) {
+            (Some(compiled), Some(m)) => {
+                let pages = (compiled.data_size(&store) / stepper::store::PAGE_SIZE) as u32;
+                if pages > machine.store().memories[m as usize].max().unwrap_or(65536) {
+                    return Err("the compiled run grew memory past its maximum".into());
+                }
+                Some((compiled, m, pages))
+            }
+            _ => None,
+        };
+        let results: Vec<Value> =
+            results.iter().zip(&ty.results).map(|(r, &t)| Value::from_slot(t, slot_of(r))).collect();
+        let state = store.data_mut();
+        let (storage, io, emitted) =
+            (std::mem::take(&mut state.storage), std::mem::take(&mut state.io), std::mem::take(&mut state.emitted));
+        // Checks before it changes anything: from here on nothing fails.
+        machine.record_return(func, &results, (steps, gas_used), io, &emitted).map_err(|e| e.to_string())?;
+        if let Some((compiled, m, pages)) = grown {
+            let mem = &mut machine.memories_mut()[m as usize];
+            mem.grow_to(pages).expect("checked against the maximum above");
+            write_changes(mem, compiled.data(&store), config.memory_chunk_size as usize);
         }
         for (addr, value) in globals {
-            parts.store.globals[addr as usize].value = value;
+            machine.tamper().set_global(addr, value).expect("the instance's own global");
         }
-        parts.store.storage = storage;
-        parts.io = io;
-        parts.output.extend(emitted);
-        parts.stack = stack;
-        parts.frames = Vec::<Frame>::new();
-        parts.pc = 0;
-        parts.steps = steps;
-        parts.gas_used = gas_used;
-        parts.status = Status::Returned;
-        parts.entry = Some(func);
-        match Machine::from_parts(parts) {
-            Ok(m) => {
-                *machine = m;
-                Ok(())
-            }
-            Err(e) => {
-                *machine = Machine::from_parts(restore).expect("the machine's own parts");
-                Err(format!("the compiled run's state: {e}"))
-            }
-        }
+        *machine.storage_mut() = storage;
+        Ok(())
     }
 }
 
@@ -282,7 +275,7 @@ fn host_call(
     let gas_global = global(&mut caller, instrument::GAS)?;
     let limit = global(&mut caller, instrument::GAS_LIMIT)?.get(&mut caller).unwrap_i64() as u64;
     // The counter includes the call's own step: its segment ends with it.
-    let steps = steps_global.get(&mut caller).unwrap_i64() as u64 - 1;
+    let steps = (steps_global.get(&mut caller).unwrap_i64() as u64).saturating_sub(1);
     let memory = match caller.get_export(instrument::MEMORY) {
         Some(wasmtime::Extern::Memory(m)) => Some(m),
         _ => None,

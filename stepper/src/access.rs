@@ -9,7 +9,7 @@ use crate::machine::{Frame, Machine, MachineParts, Status};
 use crate::snapshot::MAX_COUNTER;
 use crate::storage::Storage;
 use crate::store::{Memory, Store, Table};
-use crate::{Config, Error, Module};
+use crate::{Config, Error, Module, Value};
 
 impl Machine {
     pub fn config(&self) -> &Config {
@@ -101,6 +101,44 @@ impl Machine {
     /// next step.
     pub fn set_gas_limit(&mut self, limit: u64) {
         self.config.gas_limit = limit;
+    }
+
+    /// Records a call of `func` that another engine ran to its return over this
+    /// machine's store (it wrote memories, globals and storage through their accessors):
+    /// the state the stepper leaves after such a call, with no frames, `results` on the
+    /// value stack, the counters, the call's input and output `io`, and `emitted` appended
+    /// to the output log. The pc of a machine without frames is 0 (no state hash covers
+    /// it). Refuses, changing nothing, a machine in a call, a function the store lacks,
+    /// results not of its type and a step counter over 2^63.
+    pub fn record_return(
+        &mut self,
+        func: u32,
+        results: &[Value],
+        (steps, gas_used): (u64, u64),
+        io: Io,
+        emitted: &[i64],
+    ) -> Result<(), Error> {
+        if self.status == Status::Running {
+            return Err(Error::Call("a call is running".into()));
+        }
+        if func as usize >= self.store.funcs.len() {
+            return Err(Error::Call(format!("no function {func}")));
+        }
+        let want = &self.store.func_type(func).results;
+        if results.len() != want.len() || results.iter().zip(want).any(|(r, &t)| r.ty() != t) {
+            return Err(Error::Call("the results do not match the function's type".into()));
+        }
+        if steps > MAX_COUNTER {
+            return Err(Error::Call(format!("the step counter {steps} is over 2^63")));
+        }
+        self.stack.clear();
+        self.stack.extend(results.iter().map(|r| r.to_slot()));
+        self.frames.clear();
+        (self.pc, self.steps, self.gas_used, self.status, self.entry) =
+            (0, steps, gas_used, Status::Returned, Some(func));
+        self.io = io;
+        self.output.extend_from_slice(emitted);
+        Ok(())
     }
 
     /// The whole state as plain data.
